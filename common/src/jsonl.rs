@@ -1,0 +1,236 @@
+//! JSON lines in and out: one value per line, blank lines skipped, errors that name the input and
+//! line; buffered output where a closed pipe ends the tool quietly.
+
+use crate::error::{Error, Result, write_error};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where lines come from: a file, or stdin (`-` or no file at all).
+pub struct Input {
+    name: String,
+    reader: Box<dyn BufRead>,
+    line_number: u64,
+    buffer: String,
+}
+
+impl Input {
+    pub fn stdin() -> Self {
+        Self::from_reader("stdin", Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
+    }
+
+    pub fn open(path: &Path) -> Result<Self> {
+        if path == Path::new("-") {
+            return Ok(Self::stdin());
+        }
+        let file = File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+        Ok(Self::from_reader(
+            &path.display().to_string(),
+            Box::new(BufReader::with_capacity(1 << 16, file)),
+        ))
+    }
+
+    pub fn from_reader(name: &str, reader: Box<dyn BufRead>) -> Self {
+        Input { name: name.to_string(), reader, line_number: 0, buffer: String::new() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `name:line`, for error messages about the line just read.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.name, self.line_number)
+    }
+
+    /// The next non-blank line, decoded as `T`. `None` at the end of input.
+    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
+        loop {
+            self.buffer.clear();
+            match read_line_lossless(&mut self.reader, &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(Error::no_input(format!("{}:{}: {e}", self.name, self.line_number + 1))));
+                }
+            }
+            self.line_number += 1;
+            let line = self.buffer.trim();
+            if line.is_empty() {
+                continue;
+            }
+            return Some(serde_json::from_str(line).map_err(|e| {
+                Error::data(format!("{}: {}", self.location(), describe_json_error(&e)))
+            }));
+        }
+    }
+}
+
+/// Reads one line; invalid UTF-8 is an error that names the line rather than a panic.
+fn read_line_lossless(reader: &mut dyn BufRead, buffer: &mut String) -> io::Result<usize> {
+    let mut bytes = Vec::new();
+    let n = reader.read_until(b'\n', &mut bytes)?;
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            buffer.push_str(&text);
+            Ok(n)
+        }
+        Err(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "line is not valid UTF-8")),
+    }
+}
+
+fn describe_json_error(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = err.to_string();
+    // serde_json appends " at line 1 column N"; within a JSON line the column is what matters.
+    let text = match text.rfind(" at line ") {
+        Some(pos) => format!("{} (column {})", &text[..pos], err.column()),
+        None => text,
+    };
+    match err.classify() {
+        Category::Syntax | Category::Eof => format!("not valid JSON: {text}"),
+        Category::Data => format!("not the expected record: {text}"),
+        Category::Io => text,
+    }
+}
+
+/// Every input named on the command line, in order; stdin when there are none.
+pub struct Inputs {
+    paths: Vec<PathBuf>,
+    next: usize,
+    current: Option<Input>,
+}
+
+impl Inputs {
+    pub fn new(paths: &[PathBuf]) -> Self {
+        let paths = if paths.is_empty() { vec![PathBuf::from("-")] } else { paths.to_vec() };
+        Inputs { paths, next: 0, current: None }
+    }
+
+    /// The next value of any input, with the location (`file:line`) it came from.
+    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<(T, String)>> {
+        loop {
+            if self.current.is_none() {
+                let path = self.paths.get(self.next)?.clone();
+                self.next += 1;
+                match Input::open(&path) {
+                    Ok(input) => self.current = Some(input),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let input = self.current.as_mut()?;
+            match input.next_value::<T>() {
+                Some(Ok(value)) => return Some(Ok((value, input.location()))),
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.current = None,
+            }
+        }
+    }
+
+    /// Calls `f` for every value; stops at the first error.
+    pub fn for_each<T: DeserializeOwned>(&mut self, mut f: impl FnMut(T, &str) -> Result<()>) -> Result<()> {
+        while let Some(item) = self.next_value::<T>() {
+            let (value, location) = item?;
+            f(value, &location)?;
+        }
+        Ok(())
+    }
+}
+
+/// Buffered JSON-lines writer over stdout or any `Write`.
+pub struct Writer<W: Write> {
+    name: String,
+    out: io::BufWriter<W>,
+}
+
+impl Writer<io::Stdout> {
+    pub fn stdout() -> Self {
+        Writer { name: "stdout".into(), out: io::BufWriter::with_capacity(1 << 16, io::stdout()) }
+    }
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(name: &str, inner: W) -> Self {
+        Writer { name: name.to_string(), out: io::BufWriter::with_capacity(1 << 16, inner) }
+    }
+
+    pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(|e| match e.io_error_kind() {
+            Some(kind) => write_error(&self.name, &io::Error::from(kind)),
+            None => Error::new(crate::ExitCode::Software, format!("{}: cannot encode record: {e}", self.name)),
+        })?;
+        self.out.write_all(b"\n").map_err(|e| write_error(&self.name, &e))
+    }
+
+    /// Raw bytes (a pre-rendered table or CSV).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| write_error(&self.name, &e))
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| write_error(&self.name, &e))
+    }
+
+    pub fn into_inner(self) -> Result<W> {
+        let name = self.name;
+        self.out.into_inner().map_err(|e| write_error(&name, e.error()))
+    }
+}
+
+/// Reads all of a small input (a CSV or mapping file) with an error naming the file.
+pub fn read_to_string(path: &Path) -> Result<String> {
+    let mut text = String::new();
+    let mut file = File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+    file.read_to_string(&mut text).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn input(text: &'static str) -> Input {
+        Input::from_reader("test.jsonl", Box::new(text.as_bytes()))
+    }
+
+    #[test]
+    fn skips_blank_lines_and_counts_lines() {
+        let mut inp = input("{\"a\":1}\n\n  \n{\"a\":2}\n");
+        let a: Value = inp.next_value().unwrap().unwrap();
+        assert_eq!(a["a"], 1);
+        let b: Value = inp.next_value().unwrap().unwrap();
+        assert_eq!(b["a"], 2);
+        assert_eq!(inp.location(), "test.jsonl:4");
+        assert!(inp.next_value::<Value>().is_none());
+    }
+
+    #[test]
+    fn malformed_line_names_file_and_line() {
+        let mut inp = input("{\"a\":1}\n{\"a\":\n");
+        inp.next_value::<Value>().unwrap().unwrap();
+        let err = inp.next_value::<Value>().unwrap().unwrap_err();
+        assert_eq!(err.code, crate::ExitCode::DataErr);
+        assert!(err.message.starts_with("test.jsonl:2: not valid JSON"), "{}", err.message);
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_not_a_panic() {
+        let bytes: &'static [u8] = b"{\"a\":1}\n\xff\xfe\n";
+        let mut inp = Input::from_reader("bin", Box::new(bytes));
+        inp.next_value::<Value>().unwrap().unwrap();
+        let err = inp.next_value::<Value>().unwrap().unwrap_err();
+        assert!(err.message.contains("bin:2"), "{}", err.message);
+    }
+
+    #[test]
+    fn writer_writes_one_value_per_line() {
+        let mut w = Writer::new("buf", Vec::new());
+        w.write(&serde_json::json!({"x": 1})).unwrap();
+        w.write(&serde_json::json!([1, 2])).unwrap();
+        let bytes = w.into_inner().unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), "{\"x\":1}\n[1,2]\n");
+    }
+}

@@ -1,0 +1,392 @@
+//! The VM record (schema 1): one self-contained JSON object per VM, as ovirt-dump writes it and every
+//! later tool reads it. Names are resolved, sizes are bytes, times are RFC 3339. A field the engine
+//! did not report is absent, never invented. Unknown fields are kept (`extra`), so records written by
+//! a newer tool pass through an older one untouched. Documented in man/liftkit-vm-record.5.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
+
+/// The version of the record layout; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VmRecord {
+    pub schema: u32,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub comment: Option<String>,
+
+    // Placement.
+    pub data_center: Option<NamedRef>,
+    pub cluster: Option<Cluster>,
+    pub host: Option<NamedRef>,
+    pub template: Option<NamedRef>,
+    pub tags: Option<Vec<String>>,
+    pub fqdn: Option<String>,
+
+    // State and activity.
+    pub status: Option<String>,
+    pub status_detail: Option<String>,
+    pub stop_reason: Option<String>,
+    pub creation_time: Option<String>,
+    pub start_time: Option<String>,
+    pub stop_time: Option<String>,
+    pub statistics: Option<Statistics>,
+
+    // Sizing.
+    #[serde(rename = "type")]
+    pub vm_type: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub memory_guaranteed_bytes: Option<u64>,
+    pub memory_max_bytes: Option<u64>,
+    pub memory_ballooning: Option<bool>,
+    pub cpu: Option<Cpu>,
+    pub os_type: Option<String>,
+    pub guest_os: Option<GuestOs>,
+    pub bios_type: Option<String>,
+    pub bios_boot_menu: Option<bool>,
+    pub origin: Option<String>,
+    pub stateless: Option<bool>,
+    pub delete_protected: Option<bool>,
+
+    // What Forklift's oVirt validation reads.
+    pub high_availability: Option<bool>,
+    pub high_availability_priority: Option<i64>,
+    pub usb_enabled: Option<bool>,
+    pub display_type: Option<String>,
+    pub io_threads: Option<u32>,
+    pub storage_error_resume_behaviour: Option<String>,
+    pub placement_policy: Option<PlacementPolicy>,
+    pub custom_properties: Option<Vec<NameValue>>,
+    pub has_illegal_images: Option<bool>,
+    pub tpm_enabled: Option<bool>,
+    pub watchdogs: Option<Vec<Watchdog>>,
+    pub host_devices: Option<Vec<String>>,
+    pub snapshots: Option<Vec<Snapshot>>,
+
+    // Devices and permissions.
+    pub disks: Option<Vec<Disk>>,
+    pub nics: Option<Vec<Nic>>,
+    pub permissions: Option<Vec<Permission>>,
+
+    // Added by owner-group.
+    pub owners: Option<Vec<Owner>>,
+    pub target_namespace: Option<String>,
+
+    /// Fields this version does not know, kept as they came.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: String,
+    pub name: Option<String>,
+    pub ha_reservation: Option<bool>,
+    pub ksm_enabled: Option<bool>,
+    pub bios_type: Option<String>,
+    pub cpu_type: Option<String>,
+    pub version: Option<String>,
+}
+
+/// What the engine reports of use (GET /vms/{id}/statistics), where it reports it.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub elapsed_time_seconds: Option<u64>,
+    pub cpu_total_percent: Option<f64>,
+    pub cpu_guest_percent: Option<f64>,
+    pub memory_installed_bytes: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    pub network_total_percent: Option<f64>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cpu {
+    pub sockets: Option<u32>,
+    pub cores: Option<u32>,
+    pub threads: Option<u32>,
+    pub shares: Option<u32>,
+    pub custom_model: Option<String>,
+    pub pinning_policy: Option<String>,
+    /// vCPU pinning (cpu_tune.vcpu_pins): `vcpu` to a host CPU set.
+    pub pinning: Option<Vec<CpuPin>>,
+}
+
+impl Cpu {
+    /// vCPUs: sockets x cores x threads, each defaulting to 1 when the engine left it out.
+    pub fn vcpus(&self) -> u32 {
+        self.sockets.unwrap_or(1) * self.cores.unwrap_or(1) * self.threads.unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuPin {
+    pub vcpu: u32,
+    pub cpu_set: String,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestOs {
+    pub architecture: Option<String>,
+    pub codename: Option<String>,
+    pub distribution: Option<String>,
+    pub family: Option<String>,
+    pub kernel: Option<String>,
+    pub version: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementPolicy {
+    pub affinity: Option<String>,
+    pub hosts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watchdog {
+    pub model: Option<String>,
+    pub action: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub description: Option<String>,
+    #[serde(rename = "type")]
+    pub snapshot_type: Option<String>,
+    pub persist_memory: Option<bool>,
+    pub date: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Disk {
+    pub attachment_id: String,
+    pub disk_id: Option<String>,
+    pub alias: Option<String>,
+    pub interface: Option<String>,
+    pub bootable: Option<bool>,
+    pub active: Option<bool>,
+    pub read_only: Option<bool>,
+    pub uses_scsi_reservation: Option<bool>,
+    pub logical_name: Option<String>,
+    pub shareable: Option<bool>,
+    pub status: Option<String>,
+    pub format: Option<String>,
+    pub sparse: Option<bool>,
+    /// image, lun, cinder, managed_block_storage.
+    pub storage_type: Option<String>,
+    pub content_type: Option<String>,
+    pub provisioned_bytes: Option<u64>,
+    pub actual_bytes: Option<u64>,
+    pub storage_domain: Option<NamedRef>,
+    /// For LUN disks: the size of the logical unit(s).
+    pub lun_size_bytes: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Disk {
+    pub fn is_lun(&self) -> bool {
+        self.storage_type.as_deref() == Some("lun")
+    }
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Nic {
+    pub id: String,
+    pub name: Option<String>,
+    pub mac: Option<String>,
+    pub interface: Option<String>,
+    pub plugged: Option<bool>,
+    pub linked: Option<bool>,
+    pub vnic_profile: Option<VnicProfile>,
+    pub network: Option<Network>,
+    /// Guest-reported addresses (empty when the guest agent reported none).
+    #[serde(default)]
+    pub ipv4: Vec<String>,
+    #[serde(default)]
+    pub ipv6: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VnicProfile {
+    pub id: String,
+    pub name: Option<String>,
+    pub pass_through: Option<bool>,
+    pub port_mirroring: Option<bool>,
+    pub network_filter: Option<String>,
+    pub qos: Option<String>,
+    pub custom_properties: Option<Vec<NameValue>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: Option<String>,
+    pub vlan: Option<u32>,
+    pub data_center: Option<NamedRef>,
+    /// Forklift's name for it: `<data center>/<network>`.
+    pub path: Option<String>,
+}
+
+/// Where an inherited permission was granted; absent when it is on the VM itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InheritedFrom {
+    Cluster,
+    DataCenter,
+    System,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission {
+    pub id: String,
+    pub role: NamedRef,
+    pub user: Option<User>,
+    pub group: Option<Group>,
+    pub inherited_from: Option<InheritedFrom>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    /// The login name without the authz profile (`alice`).
+    pub principal: Option<String>,
+    /// `<principal>@<authz profile>` (`alice@example.com-authz`).
+    pub user_name: Option<String>,
+    pub domain: Option<String>,
+    pub name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerKind {
+    User,
+    Group,
+}
+
+/// An owner as owner-group decides it: a user or group holding an ownership role on the VM itself.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Owner {
+    pub kind: OwnerKind,
+    /// The name without its domain (`alice`, `dba-team`): what namespaces are named after.
+    pub name: String,
+    /// The full oVirt principal (`alice@example.com`, a group's `name`), for user mapping.
+    pub principal: String,
+    pub domain: Option<String>,
+    pub roles: Vec<String>,
+}
+
+impl VmRecord {
+    /// Checks what every tool relies on: the schema version.
+    pub fn check_schema(&self) -> Result<(), String> {
+        if self.schema != SCHEMA_VERSION {
+            return Err(format!(
+                "VM record {} has schema {}, this tool reads schema {SCHEMA_VERSION}",
+                self.name, self.schema
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn disks(&self) -> &[Disk] {
+        self.disks.as_deref().unwrap_or(&[])
+    }
+
+    pub fn nics(&self) -> &[Nic] {
+        self.nics.as_deref().unwrap_or(&[])
+    }
+
+    pub fn permissions(&self) -> &[Permission] {
+        self.permissions.as_deref().unwrap_or(&[])
+    }
+
+    pub fn vcpus(&self) -> u32 {
+        self.cpu.as_ref().map(Cpu::vcpus).unwrap_or(1)
+    }
+}
+
+/// Reads a line as a VM record, with an error that says what it was instead.
+pub fn parse_vm_record(value: Value) -> Result<VmRecord, String> {
+    let looks_like_vm = value.is_object() && value.get("schema").is_some() && value.get("id").is_some();
+    if !looks_like_vm {
+        let shown: String = value.to_string().chars().take(60).collect();
+        return Err(format!("expected a VM record (with schema, id, name), found {shown}"));
+    }
+    let record: VmRecord = serde_json::from_value(value).map_err(|e| format!("not a valid VM record: {e}"))?;
+    record.check_schema()?;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let line = json!({"schema": 1, "id": "x", "name": "vm1", "future_field": {"a": [1]},
+                          "nics": [{"id": "n1", "ipv4": [], "ipv6": [], "future_nic_field": true}]});
+        let record = parse_vm_record(line.clone()).unwrap();
+        let back = serde_json::to_value(&record).unwrap();
+        assert_eq!(back["future_field"], line["future_field"]);
+        assert_eq!(back["nics"][0]["future_nic_field"], true);
+    }
+
+    #[test]
+    fn absent_fields_stay_absent() {
+        let record = parse_vm_record(json!({"schema": 1, "id": "x", "name": "vm1"})).unwrap();
+        let back = serde_json::to_value(&record).unwrap();
+        assert_eq!(back, json!({"schema": 1, "id": "x", "name": "vm1"}));
+    }
+
+    #[test]
+    fn other_objects_are_rejected_with_a_reason() {
+        let err = parse_vm_record(json!({"kind": "Namespace"})).unwrap_err();
+        assert!(err.starts_with("expected a VM record"), "{err}");
+        let err = parse_vm_record(json!({"schema": 2, "id": "x", "name": "n"})).unwrap_err();
+        assert!(err.contains("schema 2"), "{err}");
+    }
+}

@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: ovirt_sim::Args = common::cli::parse();
+    common::error::finish("ovirt-sim", ovirt_sim::run(args))
+}

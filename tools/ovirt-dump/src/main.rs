@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: ovirt_dump::Args = common::cli::parse();
+    common::error::finish("ovirt-dump", ovirt_dump::run(args))
+}
