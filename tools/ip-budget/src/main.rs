@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: ip_budget::Args = common::cli::parse();
+    common::error::finish("ip-budget", ip_budget::run(args))
+}

@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: plan_gen::Args = common::cli::parse();
+    common::error::finish("plan-gen", plan_gen::run(args))
+}

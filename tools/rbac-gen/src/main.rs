@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: rbac_gen::Args = common::cli::parse();
+    common::error::finish("rbac-gen", rbac_gen::run(args))
+}
