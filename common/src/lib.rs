@@ -5,6 +5,7 @@ pub mod cli;
 pub mod error;
 pub mod exit;
 pub mod jsonl;
+pub mod k8s;
 pub mod output;
 pub mod record;
 pub mod tls;
