@@ -1,0 +1,107 @@
+# Shared by the test bed scripts (sourced, never run): versions, cache paths, logging, pid handling.
+# Keep the versions here in step with go.mod; build.sh refuses to run if they disagree.
+
+KUBE_VERSION=v1.37.2
+ETCD_VERSION=v3.7.0
+TESTBED_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TESTBED_CACHE=${LIFTKIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/liftkit}/kube-$KUBE_VERSION
+TESTBED_USERS=(alice bob carol dave)
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+# The stamp names what the cached binaries were built from, so a changed go.mod or go.sum rebuilds them.
+expected_stamp() {
+  printf 'kube-apiserver %s etcd %s go %s sum %s\n' "$KUBE_VERSION" "$ETCD_VERSION" \
+    "$(go env GOVERSION 2>/dev/null || echo unknown)" \
+    "$(cat "$TESTBED_SRC/go.mod" "$TESTBED_SRC/go.sum" | sha256sum | cut -c1-16)"
+}
+
+# Where kube-apiserver and etcd live: KUBEBUILDER_ASSETS when it holds both (the envtest convention),
+# else the cache, built on first use.
+resolve_bin_dir() {
+  if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
+    if [[ -x $KUBEBUILDER_ASSETS/kube-apiserver && -x $KUBEBUILDER_ASSETS/etcd ]]; then
+      printf '%s\n' "$KUBEBUILDER_ASSETS"
+      return
+    fi
+    log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks kube-apiserver or etcd; using the built ones"
+  fi
+  "$TESTBED_SRC/build.sh"
+}
+
+# pid_alive FILE NAME: true when FILE holds the pid of a live process whose executable is NAME
+# (so a recycled pid is never mistaken for ours).
+pid_alive() {
+  local pid argv0
+  [[ -s $1 ]] || return 1
+  pid=$(<"$1")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n1)
+  [[ $argv0 == "$2" || $argv0 == */"$2" ]]
+}
+
+# stop_pid FILE NAME: SIGTERM, wait up to 15 s, then SIGKILL; removes FILE.
+stop_pid() {
+  local pid i
+  if pid_alive "$1" "$2"; then
+    pid=$(<"$1")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+      pid_alive "$1" "$2" || break
+      sleep 0.1
+    done
+    if pid_alive "$1" "$2"; then
+      log "$2 (pid $pid) ignored SIGTERM for 15 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do pid_alive "$1" "$2" || break; sleep 0.1; done
+    fi
+  fi
+  rm -f "$1"
+}
+
+# A free TCP port on 127.0.0.1, below the kernel's ephemeral range so outgoing connections don't take it.
+free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      printf '%s\n' "$port"
+      return
+    fi
+  done
+  die "no free port found on 127.0.0.1 after 100 tries"
+}
+
+# api METHOD PATH [curl args...]: a request to the API server as admin; prints the body, fails on HTTP >= 400.
+api() {
+  local method=$1 path=$2
+  shift 2
+  curl -sS --fail-with-body --max-time 30 --cacert "$DIR/pki/ca.crt" \
+    -H "Authorization: Bearer $(admin_token)" -X "$method" "$@" "$(<"$DIR/url")$path"
+}
+
+admin_token() { awk -F, '$2 == "admin" { print $1 }' "$DIR/pki/tokens.csv"; }
+user_token() { awk -F, -v u="$1" '$2 == u { print $1 }' "$DIR/pki/tokens.csv"; }
+
+# wait_ready SECONDS: polls /readyz until it answers ok, failing early if the API server dies.
+wait_ready() {
+  local deadline=$((SECONDS + $1))
+  while ((SECONDS < deadline)); do
+    pid_alive "$DIR/kube-apiserver.pid" kube-apiserver ||
+      die "kube-apiserver exited during start-up; last lines of $DIR/kube-apiserver.log: $(tail -n 3 "$DIR/kube-apiserver.log" | tr '\n' ' ')"
+    [[ $(api GET /readyz 2>/dev/null) == ok ]] && return 0
+    sleep 0.2
+  done
+  die "kube-apiserver not ready after $1 s (see $DIR/kube-apiserver.log)"
+}
+
+# start_apiserver: runs the API server from the arguments start.sh saved, detached from our stdio.
+start_apiserver() {
+  local bin
+  bin=$(<"$DIR/bin-dir")/kube-apiserver
+  mapfile -t args <"$DIR/kube-apiserver.args"
+  setsid "$bin" "${args[@]}" </dev/null >>"$DIR/kube-apiserver.log" 2>&1 &
+  echo $! >"$DIR/kube-apiserver.pid"
+}
