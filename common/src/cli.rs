@@ -31,7 +31,10 @@ impl Verbosity {
         };
         // Our own crates at the chosen level; dependencies stay at warn unless RUST_LOG says more,
         // so that -vv never dumps HTTP headers (which carry credentials) from hyper or reqwest.
-        let default = format!("warn,common={level},ovirt_dump={level},{}", crate_filters(level));
+        let default = format!(
+            "warn,common={level},ovirt_dump={level},{}",
+            crate_filters(level)
+        );
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

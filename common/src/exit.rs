@@ -52,15 +52,21 @@ impl ExitCode {
     pub fn meaning(self) -> &'static str {
         match self {
             ExitCode::Ok => "success",
-            ExitCode::Findings => "done, with findings (something left out, exceeded or failed; see stderr)",
+            ExitCode::Findings => {
+                "done, with findings (something left out, exceeded or failed; see stderr)"
+            }
             ExitCode::Usage => "bad usage (unknown flag, bad flag value)",
             ExitCode::DataErr => "bad input data (malformed line, not the expected record)",
             ExitCode::NoInput => "an input file is missing or unreadable",
-            ExitCode::Unavailable => "service unavailable (unreachable, timed out, 5xx, incomplete fetch)",
+            ExitCode::Unavailable => {
+                "service unavailable (unreachable, timed out, 5xx, incomplete fetch)"
+            }
             ExitCode::Software => "internal error (a bug; please report it)",
             ExitCode::IoErr => "I/O error writing output",
             ExitCode::Protocol => "malformed response from the remote service",
-            ExitCode::NoPerm => "authentication or permission denied (credentials, TLS verification)",
+            ExitCode::NoPerm => {
+                "authentication or permission denied (credentials, TLS verification)"
+            }
             ExitCode::Config => "bad configuration (missing password, unreadable CA file)",
             ExitCode::Interrupted => "interrupted",
         }

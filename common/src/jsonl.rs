@@ -18,14 +18,18 @@ pub struct Input {
 
 impl Input {
     pub fn stdin() -> Self {
-        Self::from_reader("stdin", Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
+        Self::from_reader(
+            "stdin",
+            Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+        )
     }
 
     pub fn open(path: &Path) -> Result<Self> {
         if path == Path::new("-") {
             return Ok(Self::stdin());
         }
-        let file = File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+        let file =
+            File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
         Ok(Self::from_reader(
             &path.display().to_string(),
             Box::new(BufReader::with_capacity(1 << 16, file)),
@@ -33,7 +37,12 @@ impl Input {
     }
 
     pub fn from_reader(name: &str, reader: Box<dyn BufRead>) -> Self {
-        Input { name: name.to_string(), reader, line_number: 0, buffer: String::new() }
+        Input {
+            name: name.to_string(),
+            reader,
+            line_number: 0,
+            buffer: String::new(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -53,7 +62,11 @@ impl Input {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    return Some(Err(Error::no_input(format!("{}:{}: {e}", self.name, self.line_number + 1))));
+                    return Some(Err(Error::no_input(format!(
+                        "{}:{}: {e}",
+                        self.name,
+                        self.line_number + 1
+                    ))));
                 }
             }
             self.line_number += 1;
@@ -77,7 +90,10 @@ fn read_line_lossless(reader: &mut dyn BufRead, buffer: &mut String) -> io::Resu
             buffer.push_str(&text);
             Ok(n)
         }
-        Err(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "line is not valid UTF-8")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "line is not valid UTF-8",
+        )),
     }
 }
 
@@ -105,8 +121,16 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn new(paths: &[PathBuf]) -> Self {
-        let paths = if paths.is_empty() { vec![PathBuf::from("-")] } else { paths.to_vec() };
-        Inputs { paths, next: 0, current: None }
+        let paths = if paths.is_empty() {
+            vec![PathBuf::from("-")]
+        } else {
+            paths.to_vec()
+        };
+        Inputs {
+            paths,
+            next: 0,
+            current: None,
+        }
     }
 
     /// The next value of any input, with the location (`file:line`) it came from.
@@ -130,7 +154,10 @@ impl Inputs {
     }
 
     /// Calls `f` for every value; stops at the first error.
-    pub fn for_each<T: DeserializeOwned>(&mut self, mut f: impl FnMut(T, &str) -> Result<()>) -> Result<()> {
+    pub fn for_each<T: DeserializeOwned>(
+        &mut self,
+        mut f: impl FnMut(T, &str) -> Result<()>,
+    ) -> Result<()> {
         while let Some(item) = self.next_value::<T>() {
             let (value, location) = item?;
             f(value, &location)?;
@@ -147,26 +174,39 @@ pub struct Writer<W: Write> {
 
 impl Writer<io::Stdout> {
     pub fn stdout() -> Self {
-        Writer { name: "stdout".into(), out: io::BufWriter::with_capacity(1 << 16, io::stdout()) }
+        Writer {
+            name: "stdout".into(),
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
+        }
     }
 }
 
 impl<W: Write> Writer<W> {
     pub fn new(name: &str, inner: W) -> Self {
-        Writer { name: name.to_string(), out: io::BufWriter::with_capacity(1 << 16, inner) }
+        Writer {
+            name: name.to_string(),
+            out: io::BufWriter::with_capacity(1 << 16, inner),
+        }
     }
 
     pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         serde_json::to_writer(&mut self.out, value).map_err(|e| match e.io_error_kind() {
             Some(kind) => write_error(&self.name, &io::Error::from(kind)),
-            None => Error::new(crate::ExitCode::Software, format!("{}: cannot encode record: {e}", self.name)),
+            None => Error::new(
+                crate::ExitCode::Software,
+                format!("{}: cannot encode record: {e}", self.name),
+            ),
         })?;
-        self.out.write_all(b"\n").map_err(|e| write_error(&self.name, &e))
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| write_error(&self.name, &e))
     }
 
     /// Raw bytes (a pre-rendered table or CSV).
     pub fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| write_error(&self.name, &e))
+        self.out
+            .write_all(bytes)
+            .map_err(|e| write_error(&self.name, &e))
     }
 
     pub fn flush(&mut self) -> Result<()> {
@@ -175,15 +215,19 @@ impl<W: Write> Writer<W> {
 
     pub fn into_inner(self) -> Result<W> {
         let name = self.name;
-        self.out.into_inner().map_err(|e| write_error(&name, e.error()))
+        self.out
+            .into_inner()
+            .map_err(|e| write_error(&name, e.error()))
     }
 }
 
 /// Reads all of a small input (a CSV or mapping file) with an error naming the file.
 pub fn read_to_string(path: &Path) -> Result<String> {
     let mut text = String::new();
-    let mut file = File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    file.read_to_string(&mut text).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+    let mut file =
+        File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
     Ok(text)
 }
 
@@ -213,7 +257,11 @@ mod tests {
         inp.next_value::<Value>().unwrap().unwrap();
         let err = inp.next_value::<Value>().unwrap().unwrap_err();
         assert_eq!(err.code, crate::ExitCode::DataErr);
-        assert!(err.message.starts_with("test.jsonl:2: not valid JSON"), "{}", err.message);
+        assert!(
+            err.message.starts_with("test.jsonl:2: not valid JSON"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 /// stdout, or a file that appears (by rename) only on `commit`.
 pub enum Output {
     Stdout(io::Stdout),
-    File { path: PathBuf, temp: tempfile::NamedTempFile },
+    File {
+        path: PathBuf,
+        temp: tempfile::NamedTempFile,
+    },
 }
 
 impl Output {
@@ -28,10 +31,18 @@ impl Output {
                     _ => Path::new("."),
                 };
                 let temp = tempfile::Builder::new()
-                    .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")))
+                    .prefix(&format!(
+                        ".{}.",
+                        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+                    ))
                     .suffix(".tmp")
                     .tempfile_in(dir)
-                    .map_err(|e| Error::io(format!("{}: cannot create a temporary file: {e}", path.display())))?;
+                    .map_err(|e| {
+                        Error::io(format!(
+                            "{}: cannot create a temporary file: {e}",
+                            path.display()
+                        ))
+                    })?;
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
@@ -40,7 +51,10 @@ impl Output {
                     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(mode))
                         .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
                 }
-                Ok(Output::File { path: path.to_path_buf(), temp })
+                Ok(Output::File {
+                    path: path.to_path_buf(),
+                    temp,
+                })
             }
         }
     }
@@ -57,8 +71,11 @@ impl Output {
         match self {
             Output::Stdout(mut out) => out.flush().map_err(|e| write_error("stdout", &e)),
             Output::File { path, temp } => {
-                temp.as_file().sync_all().map_err(|e| write_error(&path.display().to_string(), &e))?;
-                temp.persist(&path).map_err(|e| Error::io(format!("{}: {}", path.display(), e.error)))?;
+                temp.as_file()
+                    .sync_all()
+                    .map_err(|e| write_error(&path.display().to_string(), &e))?;
+                temp.persist(&path)
+                    .map_err(|e| Error::io(format!("{}: {}", path.display(), e.error)))?;
                 Ok(())
             }
         }
@@ -99,6 +116,10 @@ mod tests {
         out.write_all(b"new\n").unwrap();
         out.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
     }
 }
