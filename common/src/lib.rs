@@ -1,13 +1,18 @@
 //! What every liftkit tool shares: the VM record, JSON-lines input and output, errors and the
-//! one exit-code table, logging to stderr, atomic output files and the TLS crypto provider.
+//! one exit-code table, logging to stderr, atomic output files and the TLS crypto provider; the
+//! mapping syntax, sizes, Kubernetes names and report formats of the planning tools.
 
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod format;
 pub mod jsonl;
 pub mod k8s;
+pub mod mapping;
+pub mod names;
 pub mod output;
 pub mod record;
+pub mod size;
 pub mod tls;
 
 pub use error::{Error, Result};
