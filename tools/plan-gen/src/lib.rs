@@ -1,19 +1,227 @@
-//! plan-gen (being written).
+//! plan-gen: the Forklift objects that migrate annotated VM records (Provider, NetworkMap,
+//! StorageMap, Plans), after an offline preflight of what Forklift would flag. Holds all records.
+
+pub mod concerns;
+mod objects;
+mod preflight;
 
 use clap::Parser;
-use common::{ExitCode, Result};
+use common::k8s::{self, ObjectFormat};
+use common::mapping::MapArgs;
+use common::output::Output;
+use common::record::{VmRecord, parse_vm_record};
+use common::{Error, ExitCode, Result};
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub use preflight::Finding;
+
+/// Annotation on each Plan: the bytes its VMs' disks need on the target (what plan-run schedules by).
+pub const TOTAL_DISK_BYTES_ANNOTATION: &str = "liftkit.io/total-disk-bytes";
+/// Annotation on each Plan: how many VMs it holds.
+pub const VM_COUNT_ANNOTATION: &str = "liftkit.io/vm-count";
+/// Label on each Plan: the namespace its VMs land in.
+pub const TARGET_NAMESPACE_LABEL: &str = "liftkit.io/target-namespace";
+
+const LONG_ABOUT: &str = "\
+Reads VM records annotated by owner-group (target_namespace) and writes, into one migration
+namespace, the source Provider (type ovirt), the destination Provider `host` (type openshift, no
+url; written when --destination is host, only referenced otherwise), one NetworkMap, one
+StorageMap and one Plan per target namespace, split by --max-vms-per-plan and --max-size-per-plan
+into plan-NS-1, plan-NS-2, ... Each Plan carries the annotations liftkit.io/total-disk-bytes and
+liftkit.io/vm-count, and the label liftkit.io/target-namespace.
+
+Preflight, offline, before anything is written: every oVirt concern Forklift's validation raises
+(same id and category), and the plan blockers Forklift reports: VMNetworksNotMapped,
+VMStorageNotMapped, VMMultiplePodNetworkMappings, VMDuplicateNADMappings, DuplicateVM and
+MacConflicts (a MAC address used by two input VMs). Findings go to stderr and, with --report, as
+JSON lines {vm_id, vm_name, target_namespace, concern_id, category, label, assessment, left_out}.
+A VM with a Critical finding is left out of its plan (exit 1) unless --include-blocked.
+A network or storage domain that a VM going into a plan uses but no mapping rule covers stops
+plan-gen (exit 78) with the list; nothing is written but the report.
+
+Map sources are written by oVirt id (names are ambiguous across data centers). A VM whose name is
+not a DNS-1123 label, or whose name another VM of the same target namespace has already, gets a
+targetName (sanitised, with a stable hash suffix when needed).
+
+Credentials: the Provider references the Secret --secret. --with-secret writes it too (keys user,
+password, url and ca.crt from --ca-file, or insecureSkipVerify: \"true\"); the password comes from
+--password-file or OVIRT_PASSWORD and is never printed to stderr; the output file then has mode 0600.";
 
 #[derive(Debug, Parser)]
-#[command(name = "plan-gen", version, after_long_help = common::cli::after_help())]
+#[command(name = "plan-gen", version, about = "Forklift Provider, maps and Plans for annotated VM records",
+    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
 pub struct Args {
+    /// VM record files (JSON lines); stdin when none or `-`
+    pub inputs: Vec<PathBuf>,
+
+    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long = "output", value_enum, default_value_t = ObjectFormat::Jsonl)]
+    pub format: ObjectFormat,
+
+    /// Namespace of the Forklift objects (Providers, maps, Plans)
+    #[arg(short = 'n', long, value_name = "NS", default_value = "openshift-mtv")]
+    pub namespace: String,
+
+    /// oVirt engine API URL (https://engine.example.com/ovirt-engine/api)
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// Name of the source Provider
+    #[arg(long, value_name = "NAME", default_value = "ovirt")]
+    pub provider: String,
+
+    /// Destination Provider; `host` (the local cluster) is written, any other name only referenced
+    #[arg(long, value_name = "NAME", default_value = "host")]
+    pub destination: String,
+
+    /// Secret with the engine credentials [default: <provider>-credentials]
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// Write the Secret too (password from --password-file or OVIRT_PASSWORD)
+    #[arg(long, requires = "user")]
+    pub with_secret: bool,
+
+    /// Engine user for --with-secret (admin@internal)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// File holding the engine password (first line), for --with-secret
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Engine CA certificate (PEM), stored as ca.crt in the Secret
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_verify")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Do not verify the engine's TLS certificate (Secret key insecureSkipVerify)
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+
+    #[command(flatten)]
+    pub maps: MapArgs,
+
+    /// Plan name; {namespace} is the target namespace, {provider} the source Provider
+    #[arg(long, value_name = "TEMPLATE", default_value = "plan-{namespace}")]
+    pub plan_name_template: String,
+
+    /// At most N VMs in one plan (more are split into -1, -2, ...)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_vms_per_plan: Option<u64>,
+
+    /// At most SIZE of disks in one plan (like 2TiB; a bigger VM gets a plan of its own)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_size_per_plan: Option<u64>,
+
+    /// Warm migration (default: cold)
+    #[arg(long)]
+    pub warm: bool,
+
+    /// Keep VMs with Critical findings in their plans
+    #[arg(long)]
+    pub include_blocked: bool,
+
+    /// Write the preflight findings to FILE as JSON lines
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
+}
+
+fn parse_size_arg(text: &str) -> std::result::Result<u64, String> {
+    match common::size::parse_size(text)? {
+        0 => Err("must be more than 0".into()),
+        n => Ok(n),
+    }
 }
 
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
-pub fn run(_args: Args) -> Result<ExitCode> {
-    Ok(ExitCode::Ok)
+/// A record and where it came from.
+pub struct Input {
+    pub record: VmRecord,
+    pub location: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    args.verbosity.init_logging();
+    let settings = objects::Settings::from_args(&args)?;
+    let maps = args.maps.load()?;
+    let credentials = if args.with_secret {
+        Some(objects::Credentials::load(&args, &settings)?)
+    } else {
+        None
+    };
+    let records = read_records(&args.inputs)?;
+    preflight::reject_duplicates(&records)?;
+
+    let result = preflight::check(records, &maps, args.include_blocked);
+    if !args.verbosity.quiet {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(preflight::render(&result).as_bytes());
+    }
+    if let Some(path) = &args.report {
+        let mut out = Output::create(Some(path))?;
+        let name = out.name();
+        let mut writer = common::jsonl::Writer::new(&name, &mut out);
+        for finding in &result.findings {
+            writer.write(finding)?;
+        }
+        writer.flush()?;
+        drop(writer);
+        out.commit()?;
+    }
+    if let Some(message) = preflight::unmapped_error(&result) {
+        return Err(Error::config(message));
+    }
+
+    let mut objects: Vec<Value> = objects::build(&settings, &maps, &result, credentials.as_ref())?;
+    k8s::sort_objects(&mut objects);
+    let mode = credentials.is_some().then_some(0o600);
+    let mut out = Output::create_with_mode(args.output_file.as_deref(), mode)?;
+    let name = out.name();
+    k8s::write_objects(&mut out, &name, &objects, args.format)?;
+    out.commit()?;
+    Ok(if result.left_out.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Findings
+    })
+}
+
+fn read_records(inputs: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut records = Vec::new();
+    common::jsonl::Inputs::new(inputs).for_each(|value: Value, location| {
+        let record = parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
+        match record.target_namespace.as_deref() {
+            None => {
+                return Err(Error::data(format!(
+                    "{location}: VM {} has no target_namespace (run owner-group first)",
+                    record.name
+                )));
+            }
+            Some(ns) if !common::names::is_rfc1123_label(ns) => {
+                return Err(Error::data(format!(
+                    "{location}: VM {}: target_namespace {ns:?} is not a valid namespace name",
+                    record.name
+                )));
+            }
+            Some(_) => {}
+        }
+        records.push(Input {
+            record,
+            location: location.to_string(),
+        });
+        Ok(())
+    })?;
+    Ok(records)
 }
