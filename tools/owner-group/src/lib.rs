@@ -1,11 +1,88 @@
-//! owner-group (being written).
+//! owner-group: who owns each VM, and which namespace each set of owners gets. Annotates VM records
+//! with `owners` and `target_namespace`, passing every other field through.
 
 use clap::Parser;
-use common::{ExitCode, Result};
+use common::jsonl::{Input, Writer, read_to_string};
+use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
+use common::output::Output;
+use common::record::{Owner, OwnerKind, Permission, VmRecord, parse_vm_record};
+use common::{Error, ExitCode, Result};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+/// The roles that make a user or group an owner, unless --owner-role says otherwise.
+pub const DEFAULT_OWNER_ROLES: &[&str] = &[
+    "UserVmManager",
+    "UserRole",
+    "PowerUserRole",
+    "UserVmRunTimeManager",
+    "UserInstanceManager",
+];
+
+const ABOUT: &str = "Find each VM's owners and give each set of owners one target namespace";
+
+const LONG_ABOUT: &str = "\
+Reads VM records (JSON lines) from the files given or stdin and writes each with two fields added:
+owners (users and groups holding an ownership role on the VM itself) and target_namespace (one per
+distinct set of owners). Every other field passes through unchanged.
+
+Owners: a permission counts when its role is one of --owner-role (default UserVmManager, UserRole,
+PowerUserRole, UserVmRunTimeManager, UserInstanceManager) and it is on the VM itself: permissions
+inherited from the cluster, data center or System never count. --exclude and --exclude-file drop
+principals (admin and service accounts); a name matches a user's principal (alice), user name
+(alice@example.com-authz) or e-mail, or a group's full or last-part name (dba).
+
+Namespace names: the owners' names without domain (alice, dba), sorted, joined with '-', put into
+--name-template at {owners} (default {owners}-ns: alice and bob give alice-bob-ns). The result is made
+an RFC 1123 label (lowercase; other characters become '-'; at most 63 characters). A short stable
+hash of the owner set (10 hex digits, from the owners' kinds and full principals) is appended:
+  - when making it a label changed the name (upper case, dots, too long), and
+  - when two different owner sets give the same name (alice@internal and alice@corp, a user and a
+    group both named dba, owners a-b and {a, b}): then every set sharing that name gets the hash.
+The same input gives the same names whatever the order of its records. To see every owner set
+before naming any, owner-group reads its input twice: files are read twice, stdin is first copied
+to a temporary file. Memory holds the distinct owner sets only (the --summary adds the VMs' ids
+and names).
+
+VMs without owners go to the namespace --unowned (default unowned), or are left out with
+--unowned drop; their count is reported on stderr.
+
+--summary writes one record per namespace instead of the VM records:
+  {\"namespace\", \"owner_users\": [user names], \"owner_groups\": [group names],
+   \"vm_count\", \"vm_ids\": [...], \"vm_names\": [...]}
+sorted by namespace, VMs by name.";
 
 #[derive(Debug, Parser)]
-#[command(name = "owner-group", version, after_long_help = common::cli::after_help())]
+#[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT,
+          after_long_help = common::cli::after_help())]
 pub struct Args {
+    /// VM record files (JSON lines); stdin when none or `-`
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A role that makes its holder an owner (repeatable; replaces the default list)
+    #[arg(long, value_name = "ROLE")]
+    pub owner_role: Vec<String>,
+    /// A user or group that never counts as an owner (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
+    /// A file of users and groups that never count as owners, one per line, # comments
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// The namespace name, with {owners} standing for the owners' names joined with '-'
+    #[arg(long, value_name = "TEMPLATE", default_value = "{owners}-ns")]
+    pub name_template: String,
+    /// The namespace of VMs without owners, or `drop` to leave them out
+    #[arg(long, value_name = "NAME", default_value = "unowned")]
+    pub unowned: String,
+    /// Write one record per namespace (owners, VMs) instead of the VM records
+    #[arg(long)]
+    pub summary: bool,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
@@ -14,6 +91,389 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
-pub fn run(_args: Args) -> Result<ExitCode> {
+/// Decides owners from permissions.
+#[derive(Debug, Clone)]
+pub struct OwnerRules {
+    pub roles: BTreeSet<String>,
+    pub excluded: BTreeSet<String>,
+}
+
+impl OwnerRules {
+    pub fn new(roles: &[String], excluded: impl IntoIterator<Item = String>) -> Self {
+        let roles = if roles.is_empty() {
+            DEFAULT_OWNER_ROLES.iter().map(|r| r.to_string()).collect()
+        } else {
+            roles.iter().cloned().collect()
+        };
+        OwnerRules {
+            roles,
+            excluded: excluded.into_iter().collect(),
+        }
+    }
+
+    /// The VM's owners, sorted, one entry per principal (with all its ownership roles).
+    pub fn owners(&self, vm: &VmRecord) -> Vec<Owner> {
+        let mut by_principal: BTreeMap<(OwnerKind, String), Owner> = BTreeMap::new();
+        for p in vm.permissions() {
+            if p.inherited_from.is_some() {
+                continue;
+            }
+            let Some(role) = p.role.name.as_deref() else {
+                continue;
+            };
+            if !self.roles.contains(role) {
+                continue;
+            }
+            let Some(owner) = self.owner_of(p) else {
+                continue;
+            };
+            let entry = by_principal
+                .entry((owner.kind, owner.principal.clone()))
+                .or_insert(owner);
+            if !entry.roles.iter().any(|r| r == role) {
+                entry.roles.push(role.to_string());
+                entry.roles.sort();
+            }
+        }
+        by_principal.into_values().collect()
+    }
+
+    fn owner_of(&self, p: &Permission) -> Option<Owner> {
+        let role = p.role.name.clone().unwrap_or_default();
+        if let Some(u) = &p.user {
+            let principal = u.user_name.clone().or_else(|| u.principal.clone())?;
+            let name = short_principal(u.principal.as_deref().unwrap_or(&principal)).to_string();
+            let candidates = [
+                Some(principal.as_str()),
+                u.principal.as_deref(),
+                u.email.as_deref(),
+                Some(name.as_str()),
+            ];
+            if candidates
+                .iter()
+                .flatten()
+                .any(|c| self.excluded.contains(*c))
+            {
+                return None;
+            }
+            return Some(Owner {
+                kind: OwnerKind::User,
+                name,
+                principal,
+                domain: u.domain.clone(),
+                roles: vec![role],
+            });
+        }
+        if let Some(g) = &p.group {
+            let principal = g.name.clone()?;
+            let name = short_principal(&principal).to_string();
+            if self.excluded.contains(&principal) || self.excluded.contains(&name) {
+                return None;
+            }
+            return Some(Owner {
+                kind: OwnerKind::Group,
+                name,
+                principal,
+                domain: g.domain.clone(),
+                roles: vec![role],
+            });
+        }
+        None
+    }
+}
+
+/// What identifies an owner set: kinds and full principals, sorted.
+pub type OwnerSetKey = Vec<(OwnerKind, String)>;
+
+pub fn owner_set_key(owners: &[Owner]) -> OwnerSetKey {
+    let mut key: OwnerSetKey = owners
+        .iter()
+        .map(|o| (o.kind, o.principal.clone()))
+        .collect();
+    key.sort();
+    key.dedup();
+    key
+}
+
+fn kind_word(kind: OwnerKind) -> &'static str {
+    match kind {
+        OwnerKind::User => "user",
+        OwnerKind::Group => "group",
+    }
+}
+
+/// Names every owner set (see the man page for the rule); `sets` maps each key to its owners'
+/// short names. Deterministic: the result depends on the set of keys only, never on an order.
+pub fn assign_names(
+    sets: &BTreeMap<OwnerSetKey, Vec<String>>,
+    template: &str,
+    reserved: Option<&str>,
+) -> Result<HashMap<OwnerSetKey, String>> {
+    struct Named {
+        base: String,
+        hash: String,
+        suffixed: bool,
+    }
+    let mut named: BTreeMap<&OwnerSetKey, Named> = BTreeMap::new();
+    for (key, short_names) in sets {
+        let mut short_names = short_names.clone();
+        short_names.sort();
+        let raw = template.replace("{owners}", &short_names.join("-"));
+        let base = sanitize_label(&raw);
+        let parts: Vec<String> = key
+            .iter()
+            .map(|(k, p)| format!("{}:{p}", kind_word(*k)))
+            .collect();
+        let suffixed = base != raw;
+        named.insert(
+            key,
+            Named {
+                base,
+                hash: stable_hash(&parts),
+                suffixed,
+            },
+        );
+    }
+    let final_name = |n: &Named| {
+        if n.suffixed {
+            with_suffix(&n.base, &n.hash)
+        } else {
+            n.base.clone()
+        }
+    };
+    // Suffix every set whose name another set (or the unowned namespace) shares, until none does.
+    // Sets only ever gain a suffix, so this ends; what is left shared is a hash collision.
+    loop {
+        let mut holders: HashMap<String, Vec<&OwnerSetKey>> = HashMap::new();
+        for (key, n) in &named {
+            holders.entry(final_name(n)).or_default().push(key);
+        }
+        let mut changed = false;
+        let mut still_shared = None;
+        for (name, keys) in &holders {
+            if keys.len() < 2 && reserved != Some(name.as_str()) {
+                continue;
+            }
+            still_shared = Some(name.clone());
+            for key in keys {
+                let n = named.get_mut(*key).expect("key present");
+                if !n.suffixed {
+                    n.suffixed = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            if let Some(name) = still_shared {
+                return Err(Error::new(
+                    ExitCode::Software,
+                    format!("owner sets collide on namespace {name} even with their hashes"),
+                ));
+            }
+            break;
+        }
+    }
+    Ok(named
+        .iter()
+        .map(|(k, n)| ((*k).clone(), final_name(n)))
+        .collect())
+}
+
+/// Checks a --name-template: it must contain {owners}.
+pub fn check_template(template: &str) -> Result<()> {
+    if !template.contains("{owners}") {
+        return Err(Error::usage(format!(
+            "--name-template {template:?}: must contain {{owners}}"
+        )));
+    }
+    let rest = template.replace("{owners}", "");
+    if rest.contains('{') || rest.contains('}') {
+        return Err(Error::usage(format!(
+            "--name-template {template:?}: only {{owners}} may appear in braces"
+        )));
+    }
+    Ok(())
+}
+
+/// One record of --summary.
+#[derive(Debug, Default, Serialize)]
+pub struct NamespaceSummary {
+    pub namespace: String,
+    pub owner_users: Vec<String>,
+    pub owner_groups: Vec<String>,
+    pub vm_count: usize,
+    pub vm_ids: Vec<String>,
+    pub vm_names: Vec<String>,
+}
+
+/// An input as read twice: a file, or stdin copied to a temporary file.
+struct Source {
+    name: String,
+    path: PathBuf,
+    _spool: Option<tempfile::NamedTempFile>,
+}
+
+impl Source {
+    fn open(&self) -> Result<Input> {
+        let file =
+            File::open(&self.path).map_err(|e| Error::no_input(format!("{}: {e}", self.name)))?;
+        Ok(Input::from_reader(
+            &self.name,
+            Box::new(BufReader::with_capacity(1 << 16, file)),
+        ))
+    }
+}
+
+fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        paths.to_vec()
+    };
+    let mut sources = Vec::new();
+    for path in paths {
+        if path == Path::new("-") {
+            let mut spool = tempfile::NamedTempFile::new()
+                .map_err(|e| Error::io(format!("cannot create a temporary file for stdin: {e}")))?;
+            io::copy(&mut io::stdin().lock(), spool.as_file_mut())
+                .map_err(|e| Error::no_input(format!("stdin: {e}")))?;
+            sources.push(Source {
+                name: "stdin".into(),
+                path: spool.path().to_path_buf(),
+                _spool: Some(spool),
+            });
+        } else {
+            sources.push(Source {
+                name: path.display().to_string(),
+                path,
+                _spool: None,
+            });
+        }
+    }
+    Ok(sources)
+}
+
+fn for_each_vm(sources: &[Source], mut f: impl FnMut(VmRecord) -> Result<()>) -> Result<()> {
+    for source in sources {
+        let mut input = source.open()?;
+        while let Some(value) = input.next_value::<serde_json::Value>() {
+            let vm = parse_vm_record(value?)
+                .map_err(|e| Error::data(format!("{}: {e}", input.location())))?;
+            f(vm)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_excludes(args: &Args) -> Result<Vec<String>> {
+    let mut excluded = args.exclude.clone();
+    for path in &args.exclude_file {
+        let text = read_to_string(path)?;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                excluded.push(line.to_string());
+            }
+        }
+    }
+    Ok(excluded)
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    args.verbosity.init_logging();
+    check_template(&args.name_template)?;
+    let drop_unowned = args.unowned == "drop";
+    if !drop_unowned && !is_rfc1123_label(&args.unowned) {
+        return Err(Error::usage(format!(
+            "--unowned {:?}: not a valid namespace name (lowercase letters, digits, '-'; at most 63) or `drop`",
+            args.unowned
+        )));
+    }
+    let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
+    let sources = sources(&args.inputs)?;
+
+    // Pass 1: every distinct owner set (and any bad line, before a byte is written).
+    let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
+    for_each_vm(&sources, |vm| {
+        let owners = rules.owners(&vm);
+        if !owners.is_empty() {
+            sets.entry(owner_set_key(&owners))
+                .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
+        }
+        Ok(())
+    })?;
+    let reserved = if drop_unowned {
+        None
+    } else {
+        Some(args.unowned.as_str())
+    };
+    let names = assign_names(&sets, &args.name_template, reserved)?;
+
+    // Pass 2: annotate.
+    let mut out = Output::create(args.output.as_deref())?;
+    let out_name = out.name();
+    let (mut vms, mut unowned) = (0u64, 0u64);
+    let mut summaries: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
+    {
+        let mut writer = Writer::new(&out_name, &mut out);
+        for_each_vm(&sources, |mut vm| {
+            vms += 1;
+            let owners = rules.owners(&vm);
+            let namespace = if owners.is_empty() {
+                unowned += 1;
+                if drop_unowned {
+                    return Ok(());
+                }
+                args.unowned.clone()
+            } else {
+                names[&owner_set_key(&owners)].clone()
+            };
+            if args.summary {
+                let s = summaries
+                    .entry(namespace.clone())
+                    .or_insert_with(|| NamespaceSummary {
+                        namespace: namespace.clone(),
+                        owner_users: owners
+                            .iter()
+                            .filter(|o| o.kind == OwnerKind::User)
+                            .map(|o| o.principal.clone())
+                            .collect(),
+                        owner_groups: owners
+                            .iter()
+                            .filter(|o| o.kind == OwnerKind::Group)
+                            .map(|o| o.principal.clone())
+                            .collect(),
+                        ..Default::default()
+                    });
+                s.vm_count += 1;
+                s.vm_ids.push(vm.id.clone());
+                s.vm_names.push(vm.name.clone());
+                return Ok(());
+            }
+            vm.owners = Some(owners);
+            vm.target_namespace = Some(namespace);
+            writer.write(&vm)
+        })?;
+        for s in summaries.values_mut() {
+            let mut pairs: Vec<(String, String)> =
+                s.vm_names.drain(..).zip(s.vm_ids.drain(..)).collect();
+            pairs.sort();
+            (s.vm_names, s.vm_ids) = pairs.into_iter().unzip();
+            writer.write(s)?;
+        }
+        writer.flush()?;
+    }
+    out.commit()?;
+    if !args.verbosity.quiet {
+        let fate = if drop_unowned {
+            "dropped".to_string()
+        } else {
+            format!("in namespace {}", args.unowned)
+        };
+        eprintln!(
+            "owner-group: {vms} VMs, {} owner sets, {unowned} VMs without owners ({fate})",
+            sets.len()
+        );
+    }
     Ok(ExitCode::Ok)
 }
