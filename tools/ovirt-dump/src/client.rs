@@ -391,23 +391,31 @@ fn first_line(text: &str) -> &str {
 
 /// A TLS certificate problem somewhere in the error's causes, described.
 fn tls_problem(err: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(current) = source {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        // io::Error hides its payload from source(); look inside.
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+    causes(err).into_iter().find_map(|cause| {
+        cause
+            .downcast_ref::<rustls::Error>()
+            .map(ToString::to_string)
+    })
+}
+
+/// The error and its causes, outermost first. io::Error hides its payload from `source()` (it
+/// skips to the payload's source), so its payload is visited explicitly.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(err);
+    while let Some(current) = next {
+        out.push(current);
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return Some(tls.to_string());
-        }
-        source = current.source();
+            Some(payload) => Some(payload as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
-    let debug = format!("{err:?}");
-    (debug.contains("InvalidCertificate") || debug.contains("UnknownIssuer"))
-        .then(|| "invalid peer certificate".into())
+    out
 }
 
 /// The innermost useful cause of a transport error, on one line.
@@ -422,18 +430,7 @@ fn describe_transport(err: &reqwest::Error, timeout: Duration) -> String {
             )
         };
     }
-    let mut causes = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(current) = source {
-        let text = current.to_string();
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-        {
-            causes.push(inner.to_string());
-        }
-        causes.push(text);
-        source = current.source();
-    }
+    let causes: Vec<String> = causes(err).iter().map(ToString::to_string).collect();
     // The last cause is the most specific ("Connection refused (os error 111)").
     let cause = causes.last().cloned().unwrap_or_else(|| err.to_string());
     let cause = strip_url(&cause);
