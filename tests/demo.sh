@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make demo: the whole liftkit pipeline against the engine simulator serving the demo lab
+# (tests/worlds/demo.json), over TLS with the simulator's own CA. Outputs go to demo-out/.
+set -euo pipefail
+bin=${1:-target/debug}
+bin=$(cd "$bin" && pwd)
+export PATH="$bin:$PATH"
+out=${DEMO_OUT:-demo-out}
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+section() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$work/sim.json"; }
+
+section "Engine simulator: demo lab over https"
+ovirt-sim --world tests/worlds/demo.json --tls --cert-dir "$work/pki" >"$work/sim.json" 2>"$work/sim.log" &
+sim_pid=$!
+for _ in $(seq 50); do [ -s "$work/sim.json" ] && break; sleep 0.1; done
+url=$(field url); user=$(field user); ca=$(field ca_file)
+export OVIRT_PASSWORD; OVIRT_PASSWORD=$(field password)
+echo "engine: $url (user $user)" >&2
+
+section "ovirt-dump: the inventory"
+ovirt-dump --url "$url" --user "$user" --ca-file "$ca" -o "$out/inventory.jsonl"
+echo "$(wc -l <"$out/inventory.jsonl") VM records in $out/inventory.jsonl" >&2
+capacity-calc --by data-center,cluster --format table "$out/inventory.jsonl"
+
+section "vm-select | owner-group: VMs used in the last 180 days, their owners and namespaces"
+vm-select --active-within 180d --now 2026-11-26T00:00:00Z "$out/inventory.jsonl" \
+  | owner-group --exclude admin@internal --exclude svc-backup \
+  | tee "$out/selected.jsonl" \
+  | owner-group --summary >"$out/namespaces.jsonl"
+echo "$(wc -l <"$out/selected.jsonl") VMs selected into $(wc -l <"$out/namespaces.jsonl") namespaces" >&2
+
+section "capacity-calc: what the target needs per namespace (NFS data domains to trident-nfs)"
+capacity-calc --by namespace --storage-map '*=trident-nfs' --available trident-nfs=40TiB \
+  --format table "$out/selected.jsonl"
+capacity-calc --quota --headroom 20% --storage-map '*=trident-nfs' "$out/selected.jsonl" >"$out/quotas.jsonl"
+
+section "ip-budget: addresses on the target networks"
+ip-budget --map-file tests/fixtures/demo-networks.map \
+  --subnet vm-network-rdu=10.10.0.0/22 --subnet vm-network-tlv=10.20.0.0/23 \
+  --reserve 10.10.0.1 --reserve 10.20.0.1 --reserve 10.10.0.2-10.10.0.50 \
+  --format table "$out/selected.jsonl" || echo "(ip-budget found a shortfall: exit $?)" >&2
