@@ -49,6 +49,15 @@ fn iso(epoch: i64) -> String {
         .unwrap_or_default()
 }
 
+/// (name, description, clusters, (network, VLAN), IPv4 second octet)
+type DcSpec = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, Option<u32>)],
+    u8,
+);
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Owner {
     One,
@@ -125,7 +134,7 @@ impl B {
         };
         let extra_clusters = vms / 5000;
         let hosts_per_cluster = (vms / 200).clamp(3, 40);
-        let dc_specs: [(&str, &str, &[&str], &[(&str, Option<u32>)], u8); 2] = [
+        let dc_specs: [DcSpec; 2] = [
             (
                 "RDU",
                 "Raleigh lab",

@@ -132,14 +132,14 @@ impl Index {
         }];
         let mut template_by_name = HashMap::from([("Blank".to_string(), 0)]);
         for v in &w.vms {
-            if let Some(t) = &v.template {
-                if !template_by_name.contains_key(t) {
-                    template_by_name.insert(t.clone(), templates.len());
-                    templates.push(TemplateInfo {
-                        id: derived_id(&format!("template/{t}")),
-                        name: t.clone(),
-                    });
-                }
+            if let Some(t) = &v.template
+                && !template_by_name.contains_key(t)
+            {
+                template_by_name.insert(t.clone(), templates.len());
+                templates.push(TemplateInfo {
+                    id: derived_id(&format!("template/{t}")),
+                    name: t.clone(),
+                });
             }
         }
 

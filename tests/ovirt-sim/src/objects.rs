@@ -1389,9 +1389,11 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
         conf.s("type", "ovf");
         o.obj("initialization", wrap("configuration", Node::Obj(conf)));
     }
-    if let Some(t) = vm.io_threads {
-        o.obj("io", wrap("threads", Node::Int(i64::from(t))));
-    }
+    // Always there: 0 when IO threads are off.
+    o.obj(
+        "io",
+        wrap("threads", Node::Int(i64::from(vm.io_threads.unwrap_or(0)))),
+    );
     o.long("memory", vm.memory);
     if let Some(mp) = &vm.memory_policy {
         let mut m = Obj::new();
@@ -1416,15 +1418,21 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
     );
     os.s("type", &vm.os_type);
     o.obj("os", os);
-    if let Some(pp) = &vm.placement_policy {
-        let mut p = Obj::new();
-        p.s("affinity", &pp.affinity);
-        if !pp.hosts.is_empty() {
-            let hosts: Vec<Node> = pp.hosts.iter().map(|h| Node::Obj(r("hosts", h))).collect();
-            p.obj("hosts", wrap("host", Node::List(hosts)));
+    // Always there: `migratable` unless the world pins the VM.
+    let mut p = Obj::new();
+    match &vm.placement_policy {
+        Some(pp) => {
+            p.s("affinity", &pp.affinity);
+            if !pp.hosts.is_empty() {
+                let hosts: Vec<Node> = pp.hosts.iter().map(|h| Node::Obj(r("hosts", h))).collect();
+                p.obj("hosts", wrap("host", Node::List(hosts)));
+            }
         }
-        o.obj("placement_policy", p);
+        None => {
+            p.s("affinity", "migratable");
+        }
     }
+    o.obj("placement_policy", p);
     if opts.all_content {
         o.b("soundcard_enabled", false);
     }
@@ -1464,7 +1472,12 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
             "kernel",
             wrap("version", Node::Obj(full_version(&g.kernel))),
         );
-        gos.obj("version", full_version(&g.version));
+        // The guest's version has no build/revision, unlike the kernel's.
+        let mut version = full_version(&g.version);
+        version
+            .fields
+            .retain(|(n, _)| matches!(*n, "full_version" | "major" | "minor"));
+        gos.obj("version", version);
         o.obj("guest_operating_system", gos);
     }
     o.b("has_illegal_images", vm.has_illegal_images.unwrap_or(false));

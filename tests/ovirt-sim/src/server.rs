@@ -405,16 +405,16 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
     if !authenticated(st, headers) {
         return unauthorized();
     }
-    if let Some(v) = headers.get("version").and_then(|v| v.to_str().ok()) {
-        if v.trim() != "4" {
-            return fault(
-                st,
-                json,
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("Version \"{v}\" is not supported"),
-            );
-        }
+    if let Some(v) = headers.get("version").and_then(|v| v.to_str().ok())
+        && v.trim() != "4"
+    {
+        return fault(
+            st,
+            json,
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("Version \"{v}\" is not supported"),
+        );
     }
     let rest = req.uri().path().strip_prefix(API).unwrap_or("");
     let mut segments: Vec<String> = Vec::new();
@@ -430,22 +430,21 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             segments.push(percent_decode(name));
         }
     }
-    if let Some(first) = segments.first() {
-        if first.len() > 1
-            && first.starts_with('v')
-            && first[1..].chars().all(|c| c.is_ascii_digit())
-        {
-            if first != "v4" {
-                return fault(
-                    st,
-                    json,
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request",
-                    &format!("Version \"{}\" is not supported", &first[1..]),
-                );
-            }
-            segments.remove(0);
+    if let Some(first) = segments.first()
+        && first.len() > 1
+        && first.starts_with('v')
+        && first[1..].chars().all(|c| c.is_ascii_digit())
+    {
+        if first != "v4" {
+            return fault(
+                st,
+                json,
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                &format!("Version \"{}\" is not supported", &first[1..]),
+            );
         }
+        segments.remove(0);
     }
     let mut p = Params::default();
     let query: Vec<(String, String)> =
@@ -555,19 +554,17 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             singular,
             mut items,
         } => {
-            if at_root {
-                if let Some(search) = &p.search {
-                    match apply_search(ix, &mut items, search, p.max, p.case_sensitive) {
-                        Ok(()) => {}
-                        Err(detail) => {
-                            return fault(
-                                st,
-                                json,
-                                StatusCode::BAD_REQUEST,
-                                "Operation Failed",
-                                &detail,
-                            );
-                        }
+            if at_root && let Some(search) = &p.search {
+                match apply_search(ix, &mut items, search, p.max, p.case_sensitive) {
+                    Ok(()) => {}
+                    Err(detail) => {
+                        return fault(
+                            st,
+                            json,
+                            StatusCode::BAD_REQUEST,
+                            "Operation Failed",
+                            &detail,
+                        );
                     }
                 }
             }
@@ -739,11 +736,11 @@ fn apply_search(
             let field = tokens.get(i + 1).ok_or_else(bad)?.to_ascii_lowercase();
             let mut desc = false;
             i += 2;
-            if let Some(dir) = tokens.get(i).map(|d| d.to_ascii_lowercase()) {
-                if dir == "asc" || dir == "desc" {
-                    desc = dir == "desc";
-                    i += 1;
-                }
+            if let Some(dir) = tokens.get(i).map(|d| d.to_ascii_lowercase())
+                && (dir == "asc" || dir == "desc")
+            {
+                desc = dir == "desc";
+                i += 1;
             }
             sort = Some((field, desc));
             continue;
@@ -784,10 +781,10 @@ fn apply_search(
             ));
         }
     }
-    if let Some((field, _)) = &sort {
-        if !matches!(field.as_str(), "name" | "status") {
-            return Err(format!("[Cannot search: cannot sort by \"{field}\".]"));
-        }
+    if let Some((field, _)) = &sort
+        && !matches!(field.as_str(), "name" | "status")
+    {
+        return Err(format!("[Cannot search: cannot sort by \"{field}\".]"));
     }
     items.retain(|e| {
         criteria.iter().all(|(field, eq, pattern)| {
