@@ -8,6 +8,7 @@ use common::mapping::{Mappings, NetworkTarget, SourceObject};
 use common::output::Output;
 use common::record::{Nic, VmRecord, parse_vm_record};
 use common::{Error, ExitCode, Result};
+pub use ipnet;
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -395,7 +396,7 @@ fn parse_subnets(specs: &[String]) -> Result<BTreeMap<String, Vec<Subnet>>> {
         let (target, cidr) = spec
             .rsplit_once('=')
             .ok_or_else(|| bad("expected TARGET=CIDR".into()))?;
-        let target = if target.contains(':') {
+        let target = if target.contains(':') || !target.contains('/') {
             target.to_string()
         } else {
             format!("multus:{target}")
