@@ -42,6 +42,14 @@ pid_alive() {
   [[ $argv0 == "$2" || $argv0 == */"$2" ]]
 }
 
+# running PID: true while PID is a live process (not a zombie). Unlike pid_alive it holds from fork
+# on, before exec has named the process, so start-up waits use it on the pid they just got.
+running() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
 # stop_pid FILE NAME: SIGTERM, wait up to 15 s, then SIGKILL; removes FILE.
 stop_pid() {
   local pid i
@@ -49,13 +57,13 @@ stop_pid() {
     pid=$(<"$1")
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do
-      pid_alive "$1" "$2" || break
+      running "$pid" || break
       sleep 0.1
     done
-    if pid_alive "$1" "$2"; then
+    if running "$pid"; then
       log "$2 (pid $pid) ignored SIGTERM for 15 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do pid_alive "$1" "$2" || break; sleep 0.1; done
+      for ((i = 0; i < 50; i++)); do running "$pid" || break; sleep 0.1; done
     fi
   fi
   rm -f "$1"
@@ -75,10 +83,11 @@ free_port() {
 }
 
 # api METHOD PATH [curl args...]: a request to the API server as admin; prints the body, fails on HTTP >= 400.
+# The user agent is not curl's: the API server pretty-prints JSON for curl, and the scripts grep compact JSON.
 api() {
   local method=$1 path=$2
   shift 2
-  curl -sS --fail-with-body --max-time 30 --cacert "$DIR/pki/ca.crt" \
+  curl -sS --fail-with-body --max-time 30 -A liftkit-testbed --cacert "$DIR/pki/ca.crt" \
     -H "Authorization: Bearer $(admin_token)" -X "$method" "$@" "$(<"$DIR/url")$path"
 }
 
@@ -89,7 +98,7 @@ user_token() { awk -F, -v u="$1" '$2 == u { print $1 }' "$DIR/pki/tokens.csv"; }
 wait_ready() {
   local deadline=$((SECONDS + $1))
   while ((SECONDS < deadline)); do
-    pid_alive "$DIR/kube-apiserver.pid" kube-apiserver ||
+    running "$(<"$DIR/kube-apiserver.pid")" ||
       die "kube-apiserver exited during start-up; last lines of $DIR/kube-apiserver.log: $(tail -n 3 "$DIR/kube-apiserver.log" | tr '\n' ' ')"
     [[ $(api GET /readyz 2>/dev/null) == ok ]] && return 0
     sleep 0.2

@@ -72,7 +72,7 @@ setsid "$BIN_DIR/etcd" --name=testbed --data-dir="$DIR/etcd" \
 echo $! >"$DIR/etcd.pid"
 deadline=$((SECONDS + 30))
 until [[ $(curl -sS --max-time 2 "$etcd_url/health" 2>/dev/null) == *'"health":"true"'* ]]; do
-  pid_alive "$DIR/etcd.pid" etcd ||
+  running "$(<"$DIR/etcd.pid")" ||
     die "etcd exited during start-up; last lines of $DIR/etcd.log: $(tail -n 3 "$DIR/etcd.log" | tr '\n' ' ')"
   ((SECONDS < deadline)) || die "etcd not healthy after 30 s (see $DIR/etcd.log)"
   sleep 0.2
