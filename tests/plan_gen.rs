@@ -710,3 +710,658 @@ fn the_schemas_catch_what_an_api_server_would_reject() {
         "a numeric label accepted"
     );
 }
+
+// ---- The demo world and generated worlds, through the real pipeline ----
+
+mod pipeline;
+mod support;
+
+/// ovirt-dump's export of a world, annotated by owner-group: VM records as plan-gen reads them.
+fn owned(records: &std::path::Path) -> Vec<u8> {
+    let out = pipeline::run(
+        env!("CARGO_BIN_EXE_owner-group"),
+        &[records.to_str().unwrap()],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "owner-group: {}",
+        pipeline::stderr(&out)
+    );
+    out.stdout
+}
+
+fn demo_owned() -> &'static [u8] {
+    static OWNED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    OWNED.get_or_init(|| owned(pipeline::demo_records()))
+}
+
+/// A generated world (`ovirt-sim --generate N --seed S`) exported and annotated, and the world.
+fn generated(vms: usize, seed: u64) -> (Vec<u8>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let world_path = dir.path().join("world.json");
+    let (n, s) = (vms.to_string(), seed.to_string());
+    let out = Command::new(env!("CARGO_BIN_EXE_ovirt-sim"))
+        .args([
+            "--generate",
+            &n,
+            "--seed",
+            &s,
+            "--write-world",
+            world_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovirt-sim --write-world: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sim = support::Sim::start(&["--world", world_path.to_str().unwrap(), "--tls"]);
+    let path = dir.path().join("records.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovirt-dump"));
+    cmd.args([
+        "--url",
+        &sim.url,
+        "--user",
+        &sim.user,
+        "-o",
+        path.to_str().unwrap(),
+    ])
+    .env("OVIRT_PASSWORD", &sim.password);
+    if let Some(ca) = &sim.ca_file {
+        cmd.arg("--ca-file").arg(ca);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ovirt-dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(sim);
+    let world = serde_json::from_str(&std::fs::read_to_string(&world_path).unwrap()).unwrap();
+    (owned(&path), world)
+}
+
+const DEMO_MAP: &str = "tests/fixtures/demo-networks.map";
+
+/// What Forklift's oVirt policies raise on a world's VMs, read straight from the world file:
+/// (vm id, concern id). Written from the rules table (shared/ref/forklift-ovirt-rules), over the
+/// world's field names, with the engine's defaults the simulator applies (affinity `migratable`).
+fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
+    let index = |kind: &str| -> BTreeMap<String, Value> {
+        world[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["id"].as_str().unwrap().to_string(), o.clone()))
+            .collect()
+    };
+    let (clusters, disks, profiles) = (index("clusters"), index("disks"), index("vnic_profiles"));
+    let truthy = |v: &Value| v.as_bool() == Some(true);
+    let non_empty = |v: &Value| {
+        v.as_array().is_some_and(|a| !a.is_empty()) || v.as_str().is_some_and(|s| !s.is_empty())
+    };
+    let name_ok = |n: &str| manifests::is_label(n);
+    let mut out = BTreeSet::new();
+    for vm in world["vms"].as_array().unwrap() {
+        let mut hit = |id: &str| {
+            out.insert((vm["id"].as_str().unwrap().to_string(), id.to_string()));
+        };
+        let attachments = vm["disk_attachments"].as_array().unwrap();
+        let vm_disks: Vec<&Value> = attachments
+            .iter()
+            .map(|a| &disks[a["disk"].as_str().unwrap()])
+            .collect();
+        if vm_disks.iter().any(|d| {
+            let size = if d["storage_type"] == "lun" {
+                &d["lun_size"]
+            } else {
+                &d["provisioned_size"]
+            };
+            size.as_u64() == Some(0)
+        }) {
+            hit("ovirt.disk.capacity.invalid");
+        }
+        if vm_disks.iter().any(|d| {
+            ["illegal", "locked"]
+                .iter()
+                .any(|s| d["status"].as_str().unwrap_or("").contains(s))
+        }) {
+            hit("ovirt.disk.illegal_or_locked_status");
+        }
+        if vm_disks
+            .iter()
+            .any(|d| d["storage_type"] != "image" && d["storage_type"] != "lun")
+        {
+            hit("ovirt.disk.storage_type.unsupported");
+        }
+        if truthy(&vm["has_illegal_images"]) {
+            hit("ovirt.disk.illegal_images.detected");
+        }
+        if attachments.len() > 165 {
+            hit("ovirt.disk.count.exceeds.limit");
+        }
+        let supported_disk = |i: &str| {
+            ["sata", "virtio_scsi", "virtio"]
+                .iter()
+                .any(|s| i.contains(s))
+        };
+        if attachments
+            .iter()
+            .any(|a| !supported_disk(a["interface"].as_str().unwrap_or("")))
+        {
+            hit("ovirt.disk.interface_type.unsupported");
+        }
+        if vm_disks.iter().any(|d| truthy(&d["shareable"])) {
+            hit("ovirt.disk.shared.detected");
+        }
+        if attachments
+            .iter()
+            .any(|a| truthy(&a["uses_scsi_reservation"]))
+        {
+            hit("ovirt.disk.scsi_reservation.enabled");
+        }
+        let nics = vm["nics"].as_array().unwrap();
+        let supported_nic = |i: &str| ["e1000", "rtl8139", "virtio"].iter().any(|s| i.contains(s));
+        if nics
+            .iter()
+            .any(|n| !supported_nic(n["interface"].as_str().unwrap_or("")))
+        {
+            hit("ovirt.nic.interface_type.unsupported");
+        }
+        if nics.iter().any(|n| n["interface"] == "pci_passthrough") {
+            hit("ovirt.nic.pci_passthrough.detected");
+        }
+        if nics.iter().any(|n| n["plugged"] == false) {
+            hit("ovirt.nic.unplugged.detected");
+        }
+        let nic_profiles: Vec<&Value> = nics
+            .iter()
+            .filter_map(|n| n["vnic_profile"].as_str())
+            .map(|p| &profiles[p])
+            .collect();
+        for (field, id) in [
+            ("custom_properties", "ovirt.nic.custom_properties.detected"),
+            ("network_filter", "ovirt.nic.network_filter.detected"),
+            ("qos", "ovirt.nic.qos.detected"),
+        ] {
+            if nic_profiles.iter().any(|p| non_empty(&p[field])) {
+                hit(id);
+            }
+        }
+        if nic_profiles.iter().any(|p| truthy(&p["port_mirroring"])) {
+            hit("ovirt.nic.port_mirroring.detected");
+        }
+        if !name_ok(vm["name"].as_str().unwrap()) {
+            hit("ovirt.name.invalid");
+        }
+        if vm["status"] != "up" && vm["status"] != "down" {
+            hit("ovirt.vm.status_invalid");
+        }
+        let os = vm["os_type"].as_str().unwrap_or("");
+        if os.contains("rhel_6") {
+            hit("ovirt.os.unsupported");
+        }
+        if os.contains("windows_2022") || os.contains("windows_11") {
+            hit("ovirt.tpm.required_by_os");
+        }
+        if vm["bios_type"] == "q35_secure_boot" {
+            hit("ovirt.secure_boot.detected");
+        }
+        if truthy(&vm["boot_menu"]) {
+            hit("ovirt.bios.boot_menu.enabled");
+        }
+        if non_empty(&vm["custom_cpu_model"]) {
+            hit("ovirt.cpu.custom_model.detected");
+        }
+        let policy = vm["cpu_pinning_policy"].as_str().unwrap_or("");
+        if policy.contains("resize_and_pin_numa") || policy.contains("isolate_threads") {
+            hit("ovirt.cpu.pinning_policy.unsupported");
+        }
+        if vm["cpu_shares"].as_u64().unwrap_or(0) > 0 {
+            hit("ovirt.cpu.shares.defined");
+        }
+        if non_empty(&vm["vcpu_pins"]) {
+            hit("ovirt.cpu.tuning.detected");
+        }
+        if non_empty(&vm["custom_properties"]) {
+            hit("ovirt.vm.custom_properties.detected");
+        }
+        if truthy(&vm["high_availability"]["enabled"]) {
+            hit("ovirt.ha.enabled");
+        }
+        let cluster = &clusters[vm["cluster"].as_str().unwrap()];
+        if truthy(&cluster["ha_reservation"]) {
+            hit("ovirt.ha.reservation.enabled");
+        }
+        if truthy(&cluster["ksm"]) {
+            hit("ovirt.cluster.ksm_enabled");
+        }
+        if non_empty(&vm["host_devices"]) {
+            hit("ovirt.host_devices.mapped");
+        }
+        if vm["snapshots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| truthy(&s["persist_memorystate"]))
+        {
+            hit("ovirt.snapshot.online_memory.detected");
+        }
+        // The engine reports `migratable` unless the VM is pinned; the rule wants the whole word.
+        let affinity = vm["placement_policy"]["affinity"]
+            .as_str()
+            .unwrap_or("migratable");
+        if affinity
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| w == "migratable")
+        {
+            hit("ovirt.placement_policy.affinity_set");
+        }
+        if truthy(&vm["usb"]) {
+            hit("ovirt.usb.enabled");
+        }
+        if non_empty(&vm["watchdogs"]) {
+            hit("ovirt.watchdog.enabled");
+        }
+        if truthy(&vm["memory_policy"]["ballooning"]) {
+            hit("ovirt.memory.ballooning.enabled");
+        }
+        if vm["display_type"] == "spice" {
+            hit("ovirt.display_type.spice.enabled");
+        }
+        if vm["io_threads"].as_u64().unwrap_or(0) > 1 {
+            hit("ovirt.iothreads.configured");
+        }
+        if vm["storage_error_resume_behaviour"]
+            .as_str()
+            .is_some_and(|b| b != "auto_resume")
+        {
+            hit("ovirt.storage.resume_behavior.unsupported");
+        }
+    }
+    out
+}
+
+/// The plan blockers Forklift would report for the world's VMs with a mapping file of
+/// `network SRC=DST` lines: (vm id, condition type).
+fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, String)> {
+    let index = |kind: &str| -> BTreeMap<String, Value> {
+        world[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["id"].as_str().unwrap().to_string(), o.clone()))
+            .collect()
+    };
+    let (dcs, networks, profiles) = (
+        index("data_centers"),
+        index("networks"),
+        index("vnic_profiles"),
+    );
+    let mut rules: BTreeMap<String, String> = BTreeMap::new();
+    for line in std::fs::read_to_string(fixture(map_file)).unwrap().lines() {
+        if let Some(rule) = line.trim().strip_prefix("network ") {
+            let (src, dst) = rule.split_once('=').unwrap();
+            rules.insert(src.trim().to_string(), dst.trim().to_string());
+        }
+    }
+    let destination = |network: &Value| -> Option<String> {
+        let name = network["name"].as_str().unwrap();
+        let dc = dcs[network["data_center"].as_str().unwrap()]["name"]
+            .as_str()
+            .unwrap();
+        [
+            network["id"].as_str().unwrap().to_string(),
+            format!("{dc}/{name}"),
+            name.to_string(),
+            "*".to_string(),
+        ]
+        .iter()
+        .find_map(|key| rules.get(key).cloned())
+    };
+    let mut out = BTreeSet::new();
+    let mut macs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for vm in world["vms"].as_array().unwrap() {
+        let id = vm["id"].as_str().unwrap().to_string();
+        let dests: Vec<Option<String>> = vm["nics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["vnic_profile"].as_str())
+            .map(|p| destination(&networks[profiles[p]["network"].as_str().unwrap()]))
+            .collect();
+        if dests.iter().any(Option::is_none) {
+            out.insert((id.clone(), "VMNetworksNotMapped".to_string()));
+        }
+        if dests.iter().filter(|d| d.as_deref() == Some("pod")).count() > 1 {
+            out.insert((id.clone(), "VMMultiplePodNetworkMappings".to_string()));
+        }
+        let multus: Vec<&String> = dests
+            .iter()
+            .flatten()
+            .filter(|d| d.starts_with("multus:"))
+            .collect();
+        if multus.iter().collect::<BTreeSet<_>>().len() < multus.len() {
+            out.insert((id.clone(), "VMDuplicateNADMappings".to_string()));
+        }
+        for nic in vm["nics"].as_array().unwrap() {
+            let ignored = nic["vnic_profile"]
+                .as_str()
+                .and_then(|p| destination(&networks[profiles[p]["network"].as_str().unwrap()]))
+                .is_some_and(|d| d == "ignored");
+            if !ignored {
+                macs.entry(nic["mac"].as_str().unwrap().to_ascii_lowercase())
+                    .or_default()
+                    .insert(id.clone());
+            }
+        }
+    }
+    for users in macs.values().filter(|u| u.len() > 1) {
+        for id in users {
+            out.insert((id.clone(), "MacConflicts".to_string()));
+        }
+    }
+    out
+}
+
+/// WORLD.md's table of deliberately flagged demo VMs.
+const WORLD_MD_FLAGGED: &[(&str, &str)] = &[
+    ("ora-rac-node1", "ovirt.disk.shared.detected"),
+    ("ora-rac-node2", "ovirt.disk.shared.detected"),
+    ("san-lun-db01", "ovirt.disk.storage_type.unsupported"),
+    ("broken-snap-vm", "ovirt.disk.illegal_images.detected"),
+    ("legacy-illegal-disk", "ovirt.disk.illegal_or_locked_status"),
+    ("locked-disk-vm", "ovirt.disk.illegal_or_locked_status"),
+    ("usb-license-dongle", "ovirt.usb.enabled"),
+    ("legacy-e1000-app", "ovirt.nic.interface_type.unsupported"),
+    ("old-rtl8139-box", "ovirt.nic.interface_type.unsupported"),
+    ("dpdk-router-01", "ovirt.nic.pci_passthrough.detected"),
+    ("watchdog-app-01", "ovirt.watchdog.enabled"),
+    ("gpu-render-01", "ovirt.host_devices.mapped"),
+    ("memsnap-vm", "ovirt.snapshot.online_memory.detected"),
+    ("pinned-latency-01", "ovirt.cpu.tuning.detected"),
+    ("custom-cpu-vm", "ovirt.cpu.custom_model.detected"),
+    ("ha-db-primary", "ovirt.ha.enabled"),
+    ("spice-desktop-01", "ovirt.display_type.spice.enabled"),
+    ("custom-props-vm", "ovirt.vm.custom_properties.detected"),
+    ("pinned-host-vm", "ovirt.placement_policy.affinity_set"),
+    ("secureboot-win2022", "ovirt.secure_boot.detected"),
+    ("port-mirror-ids", "ovirt.nic.port_mirroring.detected"),
+    ("filtered-nic-vm", "ovirt.nic.network_filter.detected"),
+    ("bootmenu-vm", "ovirt.bios.boot_menu.enabled"),
+    ("cpu-shares-vm", "ovirt.cpu.shares.defined"),
+    ("unplugged-nic-vm", "ovirt.nic.unplugged.detected"),
+    ("scsi-reservation-vm", "ovirt.disk.scsi_reservation.enabled"),
+    (
+        "kill-on-error-vm",
+        "ovirt.storage.resume_behavior.unsupported",
+    ),
+    ("iothreads-vm", "ovirt.iothreads.configured"),
+    ("ballooned-vm", "ovirt.memory.ballooning.enabled"),
+    ("ba_shared_vm_1", "ovirt.name.invalid"),
+    ("Win2019-AD01", "ovirt.name.invalid"),
+];
+
+/// Rows of WORLD.md's table that Forklift's own rules do not raise, so neither does plan-gen:
+/// a LUN disk is a supported storage type (disk_storage_type.rego accepts `image` and `lun`);
+/// e1000 and rtl8139 are supported NIC models (nic_interface_type.rego); the placement rule fires
+/// on `migratable`, not on `pinned` (placement_policy.rego matches `\bmigratable\b`).
+const NOT_RAISED_BY_FORKLIFT: &[(&str, &str)] = &[
+    ("san-lun-db01", "ovirt.disk.storage_type.unsupported"),
+    ("legacy-e1000-app", "ovirt.nic.interface_type.unsupported"),
+    ("old-rtl8139-box", "ovirt.nic.interface_type.unsupported"),
+    ("pinned-host-vm", "ovirt.placement_policy.affinity_set"),
+];
+
+fn run_demo(extra: &[&str]) -> (Output, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.jsonl");
+    let mut args = vec![
+        "--url",
+        URL,
+        "--namespace",
+        "rhv-migration",
+        "--map-file",
+        DEMO_MAP,
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = Command::new(PLAN_GEN);
+    cmd.args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG");
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(demo_owned()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = jsonl(&std::fs::read(&report).unwrap_or_default());
+    (out, report)
+}
+
+#[test]
+fn demo_world_preflight_raises_exactly_forklifts_concerns() {
+    let world = pipeline::world();
+    let (out, report) = run_demo(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "demo VMs are left out: {}",
+        stderr(&out)
+    );
+    let names: BTreeMap<String, String> = world["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vm| {
+            (
+                vm["id"].as_str().unwrap().to_string(),
+                vm["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let raised: BTreeSet<(String, String)> = report
+        .iter()
+        .filter(|f| f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+        .map(|f| {
+            (
+                f["vm_id"].as_str().unwrap().to_string(),
+                f["concern_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = world_concerns(world);
+    let show = |set: &BTreeSet<(String, String)>| -> Vec<String> {
+        set.iter()
+            .map(|(id, c)| format!("{} {c}", names[id]))
+            .collect()
+    };
+    let missing: BTreeSet<(String, String)> = expected.difference(&raised).cloned().collect();
+    let extra: BTreeSet<(String, String)> = raised.difference(&expected).cloned().collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "concerns differ from what the world file implies: not raised {:?}, raised but not implied {:?}",
+        show(&missing),
+        show(&extra)
+    );
+
+    // Every row of WORLD.md's table is raised, except where Forklift's rules say otherwise.
+    let by_name: BTreeSet<(String, String)> = raised
+        .iter()
+        .map(|(id, c)| (names[id].clone(), c.clone()))
+        .collect();
+    for (vm, concern) in WORLD_MD_FLAGGED {
+        let row = (vm.to_string(), concern.to_string());
+        if NOT_RAISED_BY_FORKLIFT.contains(&(vm, concern)) {
+            assert!(
+                !by_name.contains(&row),
+                "{vm} {concern} is raised after all: update NOT_RAISED_BY_FORKLIFT"
+            );
+        } else {
+            assert!(
+                by_name.contains(&row),
+                "WORLD.md flags {vm} with {concern}; plan-gen did not"
+            );
+        }
+    }
+    // Categories are the rules table's.
+    for finding in &report {
+        let id = finding["concern_id"].as_str().unwrap();
+        let want = plan_gen::concerns::known()
+            .find(|(k, _)| *k == id)
+            .map(|(_, c)| c.as_str())
+            .unwrap_or("Critical");
+        assert_eq!(finding["category"], want, "{finding}");
+    }
+}
+
+#[test]
+fn demo_world_plan_blockers_and_left_out_vms_are_forklifts() {
+    let world = pipeline::world();
+    let (out, report) = run_demo(&[]);
+    let raised: BTreeSet<(String, String)> = report
+        .iter()
+        .filter(|f| !f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+        .map(|f| {
+            (
+                f["vm_id"].as_str().unwrap().to_string(),
+                f["concern_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(raised, world_plan_blockers(world, DEMO_MAP));
+
+    // Left out: exactly the VMs with a Critical finding; every other VM is in exactly one plan.
+    let critical_rules: BTreeSet<&str> = plan_gen::concerns::known()
+        .filter(|(_, c)| c.as_str() == "Critical")
+        .map(|(id, _)| id)
+        .collect();
+    let mut blocked: BTreeSet<String> = raised.iter().map(|(id, _)| id.clone()).collect();
+    blocked.extend(
+        world_concerns(world)
+            .into_iter()
+            .filter(|(_, c)| critical_rules.contains(c.as_str()))
+            .map(|(id, _)| id),
+    );
+    let planned: Vec<String> = plans(&jsonl(&out.stdout))
+        .iter()
+        .flat_map(|p| {
+            p["spec"]["vms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let planned_set: BTreeSet<String> = planned.iter().cloned().collect();
+    assert_eq!(planned.len(), planned_set.len(), "a VM in two plans");
+    let all: BTreeSet<String> = world["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        planned_set,
+        all.difference(&blocked).cloned().collect::<BTreeSet<_>>()
+    );
+    let left_out: BTreeSet<String> = report
+        .iter()
+        .filter(|f| f["left_out"] == true)
+        .map(|f| f["vm_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left_out, blocked);
+}
+
+#[test]
+fn demo_world_objects_match_their_schemas_in_both_formats() {
+    let schemas = Schemas::load();
+    let (out, _) = run_demo(&["--max-size-per-plan", "2TiB", "--max-vms-per-plan", "5"]);
+    let objects = jsonl(&out.stdout);
+    schemas.check_all(&objects);
+    // One plan per target namespace of the planned VMs, split where they are too big.
+    let namespaces: BTreeSet<String> = plans(&objects)
+        .iter()
+        .map(|p| p["spec"]["targetNamespace"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = pipeline::world_namespaces().values().cloned().collect();
+    assert!(
+        namespaces.is_subset(&expected),
+        "{namespaces:?} not within {expected:?}"
+    );
+    for plan in plans(&objects) {
+        let vms = plan["spec"]["vms"].as_array().unwrap();
+        assert!(vms.len() <= 5);
+        let bytes: u64 = plan["metadata"]["annotations"]["liftkit.io/total-disk-bytes"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            bytes <= 2 << 40 || vms.len() == 1,
+            "{}",
+            plan["metadata"]["name"]
+        );
+    }
+    let (yaml_out, _) = run_demo(&[
+        "--max-size-per-plan",
+        "2TiB",
+        "--max-vms-per-plan",
+        "5",
+        "--output",
+        "yaml",
+    ]);
+    assert_eq!(yaml(&yaml_out.stdout), objects);
+}
+
+#[test]
+fn generated_worlds_give_valid_objects_and_forklifts_concerns() {
+    let schemas = Schemas::load();
+    for (vms, seed) in [(150, 1), (400, 42)] {
+        let (records, world) = generated(vms, seed);
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.jsonl");
+        let args = [
+            "--network-map",
+            "*=multus:vm-networks/default",
+            "--storage-map",
+            "*=standard",
+            "--include-blocked",
+            "--max-vms-per-plan",
+            "20",
+            "--report",
+            report.to_str().unwrap(),
+        ];
+        let out = plan_gen_env(&args, Some(&records), &[]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        let objects = jsonl(&out.stdout);
+        schemas.check_all(&objects);
+        let planned: usize = plans(&objects)
+            .iter()
+            .map(|p| p["spec"]["vms"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(planned, vms, "--include-blocked plans every VM");
+        let raised: BTreeSet<(String, String)> = jsonl(&std::fs::read(&report).unwrap())
+            .iter()
+            .filter(|f| f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+            .map(|f| {
+                (
+                    f["vm_id"].as_str().unwrap().to_string(),
+                    f["concern_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let expected = world_concerns(&world);
+        let missing: Vec<_> = expected.difference(&raised).collect();
+        let extra: Vec<_> = raised.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "seed {seed}: not raised {missing:?}, not implied {extra:?}"
+        );
+    }
+}
