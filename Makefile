@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen
 
-.PHONY: all build test lint fmt demo man install bench deps clean
+.PHONY: all build test lint fmt demo man install bench deps clean testbed
 
 all: build
 
@@ -36,6 +36,12 @@ install:
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+# Builds the Kubernetes test bed once (kube-apiserver + etcd from the Go module proxy, cached in
+# ~/.cache/liftkit; about 15 minutes the first time) and runs its smoke check.
+testbed:
+	tests/kube-testbed/build.sh >/dev/null
+	tests/kube-testbed/smoke.sh
 
 clean:
 	$(CARGO) clean
