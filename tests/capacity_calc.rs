@@ -38,12 +38,25 @@ struct Expect {
 
 fn owner_grouped_demo() -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let out = run(OG, &["-o", file.path().to_str().unwrap(), demo_records().to_str().unwrap()], b"");
+    let out = run(
+        OG,
+        &[
+            "-o",
+            file.path().to_str().unwrap(),
+            demo_records().to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     file
 }
 
-const MAPS: [&str; 4] = ["--storage-map", "*=trident-nfs", "--storage-map", "RDU/data-nfs-rdu-02=ceph-rbd:Block:ReadWriteMany"];
+const MAPS: [&str; 4] = [
+    "--storage-map",
+    "*=trident-nfs",
+    "--storage-map",
+    "RDU/data-nfs-rdu-02=ceph-rbd:Block:ReadWriteMany",
+];
 
 fn expected_by_namespace() -> (BTreeMap<String, Expect>, Expect) {
     let disks = by_id("disks");
@@ -57,9 +70,16 @@ fn expected_by_namespace() -> (BTreeMap<String, Expect>, Expect) {
     for vm in world()["vms"].as_array().unwrap() {
         let id = vm["id"].as_str().unwrap();
         let ns = namespaces[id].clone();
-        let dc = dcs[clusters[vm["cluster"].as_str().unwrap()]["data_center"].as_str().unwrap()]["name"].as_str().unwrap();
+        let dc = dcs[clusters[vm["cluster"].as_str().unwrap()]["data_center"]
+            .as_str()
+            .unwrap()]["name"]
+            .as_str()
+            .unwrap();
         let cpu = &vm["cpu"];
-        let vcpus = ["sockets", "cores", "threads"].iter().map(|k| cpu[k].as_u64().unwrap_or(1)).product::<u64>();
+        let vcpus = ["sockets", "cores", "threads"]
+            .iter()
+            .map(|k| cpu[k].as_u64().unwrap_or(1))
+            .product::<u64>();
         for e in [groups.entry(ns.clone()).or_default(), &mut total] {
             e.vms += 1;
             e.vcpus += vcpus;
@@ -68,7 +88,10 @@ fn expected_by_namespace() -> (BTreeMap<String, Expect>, Expect) {
         for att in vm["disk_attachments"].as_array().unwrap() {
             let disk_id = att["disk"].as_str().unwrap();
             let d = disks[disk_id];
-            for (scope, e) in [(ns.as_str(), groups.get_mut(&ns).unwrap()), ("", &mut total)] {
+            for (scope, e) in [
+                (ns.as_str(), groups.get_mut(&ns).unwrap()),
+                ("", &mut total),
+            ] {
                 if !seen.0.insert((scope.to_string(), disk_id.to_string())) {
                     continue;
                 }
@@ -81,7 +104,9 @@ fn expected_by_namespace() -> (BTreeMap<String, Expect>, Expect) {
                 e.disks += 1;
                 e.provisioned += prov;
                 e.used += actual;
-                let sd_name = sds[d["storage_domain"].as_str().unwrap()]["name"].as_str().unwrap();
+                let sd_name = sds[d["storage_domain"].as_str().unwrap()]["name"]
+                    .as_str()
+                    .unwrap();
                 let block = dc == "RDU" && sd_name == "data-nfs-rdu-02";
                 let class = if block { "ceph-rbd" } else { "trident-nfs" };
                 *e.pvc.entry(class.into()).or_default() += expected_pvc(prov.max(actual), block);
@@ -125,16 +150,25 @@ fn demo_world_per_namespace_and_per_class_bytes_match_the_world_file() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rows = lines(&out);
     let (expected, expected_total) = expected_by_namespace();
-    let (totals, groups): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|r| r["total"] == true);
+    let (totals, groups): (Vec<&Value>, Vec<&Value>) =
+        rows.iter().partition(|r| r["total"] == true);
     assert_eq!(totals.len(), 1);
-    let got_groups: BTreeMap<String, Expect> =
-        groups.iter().map(|r| (r["namespace"].as_str().unwrap().to_string(), got(r))).collect();
-    assert_eq!(got_groups.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    let got_groups: BTreeMap<String, Expect> = groups
+        .iter()
+        .map(|r| (r["namespace"].as_str().unwrap().to_string(), got(r)))
+        .collect();
+    assert_eq!(
+        got_groups.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
     for (ns, e) in &expected {
         assert_eq!(&got_groups[ns], e, "namespace {ns}");
     }
     assert_eq!(got(totals[0]), expected_total);
-    assert!(expected_total.pvc.contains_key("ceph-rbd") && expected_total.luns > 0, "the world exercises Block and LUNs");
+    assert!(
+        expected_total.pvc.contains_key("ceph-rbd") && expected_total.luns > 0,
+        "the world exercises Block and LUNs"
+    );
 }
 
 #[test]
@@ -151,10 +185,22 @@ fn demo_world_availability_and_quotas() {
     let mut args = MAPS.to_vec();
     args.extend(["--available", &short, "--format", "table", input]);
     let out = run(CC, &args, b"");
-    assert_eq!(code(&out), 1, "need above available exits 1: {}", stderr(&out));
-    assert!(stderr(&out).contains("storage class trident-nfs: need"), "{}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        1,
+        "need above available exits 1: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("storage class trident-nfs: need"),
+        "{}",
+        stderr(&out)
+    );
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.lines().last().unwrap().starts_with("TOTAL"), "{table}");
+    assert!(
+        table.lines().last().unwrap().starts_with("TOTAL"),
+        "{table}"
+    );
     assert!(table.contains("GiB") || table.contains("TiB"));
 
     let mut args = MAPS.to_vec();
@@ -171,9 +217,16 @@ fn demo_world_availability_and_quotas() {
         let storage: u64 = e.pvc.values().sum();
         assert_eq!(hard["requests.storage"], gi(storage).as_str(), "{q}");
         for (class, bytes) in &e.pvc {
-            assert_eq!(hard[format!("{class}.storageclass.storage.k8s.io/requests.storage")], gi(*bytes).as_str(), "{q}");
+            assert_eq!(
+                hard[format!("{class}.storageclass.storage.k8s.io/requests.storage")],
+                gi(*bytes).as_str(),
+                "{q}"
+            );
         }
-        assert_eq!(hard["requests.cpu"], ((e.vcpus as f64 * 1.2).ceil() as u64).to_string().as_str());
+        assert_eq!(
+            hard["requests.cpu"],
+            ((e.vcpus as f64 * 1.2).ceil() as u64).to_string().as_str()
+        );
         assert_eq!(hard["requests.memory"], gi(e.memory).as_str());
     }
 }
@@ -181,15 +234,45 @@ fn demo_world_availability_and_quotas() {
 #[test]
 fn fixture_groups_by_disk_keys_and_csv() {
     let small = fixture("small.jsonl");
-    let out = run(CC, &["--by", "cluster,storage-class", "--storage-map", "*=nfs-sc", "--storage-map", "iscsi-data=rbd:Block", "--format", "csv", small.to_str().unwrap()], b"");
+    let out = run(
+        CC,
+        &[
+            "--by",
+            "cluster,storage-class",
+            "--storage-map",
+            "*=nfs-sc",
+            "--storage-map",
+            "iscsi-data=rbd:Block",
+            "--format",
+            "csv",
+            small.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<&str> = text.lines().collect();
-    assert!(rows[0].starts_with("cluster,storage_class,vms,vcpus,memory_bytes,disks,"), "{text}");
+    assert!(
+        rows[0].starts_with("cluster,storage_class,vms,vcpus,memory_bytes,disks,"),
+        "{text}"
+    );
     // prod: web01's 10 GiB disk on nfs-sc (10 GiB / 0.945 -> 11 GiB), db01's 50 GiB Block disk on rbd, db01's LUN apart.
-    assert!(rows.iter().any(|r| r.starts_with("prod,nfs-sc,1,2,4294967296,1,10737418240,2147483648,0,0,11811160064,")), "{text}");
-    assert!(rows.iter().any(|r| r.starts_with("prod,rbd,1,4,8589934592,1,53687091200,53687091200,0,0,53687091200,")), "{text}");
-    assert!(rows.iter().any(|r| r.starts_with("prod,(lun),1,4,8589934592,0,0,0,1,107374182400,0,")), "{text}");
+    assert!(
+        rows.iter().any(|r| r
+            .starts_with("prod,nfs-sc,1,2,4294967296,1,10737418240,2147483648,0,0,11811160064,")),
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r
+                .starts_with("prod,rbd,1,4,8589934592,1,53687091200,53687091200,0,0,53687091200,")),
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("prod,(lun),1,4,8589934592,0,0,0,1,107374182400,0,")),
+        "{text}"
+    );
     assert!(rows.last().unwrap().starts_with("TOTAL,TOTAL,3,"), "{text}");
 }
 
@@ -198,17 +281,49 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("cap.jsonl");
     let o = out_file.to_str().unwrap();
-    assert_fails(&run(CC, &["--available", "nfs=40XB"], b""), 2, "capacity-calc: --available \"nfs=40XB\": \"40XB\": unknown unit");
-    assert_fails(&run(CC, &["--available", "nfs"], b""), 2, "capacity-calc: --available \"nfs\": expected CLASS=SIZE");
-    assert_fails(&run(CC, &["--storage-map", "nfs"], b""), 2, "capacity-calc: --storage-map \"nfs\": expected SRC=DST");
-    assert_fails(&run(CC, &["--storage-map", "a=Bad_Class"], b""), 2, "capacity-calc: --storage-map \"a=Bad_Class\": bad storage class");
-    assert_fails(&run(CC, &["--fs-overhead", "120%"], b""), 2, "capacity-calc: --fs-overhead");
+    assert_fails(
+        &run(CC, &["--available", "nfs=40XB"], b""),
+        2,
+        "capacity-calc: --available \"nfs=40XB\": \"40XB\": unknown unit",
+    );
+    assert_fails(
+        &run(CC, &["--available", "nfs"], b""),
+        2,
+        "capacity-calc: --available \"nfs\": expected CLASS=SIZE",
+    );
+    assert_fails(
+        &run(CC, &["--storage-map", "nfs"], b""),
+        2,
+        "capacity-calc: --storage-map \"nfs\": expected SRC=DST",
+    );
+    assert_fails(
+        &run(CC, &["--storage-map", "a=Bad_Class"], b""),
+        2,
+        "capacity-calc: --storage-map \"a=Bad_Class\": bad storage class",
+    );
+    assert_fails(
+        &run(CC, &["--fs-overhead", "120%"], b""),
+        2,
+        "capacity-calc: --fs-overhead",
+    );
     let maps = dir.path().join("maps.txt");
     std::fs::write(&maps, "storage a=nfs\nstorage b=\n").unwrap();
-    assert_fails(&run(CC, &["--map-file", maps.to_str().unwrap()], b""), 2, &format!("capacity-calc: {}:2: ", maps.display()));
+    assert_fails(
+        &run(CC, &["--map-file", maps.to_str().unwrap()], b""),
+        2,
+        &format!("capacity-calc: {}:2: ", maps.display()),
+    );
     let good = std::fs::read_to_string(fixture("small.jsonl")).unwrap();
     let bad = format!("{}\nnot json\n", good.lines().next().unwrap());
-    assert_fails(&run(CC, &["-o", o], bad.as_bytes()), 65, "capacity-calc: stdin:2: not valid JSON");
-    assert_fails(&run(CC, &["-o", o], b"{\"id\": 1}\n"), 65, "capacity-calc: stdin:1: expected a VM record");
+    assert_fails(
+        &run(CC, &["-o", o], bad.as_bytes()),
+        65,
+        "capacity-calc: stdin:2: not valid JSON",
+    );
+    assert_fails(
+        &run(CC, &["-o", o], b"{\"id\": 1}\n"),
+        65,
+        "capacity-calc: stdin:1: expected a VM record",
+    );
     assert!(!out_file.exists());
 }

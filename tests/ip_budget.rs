@@ -33,23 +33,40 @@ fn expected_networks() -> BTreeMap<String, NetExpect> {
             let (path, vlan) = match nic["vnic_profile"].as_str() {
                 Some(p) => {
                     let net = networks[profiles[p]["network"].as_str().unwrap()];
-                    let dc = dcs[net["data_center"].as_str().unwrap()]["name"].as_str().unwrap();
-                    (format!("{dc}/{}", net["name"].as_str().unwrap()), net["vlan"].as_u64())
+                    let dc = dcs[net["data_center"].as_str().unwrap()]["name"]
+                        .as_str()
+                        .unwrap();
+                    (
+                        format!("{dc}/{}", net["name"].as_str().unwrap()),
+                        net["vlan"].as_u64(),
+                    )
                 }
                 None => ("(no network)".to_string(), None),
             };
             let e = out.entry(path).or_default();
             e.vlan = vlan;
             e.nics += 1;
-            let ips: Vec<&Value> = nic["reported_ips"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+            let ips: Vec<&Value> = nic["reported_ips"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
             let v4: Vec<String> = ips
                 .iter()
-                .filter(|i| i["version"] == "v4" && !i["address"].as_str().unwrap().starts_with("169.254."))
+                .filter(|i| {
+                    i["version"] == "v4" && !i["address"].as_str().unwrap().starts_with("169.254.")
+                })
                 .map(|i| i["address"].as_str().unwrap().to_string())
                 .collect();
             let v6: Vec<String> = ips
                 .iter()
-                .filter(|i| i["version"] == "v6" && !i["address"].as_str().unwrap().to_lowercase().starts_with("fe80:"))
+                .filter(|i| {
+                    i["version"] == "v6"
+                        && !i["address"]
+                            .as_str()
+                            .unwrap()
+                            .to_lowercase()
+                            .starts_with("fe80:")
+                })
                 .map(|i| i["address"].as_str().unwrap().to_string())
                 .collect();
             e.nics_with_ipv4 += u64::from(!v4.is_empty());
@@ -63,11 +80,16 @@ fn expected_networks() -> BTreeMap<String, NetExpect> {
 
 fn report_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
-        "--network-map", "*=pod",
-        "--network-map", "RDU/vlan202=multus:net/vlan202",
-        "--subnet", "net/vlan202=10.20.2.0/27",
-        "--reserve", "10.20.2.1",
-        "--reserve", "10.20.2.24-10.20.2.40",
+        "--network-map",
+        "*=pod",
+        "--network-map",
+        "RDU/vlan202=multus:net/vlan202",
+        "--subnet",
+        "net/vlan202=10.20.2.0/27",
+        "--reserve",
+        "10.20.2.1",
+        "--reserve",
+        "10.20.2.24-10.20.2.40",
     ];
     args.extend(extra);
     args
@@ -79,9 +101,15 @@ fn demo_world_counts_and_shortfalls_match_the_world_file() {
     let records = demo_records().to_str().unwrap();
     let out = run(IB, &report_args(&[records]), b"");
     let rows = lines(&out);
-    let networks: BTreeMap<String, &Value> =
-        rows.iter().filter(|r| r["report"] == "network").map(|r| (r["network"].as_str().unwrap().to_string(), r)).collect();
-    assert_eq!(networks.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    let networks: BTreeMap<String, &Value> = rows
+        .iter()
+        .filter(|r| r["report"] == "network")
+        .map(|r| (r["network"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(
+        networks.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
     for (path, e) in &expected {
         let r = networks[path];
         assert_eq!(r["vlan"].as_u64(), e.vlan, "{path}");
@@ -96,30 +124,84 @@ fn demo_world_counts_and_shortfalls_match_the_world_file() {
     let target: Vec<&Value> = rows.iter().filter(|r| r["report"] == "target").collect();
     assert_eq!(target.len(), 1);
     let t = target[0];
-    assert_eq!((t["size"].as_u64(), t["reserved"].as_u64(), t["free"].as_u64()), (Some(30), Some(8), Some(22)));
+    assert_eq!(
+        (
+            t["size"].as_u64(),
+            t["reserved"].as_u64(),
+            t["free"].as_u64()
+        ),
+        (Some(30), Some(8), Some(22))
+    );
     assert_eq!(t["needed"], needed);
     let shortfall = needed.saturating_sub(22);
     assert_eq!(t["shortfall"], shortfall);
-    assert_eq!(code(&out), if shortfall > 0 { 1 } else { 0 }, "{}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        if shortfall > 0 { 1 } else { 0 },
+        "{}",
+        stderr(&out)
+    );
 
     // With a bigger subnet there is no shortfall; a smaller one certainly falls short.
-    let out = run(IB, &["--network-map", "RDU/vlan202=multus:net/vlan202", "--subnet", "net/vlan202=10.20.2.0/24", records], b"");
+    let out = run(
+        IB,
+        &[
+            "--network-map",
+            "RDU/vlan202=multus:net/vlan202",
+            "--subnet",
+            "net/vlan202=10.20.2.0/24",
+            records,
+        ],
+        b"",
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = run(IB, &["--network-map", "RDU/vlan202=multus:net/vlan202", "--subnet", "net/vlan202=10.20.2.0/30", records], b"");
+    let out = run(
+        IB,
+        &[
+            "--network-map",
+            "RDU/vlan202=multus:net/vlan202",
+            "--subnet",
+            "net/vlan202=10.20.2.0/30",
+            records,
+        ],
+        b"",
+    );
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains(&format!("multus:net/vlan202 10.20.2.0/30: {needed} needed, 2 free, short by {}", needed - 2)), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "multus:net/vlan202 10.20.2.0/30: {needed} needed, 2 free, short by {}",
+            needed - 2
+        )),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn demo_world_allocation_is_unique_in_subnet_unreserved_and_deterministic() {
     let records = demo_records().to_str().unwrap();
-    let args = ["--allocate", "--network-map", "*=pod", "--network-map", "vlan201=multus:net/vlan201",
-        "--subnet", "net/vlan201=10.30.0.0/24", "--subnet", "net/vlan201=fd00:30::/64", "--reserve", "10.30.0.1-10.30.0.10", records];
+    let args = [
+        "--allocate",
+        "--network-map",
+        "*=pod",
+        "--network-map",
+        "vlan201=multus:net/vlan201",
+        "--subnet",
+        "net/vlan201=10.30.0.0/24",
+        "--subnet",
+        "net/vlan201=fd00:30::/64",
+        "--reserve",
+        "10.30.0.1-10.30.0.10",
+        records,
+    ];
     let out = run(IB, &args, b"");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rows = lines(&out);
     let expected = expected_networks();
-    assert_eq!(rows.len() as u64, expected["RDU/vlan201"].nics + expected["TLV2/vlan201"].nics);
+    assert_eq!(
+        rows.len() as u64,
+        expected["RDU/vlan201"].nics + expected["TLV2/vlan201"].nics
+    );
     let mut seen = HashSet::new();
     let subnet: ip_budget::ipnet::IpNet = "10.30.0.0/24".parse().unwrap();
     for r in &rows {
@@ -131,7 +213,15 @@ fn demo_world_allocation_is_unique_in_subnet_unreserved_and_deterministic() {
         assert!(r["new_ipv6"].as_str().unwrap().starts_with("fd00:30::"));
         assert!(r["mac"].is_string());
     }
-    let order: Vec<(String, String)> = rows.iter().map(|r| (r["vm"].as_str().unwrap().into(), r["nic"].as_str().unwrap().into())).collect();
+    let order: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["vm"].as_str().unwrap().into(),
+                r["nic"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted, "NICs in order of VM name, then NIC name");
@@ -147,13 +237,25 @@ fn demo_world_allocation_is_unique_in_subnet_unreserved_and_deterministic() {
     let mut csv_args = args.to_vec();
     csv_args.splice(0..0, ["--format", "csv"]);
     let csv = String::from_utf8(run(IB, &csv_args, b"").stdout).unwrap();
-    assert!(csv.starts_with("mac,new_ipv4,new_ipv6,hostname,vm,nic,target,old_ipv4,changed\n"), "{csv}");
+    assert!(
+        csv.starts_with("mac,new_ipv4,new_ipv6,hostname,vm,nic,target,old_ipv4,changed\n"),
+        "{csv}"
+    );
     let mut ns_args = args.to_vec();
     ns_args.splice(0..0, ["--format", "nsupdate"]);
     let ns = String::from_utf8(run(IB, &ns_args, b"").stdout).unwrap();
-    let with_fqdn = rows.iter().find(|r| r["fqdn"].is_string() && r["changed"] == true).unwrap();
+    let with_fqdn = rows
+        .iter()
+        .find(|r| r["fqdn"].is_string() && r["changed"] == true)
+        .unwrap();
     let fqdn = with_fqdn["fqdn"].as_str().unwrap();
-    assert!(ns.contains(&format!("update delete {fqdn}. A\nupdate add {fqdn}. 3600 A {}\nsend\n", with_fqdn["new_ipv4"].as_str().unwrap())), "{ns}");
+    assert!(
+        ns.contains(&format!(
+            "update delete {fqdn}. A\nupdate add {fqdn}. 3600 A {}\nsend\n",
+            with_fqdn["new_ipv4"].as_str().unwrap()
+        )),
+        "{ns}"
+    );
     assert!(ns.contains("in-addr.arpa. PTR") && ns.contains("ip6.arpa. 3600 PTR"));
 }
 
@@ -162,14 +264,41 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("ip.jsonl");
     let o = out_file.to_str().unwrap();
-    assert_fails(&run(IB, &["--subnet", "net/a=10.0.0.0/33"], b""), 2, "ip-budget: --subnet \"net/a=10.0.0.0/33\": ");
-    assert_fails(&run(IB, &["--subnet", "pod=10.0.0.0/24"], b""), 2, "ip-budget: --subnet \"pod=10.0.0.0/24\": only multus");
-    assert_fails(&run(IB, &["--reserve", "10.0.0.9-10.0.0.1"], b""), 2, "ip-budget: --reserve \"10.0.0.9-10.0.0.1\"");
-    assert_fails(&run(IB, &["--network-map", "a=bridge"], b""), 2, "ip-budget: --network-map \"a=bridge\": bad network destination");
-    assert_fails(&run(IB, &["--format", "nsupdate"], b""), 2, "ip-budget: --format nsupdate needs --allocate");
+    assert_fails(
+        &run(IB, &["--subnet", "net/a=10.0.0.0/33"], b""),
+        2,
+        "ip-budget: --subnet \"net/a=10.0.0.0/33\": ",
+    );
+    assert_fails(
+        &run(IB, &["--subnet", "pod=10.0.0.0/24"], b""),
+        2,
+        "ip-budget: --subnet \"pod=10.0.0.0/24\": only multus",
+    );
+    assert_fails(
+        &run(IB, &["--reserve", "10.0.0.9-10.0.0.1"], b""),
+        2,
+        "ip-budget: --reserve \"10.0.0.9-10.0.0.1\"",
+    );
+    assert_fails(
+        &run(IB, &["--network-map", "a=bridge"], b""),
+        2,
+        "ip-budget: --network-map \"a=bridge\": bad network destination",
+    );
+    assert_fails(
+        &run(IB, &["--format", "nsupdate"], b""),
+        2,
+        "ip-budget: --format nsupdate needs --allocate",
+    );
     let good = std::fs::read_to_string(fixture("small.jsonl")).unwrap();
-    let bad = format!("{}\n{{\"schema\":2,\"id\":\"x\",\"name\":\"n\"}}\n", good.lines().next().unwrap());
-    assert_fails(&run(IB, &["-o", o], bad.as_bytes()), 65, "ip-budget: stdin:2: VM record n has schema 2");
+    let bad = format!(
+        "{}\n{{\"schema\":2,\"id\":\"x\",\"name\":\"n\"}}\n",
+        good.lines().next().unwrap()
+    );
+    assert_fails(
+        &run(IB, &["-o", o], bad.as_bytes()),
+        65,
+        "ip-budget: stdin:2: VM record n has schema 2",
+    );
     assert!(!out_file.exists());
 }
 

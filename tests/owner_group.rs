@@ -4,10 +4,10 @@
 mod pipeline;
 mod support;
 
+use common::record::OwnerKind;
 use owner_group::{OwnerSetKey, assign_names};
 use pipeline::*;
 use proptest::prelude::*;
-use common::record::OwnerKind;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const OG: &str = env!("CARGO_BIN_EXE_owner-group");
@@ -26,15 +26,30 @@ fn demo_world_owners_and_namespaces_match_the_world_file() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|o| (o["kind"].as_str().unwrap().into(), o["principal"].as_str().unwrap().into(), o["name"].as_str().unwrap().into()))
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap().into(),
+                    o["principal"].as_str().unwrap().into(),
+                    o["name"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         assert_eq!(got, expected_owners[id], "owners of {}", r["name"]);
-        assert_eq!(r["target_namespace"], expected_ns[id].as_str(), "namespace of {}", r["name"]);
+        assert_eq!(
+            r["target_namespace"],
+            expected_ns[id].as_str(),
+            "namespace of {}",
+            r["name"]
+        );
         // Pass-through: everything ovirt-dump wrote is still there.
         assert!(r["disks"].is_array() && r["permissions"].is_array() && r["schema"] == 1);
     }
     let unowned = expected_ns.values().filter(|n| *n == "unowned").count();
-    assert!(stderr(&out).contains(&format!("{unowned} VMs without owners")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{unowned} VMs without owners")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -48,8 +63,19 @@ fn demo_world_summary_has_one_record_per_namespace() {
     let got: BTreeMap<String, BTreeSet<String>> = lines(&out)
         .iter()
         .map(|s| {
-            assert_eq!(s["vm_count"].as_u64().unwrap() as usize, s["vm_ids"].as_array().unwrap().len());
-            (s["namespace"].as_str().unwrap().to_string(), s["vm_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            assert_eq!(
+                s["vm_count"].as_u64().unwrap() as usize,
+                s["vm_ids"].as_array().unwrap().len()
+            );
+            (
+                s["namespace"].as_str().unwrap().to_string(),
+                s["vm_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect(),
+            )
         })
         .collect();
     assert_eq!(got, expected);
@@ -62,22 +88,55 @@ fn fixture_owners_exclusions_unowned_and_pass_through() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let r = lines(&out);
     assert_eq!(r[0]["target_namespace"], "alice-ns");
-    assert_eq!(r[0]["future_field"], serde_json::json!({"kept": [1, 2]}), "unknown fields pass through");
-    assert_eq!(r[1]["target_namespace"], "bob-dba-ns", "a user and a group together");
-    assert_eq!(r[2]["target_namespace"], "unowned", "inherited permissions never count");
+    assert_eq!(
+        r[0]["future_field"],
+        serde_json::json!({"kept": [1, 2]}),
+        "unknown fields pass through"
+    );
+    assert_eq!(
+        r[1]["target_namespace"], "bob-dba-ns",
+        "a user and a group together"
+    );
+    assert_eq!(
+        r[2]["target_namespace"], "unowned",
+        "inherited permissions never count"
+    );
     assert_eq!(r[2]["owners"], serde_json::json!([]));
 
-    let out = run(OG, &["--exclude", "bob", "--unowned", "drop", "--name-template", "vm-{owners}", small.to_str().unwrap()], b"");
+    let out = run(
+        OG,
+        &[
+            "--exclude",
+            "bob",
+            "--unowned",
+            "drop",
+            "--name-template",
+            "vm-{owners}",
+            small.to_str().unwrap(),
+        ],
+        b"",
+    );
     let r = lines(&out);
     assert_eq!(r.len(), 2, "{}", stderr(&out));
     assert_eq!(r[0]["target_namespace"], "vm-alice");
     assert_eq!(r[1]["target_namespace"], "vm-dba");
-    assert!(stderr(&out).contains("1 VMs without owners (dropped)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 VMs without owners (dropped)"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = run(OG, &["--owner-role", "UserRole", "-"], &std::fs::read(&small).unwrap());
+    let out = run(
+        OG,
+        &["--owner-role", "UserRole", "-"],
+        &std::fs::read(&small).unwrap(),
+    );
     let r = lines(&out);
     assert_eq!(r[0]["target_namespace"], "unowned");
-    assert_eq!(r[1]["target_namespace"], "dba-ns", "stdin is read twice through a spool file");
+    assert_eq!(
+        r[1]["target_namespace"], "dba-ns",
+        "stdin is read twice through a spool file"
+    );
 }
 
 #[test]
@@ -88,18 +147,49 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
     let good = std::fs::read_to_string(fixture("small.jsonl")).unwrap();
     let first = good.lines().next().unwrap();
     let bad = format!("{first}\n{{\"schema\": 1,\n");
-    assert_fails(&run(OG, &["-o", o], bad.as_bytes()), 65, "owner-group: stdin:2: not valid JSON");
+    assert_fails(
+        &run(OG, &["-o", o], bad.as_bytes()),
+        65,
+        "owner-group: stdin:2: not valid JSON",
+    );
     let not_vm = format!("{first}\n{{\"kind\":\"Namespace\"}}\n");
-    assert_fails(&run(OG, &["-o", o], not_vm.as_bytes()), 65, "owner-group: stdin:2: expected a VM record");
+    assert_fails(
+        &run(OG, &["-o", o], not_vm.as_bytes()),
+        65,
+        "owner-group: stdin:2: expected a VM record",
+    );
     assert!(!out_file.exists(), "nothing half-written");
-    assert_fails(&run(OG, &["--name-template", "ns"], b""), 2, "owner-group: --name-template \"ns\": must contain {owners}");
-    assert_fails(&run(OG, &["--unowned", "Bad_Name"], b""), 2, "owner-group: --unowned");
-    assert_fails(&run(OG, &["/nonexistent/x.jsonl"], b""), 66, "owner-group: /nonexistent/x.jsonl");
+    assert_fails(
+        &run(OG, &["--name-template", "ns"], b""),
+        2,
+        "owner-group: --name-template \"ns\": must contain {owners}",
+    );
+    assert_fails(
+        &run(OG, &["--unowned", "Bad_Name"], b""),
+        2,
+        "owner-group: --unowned",
+    );
+    assert_fails(
+        &run(OG, &["/nonexistent/x.jsonl"], b""),
+        66,
+        "owner-group: /nonexistent/x.jsonl",
+    );
 }
 
 fn key(owners: &[(bool, &str)]) -> OwnerSetKey {
-    let mut k: OwnerSetKey =
-        owners.iter().map(|(g, p)| (if *g { OwnerKind::Group } else { OwnerKind::User }, p.to_string())).collect();
+    let mut k: OwnerSetKey = owners
+        .iter()
+        .map(|(g, p)| {
+            (
+                if *g {
+                    OwnerKind::Group
+                } else {
+                    OwnerKind::User
+                },
+                p.to_string(),
+            )
+        })
+        .collect();
     k.sort();
     k.dedup();
     k
@@ -107,14 +197,24 @@ fn key(owners: &[(bool, &str)]) -> OwnerSetKey {
 
 fn sets_of(keys: &[OwnerSetKey]) -> BTreeMap<OwnerSetKey, Vec<String>> {
     keys.iter()
-        .map(|k| (k.clone(), k.iter().map(|(_, p)| common::names::short_principal(p).to_string()).collect()))
+        .map(|k| {
+            (
+                k.clone(),
+                k.iter()
+                    .map(|(_, p)| common::names::short_principal(p).to_string())
+                    .collect(),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn collisions_get_hash_suffixes_and_plain_names_stay_plain() {
     let keys = vec![
-        key(&[(false, "alice@example.com-authz"), (false, "bob@example.com-authz")]),
+        key(&[
+            (false, "alice@example.com-authz"),
+            (false, "bob@example.com-authz"),
+        ]),
         key(&[(false, "alice@internal")]),
         key(&[(false, "alice@example.com-authz")]),
         key(&[(false, "a-b@x")]),
@@ -127,15 +227,31 @@ fn collisions_get_hash_suffixes_and_plain_names_stay_plain() {
     assert!(names[&keys[1]].starts_with("alice-ns-") && names[&keys[2]].starts_with("alice-ns-"));
     assert_ne!(names[&keys[1]], names[&keys[2]]);
     assert!(names[&keys[3]].starts_with("a-b-ns-") && names[&keys[4]].starts_with("a-b-ns-"));
-    assert!(names[&keys[5]].starts_with("carol-ns-"), "sanitised names always get the hash");
+    assert!(
+        names[&keys[5]].starts_with("carol-ns-"),
+        "sanitised names always get the hash"
+    );
     assert_eq!(names[&keys[6]], "unowned-ns");
     let names = assign_names(&sets_of(&keys[6..]), "{owners}", Some("unowned")).unwrap();
-    assert!(names[&keys[6]].starts_with("unowned-"), "never the unowned namespace");
+    assert!(
+        names[&keys[6]].starts_with("unowned-"),
+        "never the unowned namespace"
+    );
 }
 
 fn owner_strategy() -> impl Strategy<Value = (bool, String)> {
-    (any::<bool>(), "[a-zA-Z][a-zA-Z0-9._-]{0,40}", prop_oneof!["@example.com-authz", "@internal", ""])
-        .prop_map(|(g, n, d)| if g { (true, format!("example.com/Groups/{n}")) } else { (false, format!("{n}{d}")) })
+    (
+        any::<bool>(),
+        "[a-zA-Z][a-zA-Z0-9._-]{0,40}",
+        prop_oneof!["@example.com-authz", "@internal", ""],
+    )
+        .prop_map(|(g, n, d)| {
+            if g {
+                (true, format!("example.com/Groups/{n}"))
+            } else {
+                (false, format!("{n}{d}"))
+            }
+        })
 }
 
 proptest! {
@@ -175,7 +291,15 @@ fn demo_world_names_do_not_depend_on_record_order() {
     let text = std::fs::read_to_string(demo_records()).unwrap();
     let by_id = |input: &str| -> BTreeMap<String, String> {
         let out = run(OG, &[], input.as_bytes());
-        lines(&out).iter().map(|r| (r["id"].as_str().unwrap().into(), r["target_namespace"].as_str().unwrap().into())).collect()
+        lines(&out)
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().into(),
+                    r["target_namespace"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
     };
     let mut reversed: Vec<&str> = text.lines().collect();
     reversed.reverse();

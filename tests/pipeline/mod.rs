@@ -16,11 +16,15 @@ pub fn world_path() -> PathBuf {
 
 pub fn world() -> &'static Value {
     static WORLD: OnceLock<Value> = OnceLock::new();
-    WORLD.get_or_init(|| serde_json::from_str(&std::fs::read_to_string(world_path()).unwrap()).unwrap())
+    WORLD.get_or_init(|| {
+        serde_json::from_str(&std::fs::read_to_string(world_path()).unwrap()).unwrap()
+    })
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/planning").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/planning")
+        .join(name)
 }
 
 /// The demo world exported by ovirt-dump (run once per test binary), as a file of VM records.
@@ -31,12 +35,22 @@ pub fn demo_records() -> &'static Path {
         let sim = crate::support::Sim::start(&["--tls"]);
         let path = dir.path().join("demo.jsonl");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovirt-dump"));
-        cmd.args(["--url", &sim.url, "--user", &sim.user]).env("OVIRT_PASSWORD", &sim.password);
+        cmd.args(["--url", &sim.url, "--user", &sim.user])
+            .env("OVIRT_PASSWORD", &sim.password);
         if let Some(ca) = &sim.ca_file {
             cmd.arg("--ca-file").arg(ca);
         }
-        let out = cmd.arg("-o").arg(&path).stdin(Stdio::null()).output().expect("run ovirt-dump");
-        assert!(out.status.success(), "ovirt-dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .arg("-o")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ovirt-dump");
+        assert!(
+            out.status.success(),
+            "ovirt-dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         drop(sim);
         (dir, path)
     });
@@ -86,16 +100,28 @@ pub fn assert_fails(out: &Output, expected: i32, prefix: &str) {
 
 /// The world's objects of one kind, by id.
 pub fn by_id(kind: &str) -> std::collections::HashMap<String, &'static Value> {
-    world()[kind].as_array().unwrap().iter().map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect()
+    world()[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o))
+        .collect()
 }
 
-pub const OWNER_ROLES: &[&str] = &["UserVmManager", "UserRole", "PowerUserRole", "UserVmRunTimeManager", "UserInstanceManager"];
+pub const OWNER_ROLES: &[&str] = &[
+    "UserVmManager",
+    "UserRole",
+    "PowerUserRole",
+    "UserVmRunTimeManager",
+    "UserInstanceManager",
+];
 
 /// Owners per VM id straight from the world: (kind, full principal, short name), sorted.
 pub fn world_owners() -> std::collections::HashMap<String, Vec<(String, String, String)>> {
     let users = by_id("users");
     let groups = by_id("groups");
-    let mut owners: std::collections::HashMap<String, Vec<(String, String, String)>> = Default::default();
+    let mut owners: std::collections::HashMap<String, Vec<(String, String, String)>> =
+        Default::default();
     for vm in world()["vms"].as_array().unwrap() {
         owners.insert(vm["id"].as_str().unwrap().into(), Vec::new());
     }
@@ -106,11 +132,19 @@ pub fn world_owners() -> std::collections::HashMap<String, Vec<(String, String, 
         let vm = p["object"]["id"].as_str().unwrap().to_string();
         let owner = if let Some(u) = p["user"].as_str() {
             let u = users[u];
-            ("user".to_string(), u["user_name"].as_str().unwrap().to_string(), u["principal"].as_str().unwrap().to_string())
+            (
+                "user".to_string(),
+                u["user_name"].as_str().unwrap().to_string(),
+                u["principal"].as_str().unwrap().to_string(),
+            )
         } else {
             let g = groups[p["group"].as_str().unwrap()];
             let name = g["name"].as_str().unwrap();
-            ("group".to_string(), name.to_string(), name.rsplit('/').next().unwrap().to_string())
+            (
+                "group".to_string(),
+                name.to_string(),
+                name.rsplit('/').next().unwrap().to_string(),
+            )
         };
         let list = owners.get_mut(&vm).unwrap();
         if !list.contains(&owner) {

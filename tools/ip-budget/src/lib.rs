@@ -294,7 +294,7 @@ impl Allocator {
                 self.next = end.checked_add(1)?;
                 continue;
             }
-            self.next = self.next.checked_add(1).unwrap_or(u128::MAX);
+            self.next = self.next.saturating_add(1);
             if self.taken.insert(n) {
                 return Some(addr(self.v6, n));
             }

@@ -413,11 +413,9 @@ impl Filter {
                 .flatten(),
             );
         }
-        if let Some(g) = &p.group {
-            if let Some(n) = g.name.as_deref() {
-                names.push(n);
-                names.push(common::names::short_principal(n));
-            }
+        if let Some(n) = p.group.as_ref().and_then(|g| g.name.as_deref()) {
+            names.push(n);
+            names.push(common::names::short_principal(n));
         }
         self.owners.iter().any(|o| names.contains(&o.as_str()))
     }
