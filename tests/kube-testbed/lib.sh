@@ -1,5 +1,6 @@
 # Shared by the test bed scripts (sourced, never run): versions, cache paths, logging, pid handling.
 # Keep the versions here in step with go.mod; build.sh refuses to run if they disagree.
+# shellcheck disable=SC2034 # the variables are used by the scripts that source this file
 
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0
