@@ -366,3 +366,167 @@ fn the_schemas_catch_what_an_api_server_would_reject() {
         "an unknown field accepted"
     );
 }
+
+// ---- The demo world and a generated world, through the real pipeline ----
+
+mod pipeline;
+mod support;
+
+fn owned(records: &std::path::Path) -> Vec<u8> {
+    let out = pipeline::run(
+        env!("CARGO_BIN_EXE_owner-group"),
+        &[records.to_str().unwrap()],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "owner-group: {}",
+        pipeline::stderr(&out)
+    );
+    out.stdout
+}
+
+/// capacity-calc's quota records for VM records.
+fn quota_records(owned: &[u8], dir: &std::path::Path) -> std::path::PathBuf {
+    let out = pipeline::run(
+        env!("CARGO_BIN_EXE_capacity-calc"),
+        &[
+            "--quota",
+            "--headroom",
+            "20%",
+            "--storage-map",
+            "*=trident-nfs",
+        ],
+        owned,
+    );
+    assert!(
+        out.status.success(),
+        "capacity-calc: {}",
+        pipeline::stderr(&out)
+    );
+    let path = dir.join("quota.jsonl");
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+#[test]
+fn demo_world_namespaces_bindings_and_quotas() {
+    let owned = owned(pipeline::demo_records());
+    let dir = tempfile::tempdir().unwrap();
+    let quota = quota_records(&owned, dir.path());
+    let out = rbac_gen_stdin(
+        &["--strip-domain", "--quota", quota.to_str().unwrap()],
+        Some(&owned),
+    );
+    let objects = objects(&out);
+    Schemas::load().check_all(&objects);
+
+    // Namespaces and subjects straight from the world file: owners by role on the VM itself.
+    let world_namespaces = pipeline::world_namespaces();
+    let world_owners = pipeline::world_owners();
+    let mut expected: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeSet<(String, String)>,
+    > = Default::default();
+    for (vm, namespace) in &world_namespaces {
+        let subjects = expected.entry(namespace.clone()).or_default();
+        for (kind, _, short) in &world_owners[vm] {
+            subjects.insert((
+                if kind == "user" { "User" } else { "Group" }.to_string(),
+                short.clone(),
+            ));
+        }
+    }
+    let mut got: std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>> =
+        Default::default();
+    for ns in kinds(&objects, "Namespace") {
+        got.insert(
+            ns["metadata"]["name"].as_str().unwrap().to_string(),
+            Default::default(),
+        );
+    }
+    for binding in kinds(&objects, "RoleBinding") {
+        let subject = &binding["subjects"][0];
+        got.get_mut(binding["metadata"]["namespace"].as_str().unwrap())
+            .expect("binding in a written namespace")
+            .insert((
+                subject["kind"].as_str().unwrap().to_string(),
+                subject["name"].as_str().unwrap().to_string(),
+            ));
+    }
+    assert_eq!(got, expected);
+    // One quota per namespace, as capacity-calc computed it.
+    let quotas = kinds(&objects, "ResourceQuota");
+    assert_eq!(quotas.len(), expected.len());
+    for record in jsonl(&std::fs::read(&quota).unwrap()) {
+        let q = quotas
+            .iter()
+            .find(|q| q["metadata"]["namespace"] == record["namespace"])
+            .unwrap();
+        assert_eq!(q["spec"]["hard"], record["hard"]);
+    }
+    // The same in YAML.
+    let out = rbac_gen_stdin(
+        &[
+            "--strip-domain",
+            "--quota",
+            quota.to_str().unwrap(),
+            "--output",
+            "yaml",
+        ],
+        Some(&owned),
+    );
+    assert_eq!(yaml(&out.stdout), objects);
+}
+
+#[test]
+fn a_generated_world_gives_valid_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ovirt-sim"))
+        .args([
+            "--generate",
+            "300",
+            "--seed",
+            "11",
+            "--write-world",
+            world.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sim = support::Sim::start(&["--world", world.to_str().unwrap(), "--tls"]);
+    let records = dir.path().join("records.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovirt-dump"));
+    cmd.args([
+        "--url",
+        &sim.url,
+        "--user",
+        &sim.user,
+        "-o",
+        records.to_str().unwrap(),
+    ])
+    .env("OVIRT_PASSWORD", &sim.password);
+    if let Some(ca) = &sim.ca_file {
+        cmd.arg("--ca-file").arg(ca);
+    }
+    assert!(cmd.stdin(Stdio::null()).output().unwrap().status.success());
+    drop(sim);
+    let owned = owned(&records);
+    let quota = quota_records(&owned, dir.path());
+    let schemas = Schemas::load();
+    for extra in [&[][..], &["--namespaced-role"]] {
+        let mut args = vec!["--strip-domain", "--quota", quota.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let objects = objects(&rbac_gen_stdin(&args, Some(&owned)));
+        schemas.check_all(&objects);
+        assert_eq!(
+            kinds(&objects, "Namespace").len(),
+            kinds(&objects, "ResourceQuota").len()
+        );
+    }
+}
