@@ -257,7 +257,10 @@ impl Engine {
             .acquire()
             .await
             .map_err(|_| Error::new(ExitCode::Software, "semaphore closed"))?;
+        // One login of our own per request; a newer token from a concurrent re-login is simply
+        // tried (a few times at most, for tokens that live shorter than a request).
         let mut relogged = false;
+        let mut unauthorized = 0;
         loop {
             let (bearer, generation) = {
                 let token = self.token.lock().await;
@@ -295,14 +298,21 @@ impl Engine {
                     Failure::Transport(err) => transport_error(&url, &err, self.timeout),
                 })?;
             match status {
-                StatusCode::UNAUTHORIZED if !relogged => {
+                StatusCode::UNAUTHORIZED if unauthorized < 3 => {
+                    unauthorized += 1;
+                    let mut token = self.token.lock().await;
+                    if token.generation != generation {
+                        continue; // someone logged in again meanwhile: use that token
+                    }
+                    if relogged {
+                        return Err(Error::no_perm(format!(
+                            "{url}: HTTP 401 Unauthorized, even after logging in again"
+                        )));
+                    }
                     // The token expired (or was revoked): log in again, once.
                     relogged = true;
-                    let mut token = self.token.lock().await;
-                    if token.generation == generation {
-                        debug!("{url}: HTTP 401, logging in again");
-                        self.login_locked(&mut token).await?;
-                    }
+                    debug!("{url}: HTTP 401, logging in again");
+                    self.login_locked(&mut token).await?;
                     continue;
                 }
                 StatusCode::UNAUTHORIZED => {
