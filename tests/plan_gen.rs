@@ -1365,3 +1365,22 @@ fn generated_worlds_give_valid_objects_and_forklifts_concerns() {
         );
     }
 }
+
+#[test]
+fn a_vm_given_twice_exits_65_naming_both_lines() {
+    let mut input = std::fs::read(fixture(RECORDS)).unwrap();
+    let first_line: Vec<u8> = input.split(|b| *b == b'\n').next().unwrap().to_vec();
+    input.extend_from_slice(&first_line);
+    input.push(b'\n');
+    let args = with_maps(&[]);
+    let out = plan_gen_env(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some(&input),
+        &[],
+    );
+    let line = assert_fails_one_line(&out, 65);
+    assert!(
+        line.contains("stdin:4") && line.contains("stdin:1") && line.contains("DuplicateVM"),
+        "{line}"
+    );
+}

@@ -36,7 +36,8 @@ Preflight, offline, before anything is written: every oVirt concern Forklift's v
 (same id and category), and the plan blockers Forklift reports: VMNetworksNotMapped,
 VMStorageNotMapped, VMMultiplePodNetworkMappings, VMDuplicateNADMappings, DuplicateVM and
 MacConflicts (a MAC address used by two input VMs). Findings go to stderr and, with --report, as
-JSON lines {vm_id, vm_name, target_namespace, concern_id, category, label, assessment, left_out}.
+JSON lines {vm_id, vm_name, target_namespace, concern_id, category, label, assessment, left_out};
+stderr gets one line per concern and the VMs left out (-v: every finding).
 A VM with a Critical finding is left out of its plan (exit 1) unless --include-blocked.
 A network or storage domain that a VM going into a plan uses but no mapping rule covers stops
 plan-gen (exit 78) with the list; nothing is written but the report.
@@ -47,7 +48,9 @@ targetName (sanitised, with a stable hash suffix when needed).
 
 Credentials: the Provider references the Secret --secret. --with-secret writes it too (keys user,
 password, url and ca.crt from --ca-file, or insecureSkipVerify: \"true\"); the password comes from
---password-file or OVIRT_PASSWORD and is never printed to stderr; the output file then has mode 0600.";
+--password-file or OVIRT_PASSWORD and is never printed to stderr; the output file then has mode 0600.
+
+Memory: plan-gen holds every record (plans and maps need all of them before anything is written).";
 
 #[derive(Debug, Parser)]
 #[command(name = "plan-gen", version, about = "Forklift Provider, maps and Plans for annotated VM records",
@@ -167,7 +170,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let result = preflight::check(records, &maps, args.include_blocked);
     if !args.verbosity.quiet {
         let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(preflight::render(&result).as_bytes());
+        let _ = stderr.write_all(preflight::render(&result, args.verbosity.verbose > 0).as_bytes());
     }
     if let Some(path) = &args.report {
         let mut out = Output::create(Some(path))?;

@@ -387,8 +387,12 @@ fn describe(dc: Option<&str>, name: Option<&str>, id: &str) -> String {
     }
 }
 
-/// The readable report for stderr.
-pub fn render(checked: &Checked) -> String {
+/// A concern's label and the (name, id) of the VMs it was raised on.
+type ConcernVms<'a> = (&'a str, BTreeSet<(&'a str, &'a str)>);
+
+/// The readable report for stderr: a summary line, one line per concern (how many VMs, which),
+/// the VMs left out with their Critical findings, and with `detail` every finding.
+pub fn render(checked: &Checked, detail: bool) -> String {
     let vms_with: BTreeSet<&str> = checked.findings.iter().map(|f| f.vm_id.as_str()).collect();
     let mut text = format!(
         "plan-gen: preflight of {} VM(s): {} finding(s) on {} VM(s)",
@@ -404,18 +408,65 @@ pub fn render(checked: &Checked) -> String {
             checked.left_out.len()
         ));
     }
+    let mut by_concern: BTreeMap<(Category, &str), ConcernVms> = BTreeMap::new();
     for f in &checked.findings {
+        let entry = by_concern
+            .entry((f.category, f.concern_id.as_str()))
+            .or_insert((f.label.as_str(), BTreeSet::new()));
+        entry.1.insert((f.vm_name.as_str(), f.vm_id.as_str()));
+    }
+    for ((category, id), (label, vms)) in &by_concern {
+        let shown: Vec<&str> = vms.iter().take(5).map(|(name, _)| *name).collect();
+        let more = if vms.len() > 5 {
+            format!(" and {} more", vms.len() - 5)
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "  {}/{} ({}): {} {}: {}: {}{}\n",
-            f.target_namespace,
-            f.vm_name,
-            f.vm_id,
-            f.category.as_str(),
-            f.concern_id,
-            f.label,
-            f.assessment,
-            if f.left_out { " [left out]" } else { "" }
+            "  {:<11} {id} ({label}): {} VM(s): {}{more}\n",
+            category.as_str(),
+            vms.len(),
+            shown.join(", ")
         ));
+    }
+    let mut left_out: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
+    for f in checked
+        .findings
+        .iter()
+        .filter(|f| f.left_out && f.category == Category::Critical)
+    {
+        left_out
+            .entry((
+                f.target_namespace.as_str(),
+                f.vm_name.as_str(),
+                f.vm_id.as_str(),
+            ))
+            .or_default()
+            .push(format!("{}: {}", f.concern_id, f.assessment));
+    }
+    if !left_out.is_empty() {
+        text.push_str("  left out:\n");
+        for ((namespace, name, id), reasons) in &left_out {
+            text.push_str(&format!(
+                "    {namespace}/{name} ({id}): {}\n",
+                reasons.join("; ")
+            ));
+        }
+    }
+    if detail {
+        for f in &checked.findings {
+            text.push_str(&format!(
+                "  {}/{} ({}): {} {}: {}: {}{}\n",
+                f.target_namespace,
+                f.vm_name,
+                f.vm_id,
+                f.category.as_str(),
+                f.concern_id,
+                f.label,
+                f.assessment,
+                if f.left_out { " [left out]" } else { "" }
+            ));
+        }
     }
     text
 }

@@ -39,7 +39,8 @@ oVirt users become User subjects, oVirt groups Group subjects. Their cluster nam
 an error (exit 78) that lists every unmapped owner, unless --skip-unmapped (then exit 1).
 
 Objects are written sorted (Namespace, Role, RoleBinding, ResourceQuota; by namespace and name),
-as JSON lines or, with --output yaml, a YAML stream; `kubectl apply -f -` reads both.";
+as JSON lines or, with --output yaml, a YAML stream; `kubectl apply -f -` reads both.
+Memory: one entry per namespace (its owners and VM count), never the records themselves.";
 
 #[derive(Debug, Parser)]
 #[command(name = "rbac-gen", version, about = "Namespaces, role bindings and quotas for oVirt owners",
