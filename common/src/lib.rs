@@ -8,6 +8,7 @@ pub mod exit;
 pub mod format;
 pub mod jsonl;
 pub mod k8s;
+pub mod linkmodel;
 pub mod mapping;
 pub mod names;
 pub mod output;
