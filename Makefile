@@ -43,5 +43,24 @@ testbed:
 	tests/kube-testbed/build.sh >/dev/null
 	tests/kube-testbed/smoke.sh
 
+# liftkit against its peers (oVirt Python SDK, jq, serde_json) on this machine: prints a table and
+# writes bench/RESULTS.md (bench/README.md says what and how). Not part of `make test`: ~15 minutes.
+BENCH_VENV ?= $(HOME)/.cache/liftkit/bench-venv
+bench: deps
+	@pkgs=""; \
+	[ -x /usr/bin/time ] || pkgs="$$pkgs time"; \
+	for c in jq curl gcc; do command -v $$c >/dev/null || pkgs="$$pkgs $$c"; done; \
+	for p in libxml2-dev python3-dev python3-venv; do dpkg -s $$p >/dev/null 2>&1 || pkgs="$$pkgs $$p"; done; \
+	if [ -n "$$pkgs" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "make bench: installing$$pkgs" >&2; \
+		$$sudo apt-get update -q && $$sudo apt-get install -y -q $$pkgs; \
+	fi
+	@$(BENCH_VENV)/bin/python -c 'import ovirtsdk4' 2>/dev/null || { \
+		python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q ovirt-engine-sdk-python; }
+	$(CARGO) build --release --bins
+	$(CARGO) bench -p common --bench jsonl --no-run
+	LIFTKIT_BENCH_VENV=$(BENCH_VENV) bench/run.sh
+
 clean:
 	$(CARGO) clean
