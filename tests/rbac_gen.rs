@@ -530,3 +530,65 @@ fn a_generated_world_gives_valid_objects() {
         );
     }
 }
+
+mod yaml_emitter {
+    //! common::k8s writes YAML with its own small emitter: any JSON value must read back the same
+    //! through an independent parser.
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[a-zA-Z0-9 ._:/@#=+~*&!%'\"-]{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("yes"),
+                Just("No"),
+                Just("null"),
+                Just("~"),
+                Just("0x1F"),
+                Just("1e3"),
+                Just("0o17"),
+                Just("2001-12-14"),
+                Just("1_000"),
+                Just(".inf"),
+                Just("- a"),
+                Just("? a"),
+                Just("a: b"),
+                Just(" lead"),
+                Just("trail "),
+                Just("\u{2028}"),
+                Just("\u{85}"),
+                Just("\u{feff}x"),
+                Just("<<"),
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..5).prop_map(|pairs| {
+                    Value::Object(pairs.into_iter().collect::<Map<String, Value>>())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_json_value_reads_back_the_same(value in value()) {
+            let text = common::k8s::to_yaml_document(&value);
+            let back: Value = serde_norway::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(&back, &value, "{}", text);
+        }
+    }
+}

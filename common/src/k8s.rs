@@ -213,6 +213,8 @@ fn double_quoted(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            // Line and paragraph separators are line breaks to YAML 1.1 parsers.
+            '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             // Not printable in YAML: C0/C1 controls, DEL, BOM and the non-characters.
             c if (c as u32) < 0x20
                 || (0x7f..=0x9f).contains(&(c as u32))
