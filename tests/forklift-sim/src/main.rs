@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: forklift_sim::Args = common::cli::parse();
+    common::error::finish("forklift-sim", forklift_sim::run(args))
+}

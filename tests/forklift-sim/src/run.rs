@@ -1,0 +1,422 @@
+//! One executing Migration of a plan: per VM the oVirt cold pipeline (Initialize, DiskTransfer,
+//! VirtualMachineCreation), rendered as Forklift's `status.migration.vms[]`, and rebuilt from that
+//! status after a restart.
+
+use crate::conditions::{self, ADVISORY, cond, durable};
+use crate::world::{World, WorldVm};
+use serde_json::{Value, json};
+
+pub const MIB: f64 = 1024.0 * 1024.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "Succeeded",
+            Outcome::Failed => "Failed",
+            Outcome::Canceled => "Canceled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// Waiting for a max_vm_inflight slot.
+    Pending,
+    Initialize { left_secs: f64 },
+    Transfer,
+    Create { left_secs: f64 },
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskRun {
+    pub id: String,
+    pub alias: String,
+    pub total_bytes: f64,
+    pub remaining_bytes: f64,
+    pub started: Option<String>,
+    pub completed: Option<String>,
+}
+
+impl DiskRun {
+    fn total_mb(&self) -> i64 {
+        (self.total_bytes / MIB) as i64
+    }
+    fn completed_mb(&self) -> i64 {
+        if self.remaining_bytes <= 0.0 {
+            self.total_mb()
+        } else {
+            (((self.total_bytes - self.remaining_bytes) / MIB) as i64).min(self.total_mb())
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VmRun {
+    pub id: String,
+    pub name: String,
+    pub target_name: String,
+    /// The plan's VM entry, inlined into the status as Forklift does.
+    pub spec: Value,
+    pub stage: Stage,
+    pub disks: Vec<DiskRun>,
+    pub started: Option<String>,
+    pub completed: Option<String>,
+    /// Start and end times of Initialize, DiskTransfer and VirtualMachineCreation.
+    pub step_started: [Option<String>; 3],
+    pub step_completed: [Option<String>; 3],
+    /// Inject a failure once this many bytes are transferred.
+    pub fail_at_bytes: Option<f64>,
+    pub error: Option<(String, String)>,
+    /// A VM that succeeded in an earlier Migration: its status is kept verbatim.
+    pub kept: Option<Value>,
+    pub target_created: bool,
+    /// Simulated clock when the VM started, for events.
+    pub sim_started_secs: f64,
+    pub wait_reason: Option<String>,
+}
+
+impl VmRun {
+    pub fn new(spec: &Value, vm: Option<&WorldVm>, target_name: String) -> VmRun {
+        let disks = vm
+            .map(|vm| {
+                vm.copied_disks()
+                    .map(|d| DiskRun {
+                        id: d.id.clone(),
+                        alias: d.alias.clone(),
+                        total_bytes: d.provisioned_bytes as f64,
+                        remaining_bytes: d.provisioned_bytes as f64,
+                        started: None,
+                        completed: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        VmRun {
+            id: vm.map(|v| v.id.clone()).unwrap_or_else(|| {
+                spec["id"].as_str().unwrap_or_default().to_string()
+            }),
+            name: vm.map(|v| v.name.clone()).unwrap_or_else(|| {
+                spec["name"].as_str().unwrap_or_default().to_string()
+            }),
+            target_name,
+            spec: spec.clone(),
+            stage: Stage::Pending,
+            disks,
+            started: None,
+            completed: None,
+            step_started: Default::default(),
+            step_completed: Default::default(),
+            fail_at_bytes: None,
+            error: None,
+            kept: None,
+            target_created: false,
+            sim_started_secs: 0.0,
+            wait_reason: None,
+        }
+    }
+
+    pub fn total_bytes(&self) -> f64 {
+        self.disks.iter().map(|d| d.total_bytes).sum()
+    }
+
+    pub fn transferred_bytes(&self) -> f64 {
+        self.disks
+            .iter()
+            .map(|d| d.total_bytes - d.remaining_bytes.max(0.0))
+            .sum()
+    }
+
+    pub fn in_flight(&self) -> bool {
+        !matches!(self.stage, Stage::Pending | Stage::Done(_))
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.stage {
+            Stage::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Finishes the VM with `outcome`; the step running gets the error, if any.
+    pub fn finish(&mut self, outcome: Outcome, now: &str, error: Option<(String, String)>) {
+        let step = match self.stage {
+            Stage::Initialize { .. } => Some(0),
+            Stage::Transfer => Some(1),
+            Stage::Create { .. } => Some(2),
+            _ => None,
+        };
+        if outcome == Outcome::Succeeded
+            && let Some(step) = step
+        {
+            self.step_completed[step] = Some(now.to_string());
+        }
+        if self.started.is_some() || outcome != Outcome::Canceled {
+            self.started.get_or_insert_with(|| now.to_string());
+        }
+        self.completed = Some(now.to_string());
+        self.error = error;
+        self.stage = Stage::Done(outcome);
+    }
+
+    fn phase(&self, initialize_secs: f64) -> &'static str {
+        match &self.stage {
+            Stage::Pending => "Started",
+            Stage::Initialize { left_secs } => {
+                let done = if initialize_secs > 0.0 {
+                    1.0 - left_secs / initialize_secs
+                } else {
+                    1.0
+                };
+                match (done * 4.0) as u32 {
+                    0 => "StorePowerState",
+                    1 => "PowerOffSource",
+                    2 => "WaitForPowerOff",
+                    _ => "CreateDataVolumes",
+                }
+            }
+            Stage::Transfer => "CopyDisks",
+            Stage::Create { .. } => "CreateVM",
+            Stage::Done(_) => "Completed",
+        }
+    }
+
+    fn step_phase(&self, step: usize) -> &'static str {
+        let current = match &self.stage {
+            Stage::Pending => 0,
+            Stage::Initialize { .. } => 1,
+            Stage::Transfer => 2,
+            Stage::Create { .. } => 3,
+            Stage::Done(_) => 4,
+        };
+        if self.step_completed[step].is_some() {
+            "Completed"
+        } else if current == step + 1 {
+            "Running"
+        } else {
+            "Pending"
+        }
+    }
+
+    /// The VM's entry of `status.migration.vms[]`.
+    pub fn render(&self, initialize_secs: f64) -> Value {
+        if let Some(kept) = &self.kept {
+            return kept.clone();
+        }
+        let mut status = json!({});
+        // The plan's VM fields, inline (id, name, targetName, ...).
+        if let Some(fields) = self.spec.as_object() {
+            for (k, v) in fields {
+                status[k] = v.clone();
+            }
+        }
+        status["id"] = Value::from(self.id.clone());
+        status["name"] = Value::from(self.name.clone());
+        status["phase"] = Value::from(self.phase(initialize_secs));
+        status["newName"] = Value::from(self.target_name.clone());
+        status["restorePowerState"] = Value::from("Off");
+        let error = self
+            .error
+            .as_ref()
+            .map(|(phase, reason)| json!({"phase": phase, "reasons": [reason]}));
+        let failed_step = match (&self.stage, &self.error) {
+            (Stage::Done(Outcome::Failed), Some(_)) => {
+                (0..3).find(|s| self.step_started[*s].is_some() && self.step_completed[*s].is_none())
+            }
+            _ => None,
+        };
+        let timed = |step: usize, mut v: Value| {
+            if let Some(t) = &self.step_started[step] {
+                v["started"] = Value::from(t.clone());
+            }
+            if let Some(t) = &self.step_completed[step] {
+                v["completed"] = Value::from(t.clone());
+            }
+            if failed_step == Some(step)
+                && let Some(e) = &error
+            {
+                v["error"] = e.clone();
+            }
+            v
+        };
+        let one = |step: usize| if self.step_completed[step].is_some() { 1 } else { 0 };
+        let mut initialize = json!({
+            "name": "Initialize", "description": "Initialize migration.",
+            "phase": self.step_phase(0), "progress": {"completed": one(0), "total": 1},
+        });
+        if let (Stage::Pending, Some(reason)) = (&self.stage, &self.wait_reason) {
+            initialize["reason"] = Value::from(reason.clone());
+        }
+        let tasks: Vec<Value> = self
+            .disks
+            .iter()
+            .map(|d| {
+                let mut task = json!({
+                    "name": d.id, "description": d.alias,
+                    "phase": if d.completed.is_some() { "Completed" } else if d.started.is_some() { "Running" } else { "Pending" },
+                    "progress": {"completed": d.completed_mb(), "total": d.total_mb()},
+                    "annotations": {"unit": "MB"},
+                });
+                if let Some(t) = &d.started {
+                    task["started"] = Value::from(t.clone());
+                }
+                if let Some(t) = &d.completed {
+                    task["completed"] = Value::from(t.clone());
+                }
+                task
+            })
+            .collect();
+        let transfer = json!({
+            "name": "DiskTransfer", "description": "Transfer disks.",
+            "phase": self.step_phase(1),
+            "progress": {
+                "completed": self.disks.iter().map(DiskRun::completed_mb).sum::<i64>(),
+                "total": self.disks.iter().map(DiskRun::total_mb).sum::<i64>(),
+            },
+            "annotations": {"unit": "MB"},
+            "tasks": tasks,
+        });
+        let creation = json!({
+            "name": "VirtualMachineCreation", "description": "Create VM.",
+            "phase": self.step_phase(2), "progress": {"completed": one(2), "total": 1},
+        });
+        status["pipeline"] = json!([timed(0, initialize), timed(1, transfer), timed(2, creation)]);
+        if let Some(t) = &self.started {
+            status["started"] = Value::from(t.clone());
+        }
+        if let Some(t) = &self.completed {
+            status["completed"] = Value::from(t.clone());
+        }
+        if let Some(e) = error {
+            status["error"] = e;
+        }
+        if let (Some(outcome), Some(t)) = (self.outcome(), &self.completed) {
+            let message = match outcome {
+                Outcome::Succeeded => "The VM migration has SUCCEEDED.",
+                Outcome::Failed => "The VM migration has FAILED.",
+                Outcome::Canceled => "The VM migration has been CANCELED.",
+            };
+            let mut c = durable(cond(outcome.as_str(), ADVISORY, "", message));
+            c["lastTransitionTime"] = Value::from(t.clone());
+            status["conditions"] = json!([c]);
+        }
+        status
+    }
+
+    /// Rebuilds a VM from its rendered status (after a restart of forklift-sim).
+    pub fn resume(
+        status: &Value,
+        spec: &Value,
+        vm: Option<&WorldVm>,
+        target_name: String,
+        initialize_secs: f64,
+        creation_secs: f64,
+        time_scale: f64,
+    ) -> VmRun {
+        let mut run = VmRun::new(spec, vm, target_name);
+        let outcome = ["Succeeded", "Failed", "Canceled"]
+            .into_iter()
+            .find(|k| conditions::is_true(status, k));
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        run.started = text(&status["started"]);
+        run.completed = text(&status["completed"]);
+        let steps: Vec<&Value> = status["pipeline"].as_array().into_iter().flatten().collect();
+        for (i, step_name) in ["Initialize", "DiskTransfer", "VirtualMachineCreation"]
+            .iter()
+            .enumerate()
+        {
+            if let Some(step) = steps.iter().find(|s| s["name"] == *step_name) {
+                run.step_started[i] = text(&step["started"]);
+                run.step_completed[i] = text(&step["completed"]);
+            }
+        }
+        if let Some(transfer) = steps.iter().find(|s| s["name"] == "DiskTransfer") {
+            for disk in &mut run.disks {
+                if let Some(task) = transfer["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|t| t["name"] == disk.id.as_str())
+                {
+                    let done_mb = task["progress"]["completed"].as_i64().unwrap_or(0) as f64;
+                    disk.started = text(&task["started"]);
+                    disk.completed = text(&task["completed"]);
+                    disk.remaining_bytes = if disk.completed.is_some() {
+                        0.0
+                    } else {
+                        (disk.total_bytes - done_mb * MIB).max(0.0)
+                    };
+                }
+            }
+        }
+        if let Some(o) = outcome {
+            run.stage = Stage::Done(match o {
+                "Succeeded" => Outcome::Succeeded,
+                "Failed" => Outcome::Failed,
+                _ => Outcome::Canceled,
+            });
+            run.error = status["error"]["reasons"][0].as_str().map(|r| {
+                (
+                    status["error"]["phase"].as_str().unwrap_or_default().to_string(),
+                    r.to_string(),
+                )
+            });
+            return run;
+        }
+        let elapsed = |i: usize| {
+            run.step_started[i]
+                .as_deref()
+                .map(|t| conditions::secs_since(t) * time_scale)
+                .unwrap_or(0.0)
+        };
+        run.stage = if run.started.is_none() {
+            Stage::Pending
+        } else if run.step_completed[0].is_none() {
+            Stage::Initialize {
+                left_secs: (initialize_secs - elapsed(0)).max(0.0),
+            }
+        } else if run.step_completed[1].is_none() {
+            Stage::Transfer
+        } else {
+            // The target VM is applied again (server-side apply makes that harmless).
+            Stage::Create {
+                left_secs: (creation_secs - elapsed(2)).max(0.0),
+            }
+        };
+        run
+    }
+}
+
+/// Forklift's rule for a finished execution: any VM Failed makes it Failed; else one Succeeded
+/// makes it Succeeded; else it was Canceled.
+pub fn plan_outcome(vms: &[VmRun]) -> Outcome {
+    if vms.iter().any(|v| v.outcome() == Some(Outcome::Failed)) {
+        Outcome::Failed
+    } else if vms.iter().any(|v| v.outcome() == Some(Outcome::Succeeded)) {
+        Outcome::Succeeded
+    } else {
+        Outcome::Canceled
+    }
+}
+
+/// Whether a spec VM entry and a status VM entry are the same VM (by id; by name when the spec
+/// entry has no id), as Forklift's `FindVM`.
+pub fn same_vm(spec_vm: &Value, status_vm: &Value, world: &World) -> bool {
+    let id = spec_vm["id"].as_str().filter(|s| !s.is_empty()).map(str::to_string).or_else(|| {
+        match world.vm(spec_vm) {
+            crate::world::Lookup::Found(vm) => Some(vm.id.clone()),
+            _ => None,
+        }
+    });
+    match id {
+        Some(id) => status_vm["id"] == id.as_str(),
+        None => spec_vm["name"] == status_vm["name"],
+    }
+}

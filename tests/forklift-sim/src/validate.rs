@@ -1,0 +1,476 @@
+//! Validation as Forklift's provider, map and plan controllers do it: conditions with Forklift's
+//! types, categories and reasons, `Ready` only when nothing blocks.
+
+use crate::conditions::*;
+use crate::world::{Lookup, World, WorldVm};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::Store;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashSet};
+
+/// What the controller sees of the cluster at one moment.
+pub struct Cluster {
+    pub providers: Store<DynamicObject>,
+    pub network_maps: Store<DynamicObject>,
+    pub storage_maps: Store<DynamicObject>,
+    pub plans: Store<DynamicObject>,
+    pub migrations: Store<DynamicObject>,
+    pub secrets: Store<Secret>,
+    pub virtual_machines: Store<DynamicObject>,
+}
+
+pub fn namespace(obj: &DynamicObject) -> &str {
+    obj.metadata.namespace.as_deref().unwrap_or_default()
+}
+
+pub fn name(obj: &DynamicObject) -> &str {
+    obj.metadata.name.as_deref().unwrap_or_default()
+}
+
+pub fn uid(obj: &DynamicObject) -> &str {
+    obj.metadata.uid.as_deref().unwrap_or_default()
+}
+
+/// An ObjectReference's (namespace, name); the namespace defaults to the referring object's.
+pub fn ref_key(reference: &Value, default_namespace: &str) -> (String, String) {
+    let ns = reference["namespace"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(default_namespace);
+    (
+        ns.to_string(),
+        reference["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+pub fn find_in(store: &Store<DynamicObject>, key: &(String, String)) -> Option<DynamicObject> {
+    store
+        .find(|o| namespace(o) == key.0 && name(o) == key.1)
+        .map(|o| (*o).clone())
+}
+
+/// Whether an object's status (as last written by us, or as stored) says Ready.
+pub type ReadyFn<'a> = &'a dyn Fn(&DynamicObject) -> bool;
+
+// ---- Providers -----------------------------------------------------------------------------
+
+pub fn provider_conditions(provider: &DynamicObject, cluster: &Cluster) -> (Vec<Value>, &'static str) {
+    let spec = &provider.data["spec"];
+    let kind = spec["type"].as_str().unwrap_or_default();
+    let url = spec["url"].as_str().unwrap_or_default();
+    let mut conditions = Vec::new();
+    match kind {
+        "openshift" if url.is_empty() => {}
+        "openshift" | "ovirt" => {
+            let valid_url = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.split("://").nth(1).is_some_and(|rest| {
+                    let host = rest.split('/').next().unwrap_or_default();
+                    !host.is_empty() && !host.contains(char::is_whitespace)
+                });
+            if !valid_url {
+                conditions.push(cond(
+                    "UrlNotValid",
+                    CRITICAL,
+                    "NotValid",
+                    "The provider URL is not valid.",
+                ));
+            }
+            conditions.extend(secret_conditions(provider, cluster, kind));
+        }
+        _ => conditions.push(cond(
+            "ProviderTypeNotSupported",
+            CRITICAL,
+            "NotSupported",
+            "forklift-sim serves ovirt and openshift providers only.",
+        )),
+    }
+    if has_blocker(&conditions) {
+        return (conditions, "ValidationFailed");
+    }
+    conditions.push(cond(
+        "ConnectionTestSucceeded",
+        REQUIRED,
+        "Tested",
+        "Connection test, succeeded.",
+    ));
+    conditions.push(cond(
+        "InventoryCreated",
+        REQUIRED,
+        "Completed",
+        "The inventory has been loaded.",
+    ));
+    conditions.push(cond("Ready", REQUIRED, "", "The provider is ready."));
+    (conditions, "Ready")
+}
+
+fn secret_conditions(provider: &DynamicObject, cluster: &Cluster, kind: &str) -> Vec<Value> {
+    let key = ref_key(&provider.data["spec"]["secret"], namespace(provider));
+    let secret = cluster.secrets.find(|s| {
+        s.metadata.namespace.as_deref() == Some(&key.0) && s.metadata.name.as_deref() == Some(&key.1)
+    });
+    let Some(secret) = secret else {
+        return vec![cond(
+            "SecretNotValid",
+            CRITICAL,
+            "NotFound",
+            "The secret is not valid.",
+        )];
+    };
+    let mut keys: HashSet<String> = secret
+        .data
+        .iter()
+        .flat_map(|d| d.keys().cloned())
+        .collect();
+    keys.extend(secret.string_data.iter().flat_map(|d| d.keys().cloned()));
+    let value = |k: &str| -> Option<String> {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(k).cloned()))
+    };
+    let insecure = value("insecureSkipVerify").is_some_and(|v| v.trim() == "true");
+    let mut missing = Vec::new();
+    if kind == "ovirt" {
+        for required in ["user", "password"] {
+            if !keys.contains(required) {
+                missing.push(required.to_string());
+            }
+        }
+        if !insecure && !keys.contains("ca.crt") && !keys.contains("cacert") {
+            missing.push("ca.crt".to_string());
+        }
+    }
+    let mut conditions = Vec::new();
+    if !missing.is_empty() {
+        conditions.push(cond_items(
+            "SecretNotValid",
+            CRITICAL,
+            "DataErr",
+            "The secret is not valid.",
+            missing,
+        ));
+    }
+    if insecure {
+        conditions.push(cond(
+            "ConnectionInsecure",
+            WARN,
+            "SkipTLSVerification",
+            "TLS is susceptible to machine-in-the-middle attacks when certificate verification is skipped.",
+        ));
+    }
+    conditions
+}
+
+// ---- Provider references (maps and plans) --------------------------------------------------
+
+fn provider_ref_conditions(
+    spec_provider: &Value,
+    default_ns: &str,
+    cluster: &Cluster,
+    ready: ReadyFn,
+) -> Vec<Value> {
+    let mut conditions = Vec::new();
+    for (role, prefix) in [("source", "Source"), ("destination", "Destination")] {
+        let reference = &spec_provider[role];
+        if reference["name"].as_str().unwrap_or_default().is_empty() {
+            conditions.push(cond(
+                &format!("{prefix}ProviderNotValid"),
+                CRITICAL,
+                "NotSet",
+                &format!("The {role} provider is not valid."),
+            ));
+            continue;
+        }
+        match find_in(&cluster.providers, &ref_key(reference, default_ns)) {
+            None => conditions.push(cond(
+                &format!("{prefix}ProviderNotValid"),
+                CRITICAL,
+                "NotFound",
+                &format!("The {role} provider is not valid."),
+            )),
+            Some(p) if !ready(&p) => conditions.push(cond(
+                &format!("{prefix}ProviderNotReady"),
+                CRITICAL,
+                "NotReady",
+                &format!("The {role} provider does not have a Ready condition."),
+            )),
+            Some(_) => {}
+        }
+    }
+    conditions
+}
+
+// ---- Maps ----------------------------------------------------------------------------------
+
+pub enum MapKind {
+    Network,
+    Storage,
+}
+
+/// A map's conditions and its resolved `references`.
+pub fn map_status(
+    map: &DynamicObject,
+    kind: MapKind,
+    world: &World,
+    cluster: &Cluster,
+    ready: ReadyFn,
+) -> (Vec<Value>, Vec<Value>) {
+    let spec = &map.data["spec"];
+    let mut conditions = provider_ref_conditions(&spec["provider"], namespace(map), cluster, ready);
+    let (what, label) = match kind {
+        MapKind::Network => ("Network", "network"),
+        MapKind::Storage => ("Storage", "storage"),
+    };
+    let mut references = Vec::new();
+    let (mut not_set, mut not_found, mut ambiguous) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in spec["map"].as_array().into_iter().flatten() {
+        let source = &entry["source"];
+        let found = match kind {
+            MapKind::Network => world.network(source),
+            MapKind::Storage => world.storage_domain(source),
+        };
+        let item = format!(
+            "id:{} name:'{}'",
+            source["id"].as_str().unwrap_or_default(),
+            source["name"].as_str().unwrap_or_default()
+        );
+        match found {
+            Lookup::Found(n) => references.push(json!({"id": n.id, "name": n.name})),
+            Lookup::NotSet => not_set.push(item),
+            Lookup::NotFound => not_found.push(item),
+            Lookup::Ambiguous => ambiguous.push(item),
+        }
+    }
+    let kind_name = format!("Source{what}NotValid");
+    let message = format!("Source {label} not valid.");
+    if !not_set.is_empty() {
+        conditions.push(cond_items(&kind_name, CRITICAL, "NotSet", &message, not_set));
+    } else if !ambiguous.is_empty() {
+        conditions.push(cond_items(&kind_name, CRITICAL, "Ambiguous", &message, ambiguous));
+    } else if !not_found.is_empty() {
+        // Forklift only warns: the inventory may not have caught up yet.
+        conditions.push(cond_items(&kind_name, WARN, "NotFound", &message, not_found));
+    }
+    if !has_blocker(&conditions) {
+        conditions.push(cond("Ready", REQUIRED, "", "The map is ready."));
+    }
+    (conditions, references)
+}
+
+// ---- Plans ---------------------------------------------------------------------------------
+
+/// The DNS-1123 name Forklift gives the target VM: `targetName`, else the oVirt name normalised.
+pub fn target_name(spec_vm: &Value, world_vm: Option<&WorldVm>) -> String {
+    if let Some(t) = spec_vm["targetName"].as_str().filter(|t| !t.is_empty()) {
+        return t.to_string();
+    }
+    let name = world_vm
+        .map(|v| v.name.as_str())
+        .or(spec_vm["name"].as_str())
+        .unwrap_or_default();
+    if common::names::is_rfc1123_label(name) {
+        name.to_string()
+    } else {
+        common::names::sanitize_label(name)
+    }
+}
+
+/// Everything a plan's validation needs besides the cluster.
+pub struct PlanContext<'a> {
+    pub world: &'a World,
+    pub cluster: &'a Cluster,
+    pub ready: ReadyFn<'a>,
+    /// Resolved `status.references` of a map, as last written by us or stored.
+    pub references: &'a dyn Fn(&DynamicObject) -> Vec<Value>,
+    /// Ids of VMs that have already succeeded or are part of the running execution: their
+    /// target VM is ours, so it does not count as `VMAlreadyExists`.
+    pub own_vms: &'a HashSet<String>,
+}
+
+pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
+    let spec = &plan.data["spec"];
+    let ns = namespace(plan);
+    let mut conditions = provider_ref_conditions(&spec["provider"], ns, ctx.cluster, ctx.ready);
+
+    let target_ns = spec["targetNamespace"].as_str().unwrap_or_default();
+    if !common::names::is_rfc1123_label(target_ns) {
+        conditions.push(cond(
+            "NamespaceNotValid",
+            CRITICAL,
+            "NotValid",
+            "Target namespace is not valid.",
+        ));
+    }
+
+    let mut map_refs = |key: &str, prefix: &str, store: &Store<DynamicObject>| -> Option<Vec<Value>> {
+        let reference = &spec["map"][key];
+        let label = if key == "network" { "Network" } else { "Storage" };
+        if reference["name"].as_str().unwrap_or_default().is_empty() {
+            conditions.push(cond(
+                &format!("{prefix}RefNotValid"),
+                CRITICAL,
+                "NotSet",
+                &format!("{label} map reference is not valid."),
+            ));
+            return None;
+        }
+        match find_in(store, &ref_key(reference, ns)) {
+            None => {
+                conditions.push(cond(
+                    &format!("{prefix}RefNotValid"),
+                    CRITICAL,
+                    "NotFound",
+                    &format!("{label} map reference is not valid."),
+                ));
+                None
+            }
+            Some(m) if !(ctx.ready)(&m) => {
+                conditions.push(cond(
+                    &format!("{prefix}NotReady"),
+                    CRITICAL,
+                    "NotReady",
+                    &format!("{label} map does not have Ready condition."),
+                ));
+                None
+            }
+            Some(m) => Some(m.data["spec"]["map"].as_array().cloned().unwrap_or_default())
+                .map(|entries| {
+                    // Pair each resolved reference with its entry's destination.
+                    let resolved = (ctx.references)(&m);
+                    entries
+                        .iter()
+                        .filter_map(|e| {
+                            let source = &e["source"];
+                            let id = source["id"].as_str().map(str::to_string).or_else(|| {
+                                let short = source["name"].as_str()?.rsplit('/').next()?.to_string();
+                                resolved
+                                    .iter()
+                                    .find(|r| r["name"] == short.as_str())
+                                    .and_then(|r| r["id"].as_str().map(str::to_string))
+                            })?;
+                            resolved
+                                .iter()
+                                .any(|r| r["id"] == id.as_str())
+                                .then(|| json!({"id": id, "destination": e["destination"]}))
+                        })
+                        .collect()
+                }),
+        }
+    };
+    let networks = map_refs("network", "NetworkMap", &ctx.cluster.network_maps);
+    let storage = map_refs("storage", "StorageMap", &ctx.cluster.storage_maps);
+
+    let mut ref_not_valid = Vec::new();
+    let mut not_found = Vec::new();
+    let mut duplicate = Vec::new();
+    let mut name_not_valid = Vec::new();
+    let mut nets_unmapped = Vec::new();
+    let mut storage_unmapped = Vec::new();
+    let mut multiple_pod = Vec::new();
+    let mut already_exists = Vec::new();
+    let mut seen_ids = HashSet::new();
+    let mut seen_targets = HashSet::new();
+    for spec_vm in spec["vms"].as_array().into_iter().flatten() {
+        let item = vm_item(spec_vm);
+        let vm = match ctx.world.vm(spec_vm) {
+            Lookup::Found(vm) => vm,
+            Lookup::NotSet => {
+                ref_not_valid.push(item);
+                continue;
+            }
+            Lookup::NotFound => {
+                not_found.push(item);
+                continue;
+            }
+            Lookup::Ambiguous => {
+                duplicate.push(item);
+                continue;
+            }
+        };
+        let target = target_name(spec_vm, Some(vm));
+        if !seen_ids.insert(vm.id.clone()) || !seen_targets.insert(target.clone()) {
+            duplicate.push(item.clone());
+        }
+        if spec_vm["targetName"].as_str().is_none() && !common::names::is_rfc1123_label(&vm.name)
+        {
+            name_not_valid.push(item.clone());
+        }
+        if let Some(networks) = &networks {
+            let mut pods = 0;
+            let mut unmapped = false;
+            for net in &vm.nic_networks {
+                match networks.iter().find(|e| e["id"] == net.as_str()) {
+                    Some(e) if e["destination"]["type"] == "pod" => pods += 1,
+                    Some(_) => {}
+                    None => unmapped = true,
+                }
+            }
+            if unmapped {
+                nets_unmapped.push(item.clone());
+            }
+            if pods > 1 {
+                multiple_pod.push(item.clone());
+            }
+        }
+        if let Some(storage) = &storage {
+            let unmapped = vm.copied_disks().any(|d| {
+                d.storage_domain
+                    .as_deref()
+                    .is_none_or(|sd| !storage.iter().any(|e| e["id"] == sd))
+            });
+            if unmapped {
+                storage_unmapped.push(item.clone());
+            }
+        }
+        if !ctx.own_vms.contains(&vm.id) {
+            let exists = ctx.cluster.virtual_machines.find(|o| {
+                namespace(o) == target_ns && name(o) == target && o.metadata.deletion_timestamp.is_none()
+            });
+            if exists.is_some() {
+                already_exists.push(item.clone());
+            }
+        }
+    }
+    let mut push = |items: Vec<String>, kind: &str, category: &str, reason: &str, message: &str| {
+        if !items.is_empty() {
+            let unique: BTreeSet<String> = items.iter().cloned().collect();
+            let ordered: Vec<String> = items
+                .into_iter()
+                .filter(|i| unique.contains(i))
+                .fold(Vec::new(), |mut acc, i| {
+                    if !acc.contains(&i) {
+                        acc.push(i);
+                    }
+                    acc
+                });
+            conditions.push(cond_items(kind, category, reason, message, ordered));
+        }
+    };
+    push(ref_not_valid, "VMRefNotValid", CRITICAL, "NotSet", "Either `ID` or `Name` required.");
+    push(not_found, "VMNotFound", CRITICAL, "NotFound", "VM not found.");
+    push(duplicate, "DuplicateVM", CRITICAL, "NotUnique", "Duplicate (source) VM.");
+    push(
+        name_not_valid,
+        "TargetNameNotValid",
+        WARN,
+        "NotValid",
+        "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
+    );
+    push(nets_unmapped, "VMNetworksNotMapped", CRITICAL, "NotMapped", "VM has unmapped networks.");
+    push(storage_unmapped, "VMStorageNotMapped", CRITICAL, "NotMapped", "VM has unmapped storage.");
+    push(
+        multiple_pod,
+        "VMMultiplePodNetworkMappings",
+        CRITICAL,
+        "MultiplePodNetworkMappings",
+        "VM has more than one interface mapped to the pod network.",
+    );
+    push(already_exists, "VMAlreadyExists", CRITICAL, "NotUnique", "Target VM already exists.");
+    if !has_blocker(&conditions) {
+        conditions.push(cond("Ready", REQUIRED, "", "The migration plan is ready."));
+    }
+    conditions
+}

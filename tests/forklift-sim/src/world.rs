@@ -1,0 +1,167 @@
+//! The engine world file (tests/ovirt-sim/WORLD.md) seen as Forklift's oVirt inventory: VMs with
+//! their NICs' networks and disks, networks and storage domains, looked up by id or by name.
+
+use common::{Error, Result};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub id: String,
+    pub alias: String,
+    pub provisioned_bytes: u64,
+    pub storage_domain: Option<String>,
+    pub lun: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorldVm {
+    pub id: String,
+    pub name: String,
+    /// Network ids of the VM's NICs, one per NIC with a vNIC profile, in NIC order.
+    pub nic_networks: Vec<String>,
+    pub disks: Vec<Disk>,
+    pub cpu: Value,
+    pub memory_bytes: u64,
+    pub status: String,
+}
+
+impl WorldVm {
+    /// Disks Forklift copies (LUNs are re-attached, not copied).
+    pub fn copied_disks(&self) -> impl Iterator<Item = &Disk> {
+        self.disks.iter().filter(|d| !d.lun)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// What a `{id, name}` source reference resolves to.
+pub enum Lookup<'a, T> {
+    Found(&'a T),
+    NotSet,
+    NotFound,
+    Ambiguous,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub vms: Vec<WorldVm>,
+    pub networks: Vec<Named>,
+    pub storage_domains: Vec<Named>,
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
+}
+
+impl World {
+    pub fn load(path: &Path) -> Result<World> {
+        let raw = std::fs::read_to_string(path).map_err(|e| {
+            Error::no_input(format!("{}: cannot read the world file: {e}", path.display()))
+        })?;
+        let doc: Value = serde_json::from_str(&raw)
+            .map_err(|e| Error::data(format!("{}: not a world file: {e}", path.display())))?;
+        Ok(World::from_value(&doc))
+    }
+
+    pub fn from_value(doc: &Value) -> World {
+        let list = |key: &str| doc[key].as_array().cloned().unwrap_or_default();
+        let profiles: HashMap<String, String> = list("vnic_profiles")
+            .iter()
+            .map(|p| (text(p, "id"), text(p, "network")))
+            .collect();
+        let disks: HashMap<String, Disk> = list("disks")
+            .iter()
+            .map(|d| {
+                let disk = Disk {
+                    id: text(d, "id"),
+                    alias: text(d, "alias"),
+                    provisioned_bytes: d["provisioned_size"].as_u64().unwrap_or(0),
+                    storage_domain: d["storage_domain"].as_str().map(str::to_string),
+                    lun: d["storage_type"] == "lun",
+                };
+                (disk.id.clone(), disk)
+            })
+            .collect();
+        let vms = list("vms")
+            .iter()
+            .map(|vm| WorldVm {
+                id: text(vm, "id"),
+                name: text(vm, "name"),
+                nic_networks: vm["nics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|nic| profiles.get(nic["vnic_profile"].as_str()?).cloned())
+                    .collect(),
+                disks: vm["disk_attachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| disks.get(a["disk"].as_str()?).cloned())
+                    .collect(),
+                cpu: vm["cpu"].clone(),
+                memory_bytes: vm["memory"].as_u64().unwrap_or(0),
+                status: text(vm, "status"),
+            })
+            .collect();
+        let named = |key: &str| {
+            list(key)
+                .iter()
+                .map(|o| Named {
+                    id: text(o, "id"),
+                    name: text(o, "name"),
+                })
+                .collect()
+        };
+        World {
+            vms,
+            networks: named("networks"),
+            storage_domains: named("storage_domains"),
+        }
+    }
+
+    pub fn vm(&self, reference: &Value) -> Lookup<'_, WorldVm> {
+        lookup(&self.vms, reference, |v| (&v.id, &v.name))
+    }
+
+    pub fn network(&self, reference: &Value) -> Lookup<'_, Named> {
+        lookup(&self.networks, reference, |n| (&n.id, &n.name))
+    }
+
+    pub fn storage_domain(&self, reference: &Value) -> Lookup<'_, Named> {
+        lookup(&self.storage_domains, reference, |n| (&n.id, &n.name))
+    }
+}
+
+/// Forklift's `ByRef`: the id when given, else the name's last path segment (`RDU/vlan201` is
+/// `vlan201`), which must be unique.
+fn lookup<'a, T>(
+    items: &'a [T],
+    reference: &Value,
+    key: impl Fn(&T) -> (&String, &String),
+) -> Lookup<'a, T> {
+    let id = reference["id"].as_str().unwrap_or_default();
+    let name = reference["name"].as_str().unwrap_or_default();
+    if !id.is_empty() {
+        return match items.iter().find(|i| key(i).0 == id) {
+            Some(found) => Lookup::Found(found),
+            None => Lookup::NotFound,
+        };
+    }
+    if name.is_empty() {
+        return Lookup::NotSet;
+    }
+    let short = name.rsplit('/').next().unwrap_or(name);
+    let mut matches = items.iter().filter(|i| key(i).1 == short);
+    match (matches.next(), matches.next()) {
+        (Some(found), None) => Lookup::Found(found),
+        (None, _) => Lookup::NotFound,
+        _ => Lookup::Ambiguous,
+    }
+}
