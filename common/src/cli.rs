@@ -31,8 +31,10 @@ impl Verbosity {
         };
         // Our own crates at the chosen level; dependencies stay at warn unless RUST_LOG says more,
         // so that -vv never dumps HTTP headers (which carry credentials) from hyper or reqwest.
+        // rustls-platform-verifier logs its own ERROR line for a certificate it rejects, which
+        // would double the tool's one-line error: it is silenced.
         let default = format!(
-            "warn,common={level},ovirt_dump={level},{}",
+            "warn,common={level},ovirt_dump={level},{},rustls_platform_verifier=off",
             crate_filters(level)
         );
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -111,7 +111,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     common::tls::install_crypto_provider();
-    init_logging(&args.verbosity);
+    args.verbosity.init_logging();
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(Error::usage(
             "--timeout: expected a positive number of seconds",
@@ -158,28 +158,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         result
     })?;
     Ok(ExitCode::Ok)
-}
-
-/// common's logging setup, plus silence for rustls-platform-verifier: it logs its own ERROR line
-/// for a certificate it rejects, which would double our one-line error. RUST_LOG still wins.
-fn init_logging(verbosity: &common::cli::Verbosity) {
-    use tracing_subscriber::EnvFilter;
-    let level = match (verbosity.quiet, verbosity.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let default = format!("warn,common={level},ovirt_dump={level},rustls_platform_verifier=off");
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(common::cli::color_on_stderr())
-        .with_target(false)
-        .without_time()
-        .try_init();
 }
 
 fn read_password(file: Option<&std::path::Path>) -> Result<String> {
