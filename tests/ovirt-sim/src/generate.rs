@@ -31,6 +31,8 @@ struct B {
     admin_user: String,
     ldap_users: Vec<String>,
     groups: Vec<String>,
+    /// Disk id -> index in `w.disks`, so flagging stays linear in big worlds.
+    disk_index: std::collections::HashMap<String, usize>,
 }
 
 struct DcInfo {
@@ -84,6 +86,7 @@ impl B {
             admin_user: String::new(),
             ldap_users: Vec::new(),
             groups: Vec::new(),
+            disk_index: std::collections::HashMap::new(),
         }
     }
 
@@ -435,6 +438,7 @@ impl B {
         } else {
             1.0
         };
+        self.disk_index.insert(id.clone(), self.w.disks.len());
         let provisioned = size_gib * GIB;
         let actual = ((provisioned as f64 * used) as u64 / (1 << 20)) << 20;
         self.w.disks.push(Disk {
@@ -874,12 +878,8 @@ impl B {
         match flag {
             Flag::SharedDisk => {
                 let Some(o) = other else { return };
-                let sd = self
-                    .w
-                    .disks
-                    .iter()
-                    .find(|d| d.id == self.w.vms[v].disk_attachments[0].disk)
-                    .and_then(|d| d.storage_domain.clone());
+                let boot = self.disk_index[&self.w.vms[v].disk_attachments[0].disk];
+                let sd = self.w.disks[boot].storage_domain.clone();
                 let alias = format!("{}_shared", self.w.vms[v].name);
                 let disk = self.disk(alias, 100, sd);
                 if let Some(d) = self.w.disks.last_mut() {
@@ -928,8 +928,8 @@ impl B {
             }
             Flag::IllegalImages => self.w.vms[v].has_illegal_images = Some(true),
             Flag::IllegalDisk | Flag::LockedDisk => {
-                let disk = self.w.vms[v].disk_attachments[0].disk.clone();
-                if let Some(d) = self.w.disks.iter_mut().find(|d| d.id == disk) {
+                let boot = self.disk_index[&self.w.vms[v].disk_attachments[0].disk];
+                if let Some(d) = self.w.disks.get_mut(boot) {
                     d.status = if matches!(flag, Flag::IllegalDisk) {
                         "illegal"
                     } else {
@@ -1376,6 +1376,25 @@ mod tests {
         assert_ne!(a, to_json(&generate(300, 8)));
         generate(300, 7).validate().unwrap();
         demo().validate().unwrap();
+    }
+
+    /// `cargo test -p ovirt-sim --release --lib -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing, run in release"]
+    fn generate_100k_is_fast() {
+        let t = std::time::Instant::now();
+        let w = generate(100_000, 1);
+        let made = t.elapsed();
+        let json = to_json(&w);
+        let written = t.elapsed();
+        let ix = crate::index::Index::new(w);
+        eprintln!(
+            "100k VMs: generate {made:?}, to JSON {:?} ({} MB), index {:?}",
+            written - made,
+            json.len() >> 20,
+            t.elapsed() - written
+        );
+        assert_eq!(ix.world.vms.len(), 100_000);
     }
 
     #[test]
