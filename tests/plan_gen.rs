@@ -1421,3 +1421,12 @@ fn a_vm_given_twice_exits_65_naming_both_lines() {
         "{line}"
     );
 }
+
+#[test]
+fn an_access_mode_forklift_lacks_is_a_usage_error() {
+    let line = assert_fails_one_line(
+        &plan_gen(&["--storage-map", "*=ceph:Block:RWOP", RECORDS]),
+        2,
+    );
+    assert!(line.contains("ReadWriteOncePod"), "{line}");
+}

@@ -159,6 +159,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     let settings = objects::Settings::from_args(&args)?;
     let maps = args.maps.load()?;
+    objects::check_maps(&maps)?;
     let credentials = if args.with_secret {
         Some(objects::Credentials::load(&args, &settings)?)
     } else {
@@ -187,7 +188,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(Error::config(message));
     }
 
-    let mut objects: Vec<Value> = objects::build(&settings, &maps, &result, credentials.as_ref())?;
+    let mut objects: Vec<Value> = objects::build(&settings, &result, credentials.as_ref())?;
     k8s::sort_objects(&mut objects);
     let mode = credentials.is_some().then_some(0o600);
     let mut out = Output::create_with_mode(args.output_file.as_deref(), mode)?;

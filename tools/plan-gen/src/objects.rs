@@ -165,12 +165,8 @@ impl Credentials {
     }
 }
 
-pub fn build(
-    settings: &Settings,
-    maps: &Mappings,
-    checked: &Checked,
-    credentials: Option<&Credentials>,
-) -> Result<Vec<Value>> {
+/// Rejects what the mapping syntax allows but Forklift's StorageMap does not.
+pub fn check_maps(maps: &Mappings) -> Result<()> {
     for rule in maps.storage.rules() {
         if rule.destination.access_mode == Some(AccessMode::ReadWriteOncePod) {
             return Err(Error::usage(format!(
@@ -179,6 +175,14 @@ pub fn build(
             )));
         }
     }
+    Ok(())
+}
+
+pub fn build(
+    settings: &Settings,
+    checked: &Checked,
+    credentials: Option<&Credentials>,
+) -> Result<Vec<Value>> {
     let mut objects = Vec::new();
     if let Some(credentials) = credentials {
         let mut data = vec![
