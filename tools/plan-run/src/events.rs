@@ -1,0 +1,94 @@
+//! The event stream on stdout: one JSON object a line, `{"time", "event", "plan", "namespace",
+//! ...}`, flushed as it happens so a script watching the run sees it at once.
+
+use crate::sched::PlanKey;
+use common::Result;
+use serde_json::{Map, Value};
+
+pub struct Events {
+    writer: common::jsonl::Writer<std::io::Stdout>,
+    /// Flush after every event (live runs); a simulation flushes once at the end.
+    flush_each: bool,
+    pub log: Vec<Value>,
+    keep: bool,
+    discard: bool,
+}
+
+impl Events {
+    pub fn stdout(flush_each: bool) -> Self {
+        Events {
+            writer: common::jsonl::Writer::stdout(),
+            flush_each,
+            log: Vec::new(),
+            keep: false,
+            discard: false,
+        }
+    }
+
+    /// Events kept in memory only (tests).
+    #[cfg(test)]
+    pub fn sink() -> Self {
+        Events {
+            writer: common::jsonl::Writer::stdout(),
+            flush_each: false,
+            log: Vec::new(),
+            keep: true,
+            discard: false,
+        }
+        .discard()
+    }
+
+    #[cfg(test)]
+    fn discard(mut self) -> Self {
+        self.discard = true;
+        self
+    }
+
+    /// Keep a copy of every event (for the summary of a simulation).
+    pub fn keep(mut self) -> Self {
+        self.keep = true;
+        self
+    }
+
+    /// Writes one event at `time`; `fields` is a JSON object of the event's own fields.
+    pub fn emit(
+        &mut self,
+        time: jiff::Timestamp,
+        event: &str,
+        plan: Option<&PlanKey>,
+        fields: Value,
+    ) -> Result<()> {
+        let mut line = Map::new();
+        line.insert("time".into(), Value::from(format_time(time)));
+        line.insert("event".into(), Value::from(event));
+        if let Some(plan) = plan {
+            line.insert("plan".into(), Value::from(plan.name.clone()));
+            line.insert("namespace".into(), Value::from(plan.namespace.clone()));
+        }
+        if let Value::Object(fields) = fields {
+            line.extend(fields);
+        }
+        let line = Value::Object(line);
+        if !self.discard {
+            self.writer.write(&line)?;
+        }
+        if self.flush_each && !self.discard {
+            self.writer.flush()?;
+        }
+        if self.keep {
+            self.log.push(line);
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// RFC 3339 in UTC, whole seconds.
+pub fn format_time(time: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(time.as_second())
+        .unwrap_or(time)
+        .to_string()
+}

@@ -1,0 +1,863 @@
+//! The live run: server-side apply, then Plans and Migrations through the watch API, the
+//! scheduler deciding the starts, events on stdout, a summary on stderr. No state of its own: what
+//! has run is read back from the cluster, so a rerun picks up where the last one stopped.
+
+use crate::events::Events;
+use crate::kubeerr;
+use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
+use crate::progress::Progress;
+use crate::sched::{PlanKey, Scheduler, State};
+use crate::status::{self, Outcome};
+use crate::{Args, human_secs};
+use common::{Error, ExitCode, Result};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+pub const FIELD_MANAGER: &str = "liftkit";
+/// Label on each Migration plan-run creates: the plan it runs.
+pub const PLAN_LABEL: &str = "liftkit.io/plan";
+
+/// How long a request may keep failing with a transient error (API server restarting) before
+/// plan-run gives up.
+const TRANSIENT_PATIENCE: Duration = Duration::from_secs(120);
+
+pub async fn client() -> Result<kube::Client> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::config(format!("no cluster credentials: {e}")))?;
+    let url = config.cluster_url.to_string();
+    let url = url.trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config).map_err(|e| kubeerr::error(&url, &e))?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| kubeerr::error(&url, &e))?;
+    Ok(client)
+}
+
+/// Calls `f` until it succeeds, fails for good, or has failed transiently for too long.
+async fn with_retries<T, F, Fut>(what: &str, mut f: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match f().await {
+            Err(e) if kubeerr::is_transient(&e) && started.elapsed() < TRANSIENT_PATIENCE => {
+                tracing::info!("{what}: {} (retrying)", kubeerr::describe(&e));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Discovery of kinds by apiVersion and kind, asked once each.
+#[derive(Default)]
+struct Kinds {
+    known: HashMap<(String, String), (ApiResource, ApiCapabilities)>,
+}
+
+impl Kinds {
+    async fn get(
+        &mut self,
+        client: &kube::Client,
+        api_version: &str,
+        kind: &str,
+    ) -> std::result::Result<(ApiResource, ApiCapabilities), kube::Error> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self.known.get(&key) {
+            return Ok(found.clone());
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found = with_retries(&format!("discovery of {kind}"), || {
+            kube::discovery::pinned_kind(client, &gvk)
+        })
+        .await?;
+        self.known.insert(key, found.clone());
+        Ok(found)
+    }
+
+    async fn api(
+        &mut self,
+        client: &kube::Client,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> std::result::Result<Api<DynamicObject>, kube::Error> {
+        let (resource, caps) = self.get(client, api_version, kind).await?;
+        Ok(match (caps.scope, namespace) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
+            (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+        })
+    }
+}
+
+async fn apply_all(
+    args: &Args,
+    client: &kube::Client,
+    kinds: &mut Kinds,
+    objects: &[Object],
+    events: &mut Events,
+) -> Result<()> {
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = args.force_conflicts;
+    params.dry_run = args.dry_run;
+    for object in manifest::apply_order(objects) {
+        let what = format!(
+            "{}: {} {}{}",
+            object.location,
+            object.kind(),
+            object
+                .namespace()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default(),
+            object.name()
+        );
+        let api = kinds
+            .api(
+                client,
+                object.api_version(),
+                object.kind(),
+                object.namespace(),
+            )
+            .await
+            .map_err(|e| match e {
+                kube::Error::Discovery(_) => Error::data(format!(
+                    "{what}: the API server does not serve {} {} (are the CRDs installed?)",
+                    object.api_version(),
+                    object.kind()
+                )),
+                e => kubeerr::error(&what, &e),
+            })?;
+        let mut body = object.value.clone();
+        if let Some(map) = body.as_object_mut() {
+            map.remove("status");
+        }
+        let patch = Patch::Apply(&body);
+        with_retries(&what, || api.patch(object.name(), &params, &patch))
+            .await
+            .map_err(|e| {
+                let mut err = kubeerr::error(&format!("{what}: apply"), &e);
+                if matches!(&e, kube::Error::Api(s) if s.code == 409) {
+                    err.message
+                        .push_str(" (another field manager owns it; --force-conflicts takes over)");
+                }
+                err
+            })?;
+        events.emit(
+            jiff::Timestamp::now(),
+            "applied",
+            None,
+            json!({"kind": object.kind(), "name": object.name(),
+                   "namespace": object.namespace(), "dry_run": args.dry_run}),
+        )?;
+    }
+    Ok(())
+}
+
+/// What plan-run knows of one plan.
+struct Tracked {
+    plan: Plan,
+    object: Option<Value>,
+    uid: Option<String>,
+    /// Highest attempt number among the plan's Migrations.
+    attempt: u32,
+    /// The Migration being followed.
+    migration: Option<String>,
+    /// Per VM: bytes done last reported, and whether its end was reported.
+    reported: HashMap<String, (u64, bool)>,
+    result: Option<PlanResult>,
+    /// Last VM statuses seen (for the summary and for cancel).
+    vms: Vec<status::VmStatus>,
+    retry_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PlanResult {
+    Finished(Outcome),
+    /// Succeeded in an earlier run.
+    AlreadySucceeded,
+    /// The last Migration ended so and --retry-failed was not given.
+    LeftFailed(Outcome),
+    Blocked,
+    StartFailed,
+}
+
+pub async fn run(
+    args: &Args,
+    client: kube::Client,
+    objects: &[Object],
+    plans: Vec<Plan>,
+) -> Result<ExitCode> {
+    let begun = Instant::now();
+    let mut events = Events::stdout(true);
+    let mut kinds = Kinds::default();
+    apply_all(args, &client, &mut kinds, objects, &mut events).await?;
+    if args.dry_run {
+        eprintln!(
+            "plan-run: dry run: {} object(s) accepted by the API server, nothing stored, nothing started",
+            objects.len()
+        );
+        return Ok(ExitCode::Ok);
+    }
+    if plans.is_empty() {
+        eprintln!(
+            "plan-run: {} object(s) applied; no Plan to run",
+            objects.len()
+        );
+        return Ok(ExitCode::Ok);
+    }
+
+    let namespaces: BTreeSet<String> = plans.iter().map(|p| p.key.namespace.clone()).collect();
+    let mut plan_apis = BTreeMap::new();
+    let mut migration_apis = BTreeMap::new();
+    for ns in &namespaces {
+        let plan_api = kinds
+            .api(&client, FORKLIFT_API_VERSION, "Plan", Some(ns))
+            .await
+            .map_err(|e| kubeerr::error("Plan", &e))?;
+        plan_apis.insert(ns.clone(), plan_api);
+        let migration_api = kinds
+            .api(&client, FORKLIFT_API_VERSION, "Migration", Some(ns))
+            .await
+            .map_err(|e| kubeerr::error("Migration", &e))?;
+        migration_apis.insert(ns.clone(), migration_api);
+    }
+
+    let mut scheduler = Scheduler::new(
+        args.limits(),
+        plans.iter().map(|p| (p.key.clone(), p.bytes)),
+    );
+    let mut tracked: BTreeMap<PlanKey, Tracked> = plans
+        .into_iter()
+        .map(|plan| {
+            (
+                plan.key.clone(),
+                Tracked {
+                    plan,
+                    object: None,
+                    uid: None,
+                    attempt: 0,
+                    migration: None,
+                    reported: HashMap::new(),
+                    result: None,
+                    vms: Vec::new(),
+                    retry_at: None,
+                },
+            )
+        })
+        .collect();
+
+    // What has run before: read back from the cluster, before anything starts.
+    for (ns, api) in &migration_apis {
+        let all = ListParams::default();
+        let list = with_retries("list Migrations", || api.list(&all))
+            .await
+            .map_err(|e| kubeerr::error(&format!("Migrations in {ns}"), &e))?;
+        let mut by_plan: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for item in list.items {
+            let value = serde_json::to_value(&item).unwrap_or_default();
+            if let Some(plan) = value["spec"]["plan"]["name"].as_str() {
+                by_plan.entry(plan.to_string()).or_default().push(value);
+            }
+        }
+        for (plan, mut migrations) in by_plan {
+            let key = PlanKey {
+                namespace: ns.clone(),
+                name: plan.clone(),
+            };
+            let Some(t) = tracked.get_mut(&key) else {
+                continue;
+            };
+            migrations.sort_by_key(|m| {
+                (
+                    m["metadata"]["creationTimestamp"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    status::attempt(&plan, m["metadata"]["name"].as_str().unwrap_or_default()),
+                )
+            });
+            t.attempt = migrations
+                .iter()
+                .filter_map(|m| status::attempt(&plan, m["metadata"]["name"].as_str()?))
+                .max()
+                .unwrap_or(0)
+                .max(migrations.len() as u32);
+            let running = migrations.iter().find(|m| status::outcome(m).is_none());
+            if let Some(m) = running {
+                let name = m["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                scheduler.running(&key);
+                events.emit(
+                    jiff::Timestamp::now(),
+                    "attached",
+                    Some(&key),
+                    json!({"migration": name, "running_plans": scheduler.running_plans(),
+                           "inflight_bytes": scheduler.inflight_bytes()}),
+                )?;
+                t.migration = Some(name);
+                continue;
+            }
+            match migrations.last().and_then(status::outcome) {
+                Some(Outcome::Succeeded) => t.result = Some(PlanResult::AlreadySucceeded),
+                Some(outcome) if !args.retry_failed => {
+                    t.result = Some(PlanResult::LeftFailed(outcome));
+                    t.vms = migrations.last().map(status::vms).unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
+    }
+    for (key, t) in tracked.iter_mut() {
+        match &t.result {
+            Some(PlanResult::AlreadySucceeded) => {
+                scheduler.done(key);
+                events.emit(
+                    jiff::Timestamp::now(),
+                    "skipped",
+                    Some(key),
+                    json!({"reason": "succeeded in an earlier run", "attempts": t.attempt}),
+                )?;
+            }
+            Some(PlanResult::LeftFailed(outcome)) => {
+                scheduler.done(key);
+                events.emit(
+                    jiff::Timestamp::now(),
+                    "skipped",
+                    Some(key),
+                    json!({"reason": format!("last migration {}; --retry-failed starts a new one", outcome.as_str()),
+                           "outcome": outcome.as_str(), "attempts": t.attempt}),
+                )?;
+            }
+            _ => {}
+        }
+    }
+
+    // The watches: every Plan and Migration of the plans' namespaces.
+    type Item = (
+        bool,
+        std::result::Result<watcher::Event<DynamicObject>, watcher::Error>,
+    );
+    let mut streams: Vec<futures::stream::BoxStream<'static, Item>> = Vec::new();
+    for api in plan_apis.values() {
+        streams.push(
+            watcher(api.clone(), watcher::Config::default())
+                .default_backoff()
+                .map(|e| (true, e))
+                .boxed(),
+        );
+    }
+    for api in migration_apis.values() {
+        streams.push(
+            watcher(api.clone(), watcher::Config::default())
+                .default_backoff()
+                .map(|e| (false, e))
+                .boxed(),
+        );
+    }
+    let mut stream = futures::stream::select_all(streams);
+
+    let mut progress = Progress::new(args.verbosity.show_progress());
+    let ready_deadline = Instant::now() + Duration::from_secs_f64(args.ready_timeout);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut interrupted = false;
+    let mut watch_errors = 0u32;
+
+    loop {
+        // Starts the scheduler allows now.
+        let minute = local_minute();
+        for start in scheduler.decide(minute) {
+            let t = tracked
+                .get_mut(&start.plan)
+                .expect("scheduled plan is tracked");
+            let api = &migration_apis[&start.plan.namespace];
+            let attempt = t.attempt + 1;
+            let name = format!("{}-{attempt}", start.plan.name);
+            match create_migration(api, &start.plan, t.uid.as_deref(), &name).await {
+                Ok(created) => {
+                    t.attempt = attempt;
+                    t.migration = Some(name.clone());
+                    t.reported.clear();
+                    events.emit(
+                        jiff::Timestamp::now(),
+                        if created { "started" } else { "attached" },
+                        Some(&start.plan),
+                        json!({"migration": name, "attempt": attempt, "total_bytes": start.bytes,
+                               "vm_count": t.plan.vms.len(), "running_plans": start.running_plans,
+                               "inflight_bytes": start.inflight_bytes, "oversize": start.oversize}),
+                    )?;
+                    if start.oversize {
+                        progress.println(&format!(
+                            "plan-run: {} alone exceeds --max-inflight: started with nothing else running",
+                            start.plan
+                        ));
+                    }
+                }
+                Err(e) if kubeerr::is_transient(&e) => {
+                    tracing::info!(
+                        "{}: cannot start yet: {}",
+                        start.plan,
+                        kubeerr::describe(&e)
+                    );
+                    scheduler.start_failed(&start.plan);
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(2));
+                }
+                Err(e) if kubeerr::code(&e) == ExitCode::NoPerm => {
+                    return Err(kubeerr::error(
+                        &format!("{}: create Migration {name}", start.plan),
+                        &e,
+                    ));
+                }
+                Err(e) => {
+                    progress.println(&format!(
+                        "plan-run: {}: create Migration {name}: {}",
+                        start.plan,
+                        kubeerr::describe(&e)
+                    ));
+                    scheduler.done(&start.plan);
+                    t.result = Some(PlanResult::StartFailed);
+                }
+            }
+        }
+        if scheduler.is_finished() {
+            break;
+        }
+
+        // When to look again without an event: a ready timeout, the window opening, a retry.
+        let now = Instant::now();
+        let mut wake = now + Duration::from_secs(3600);
+        if tracked
+            .keys()
+            .any(|k| scheduler.state(k) == Some(State::Waiting))
+        {
+            wake = wake.min(ready_deadline);
+        }
+        if scheduler.queued() > 0
+            && let Some(window) = args.window
+        {
+            let wait = window.seconds_until_open(local_second());
+            if wait > 0 {
+                wake = wake.min(now + Duration::from_secs(u64::from(wait)));
+            }
+        }
+        for t in tracked.values() {
+            if let Some(at) = t.retry_at {
+                wake = wake.min(at);
+            }
+        }
+
+        tokio::select! {
+            item = stream.next() => {
+                let Some((is_plan, item)) = item else { break };
+                let object = match item {
+                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                        watch_errors = 0;
+                        o
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        watch_errors += 1;
+                        // The watcher backs off and reconnects by itself (API server restarts).
+                        if watch_errors == 1 || watch_errors.is_multiple_of(20) {
+                            tracing::info!("watch interrupted, reconnecting: {e}");
+                        }
+                        continue;
+                    }
+                };
+                let value = serde_json::to_value(&object).unwrap_or_default();
+                if is_plan {
+                    on_plan(&value, &mut tracked, &mut scheduler, &mut events)?;
+                } else {
+                    on_migration(&value, &mut tracked, &mut scheduler, &mut events, &mut progress)?;
+                }
+            }
+            _ = &mut ctrl_c => {
+                interrupted = true;
+                scheduler.stop();
+                break;
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                let now = Instant::now();
+                for t in tracked.values_mut() {
+                    if t.retry_at.is_some_and(|at| at <= now) {
+                        t.retry_at = None;
+                    }
+                }
+                if now >= ready_deadline {
+                    for (key, t) in tracked.iter_mut() {
+                        if scheduler.state(key) == Some(State::Waiting) {
+                            report_blocked(key, t, &mut events, args.ready_timeout)?;
+                            scheduler.done(key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if interrupted && args.cancel_on_interrupt {
+        cancel_running(&migration_apis, &tracked, &scheduler, &mut events).await;
+    }
+    progress.clear();
+    events.flush()?;
+    Ok(summary(&tracked, &scheduler, interrupted, begun.elapsed()))
+}
+
+fn local_now() -> jiff::Zoned {
+    jiff::Zoned::now()
+}
+
+fn local_minute() -> u32 {
+    local_second() / 60
+}
+
+fn local_second() -> u32 {
+    let now = local_now();
+    now.hour() as u32 * 3600 + now.minute() as u32 * 60 + now.second() as u32
+}
+
+/// Creates `<plan>-<attempt>`; Ok(false) when it exists already (another plan-run made it).
+async fn create_migration(
+    api: &Api<DynamicObject>,
+    plan: &PlanKey,
+    uid: Option<&str>,
+    name: &str,
+) -> std::result::Result<bool, kube::Error> {
+    let mut plan_ref = json!({"name": plan.name, "namespace": plan.namespace});
+    let mut metadata = json!({
+        "name": name,
+        "namespace": plan.namespace,
+        "labels": {PLAN_LABEL: plan.name, common::k8s::MANAGED_BY_LABEL: common::k8s::MANAGED_BY},
+    });
+    if let Some(uid) = uid {
+        plan_ref["uid"] = Value::from(uid);
+        metadata["ownerReferences"] = json!([{"apiVersion": FORKLIFT_API_VERSION, "kind": "Plan",
+                                              "name": plan.name, "uid": uid}]);
+    }
+    let body = json!({
+        "apiVersion": FORKLIFT_API_VERSION,
+        "kind": "Migration",
+        "metadata": metadata,
+        "spec": {"plan": plan_ref},
+    });
+    let object: DynamicObject = serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    match with_retries(&format!("create Migration {name}"), || {
+        api.create(&params, &object)
+    })
+    .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn plan_key(value: &Value) -> PlanKey {
+    PlanKey {
+        namespace: value["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        name: value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+fn on_plan(
+    value: &Value,
+    tracked: &mut BTreeMap<PlanKey, Tracked>,
+    scheduler: &mut Scheduler,
+    events: &mut Events,
+) -> Result<()> {
+    let key = plan_key(value);
+    let Some(t) = tracked.get_mut(&key) else {
+        return Ok(());
+    };
+    t.uid = value["metadata"]["uid"].as_str().map(str::to_string);
+    t.object = Some(value.clone());
+    if scheduler.state(&key) == Some(State::Waiting) && status::plan_ready(value) {
+        scheduler.ready(&key);
+        events.emit(
+            jiff::Timestamp::now(),
+            "ready",
+            Some(&key),
+            json!({"vm_count": t.plan.vms.len(), "total_bytes": t.plan.bytes}),
+        )?;
+    }
+    Ok(())
+}
+
+fn on_migration(
+    value: &Value,
+    tracked: &mut BTreeMap<PlanKey, Tracked>,
+    scheduler: &mut Scheduler,
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
+    let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
+    let Some(plan) = value["spec"]["plan"]["name"].as_str() else {
+        return Ok(());
+    };
+    let key = PlanKey {
+        namespace: namespace.to_string(),
+        name: plan.to_string(),
+    };
+    let Some(t) = tracked.get_mut(&key) else {
+        return Ok(());
+    };
+    let name = value["metadata"]["name"].as_str().unwrap_or_default();
+    if t.migration.as_deref() != Some(name) {
+        // Someone else started this plan while we waited: follow theirs, start none.
+        let waiting = matches!(scheduler.state(&key), Some(State::Waiting | State::Queued));
+        if waiting && status::outcome(value).is_none() {
+            scheduler.running(&key);
+            t.migration = Some(name.to_string());
+            t.attempt = t.attempt.max(status::attempt(plan, name).unwrap_or(0));
+            events.emit(
+                jiff::Timestamp::now(),
+                "attached",
+                Some(&key),
+                json!({"migration": name, "running_plans": scheduler.running_plans(),
+                       "inflight_bytes": scheduler.inflight_bytes()}),
+            )?;
+        } else {
+            return Ok(());
+        }
+    }
+    if scheduler.state(&key) != Some(State::Running) {
+        return Ok(());
+    }
+    let vms = status::vms(value);
+    let now = jiff::Timestamp::now();
+    let (mut done, mut total) = (0u64, 0u64);
+    for vm in &vms {
+        done += vm.bytes_done;
+        total += vm.bytes_total;
+        let entry = t.reported.entry(vm.id.clone()).or_insert((u64::MAX, false));
+        if entry.1 {
+            continue;
+        }
+        let fields = json!({"migration": name, "vm_id": vm.id, "vm_name": vm.name, "phase": vm.phase,
+                            "bytes_done": vm.bytes_done, "bytes_total": vm.bytes_total});
+        match vm.outcome {
+            Some(outcome) => {
+                entry.1 = true;
+                let mut fields = fields;
+                if let Some(error) = &vm.error {
+                    fields["error"] = Value::from(error.clone());
+                }
+                let event = match outcome {
+                    Outcome::Succeeded => "vm-succeeded",
+                    Outcome::Failed => "vm-failed",
+                    Outcome::Canceled => "vm-canceled",
+                };
+                events.emit(now, event, Some(&key), fields)?;
+            }
+            None if entry.0 != vm.bytes_done && vm.bytes_total > 0 => {
+                entry.0 = vm.bytes_done;
+                events.emit(now, "vm-progress", Some(&key), fields)?;
+            }
+            None => {}
+        }
+    }
+    if !vms.is_empty() {
+        t.vms = vms;
+    }
+    progress.set(&key.to_string(), done, total.max(t.plan.bytes));
+    if let Some(outcome) = status::outcome(value) {
+        let count = |o: Outcome| t.vms.iter().filter(|v| v.outcome == Some(o)).count();
+        scheduler.done(&key);
+        t.result = Some(PlanResult::Finished(outcome));
+        progress.finish(&key.to_string(), outcome.as_str());
+        events.emit(
+            now,
+            "plan-finished",
+            Some(&key),
+            json!({"migration": name, "outcome": outcome.as_str(),
+                   "vms_succeeded": count(Outcome::Succeeded), "vms_failed": count(Outcome::Failed),
+                   "vms_canceled": count(Outcome::Canceled),
+                   "running_plans": scheduler.running_plans(), "inflight_bytes": scheduler.inflight_bytes()}),
+        )?;
+    }
+    Ok(())
+}
+
+fn report_blocked(key: &PlanKey, t: &mut Tracked, events: &mut Events, timeout: f64) -> Result<()> {
+    let object = t.object.clone().unwrap_or_default();
+    let blockers = status::blockers(&object);
+    let conditions: Vec<Value> = blockers
+        .iter()
+        .map(|c| json!({"type": c.kind, "category": c.category, "reason": c.reason, "message": c.message}))
+        .collect();
+    let message = if blockers.is_empty() {
+        format!("not Ready after {}", human_secs(timeout))
+    } else {
+        blockers
+            .iter()
+            .map(|c| format!("{} ({}): {}", c.kind, c.category, c.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    tracing::warn!("{key}: blocked: {message}");
+    t.result = Some(PlanResult::Blocked);
+    events.emit(
+        jiff::Timestamp::now(),
+        "blocked",
+        Some(key),
+        json!({"message": message, "conditions": conditions}),
+    )
+}
+
+/// Adds the unfinished VMs of each running Migration to its spec.cancel (merged with what is
+/// there, by id), as kubectl-mtv does.
+async fn cancel_running(
+    apis: &BTreeMap<String, Api<DynamicObject>>,
+    tracked: &BTreeMap<PlanKey, Tracked>,
+    scheduler: &Scheduler,
+    events: &mut Events,
+) {
+    for (key, t) in tracked {
+        if scheduler.state(key) != Some(State::Running) {
+            continue;
+        }
+        let Some(name) = &t.migration else { continue };
+        let api = &apis[&key.namespace];
+        let finished: BTreeSet<&str> = t
+            .vms
+            .iter()
+            .filter(|v| v.outcome.is_some())
+            .map(|v| v.id.as_str())
+            .collect();
+        let existing: Vec<Value> = match api.get(name).await {
+            Ok(m) => serde_json::to_value(&m).unwrap_or_default()["spec"]["cancel"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            Err(e) => {
+                eprintln!(
+                    "plan-run: {key}: cannot read Migration {name}: {}",
+                    kubeerr::describe(&e)
+                );
+                continue;
+            }
+        };
+        let mut cancel = existing.clone();
+        let mut ids: BTreeSet<String> = existing
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        let mut added = Vec::new();
+        for vm in &t.plan.vms {
+            if !finished.contains(vm.id.as_str()) && ids.insert(vm.id.clone()) {
+                cancel.push(json!({"id": vm.id, "name": vm.name}));
+                added.push(vm.name.clone());
+            }
+        }
+        if added.is_empty() {
+            continue;
+        }
+        let patch = json!({"spec": {"cancel": cancel}});
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                let _ = events.emit(
+                    jiff::Timestamp::now(),
+                    "cancel-requested",
+                    Some(key),
+                    json!({"migration": name, "vms": added}),
+                );
+            }
+            Err(e) => eprintln!(
+                "plan-run: {key}: cannot cancel Migration {name}: {}",
+                kubeerr::describe(&e)
+            ),
+        }
+    }
+}
+
+fn summary(
+    tracked: &BTreeMap<PlanKey, Tracked>,
+    scheduler: &Scheduler,
+    interrupted: bool,
+    elapsed: Duration,
+) -> ExitCode {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut vm_ok, mut vm_failed, mut vm_canceled) = (0, 0, 0);
+    for (key, t) in tracked {
+        let word = match &t.result {
+            Some(PlanResult::Finished(Outcome::Succeeded)) => "succeeded",
+            Some(PlanResult::AlreadySucceeded) => "succeeded earlier",
+            Some(
+                PlanResult::Finished(Outcome::Failed) | PlanResult::LeftFailed(Outcome::Failed),
+            ) => "failed",
+            Some(
+                PlanResult::Finished(Outcome::Canceled) | PlanResult::LeftFailed(Outcome::Canceled),
+            ) => "canceled",
+            Some(PlanResult::LeftFailed(Outcome::Succeeded)) => "succeeded",
+            Some(PlanResult::Blocked) => "blocked",
+            Some(PlanResult::StartFailed) => "not started (error)",
+            None if scheduler.state(key) == Some(State::Running) => "still running",
+            None => "not started",
+        };
+        *counts.entry(word).or_default() += 1;
+        for vm in &t.vms {
+            match vm.outcome {
+                Some(Outcome::Succeeded) => vm_ok += 1,
+                Some(Outcome::Failed) => vm_failed += 1,
+                Some(Outcome::Canceled) => vm_canceled += 1,
+                None => {}
+            }
+        }
+    }
+    let plans: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    eprintln!(
+        "plan-run: {} plan(s): {}; VMs: {vm_ok} succeeded, {vm_failed} failed, {vm_canceled} canceled; {}{}",
+        tracked.len(),
+        plans.join(", "),
+        human_secs(elapsed.as_secs_f64()),
+        if interrupted {
+            "; interrupted, running migrations left to Forklift"
+        } else {
+            ""
+        },
+    );
+    let all_good = tracked.values().all(|t| {
+        matches!(
+            t.result,
+            Some(PlanResult::Finished(Outcome::Succeeded) | PlanResult::AlreadySucceeded)
+        )
+    }) && vm_failed == 0
+        && vm_canceled == 0;
+    if interrupted {
+        ExitCode::Interrupted
+    } else if all_good {
+        ExitCode::Ok
+    } else {
+        ExitCode::Findings
+    }
+}

@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: plan_run::Args = common::cli::parse();
+    common::error::finish("plan-run", plan_run::run(args))
+}

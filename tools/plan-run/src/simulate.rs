@@ -1,0 +1,452 @@
+//! --simulate: the schedule and its duration, offline. The scheduler of the live run decides the
+//! starts; common::linkmodel paces the disk transfers (the model forklift-sim runs on), and
+//! Forklift's own cap on running VMs per source provider (--max-vm-inflight) is applied too.
+
+use crate::events::Events;
+use crate::manifest::Plan;
+use crate::sched::{PlanKey, Scheduler};
+use common::Result;
+use common::linkmodel::LinkModel;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// What a simulation found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub makespan_secs: f64,
+    pub lower_bound_secs: f64,
+    pub total_bytes: u64,
+    pub plans: usize,
+    pub vms: usize,
+    pub peak_inflight_bytes: u64,
+    pub peak_running_plans: usize,
+}
+
+impl Outcome {
+    /// Makespan over the lower bound (total bytes / bandwidth); 1.0 is a saturated link.
+    pub fn ratio(&self) -> f64 {
+        if self.lower_bound_secs > 0.0 {
+            self.makespan_secs / self.lower_bound_secs
+        } else {
+            1.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Waiting for one of Forklift's VM slots.
+    Queued,
+    Initialize(f64),
+    Transfer,
+    Creation(f64),
+    Done,
+}
+
+struct Vm {
+    plan: usize,
+    id: String,
+    name: String,
+    bytes: u64,
+    remaining: f64,
+    phase: Phase,
+}
+
+/// What the simulation runs on.
+pub struct Setup {
+    pub link: LinkModel,
+    /// Forklift's controller_max_vm_inflight.
+    pub max_vm_inflight: usize,
+    pub start: Timestamp,
+    /// The time zone --window is read in.
+    pub zone: TimeZone,
+    /// Disk bytes by VM id, where VM records were given.
+    pub vm_bytes: BTreeMap<String, u64>,
+}
+
+/// Runs the simulation from `start` (the window read in `zone`), writing the events. `vm_bytes` gives a VM's disk bytes by id
+/// where VM records were given; otherwise a plan's bytes are split evenly over its VMs.
+pub fn run(
+    plans: &[Plan],
+    scheduler: &mut Scheduler,
+    setup: &Setup,
+    events: &mut Events,
+) -> Result<Outcome> {
+    let Setup {
+        link,
+        max_vm_inflight,
+        start,
+        zone,
+        vm_bytes,
+    } = setup;
+    let (start, max_vm_inflight) = (*start, *max_vm_inflight);
+    let at = |t: f64| start + jiff::SignedDuration::from_secs_f64(t);
+    let minute_of_day = |t: f64| -> u32 {
+        let local = at(t).to_zoned(zone.clone());
+        local.hour() as u32 * 60 + local.minute() as u32
+    };
+    let second_of_day = |t: f64| -> u32 {
+        let local = at(t).to_zoned(zone.clone());
+        local.hour() as u32 * 3600 + local.minute() as u32 * 60 + local.second() as u32
+    };
+
+    let index: BTreeMap<PlanKey, usize> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.key.clone(), i))
+        .collect();
+    let mut vms: Vec<Vm> = Vec::new();
+    let mut plan_vms: Vec<Vec<usize>> = vec![Vec::new(); plans.len()];
+    for (i, plan) in plans.iter().enumerate() {
+        // VMs without a record share what the plan's bytes leave over, evenly.
+        let known: u64 = plan.vms.iter().filter_map(|v| vm_bytes.get(&v.id)).sum();
+        let unknown = plan
+            .vms
+            .iter()
+            .filter(|v| !vm_bytes.contains_key(&v.id))
+            .count() as u64;
+        let rest = plan.bytes.saturating_sub(known);
+        let (base, extra) = (rest / unknown.max(1), rest % unknown.max(1));
+        let mut k = 0u64;
+        for vm in &plan.vms {
+            let bytes = match vm_bytes.get(&vm.id) {
+                Some(b) => *b,
+                None => {
+                    k += 1;
+                    base + u64::from(k <= extra)
+                }
+            };
+            plan_vms[i].push(vms.len());
+            vms.push(Vm {
+                plan: i,
+                id: vm.id.clone(),
+                name: vm.name.clone(),
+                bytes,
+                remaining: bytes as f64,
+                phase: Phase::Queued,
+            });
+        }
+    }
+
+    let total_bytes: u64 = plans.iter().map(|p| p.bytes).sum();
+    for plan in plans {
+        scheduler.ready(&plan.key);
+        events.emit(
+            at(0.0),
+            "ready",
+            Some(&plan.key),
+            json!({"vm_count": plan.vms.len(), "total_bytes": plan.bytes}),
+        )?;
+    }
+
+    let mut t = 0.0f64;
+    // Plans in the order they started: Forklift hands out VM slots oldest plan first.
+    let mut executing: Vec<usize> = Vec::new();
+    let mut peak_inflight = 0;
+    let mut peak_running = 0;
+    let mut guard = 0u64;
+    let mut idle_turns = 0;
+    loop {
+        guard += 1;
+        if guard > 50_000_000 {
+            break;
+        }
+        for start in scheduler.decide(minute_of_day(t)) {
+            let i = index[&start.plan];
+            peak_inflight = peak_inflight.max(start.inflight_bytes);
+            peak_running = peak_running.max(start.running_plans);
+            events.emit(
+                at(t),
+                "started",
+                Some(&start.plan),
+                json!({
+                    "migration": format!("{}-1", start.plan.name),
+                    "total_bytes": start.bytes,
+                    "vm_count": plans[i].vms.len(),
+                    "running_plans": start.running_plans,
+                    "inflight_bytes": start.inflight_bytes,
+                    "oversize": start.oversize,
+                }),
+            )?;
+            executing.push(i);
+            if plan_vms[i].is_empty() {
+                finish_plan(plans, i, t, &at, events, scheduler)?;
+                executing.retain(|p| *p != i);
+            }
+        }
+        // Forklift's slots: VMs started and not completed, across the executing plans.
+        let mut busy = vms
+            .iter()
+            .filter(|v| !matches!(v.phase, Phase::Queued | Phase::Done))
+            .count();
+        for &p in &executing {
+            for &v in &plan_vms[p] {
+                if busy >= max_vm_inflight {
+                    break;
+                }
+                if vms[v].phase == Phase::Queued {
+                    vms[v].phase = Phase::Initialize(link.initialize_secs());
+                    busy += 1;
+                }
+            }
+        }
+        // Phases that end now move on (zero-length ones at once).
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for vm in vms.iter_mut() {
+                let next = match vm.phase {
+                    Phase::Initialize(left) if left <= 0.0 => Some(Phase::Transfer),
+                    Phase::Transfer if vm.remaining <= 0.0 => {
+                        Some(Phase::Creation(link.creation_secs()))
+                    }
+                    Phase::Creation(left) if left <= 0.0 => Some(Phase::Done),
+                    _ => None,
+                };
+                if let Some(next) = next {
+                    vm.phase = next;
+                    moved = true;
+                    if next == Phase::Done {
+                        let plan = &plans[vm.plan];
+                        events.emit(
+                            at(t),
+                            "vm-succeeded",
+                            Some(&plan.key),
+                            json!({"vm_id": vm.id, "vm_name": vm.name, "bytes_total": vm.bytes}),
+                        )?;
+                    }
+                }
+            }
+        }
+        let mut finished_now = Vec::new();
+        for &p in &executing {
+            if plan_vms[p].iter().all(|&v| vms[v].phase == Phase::Done) {
+                finished_now.push(p);
+            }
+        }
+        for p in finished_now {
+            executing.retain(|x| *x != p);
+            finish_plan(plans, p, t, &at, events, scheduler)?;
+        }
+        if scheduler.is_finished() {
+            break;
+        }
+        // The next thing that happens: a phase ends, a transfer completes, or the window opens.
+        let transferring: Vec<usize> = (0..vms.len())
+            .filter(|&v| vms[v].phase == Phase::Transfer)
+            .collect();
+        let mut dt = f64::INFINITY;
+        for vm in &vms {
+            match vm.phase {
+                Phase::Initialize(left) | Phase::Creation(left) => dt = dt.min(left),
+                _ => {}
+            }
+        }
+        if !transferring.is_empty() {
+            let rate = link.rate_per_transfer(transferring.len());
+            let smallest = transferring
+                .iter()
+                .map(|&v| vms[v].remaining)
+                .fold(f64::INFINITY, f64::min);
+            dt = dt.min(smallest / rate);
+        }
+        if scheduler.queued() > 0
+            && let Some(window) = scheduler.limits().window
+        {
+            let wait = window.seconds_until_open(second_of_day(t)) as f64;
+            if wait > 0.0 {
+                dt = dt.min(wait);
+            }
+        }
+        if !dt.is_finite() {
+            // Nothing runs: plans that just finished may have made room, so ask the scheduler
+            // again; if it still starts nothing, it cannot place what is left.
+            idle_turns += 1;
+            if idle_turns > 1 || scheduler.queued() == 0 {
+                break;
+            }
+            continue;
+        }
+        idle_turns = 0;
+        let mut remaining: Vec<f64> = transferring.iter().map(|&v| vms[v].remaining).collect();
+        link.advance(&mut remaining, dt);
+        for (&v, r) in transferring.iter().zip(remaining) {
+            vms[v].remaining = r;
+        }
+        for vm in vms.iter_mut() {
+            match &mut vm.phase {
+                Phase::Initialize(left) | Phase::Creation(left) => *left -= dt,
+                _ => {}
+            }
+        }
+        t += dt;
+    }
+    Ok(Outcome {
+        makespan_secs: t,
+        lower_bound_secs: total_bytes as f64 / link.bandwidth_bytes_per_sec,
+        total_bytes,
+        plans: plans.len(),
+        vms: vms.len(),
+        peak_inflight_bytes: peak_inflight,
+        peak_running_plans: peak_running,
+    })
+}
+
+fn finish_plan(
+    plans: &[Plan],
+    p: usize,
+    t: f64,
+    at: &dyn Fn(f64) -> Timestamp,
+    events: &mut Events,
+    scheduler: &mut Scheduler,
+) -> Result<()> {
+    let plan = &plans[p];
+    scheduler.done(&plan.key);
+    events.emit(
+        at(t),
+        "plan-finished",
+        Some(&plan.key),
+        json!({
+            "outcome": "Succeeded",
+            "vms_succeeded": plan.vms.len(),
+            "vms_failed": 0,
+            "vms_canceled": 0,
+            "running_plans": scheduler.running_plans(),
+            "inflight_bytes": scheduler.inflight_bytes(),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::PlanVm;
+    use crate::sched::Limits;
+    use crate::window::Window;
+
+    const GB: u64 = 1_000_000_000;
+
+    fn plans(sizes: &[(u64, usize)]) -> Vec<Plan> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, (bytes, vms))| Plan {
+                key: PlanKey {
+                    namespace: "mtv".into(),
+                    name: format!("plan-{i}"),
+                },
+                bytes: *bytes,
+                bytes_known: true,
+                vms: (0..*vms)
+                    .map(|v| PlanVm {
+                        id: format!("{i}-{v}"),
+                        name: format!("vm-{i}-{v}"),
+                    })
+                    .collect(),
+                location: "test".into(),
+            })
+            .collect()
+    }
+
+    fn simulate(
+        plans: &[Plan],
+        limits: Limits,
+        link: &LinkModel,
+        start: &str,
+    ) -> (Outcome, Vec<serde_json::Value>) {
+        let mut scheduler = Scheduler::new(limits, plans.iter().map(|p| (p.key.clone(), p.bytes)));
+        let mut events = Events::sink();
+        let setup = Setup {
+            link: *link,
+            max_vm_inflight: 20,
+            start: start.parse().unwrap(),
+            zone: TimeZone::UTC,
+            vm_bytes: BTreeMap::new(),
+        };
+        let outcome = run(plans, &mut scheduler, &setup, &mut events).unwrap();
+        (outcome, events.log)
+    }
+
+    fn link(overhead: f64) -> LinkModel {
+        LinkModel {
+            bandwidth_bytes_per_sec: 1.25e9,
+            per_vm_overhead_secs: overhead,
+            ..LinkModel::default()
+        }
+    }
+
+    #[test]
+    fn one_transfer_at_full_speed_takes_bytes_over_bandwidth() {
+        let (outcome, _) = simulate(
+            &plans(&[(125 * GB, 1)]),
+            Limits::default(),
+            &link(0.0),
+            "2026-01-01T00:00:00Z",
+        );
+        assert!((outcome.makespan_secs - 100.0).abs() < 1e-6, "{outcome:?}");
+        assert!((outcome.ratio() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn makespan_is_at_least_the_lower_bound_and_deterministic() {
+        let sizes: Vec<(u64, usize)> = (1..=12)
+            .map(|i| (i * 37 * GB, (i % 5 + 1) as usize))
+            .collect();
+        let p = plans(&sizes);
+        for limits in [
+            Limits::default(),
+            Limits {
+                max_running_plans: Some(2),
+                ..Limits::default()
+            },
+            Limits {
+                max_inflight_bytes: Some(300 * GB),
+                ..Limits::default()
+            },
+        ] {
+            let (a, events_a) = simulate(&p, limits.clone(), &link(60.0), "2026-01-01T00:00:00Z");
+            let (b, events_b) = simulate(&p, limits.clone(), &link(60.0), "2026-01-01T00:00:00Z");
+            assert_eq!(a, b);
+            assert_eq!(events_a, events_b);
+            assert!(a.makespan_secs >= a.lower_bound_secs, "{a:?}");
+            assert_eq!(a.vms, sizes.iter().map(|s| s.1).sum::<usize>());
+            if let Some(max) = limits.max_inflight_bytes {
+                // Never above the limit, except a plan bigger than it, alone.
+                for e in events_a.iter().filter(|e| e["event"] == "started") {
+                    let alone_oversize = e["oversize"] == true && e["running_plans"] == 1;
+                    assert!(
+                        e["inflight_bytes"].as_u64().unwrap() <= max || alone_oversize,
+                        "{e}"
+                    );
+                }
+            }
+            let finished = events_a
+                .iter()
+                .filter(|e| e["event"] == "plan-finished")
+                .count();
+            assert_eq!(finished, sizes.len());
+        }
+    }
+
+    #[test]
+    fn starts_wait_for_the_window_across_midnight() {
+        let p = plans(&[(125 * GB, 1), (125 * GB, 1)]);
+        let limits = Limits {
+            max_running_plans: Some(1),
+            window: Some(Window::parse("23:00-00:01").unwrap()),
+            ..Limits::default()
+        };
+        // Starts at 12:00: nothing before 23:00; the first plan takes 100 s, then the second
+        // starts at once (inside the window); both done by 23:03:20.
+        let (outcome, events) = simulate(&p, limits, &link(0.0), "2026-01-01T12:00:00Z");
+        let starts: Vec<&str> = events
+            .iter()
+            .filter(|e| e["event"] == "started")
+            .map(|e| e["time"].as_str().unwrap())
+            .collect();
+        assert_eq!(starts, ["2026-01-01T23:00:00Z", "2026-01-01T23:01:40Z"]);
+        assert!((outcome.makespan_secs - (11.0 * 3600.0 + 200.0)).abs() < 1e-6);
+    }
+}
