@@ -12,6 +12,7 @@ fn commands() -> Vec<clap::Command> {
         ip_budget::command(),
         rbac_gen::command(),
         plan_gen::command(),
+        plan_run::command(),
     ]
 }
 
