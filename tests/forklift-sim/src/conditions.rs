@@ -49,9 +49,10 @@ pub fn has_blocker(conditions: &[Value]) -> bool {
 }
 
 pub fn is_true(status: &Value, kind: &str) -> bool {
-    status["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+    status["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == kind && c["status"] == "True")
+    })
 }
 
 pub fn find<'a>(status: &'a Value, kind: &str) -> Option<&'a Value> {
@@ -77,15 +78,18 @@ pub fn stamp(mut conditions: Vec<Value>, previous: &Value, now: &str) -> Vec<Val
 /// The current time as Kubernetes writes it (RFC 3339, seconds, UTC).
 pub fn now() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     now.format(&format).unwrap_or_default()
 }
 
 /// Seconds since an RFC 3339 time, for resuming timed steps; 0 when unparsable.
 pub fn secs_since(timestamp: &str) -> f64 {
     time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
-        .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
+        .map(|t| {
+            (time::OffsetDateTime::now_utc() - t)
+                .as_seconds_f64()
+                .max(0.0)
+        })
         .unwrap_or(0.0)
 }

@@ -6,15 +6,19 @@ use crate::conditions::{self, ADVISORY, REQUIRED, WARN, cond, cond_items, durabl
 use crate::run::{Outcome, Stage, VmRun, plan_outcome, same_vm};
 use crate::validate::{self, Cluster, MapKind, PlanContext, name, namespace, ref_key, uid};
 use crate::world::{Lookup, World};
-use crate::{Args, FAIL_ALWAYS_ANNOTATION, FAIL_VMS_ANNOTATION, FAILED_ONCE_ANNOTATION, FIELD_MANAGER};
+use crate::{
+    Args, FAIL_ALWAYS_ANNOTATION, FAIL_VMS_ANNOTATION, FAILED_ONCE_ANNOTATION, FIELD_MANAGER,
+};
 use common::linkmodel::LinkModel;
 use common::{Error, Result};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -27,10 +31,13 @@ fn forklift(kind: &str, plural: &str) -> ApiResource {
     )
 }
 
-fn reflect(client: &Client, resource: &ApiResource) -> Store<DynamicObject> {
+fn reflect(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Store<DynamicObject> {
     let writer = Writer::new(resource.clone());
     let reader = writer.as_reader();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
     let kind = resource.kind.clone();
     // The watcher re-lists after any error (an API server restart cuts every watch); the
     // backoff keeps it from hammering a server that is down.
@@ -132,7 +139,13 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         let reader = writer.as_reader();
         let stream = reflector::reflector(
             writer,
-            watcher(Api::<Secret>::all(client.clone()), watcher::Config::default()),
+            watcher(
+                match args.namespace.as_deref() {
+                    Some(ns) => Api::<Secret>::namespaced(client.clone(), ns),
+                    None => Api::<Secret>::all(client.clone()),
+                },
+                watcher::Config::default(),
+            ),
         )
         .default_backoff()
         .touched_objects();
@@ -148,14 +161,16 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         });
         reader
     };
+    let ns = args.namespace.as_deref();
     let cluster = Cluster {
-        providers: reflect(&client, &provider_ar),
-        network_maps: reflect(&client, &network_map_ar),
-        storage_maps: reflect(&client, &storage_map_ar),
-        plans: reflect(&client, &plan_ar),
-        migrations: reflect(&client, &migration_ar),
+        providers: reflect(&client, &provider_ar, ns),
+        network_maps: reflect(&client, &network_map_ar, ns),
+        storage_maps: reflect(&client, &storage_map_ar, ns),
+        plans: reflect(&client, &plan_ar, ns),
+        migrations: reflect(&client, &migration_ar, ns),
         secrets,
-        virtual_machines: reflect(&client, &vm_ar),
+        // Target VMs live in the plans' target namespaces: always cluster-wide.
+        virtual_machines: reflect(&client, &vm_ar, None),
     };
     // Nothing is decided on a partial view: a missing Migration would cancel its execution.
     let ready = async {
@@ -171,7 +186,10 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         _ = ready => {}
         _ = shutdown() => return Ok(()),
     }
-    tracing::info!("forklift-sim: watching; {} VMs in the world", world.vms.len());
+    tracing::info!(
+        "forklift-sim: watching; {} VMs in the world",
+        world.vms.len()
+    );
     let link = args.link();
     let tick = Duration::from_secs_f64(args.tick);
     let mut controller = Controller {
@@ -261,13 +279,21 @@ impl Controller {
             "status": status,
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        match api.patch_status(name(obj), &params, &Patch::Apply(&body)).await {
+        match api
+            .patch_status(name(obj), &params, &Patch::Apply(&body))
+            .await
+        {
             Ok(_) => {
                 self.written.insert(uid(obj).to_string(), status);
                 true
             }
             Err(e) => {
-                tracing::warn!("{} {}/{}: status update failed: {e}", ar.kind, namespace(obj), name(obj));
+                tracing::warn!(
+                    "{} {}/{}: status update failed: {e}",
+                    ar.kind,
+                    namespace(obj),
+                    name(obj)
+                );
                 false
             }
         }
@@ -343,8 +369,16 @@ impl Controller {
 
     async fn validate_maps(&mut self, now: &str) {
         for (kind, store, ar) in [
-            (MapKind::Network, self.cluster.network_maps.clone(), self.network_map_ar.clone()),
-            (MapKind::Storage, self.cluster.storage_maps.clone(), self.storage_map_ar.clone()),
+            (
+                MapKind::Network,
+                self.cluster.network_maps.clone(),
+                self.network_map_ar.clone(),
+            ),
+            (
+                MapKind::Storage,
+                self.cluster.storage_maps.clone(),
+                self.storage_map_ar.clone(),
+            ),
         ] {
             for map in store.state() {
                 let ready = |o: &DynamicObject| self.is_ready(o);
@@ -408,7 +442,8 @@ impl Controller {
             .iter()
             .filter(|m| {
                 let reference = &m.data["spec"]["plan"];
-                ref_key(reference, namespace(m)) == (namespace(plan).to_string(), name(plan).to_string())
+                ref_key(reference, namespace(m))
+                    == (namespace(plan).to_string(), name(plan).to_string())
                     && reference["uid"]
                         .as_str()
                         .is_none_or(|u| u.is_empty() || u == uid(plan))
@@ -455,7 +490,9 @@ impl Controller {
         let mut fail_names = list(FAIL_VMS_ANNOTATION);
         fail_names.extend(self.args.fail_vms.iter().cloned());
         let snapshot = |key: &str, store: &Store<DynamicObject>| {
-            Self::snapshot_ref(validate::find_in(store, &ref_key(&spec["provider"][key], ns)).as_ref())
+            Self::snapshot_ref(
+                validate::find_in(store, &ref_key(&spec["provider"][key], ns)).as_ref(),
+            )
         };
         let map_ref = |key: &str, store: &Store<DynamicObject>| {
             Self::snapshot_ref(validate::find_in(store, &ref_key(&spec["map"][key], ns)).as_ref())
@@ -482,7 +519,10 @@ impl Controller {
         }));
         Run {
             plan_key: (ns.to_string(), name(plan).to_string()),
-            migration_key: (namespace(migration).to_string(), name(migration).to_string()),
+            migration_key: (
+                namespace(migration).to_string(),
+                name(migration).to_string(),
+            ),
             migration_uid: uid(migration).to_string(),
             provider_key: ref_key(&spec["provider"]["source"], ns),
             started: now.to_string(),
@@ -492,7 +532,9 @@ impl Controller {
             outcome: None,
             cancel_reason: None,
             fail_always: self.args.fail_always
-                || annotations.get(FAIL_ALWAYS_ANNOTATION).is_some_and(|v| v.trim() == "true"),
+                || annotations
+                    .get(FAIL_ALWAYS_ANNOTATION)
+                    .is_some_and(|v| v.trim() == "true"),
             fail_names,
             failed_once: list(FAILED_ONCE_ANNOTATION),
             last_flush: None,
@@ -504,16 +546,23 @@ impl Controller {
     async fn manage_runs(&mut self, now: &str) {
         let initialize_secs = self.link.initialize_secs();
         let creation_secs = self.link.creation_secs();
-        let mut plans: Vec<DynamicObject> =
-            self.cluster.plans.state().iter().map(|p| (**p).clone()).collect();
+        let mut plans: Vec<DynamicObject> = self
+            .cluster
+            .plans
+            .state()
+            .iter()
+            .map(|p| (**p).clone())
+            .collect();
         plans.sort_by(|a, b| (namespace(a), name(a)).cmp(&(namespace(b), name(b))));
         for plan in plans {
             let plan_uid = uid(&plan).to_string();
             let migrations = self.migrations_of(&plan);
             if !self.runs.contains_key(&plan_uid) {
                 let status = self.status_of(&plan);
-                let spec_vms: Vec<Value> =
-                    plan.data["spec"]["vms"].as_array().cloned().unwrap_or_default();
+                let spec_vms: Vec<Value> = plan.data["spec"]["vms"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 if conditions::is_true(&status, "Executing") {
                     // Resume an execution from the plan's status (forklift-sim restarted).
                     let last = status["migration"]["history"]
@@ -535,8 +584,14 @@ impl Controller {
                         }
                     };
                     run.migration_uid = migration_uid.to_string();
-                    run.history = status["migration"]["history"].as_array().cloned().unwrap_or_default();
-                    run.started = status["migration"]["started"].as_str().unwrap_or(now).to_string();
+                    run.history = status["migration"]["history"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    run.started = status["migration"]["started"]
+                        .as_str()
+                        .unwrap_or(now)
+                        .to_string();
                     for spec_vm in &spec_vms {
                         let world_vm = match self.world.vm(spec_vm) {
                             Lookup::Found(vm) => Some(vm),
@@ -572,7 +627,11 @@ impl Controller {
                         }
                         run.vms.push(vm);
                     }
-                    tracing::info!("plan {}/{}: resuming its execution", run.plan_key.0, run.plan_key.1);
+                    tracing::info!(
+                        "plan {}/{}: resuming its execution",
+                        run.plan_key.0,
+                        run.plan_key.1
+                    );
                     if migration.is_none() {
                         self.cancel_all(&mut run, now, "Deleted");
                     }
@@ -601,12 +660,23 @@ impl Controller {
                             }
                             run.vms.push(vm);
                         }
-                        self.ensure_namespace(plan.data["spec"]["targetNamespace"].as_str().unwrap_or_default())
-                            .await;
-                        self.emit(json!({"event": "migration_started", "namespace": run.plan_key.0,
+                        self.ensure_namespace(
+                            plan.data["spec"]["targetNamespace"]
+                                .as_str()
+                                .unwrap_or_default(),
+                        )
+                        .await;
+                        self.emit(
+                            json!({"event": "migration_started", "namespace": run.plan_key.0,
                             "plan": run.plan_key.1, "migration": run.migration_key.1,
-                            "vms": run.vms.iter().filter(|v| v.kept.is_none()).count()}));
-                        tracing::info!("plan {}/{}: executing migration {}", run.plan_key.0, run.plan_key.1, run.migration_key.1);
+                            "vms": run.vms.iter().filter(|v| v.kept.is_none()).count()}),
+                        );
+                        tracing::info!(
+                            "plan {}/{}: executing migration {}",
+                            run.plan_key.0,
+                            run.plan_key.1,
+                            run.migration_key.1
+                        );
                         self.runs.insert(plan_uid.clone(), run);
                     }
                 }
@@ -619,16 +689,20 @@ impl Controller {
                 match migrations.iter().find(|m| uid(m) == run.migration_uid) {
                     None => self.cancel_all(&mut run, now, "Deleted"),
                     Some(m) => {
-                        let refs: Vec<Value> =
-                            m.data["spec"]["cancel"].as_array().cloned().unwrap_or_default();
+                        let refs: Vec<Value> = m.data["spec"]["cancel"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
                         let mut victims = Vec::new();
                         for (i, vm) in run.vms.iter().enumerate() {
                             if vm.outcome().is_some() {
                                 continue;
                             }
-                            let hit = refs.iter().any(|r| match r["id"].as_str().filter(|s| !s.is_empty()) {
-                                Some(id) => id == vm.id,
-                                None => r["name"].as_str() == Some(vm.name.as_str()),
+                            let hit = refs.iter().any(|r| {
+                                match r["id"].as_str().filter(|s| !s.is_empty()) {
+                                    Some(id) => id == vm.id,
+                                    None => r["name"].as_str() == Some(vm.name.as_str()),
+                                }
                             });
                             if hit {
                                 victims.push(i);
@@ -660,7 +734,9 @@ impl Controller {
         if created {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
-            let _ = api.delete(&run.vms[index].target_name, &DeleteParams::default()).await;
+            let _ = api
+                .delete(&run.vms[index].target_name, &DeleteParams::default())
+                .await;
         }
         let vm = &mut run.vms[index];
         vm.finish(Outcome::Canceled, now, None);
@@ -671,7 +747,11 @@ impl Controller {
 
     fn target_namespace(&self, plan_key: &(String, String)) -> String {
         validate::find_in(&self.cluster.plans, plan_key)
-            .and_then(|p| p.data["spec"]["targetNamespace"].as_str().map(str::to_string))
+            .and_then(|p| {
+                p.data["spec"]["targetNamespace"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .unwrap_or_default()
     }
 
@@ -685,14 +765,16 @@ impl Controller {
         if let Some(o) = vm.outcome() {
             e["result"] = Value::from(o.as_str());
             e["transferred_bytes"] = Value::from(vm.transferred_bytes() as u64);
-            e["sim_duration_secs"] = Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
+            e["sim_duration_secs"] =
+                Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
         }
         e
     }
 
     fn fail_point(&self, run: &Run, vm: &VmRun) -> Option<f64> {
         let named = run.fail_names.contains(&vm.id) || run.fail_names.contains(&vm.name);
-        (named && (run.fail_always || !run.failed_once.contains(&vm.id))).then(|| vm.total_bytes() / 2.0)
+        (named && (run.fail_always || !run.failed_once.contains(&vm.id)))
+            .then(|| vm.total_bytes() / 2.0)
     }
 
     /// Starts pending VMs while their source provider has fewer than max_vm_inflight running,
@@ -728,7 +810,9 @@ impl Controller {
                     let fail = self.fail_point(&run, &run.vms[i]);
                     let vm = &mut run.vms[i];
                     vm.wait_reason = None;
-                    vm.stage = Stage::Initialize { left_secs: self.link.initialize_secs() };
+                    vm.stage = Stage::Initialize {
+                        left_secs: self.link.initialize_secs(),
+                    };
                     vm.started = Some(now.to_string());
                     vm.step_started[0] = Some(now.to_string());
                     vm.sim_started_secs = self.sim_secs;
@@ -814,8 +898,15 @@ impl Controller {
                         let done = vm.disks.iter().all(|d| d.remaining_bytes <= 0.0);
                         if let Some(at) = vm.fail_at_bytes
                             && vm.transferred_bytes() >= at
-                            && (!done || at >= vm.total_bytes())
                         {
+                            // A tick may carry the transfer past the failure point: the
+                            // failure happened midway, so no disk got past half.
+                            for d in &mut vm.disks {
+                                d.remaining_bytes = d.remaining_bytes.max(d.total_bytes / 2.0);
+                                if d.remaining_bytes > 0.0 {
+                                    d.completed = None;
+                                }
+                            }
                             vm.finish(
                                 Outcome::Failed,
                                 now,
@@ -833,7 +924,9 @@ impl Controller {
                         } else if done {
                             vm.step_completed[1] = Some(now.to_string());
                             vm.step_started[2] = Some(now.to_string());
-                            vm.stage = Stage::Create { left_secs: creation_secs };
+                            vm.stage = Stage::Create {
+                                left_secs: creation_secs,
+                            };
                             to_create.push((key.clone(), vi));
                             events.push((key.clone(), vi, "vm_transferred"));
                         }
@@ -871,7 +964,11 @@ impl Controller {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}});
         if let Err(e) = api
-            .patch(target, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&body))
+            .patch(
+                target,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&body),
+            )
             .await
         {
             tracing::warn!("namespace {target}: cannot create it: {e}");
@@ -880,7 +977,9 @@ impl Controller {
 
     /// Applies the kubevirt.io/v1 VirtualMachine of a VM; a failure fails the VM.
     async fn create_target(&mut self, key: &str, vi: usize, now: &str) {
-        let Some(run) = self.runs.get(key) else { return };
+        let Some(run) = self.runs.get(key) else {
+            return;
+        };
         let plan = validate::find_in(&self.cluster.plans, &run.plan_key);
         let target_ns = self.target_namespace(&run.plan_key);
         let vm = &run.vms[vi];
@@ -905,10 +1004,15 @@ impl Controller {
                 }},
             },
         });
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
         let name = vm.target_name.clone();
         let result = api
-            .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
             .await;
         let run = self.runs.get_mut(key).unwrap();
         match result {
@@ -917,7 +1021,10 @@ impl Controller {
                 run.vms[vi].finish(
                     Outcome::Failed,
                     now,
-                    Some(("CreateVM".to_string(), format!("cannot create VirtualMachine {target_ns}/{name}: {e}"))),
+                    Some((
+                        "CreateVM".to_string(),
+                        format!("cannot create VirtualMachine {target_ns}/{name}: {e}"),
+                    )),
                 );
                 run.force_flush = true;
             }
@@ -925,14 +1032,24 @@ impl Controller {
     }
 
     async fn record_failed_once(&self, plan_key: &(String, String)) {
-        let Some(run) = self.runs.values().find(|r| &r.plan_key == plan_key) else { return };
+        let Some(run) = self.runs.values().find(|r| &r.plan_key == plan_key) else {
+            return;
+        };
         let mut ids: Vec<&String> = run.failed_once.iter().collect();
         ids.sort();
         let value = ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &plan_key.0, &self.plan_ar);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &plan_key.0, &self.plan_ar);
         let patch = json!({"metadata": {"annotations": {FAILED_ONCE_ANNOTATION: value}}});
-        if let Err(e) = api.patch(&plan_key.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            tracing::warn!("plan {}/{}: cannot record the injected failure: {e}", plan_key.0, plan_key.1);
+        if let Err(e) = api
+            .patch(&plan_key.1, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(
+                "plan {}/{}: cannot record the injected failure: {e}",
+                plan_key.0,
+                plan_key.1
+            );
         }
     }
 
@@ -953,8 +1070,17 @@ impl Controller {
                     continue;
                 }
                 match run.outcome {
-                    None => conds.push(cond("Executing", ADVISORY, "Started", "The plan is EXECUTING.")),
-                    Some(o) => conds.push(outcome_condition(o, "plan execution", run.cancel_reason.unwrap_or(""))),
+                    None => conds.push(cond(
+                        "Executing",
+                        ADVISORY,
+                        "Started",
+                        "The plan is EXECUTING.",
+                    )),
+                    Some(o) => conds.push(outcome_condition(
+                        o,
+                        "plan execution",
+                        run.cancel_reason.unwrap_or(""),
+                    )),
                 }
                 migration = run.render(initialize_secs);
             } else {
@@ -1006,7 +1132,12 @@ impl Controller {
             }
             let mut conds = Vec::new();
             match &plan {
-                None => conds.push(cond("PlanNotValid", conditions::CRITICAL, "NotFound", "The associated plan is not valid.")),
+                None => conds.push(cond(
+                    "PlanNotValid",
+                    conditions::CRITICAL,
+                    "NotFound",
+                    "The associated plan is not valid.",
+                )),
                 Some(p) if run.is_none() && !self.is_ready(p) => conds.push(cond(
                     "PlanNotReady",
                     conditions::CRITICAL,
@@ -1016,28 +1147,49 @@ impl Controller {
                 Some(_) => conds.push(cond("Ready", REQUIRED, "", "The migration is ready.")),
             }
             if let Some(p) = &plan {
-                let spec_vms = p.data["spec"]["vms"].as_array().cloned().unwrap_or_default();
+                let spec_vms = p.data["spec"]["vms"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let unknown: Vec<String> = migration.data["spec"]["cancel"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|r| {
-                        !spec_vms.iter().any(|v| match r["id"].as_str().filter(|s| !s.is_empty()) {
-                            Some(id) => same_vm(v, &json!({"id": id}), &self.world),
-                            None => v["name"] == r["name"],
-                        })
+                        !spec_vms
+                            .iter()
+                            .any(|v| match r["id"].as_str().filter(|s| !s.is_empty()) {
+                                Some(id) => same_vm(v, &json!({"id": id}), &self.world),
+                                None => v["name"] == r["name"],
+                            })
                     })
                     .map(conditions::vm_item)
                     .collect();
                 if !unknown.is_empty() {
-                    conds.push(cond_items("VMNotFound", WARN, "NotFound", "VM not found.", unknown));
+                    conds.push(cond_items(
+                        "VMNotFound",
+                        WARN,
+                        "NotFound",
+                        "VM not found.",
+                        unknown,
+                    ));
                 }
             }
-            let mut status = json!({"observedGeneration": migration.metadata.generation.unwrap_or(0)});
+            let mut status =
+                json!({"observedGeneration": migration.metadata.generation.unwrap_or(0)});
             if let Some((_, r)) = &run {
                 match r.outcome {
-                    None => conds.push(cond("Running", ADVISORY, "Started", "The migration is RUNNING.")),
-                    Some(o) => conds.push(outcome_condition(o, "migration", r.cancel_reason.unwrap_or(""))),
+                    None => conds.push(cond(
+                        "Running",
+                        ADVISORY,
+                        "Started",
+                        "The migration is RUNNING.",
+                    )),
+                    Some(o) => conds.push(outcome_condition(
+                        o,
+                        "migration",
+                        r.cancel_reason.unwrap_or(""),
+                    )),
                 }
                 let rendered = r.render(initialize_secs);
                 status["started"] = Value::from(r.started.clone());

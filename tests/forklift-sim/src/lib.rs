@@ -74,6 +74,10 @@ pub struct Args {
     /// Real time between simulation steps
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration_secs)]
     pub tick: f64,
+    /// Watch Forklift objects (and Secrets) in this namespace only, not cluster-wide (lets tests
+    /// run several simulators side by side)
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
     /// Write a JSON line per significant transition to stdout
     #[arg(long)]
     pub events: bool,
@@ -99,7 +103,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(Error::usage("--time-scale must be a positive number"));
     }
     if args.tick <= 0.0 || args.status_interval < 0.0 {
-        return Err(Error::usage("--tick must be positive and --status-interval not negative"));
+        return Err(Error::usage(
+            "--tick must be positive and --status-interval not negative",
+        ));
     }
     let world = world::World::load(&args.world)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

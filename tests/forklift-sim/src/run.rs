@@ -29,9 +29,13 @@ impl Outcome {
 pub enum Stage {
     /// Waiting for a max_vm_inflight slot.
     Pending,
-    Initialize { left_secs: f64 },
+    Initialize {
+        left_secs: f64,
+    },
     Transfer,
-    Create { left_secs: f64 },
+    Create {
+        left_secs: f64,
+    },
     Done(Outcome),
 }
 
@@ -100,12 +104,12 @@ impl VmRun {
             })
             .unwrap_or_default();
         VmRun {
-            id: vm.map(|v| v.id.clone()).unwrap_or_else(|| {
-                spec["id"].as_str().unwrap_or_default().to_string()
-            }),
-            name: vm.map(|v| v.name.clone()).unwrap_or_else(|| {
-                spec["name"].as_str().unwrap_or_default().to_string()
-            }),
+            id: vm
+                .map(|v| v.id.clone())
+                .unwrap_or_else(|| spec["id"].as_str().unwrap_or_default().to_string()),
+            name: vm
+                .map(|v| v.name.clone())
+                .unwrap_or_else(|| spec["name"].as_str().unwrap_or_default().to_string()),
             target_name,
             spec: spec.clone(),
             stage: Stage::Pending,
@@ -227,9 +231,8 @@ impl VmRun {
             .as_ref()
             .map(|(phase, reason)| json!({"phase": phase, "reasons": [reason]}));
         let failed_step = match (&self.stage, &self.error) {
-            (Stage::Done(Outcome::Failed), Some(_)) => {
-                (0..3).find(|s| self.step_started[*s].is_some() && self.step_completed[*s].is_none())
-            }
+            (Stage::Done(Outcome::Failed), Some(_)) => (0..3)
+                .find(|s| self.step_started[*s].is_some() && self.step_completed[*s].is_none()),
             _ => None,
         };
         let timed = |step: usize, mut v: Value| {
@@ -246,7 +249,13 @@ impl VmRun {
             }
             v
         };
-        let one = |step: usize| if self.step_completed[step].is_some() { 1 } else { 0 };
+        let one = |step: usize| {
+            if self.step_completed[step].is_some() {
+                1
+            } else {
+                0
+            }
+        };
         let mut initialize = json!({
             "name": "Initialize", "description": "Initialize migration.",
             "phase": self.step_phase(0), "progress": {"completed": one(0), "total": 1},
@@ -327,7 +336,11 @@ impl VmRun {
         let text = |v: &Value| v.as_str().map(str::to_string);
         run.started = text(&status["started"]);
         run.completed = text(&status["completed"]);
-        let steps: Vec<&Value> = status["pipeline"].as_array().into_iter().flatten().collect();
+        let steps: Vec<&Value> = status["pipeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
         for (i, step_name) in ["Initialize", "DiskTransfer", "VirtualMachineCreation"]
             .iter()
             .enumerate()
@@ -364,7 +377,10 @@ impl VmRun {
             });
             run.error = status["error"]["reasons"][0].as_str().map(|r| {
                 (
-                    status["error"]["phase"].as_str().unwrap_or_default().to_string(),
+                    status["error"]["phase"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     r.to_string(),
                 )
             });
@@ -409,12 +425,14 @@ pub fn plan_outcome(vms: &[VmRun]) -> Outcome {
 /// Whether a spec VM entry and a status VM entry are the same VM (by id; by name when the spec
 /// entry has no id), as Forklift's `FindVM`.
 pub fn same_vm(spec_vm: &Value, status_vm: &Value, world: &World) -> bool {
-    let id = spec_vm["id"].as_str().filter(|s| !s.is_empty()).map(str::to_string).or_else(|| {
-        match world.vm(spec_vm) {
+    let id = spec_vm["id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| match world.vm(spec_vm) {
             crate::world::Lookup::Found(vm) => Some(vm.id.clone()),
             _ => None,
-        }
-    });
+        });
     match id {
         Some(id) => status_vm["id"] == id.as_str(),
         None => spec_vm["name"] == status_vm["name"],

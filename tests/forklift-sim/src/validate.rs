@@ -55,7 +55,10 @@ pub type ReadyFn<'a> = &'a dyn Fn(&DynamicObject) -> bool;
 
 // ---- Providers -----------------------------------------------------------------------------
 
-pub fn provider_conditions(provider: &DynamicObject, cluster: &Cluster) -> (Vec<Value>, &'static str) {
+pub fn provider_conditions(
+    provider: &DynamicObject,
+    cluster: &Cluster,
+) -> (Vec<Value>, &'static str) {
     let spec = &provider.data["spec"];
     let kind = spec["type"].as_str().unwrap_or_default();
     let url = spec["url"].as_str().unwrap_or_default();
@@ -107,7 +110,8 @@ pub fn provider_conditions(provider: &DynamicObject, cluster: &Cluster) -> (Vec<
 fn secret_conditions(provider: &DynamicObject, cluster: &Cluster, kind: &str) -> Vec<Value> {
     let key = ref_key(&provider.data["spec"]["secret"], namespace(provider));
     let secret = cluster.secrets.find(|s| {
-        s.metadata.namespace.as_deref() == Some(&key.0) && s.metadata.name.as_deref() == Some(&key.1)
+        s.metadata.namespace.as_deref() == Some(&key.0)
+            && s.metadata.name.as_deref() == Some(&key.1)
     });
     let Some(secret) = secret else {
         return vec![cond(
@@ -117,11 +121,7 @@ fn secret_conditions(provider: &DynamicObject, cluster: &Cluster, kind: &str) ->
             "The secret is not valid.",
         )];
     };
-    let mut keys: HashSet<String> = secret
-        .data
-        .iter()
-        .flat_map(|d| d.keys().cloned())
-        .collect();
+    let mut keys: HashSet<String> = secret.data.iter().flat_map(|d| d.keys().cloned()).collect();
     keys.extend(secret.string_data.iter().flat_map(|d| d.keys().cloned()));
     let value = |k: &str| -> Option<String> {
         secret
@@ -247,12 +247,22 @@ pub fn map_status(
     let kind_name = format!("Source{what}NotValid");
     let message = format!("Source {label} not valid.");
     if !not_set.is_empty() {
-        conditions.push(cond_items(&kind_name, CRITICAL, "NotSet", &message, not_set));
+        conditions.push(cond_items(
+            &kind_name, CRITICAL, "NotSet", &message, not_set,
+        ));
     } else if !ambiguous.is_empty() {
-        conditions.push(cond_items(&kind_name, CRITICAL, "Ambiguous", &message, ambiguous));
+        conditions.push(cond_items(
+            &kind_name,
+            CRITICAL,
+            "Ambiguous",
+            &message,
+            ambiguous,
+        ));
     } else if !not_found.is_empty() {
         // Forklift only warns: the inventory may not have caught up yet.
-        conditions.push(cond_items(&kind_name, WARN, "NotFound", &message, not_found));
+        conditions.push(cond_items(
+            &kind_name, WARN, "NotFound", &message, not_found,
+        ));
     }
     if !has_blocker(&conditions) {
         conditions.push(cond("Ready", REQUIRED, "", "The map is ready."));
@@ -305,38 +315,48 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         ));
     }
 
-    let mut map_refs = |key: &str, prefix: &str, store: &Store<DynamicObject>| -> Option<Vec<Value>> {
-        let reference = &spec["map"][key];
-        let label = if key == "network" { "Network" } else { "Storage" };
-        if reference["name"].as_str().unwrap_or_default().is_empty() {
-            conditions.push(cond(
-                &format!("{prefix}RefNotValid"),
-                CRITICAL,
-                "NotSet",
-                &format!("{label} map reference is not valid."),
-            ));
-            return None;
-        }
-        match find_in(store, &ref_key(reference, ns)) {
-            None => {
+    let mut map_refs =
+        |key: &str, prefix: &str, store: &Store<DynamicObject>| -> Option<Vec<Value>> {
+            let reference = &spec["map"][key];
+            let label = if key == "network" {
+                "Network"
+            } else {
+                "Storage"
+            };
+            if reference["name"].as_str().unwrap_or_default().is_empty() {
                 conditions.push(cond(
                     &format!("{prefix}RefNotValid"),
                     CRITICAL,
-                    "NotFound",
+                    "NotSet",
                     &format!("{label} map reference is not valid."),
                 ));
-                None
+                return None;
             }
-            Some(m) if !(ctx.ready)(&m) => {
-                conditions.push(cond(
-                    &format!("{prefix}NotReady"),
-                    CRITICAL,
-                    "NotReady",
-                    &format!("{label} map does not have Ready condition."),
-                ));
-                None
-            }
-            Some(m) => Some(m.data["spec"]["map"].as_array().cloned().unwrap_or_default())
+            match find_in(store, &ref_key(reference, ns)) {
+                None => {
+                    conditions.push(cond(
+                        &format!("{prefix}RefNotValid"),
+                        CRITICAL,
+                        "NotFound",
+                        &format!("{label} map reference is not valid."),
+                    ));
+                    None
+                }
+                Some(m) if !(ctx.ready)(&m) => {
+                    conditions.push(cond(
+                        &format!("{prefix}NotReady"),
+                        CRITICAL,
+                        "NotReady",
+                        &format!("{label} map does not have Ready condition."),
+                    ));
+                    None
+                }
+                Some(m) => Some(
+                    m.data["spec"]["map"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                )
                 .map(|entries| {
                     // Pair each resolved reference with its entry's destination.
                     let resolved = (ctx.references)(&m);
@@ -345,7 +365,8 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
                         .filter_map(|e| {
                             let source = &e["source"];
                             let id = source["id"].as_str().map(str::to_string).or_else(|| {
-                                let short = source["name"].as_str()?.rsplit('/').next()?.to_string();
+                                let short =
+                                    source["name"].as_str()?.rsplit('/').next()?.to_string();
                                 resolved
                                     .iter()
                                     .find(|r| r["name"] == short.as_str())
@@ -358,8 +379,8 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
                         })
                         .collect()
                 }),
-        }
-    };
+            }
+        };
     let networks = map_refs("network", "NetworkMap", &ctx.cluster.network_maps);
     let storage = map_refs("storage", "StorageMap", &ctx.cluster.storage_maps);
 
@@ -394,8 +415,7 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         if !seen_ids.insert(vm.id.clone()) || !seen_targets.insert(target.clone()) {
             duplicate.push(item.clone());
         }
-        if spec_vm["targetName"].as_str().is_none() && !common::names::is_rfc1123_label(&vm.name)
-        {
+        if spec_vm["targetName"].as_str().is_none() && !common::names::is_rfc1123_label(&vm.name) {
             name_not_valid.push(item.clone());
         }
         if let Some(networks) = &networks {
@@ -427,7 +447,9 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         }
         if !ctx.own_vms.contains(&vm.id) {
             let exists = ctx.cluster.virtual_machines.find(|o| {
-                namespace(o) == target_ns && name(o) == target && o.metadata.deletion_timestamp.is_none()
+                namespace(o) == target_ns
+                    && name(o) == target
+                    && o.metadata.deletion_timestamp.is_none()
             });
             if exists.is_some() {
                 already_exists.push(item.clone());
@@ -437,21 +459,40 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
     let mut push = |items: Vec<String>, kind: &str, category: &str, reason: &str, message: &str| {
         if !items.is_empty() {
             let unique: BTreeSet<String> = items.iter().cloned().collect();
-            let ordered: Vec<String> = items
-                .into_iter()
-                .filter(|i| unique.contains(i))
-                .fold(Vec::new(), |mut acc, i| {
-                    if !acc.contains(&i) {
-                        acc.push(i);
-                    }
-                    acc
-                });
+            let ordered: Vec<String> =
+                items
+                    .into_iter()
+                    .filter(|i| unique.contains(i))
+                    .fold(Vec::new(), |mut acc, i| {
+                        if !acc.contains(&i) {
+                            acc.push(i);
+                        }
+                        acc
+                    });
             conditions.push(cond_items(kind, category, reason, message, ordered));
         }
     };
-    push(ref_not_valid, "VMRefNotValid", CRITICAL, "NotSet", "Either `ID` or `Name` required.");
-    push(not_found, "VMNotFound", CRITICAL, "NotFound", "VM not found.");
-    push(duplicate, "DuplicateVM", CRITICAL, "NotUnique", "Duplicate (source) VM.");
+    push(
+        ref_not_valid,
+        "VMRefNotValid",
+        CRITICAL,
+        "NotSet",
+        "Either `ID` or `Name` required.",
+    );
+    push(
+        not_found,
+        "VMNotFound",
+        CRITICAL,
+        "NotFound",
+        "VM not found.",
+    );
+    push(
+        duplicate,
+        "DuplicateVM",
+        CRITICAL,
+        "NotUnique",
+        "Duplicate (source) VM.",
+    );
     push(
         name_not_valid,
         "TargetNameNotValid",
@@ -459,8 +500,20 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         "NotValid",
         "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
     );
-    push(nets_unmapped, "VMNetworksNotMapped", CRITICAL, "NotMapped", "VM has unmapped networks.");
-    push(storage_unmapped, "VMStorageNotMapped", CRITICAL, "NotMapped", "VM has unmapped storage.");
+    push(
+        nets_unmapped,
+        "VMNetworksNotMapped",
+        CRITICAL,
+        "NotMapped",
+        "VM has unmapped networks.",
+    );
+    push(
+        storage_unmapped,
+        "VMStorageNotMapped",
+        CRITICAL,
+        "NotMapped",
+        "VM has unmapped storage.",
+    );
     push(
         multiple_pod,
         "VMMultiplePodNetworkMappings",
@@ -468,7 +521,13 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         "MultiplePodNetworkMappings",
         "VM has more than one interface mapped to the pod network.",
     );
-    push(already_exists, "VMAlreadyExists", CRITICAL, "NotUnique", "Target VM already exists.");
+    push(
+        already_exists,
+        "VMAlreadyExists",
+        CRITICAL,
+        "NotUnique",
+        "Target VM already exists.",
+    );
     if !has_blocker(&conditions) {
         conditions.push(cond("Ready", REQUIRED, "", "The migration plan is ready."));
     }

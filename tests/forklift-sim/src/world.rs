@@ -62,7 +62,10 @@ fn text(value: &Value, key: &str) -> String {
 impl World {
     pub fn load(path: &Path) -> Result<World> {
         let raw = std::fs::read_to_string(path).map_err(|e| {
-            Error::no_input(format!("{}: cannot read the world file: {e}", path.display()))
+            Error::no_input(format!(
+                "{}: cannot read the world file: {e}",
+                path.display()
+            ))
         })?;
         let doc: Value = serde_json::from_str(&raw)
             .map_err(|e| Error::data(format!("{}: not a world file: {e}", path.display())))?;

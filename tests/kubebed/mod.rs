@@ -1,0 +1,189 @@
+//! The kube-testbed (tests/kube-testbed: a real kube-apiserver and etcd) from Rust tests: started
+//! once per test binary, stopped by its watchdog when the test process exits; forklift-sim runs
+//! as a child killed on drop; each test gets its own namespace.
+//!
+//! ```ignore
+//! #[path = "kubebed/mod.rs"] mod kubebed;
+//! let bed = kubebed::Testbed::shared();
+//! let ns = bed.namespace("my-test");                     // created, unique
+//! let sim = kubebed::ForkliftSim::start(bed, &world, &["--time-scale", "600"]);
+//! let client = bed.client().await;                       // kube::Client as admin
+//! ```
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub struct Testbed {
+    /// The test bed's directory (kubeconfigs, testbed.env, logs).
+    pub dir: PathBuf,
+    /// Admin kubeconfig (`system:masters`).
+    pub kubeconfig: PathBuf,
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    pub admin_token: String,
+    /// testbed.env as key/value pairs.
+    pub env: Vec<(String, String)>,
+    _temp: tempfile::TempDir,
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Testbed {
+    /// Starts the test bed once per test binary (the watchdog stops it when this process exits).
+    pub fn shared() -> &'static Testbed {
+        static BED: OnceLock<Testbed> = OnceLock::new();
+        BED.get_or_init(Testbed::start)
+    }
+
+    fn start() -> Testbed {
+        let temp = tempfile::Builder::new()
+            .prefix("kubebed-")
+            .tempdir()
+            .expect("temp dir");
+        let out = Command::new(repo().join("tests/kube-testbed/start.sh"))
+            .arg(temp.path())
+            .env("KUBE_TESTBED_WATCH_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/kube-testbed/start.sh");
+        assert!(out.status.success(), "kube-testbed did not start");
+        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let env: Vec<(String, String)> = std::fs::read_to_string(temp.path().join("testbed.env"))
+            .expect("testbed.env")
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let get = |key: &str| {
+            env.iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Testbed {
+            dir: temp.path().to_path_buf(),
+            kubeconfig,
+            url: get("KUBE_TESTBED_URL"),
+            admin_token: get("KUBE_TESTBED_TOKEN_ADMIN"),
+            env,
+            _temp: temp,
+        }
+    }
+
+    /// The kubeconfig of a test user (`alice`, `bob`, `carol`, `dave`): a token, no bindings.
+    pub fn user_kubeconfig(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("kubeconfig-{user}"))
+    }
+
+    /// A kube client as admin.
+    pub async fn client(&self) -> kube::Client {
+        self.client_for(&self.kubeconfig).await
+    }
+
+    pub async fn client_for(&self, kubeconfig: &Path) -> kube::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let raw = kube::config::Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(raw, &Default::default())
+            .await
+            .expect("kubeconfig");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    /// Restarts the API server alone (same URL, credentials and data); returns once it is ready.
+    pub fn restart_apiserver(&self) {
+        let status = Command::new(repo().join("tests/kube-testbed/restart-apiserver.sh"))
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run restart-apiserver.sh");
+        assert!(status.success(), "restart-apiserver.sh failed");
+    }
+
+    /// A unique namespace name starting with `prefix` (not created: see [`Testbed::namespace`]).
+    pub fn unique_name(&self, prefix: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "{prefix}-{}-{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    /// Creates a unique namespace and returns its name.
+    pub async fn namespace(&self, prefix: &str) -> String {
+        use k8s_openapi::api::core::v1::Namespace;
+        let name = self.unique_name(prefix);
+        let api: kube::Api<Namespace> = kube::Api::all(self.client().await);
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+        }))
+        .unwrap();
+        api.create(&Default::default(), &ns)
+            .await
+            .expect("create namespace");
+        name
+    }
+}
+
+/// A running forklift-sim, killed on drop. Its stdout (`--events` lines) is collected.
+pub struct ForkliftSim {
+    child: Child,
+    events: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl ForkliftSim {
+    pub fn start(bed: &Testbed, world: &Path, extra_args: &[&str]) -> ForkliftSim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_forklift-sim"))
+            .arg("--world")
+            .arg(world)
+            .args(extra_args)
+            .env("KUBECONFIG", &bed.kubeconfig)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start forklift-sim");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        ForkliftSim { child, events }
+    }
+
+    /// The `--events` lines so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ForkliftSim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
