@@ -44,6 +44,18 @@ ip-budget --map-file tests/fixtures/demo-networks.map \
   --reserve 10.10.0.1 --reserve 10.20.0.1 --reserve 10.10.0.2-10.10.0.50 \
   --format table "$out/selected.jsonl" || echo "(ip-budget found a shortfall: exit $?)" >&2
 
+section "rbac-gen + plan-gen: manifests into $out/manifests, with Forklift's preflight"
+mkdir -p "$out/manifests"
+rbac-gen --strip-domain --quota "$out/quotas.jsonl" -o "$out/manifests/rbac.jsonl" "$out/selected.jsonl"
+set +e
+plan-gen --url "https://engine.rdu.lab.example.com/ovirt-engine/api" --namespace rhv-migration \
+  --secret ovirt-engine --map-file tests/fixtures/demo-networks.map --max-vms-per-plan 20 \
+  --report "$out/manifests/preflight.jsonl" -o "$out/manifests/plans.jsonl" "$out/selected.jsonl"
+status=$?
+set -e
+[ "$status" -le 1 ] || exit "$status"
+echo "manifests: $(wc -l <"$out/manifests/rbac.jsonl") RBAC objects, $(grep -c '"kind":"Plan"' "$out/manifests/plans.jsonl") Plans in $out/manifests/" >&2
+
 section "plan-run --simulate: the schedule over a 10 Gbit/s link, 4 plans at a time"
 plan-run --simulate --bandwidth 10Gbit/s --max-running-plans 4 --start 2026-11-27T22:00:00Z \
   "$out/manifests/rbac.jsonl" "$out/manifests/plans.jsonl" >"$out/schedule.jsonl"
