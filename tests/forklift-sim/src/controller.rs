@@ -382,10 +382,6 @@ impl Controller {
         ] {
             for map in store.state() {
                 let ready = |o: &DynamicObject| self.is_ready(o);
-                let kind = match kind {
-                    MapKind::Network => MapKind::Network,
-                    MapKind::Storage => MapKind::Storage,
-                };
                 let (conds, references) =
                     validate::map_status(&map, kind, &self.world, &self.cluster, &ready);
                 let previous = self.status_of(&map);
@@ -721,8 +717,7 @@ impl Controller {
     fn cancel_all(&self, run: &mut Run, now: &str, reason: &'static str) {
         run.cancel_reason = Some(reason);
         for vm in run.vms.iter_mut().filter(|v| v.outcome().is_none()) {
-            // The target VM of a canceled VM is cleaned up by the next tick's sweep only when it
-            // was created; cancel_all runs only when the Migration is gone, so the VM is left.
+            // A target VM already created is left in place (Forklift would clean it up).
             vm.finish(Outcome::Canceled, now, None);
         }
         run.force_flush = true;

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 /// What the controller sees of the cluster at one moment.
 pub struct Cluster {
@@ -205,6 +205,7 @@ fn provider_ref_conditions(
 
 // ---- Maps ----------------------------------------------------------------------------------
 
+#[derive(Debug, Clone, Copy)]
 pub enum MapKind {
     Network,
     Storage,
@@ -457,19 +458,14 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         }
     }
     let mut push = |items: Vec<String>, kind: &str, category: &str, reason: &str, message: &str| {
-        if !items.is_empty() {
-            let unique: BTreeSet<String> = items.iter().cloned().collect();
-            let ordered: Vec<String> =
-                items
-                    .into_iter()
-                    .filter(|i| unique.contains(i))
-                    .fold(Vec::new(), |mut acc, i| {
-                        if !acc.contains(&i) {
-                            acc.push(i);
-                        }
-                        acc
-                    });
-            conditions.push(cond_items(kind, category, reason, message, ordered));
+        let mut unique: Vec<String> = Vec::new();
+        for item in items {
+            if !unique.contains(&item) {
+                unique.push(item);
+            }
+        }
+        if !unique.is_empty() {
+            conditions.push(cond_items(kind, category, reason, message, unique));
         }
     };
     push(
