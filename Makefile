@@ -4,14 +4,22 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen
 
-.PHONY: all build test lint fmt demo man install bench deps clean testbed
+.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin
 
 all: build
 
 # Debian packages and toolchain pieces the build and tests need on a fresh machine.
+DEBIAN_PACKAGES := curl openssl util-linux ca-certificates
+
 deps:
 	@command -v cargo >/dev/null || { echo "make: cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+	@command -v go >/dev/null || { echo "make: go not found: install Go 1.26 or newer (the Kubernetes test bed is built from the Go module proxy)" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+	@missing=""; for c in curl openssl flock; do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(DEBIAN_PACKAGES); \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(DEBIAN_PACKAGES); fi; \
+	fi
 
 build: deps
 	$(CARGO) build --workspace --bins
@@ -20,7 +28,12 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: build lint
+# The Kubernetes test bed (kube-apiserver + etcd from the Go module proxy) is built once and cached
+# in ~/.cache/liftkit; the first build takes about 15 minutes on two cores.
+testbed-bin:
+	tests/kube-testbed/build.sh >/dev/null
+
+test: build lint testbed-bin
 	$(CARGO) test --workspace --no-fail-fast
 
 # Runs the pipeline against the engine simulator serving the demo lab.

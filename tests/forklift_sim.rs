@@ -16,23 +16,6 @@ use std::time::{Duration, Instant};
 const URL: &str = "https://engine.example.com/ovirt-engine/api";
 const MAP: &str = "tests/fixtures/demo-networks.map";
 
-fn have_testbed() -> bool {
-    let home = std::env::var("HOME").unwrap_or_default();
-    std::env::var_os("KUBEBUILDER_ASSETS").is_some()
-        || std::path::Path::new(&home)
-            .join(".cache/liftkit/kube-v1.37.2/stamp")
-            .exists()
-}
-
-macro_rules! need_testbed {
-    () => {
-        if !have_testbed() {
-            eprintln!("skipped: kube-testbed binaries not built (make testbed)");
-            return;
-        }
-    };
-}
-
 fn forklift(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
         "forklift.konveyor.io",
@@ -199,7 +182,6 @@ fn sim(ns: &str, extra: &[&str]) -> kubebed::ForkliftSim {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_inflight() {
-    need_testbed!();
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("fsim-ok").await;
     let client = bed.client().await;
@@ -385,7 +367,6 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmapped_network_blocks_the_plan_with_vm_networks_not_mapped() {
-    need_testbed!();
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("fsim-unmapped").await;
     let client = bed.client().await;
@@ -417,7 +398,6 @@ async fn an_unmapped_network_blocks_the_plan_with_vm_networks_not_mapped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_failure_fails_the_plan_and_a_second_migration_retries_only_that_vm() {
-    need_testbed!();
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("fsim-fail").await;
     let client = bed.client().await;
@@ -485,7 +465,6 @@ async fn an_injected_failure_fails_the_plan_and_a_second_migration_retries_only_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_listed_in_spec_cancel_is_canceled_and_the_others_finish() {
-    need_testbed!();
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("fsim-cancel").await;
     let client = bed.client().await;
