@@ -1,0 +1,762 @@
+//! plan-run as a user runs it. Offline: --simulate on the demo world's manifests (the real
+//! pipeline: ovirt-sim, ovirt-dump, owner-group, rbac-gen, plan-gen) and the one-line errors.
+//! Live: a real kube-apiserver (tests/kube-testbed) with forklift-sim playing Forklift.
+
+#[path = "kubebed/mod.rs"]
+mod kubebed;
+mod pipeline;
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PLAN_RUN: &str = env!("CARGO_BIN_EXE_plan-run");
+const URL: &str = "https://engine.example.com/ovirt-engine/api";
+const MAP: &str = "tests/fixtures/demo-networks.map";
+
+fn have_testbed() -> bool {
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::env::var_os("KUBEBUILDER_ASSETS").is_some()
+        || Path::new(&home)
+            .join(".cache/liftkit/kube-v1.37.2/stamp")
+            .exists()
+}
+
+macro_rules! need_testbed {
+    () => {
+        if !have_testbed() {
+            eprintln!("skipped: kube-testbed binaries not built (make testbed)");
+            return;
+        }
+    };
+}
+
+/// The demo world through owner-group: annotated VM records.
+fn owned() -> &'static [u8] {
+    static OWNED: OnceLock<Vec<u8>> = OnceLock::new();
+    OWNED.get_or_init(|| {
+        let out = pipeline::run(
+            env!("CARGO_BIN_EXE_owner-group"),
+            &[pipeline::demo_records().to_str().unwrap()],
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "owner-group: {}",
+            pipeline::stderr(&out)
+        );
+        out.stdout
+    })
+}
+
+/// rbac-gen's and plan-gen's output for the demo world, Forklift objects in `namespace`.
+struct Manifests {
+    _dir: tempfile::TempDir,
+    rbac: PathBuf,
+    forklift: PathBuf,
+}
+
+fn manifests(namespace: &str, plan_gen_args: &[&str]) -> Manifests {
+    let dir = tempfile::tempdir().unwrap();
+    let rbac = dir.path().join("rbac.jsonl");
+    let forklift = dir.path().join("forklift.jsonl");
+    let out = pipeline::run(
+        env!("CARGO_BIN_EXE_rbac-gen"),
+        &[
+            "--strip-domain",
+            "--namespaced-role",
+            "-o",
+            rbac.to_str().unwrap(),
+        ],
+        owned(),
+    );
+    assert!(out.status.success(), "rbac-gen: {}", pipeline::stderr(&out));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plan-gen"))
+        .args([
+            "--url",
+            URL,
+            "--namespace",
+            namespace,
+            "--map-file",
+            MAP,
+            "--with-secret",
+        ])
+        .args(["--user", "admin@internal", "--insecure-skip-verify", "-q"])
+        .args(["-o", forklift.to_str().unwrap()])
+        .args(plan_gen_args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OVIRT_PASSWORD", "ovirt-sim-demo")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(owned()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "plan-gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Manifests {
+        _dir: dir,
+        rbac,
+        forklift,
+    }
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_lines(path: &Path, values: &[Value]) {
+    let text: String = values.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn plan_run(args: &[&str], kubeconfig: Option<&Path>) -> Output {
+    let mut cmd = Command::new(PLAN_RUN);
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match kubeconfig {
+        Some(path) => cmd.env("KUBECONFIG", path),
+        None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
+    };
+    cmd.output().unwrap()
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    pipeline::lines(out)
+}
+
+fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// No start ever takes the bytes in flight over `max`, except a plan bigger than it, alone.
+fn assert_inflight_within(events: &[Value], max: u64) {
+    let mut started = 0;
+    for e in of(events, "started") {
+        started += 1;
+        let inflight = e["inflight_bytes"].as_u64().unwrap();
+        let alone = e["oversize"] == true && e["running_plans"] == 1;
+        assert!(
+            inflight <= max || alone,
+            "--max-inflight {max} exceeded: {e}"
+        );
+    }
+    assert!(started > 0, "no plan started");
+}
+
+// ---------------------------------------------------------------- offline
+
+#[test]
+fn simulate_the_demo_world_at_10_gbit() {
+    let m = manifests("openshift-mtv", &[]);
+    let (rbac, forklift) = (m.rbac.to_str().unwrap(), m.forklift.to_str().unwrap());
+    let args = [
+        "--simulate",
+        "--bandwidth",
+        "10Gbit/s",
+        "--max-running-plans",
+        "4",
+        "--start",
+        "2026-11-27T22:00:00Z",
+        rbac,
+        forklift,
+    ];
+    let out = plan_run(&args, None);
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let again = plan_run(&args, None);
+    assert_eq!(out.stdout, again.stdout, "a simulation is deterministic");
+
+    let events = events(&out);
+    let plans: Vec<Value> = read_lines(&m.forklift)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .collect();
+    let vm_count: usize = plans
+        .iter()
+        .map(|p| p["spec"]["vms"].as_array().unwrap().len())
+        .sum();
+    let total: u64 = plans
+        .iter()
+        .map(|p| {
+            p["metadata"]["annotations"]["liftkit.io/total-disk-bytes"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(of(&events, "started").len(), plans.len());
+    assert_eq!(of(&events, "plan-finished").len(), plans.len());
+    assert_eq!(of(&events, "vm-succeeded").len(), vm_count);
+    for e in of(&events, "started") {
+        assert!(e["running_plans"].as_u64().unwrap() <= 4, "{e}");
+    }
+    let summary = of(&events, "simulation")[0];
+    assert_eq!(summary["total_bytes"], total);
+    let makespan = summary["makespan_secs"].as_f64().unwrap();
+    let bound = summary["lower_bound_secs"].as_f64().unwrap();
+    assert!((bound - total as f64 / 1.25e9).abs() < 0.01, "{summary}");
+    assert!(makespan >= bound, "{summary}");
+    assert!(
+        pipeline::stderr(&out).contains("makespan"),
+        "{}",
+        pipeline::stderr(&out)
+    );
+    eprintln!("demo world at 10Gbit/s, 4 plans at a time: {summary}");
+
+    // --max-inflight holds in the simulated schedule too.
+    let limit: u64 = 2 << 40;
+    let out = plan_run(
+        &[
+            "--simulate",
+            "--bandwidth",
+            "10Gbit/s",
+            "--max-inflight",
+            "2TiB",
+            rbac,
+            forklift,
+        ],
+        None,
+    );
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    assert_inflight_within(&events_of(&out), limit);
+}
+
+fn events_of(out: &Output) -> Vec<Value> {
+    events(out)
+}
+
+#[test]
+fn simulate_starts_only_inside_the_window() {
+    let m = manifests("openshift-mtv", &[]);
+    let out = plan_run(
+        &[
+            "--simulate",
+            "--bandwidth",
+            "10Gbit/s",
+            "--window",
+            "22:00-06:00",
+            "--max-running-plans",
+            "1",
+            "--start",
+            "2026-11-27T12:00:00Z",
+            m.forklift.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    for e in of(&events(&out), "started") {
+        let time = e["time"].as_str().unwrap();
+        let hour: u32 = time[11..13].parse().unwrap();
+        assert!(
+            !(6..22).contains(&hour),
+            "started outside 22:00-06:00 (TZ=UTC): {e}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("objects.jsonl");
+    std::fs::write(
+        &path,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\n",
+    )
+    .unwrap();
+    let out = plan_run(
+        &["--simulate", "--bandwidth", "1GB/s", path.to_str().unwrap()],
+        None,
+    );
+    let prefix = format!("plan-run: {}:2: not valid JSON", path.display());
+    pipeline::assert_fails(&out, 65, &prefix);
+
+    let out = plan_run(
+        &["--simulate", "--bandwidth", "fast", path.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(pipeline::code(&out), 2, "{}", pipeline::stderr(&out));
+    let out = plan_run(&["--window", "22:00", path.to_str().unwrap()], None);
+    assert_eq!(pipeline::code(&out), 2, "{}", pipeline::stderr(&out));
+}
+
+#[test]
+fn an_unreachable_api_server_exits_69() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: x\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let objects = dir.path().join("objects.jsonl");
+    std::fs::write(
+        &objects,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a\"}}\n",
+    )
+    .unwrap();
+    let out = plan_run(&[objects.to_str().unwrap()], Some(&kubeconfig));
+    pipeline::assert_fails(&out, 69, "plan-run: https://127.0.0.1:1");
+}
+
+// ---------------------------------------------------------------- live
+
+/// Plans of `m` restricted to the first `count`, their VMs landing in `target` (a namespace of the
+/// test's own, so tests do not collide), plus everything else plan-gen wrote.
+fn subset(m: &Manifests, count: usize, target: &str) -> PathBuf {
+    let mut kept = 0;
+    let objects: Vec<Value> = read_lines(&m.forklift)
+        .into_iter()
+        .filter_map(|mut o| {
+            if o["kind"] == "Plan" {
+                kept += 1;
+                if kept > count {
+                    return None;
+                }
+                o["spec"]["targetNamespace"] = Value::from(target);
+            }
+            Some(o)
+        })
+        .collect();
+    let path = m.forklift.with_file_name(format!("subset-{count}.jsonl"));
+    write_lines(&path, &objects);
+    path
+}
+
+fn sim(ns: &str, extra: &[&str]) -> kubebed::ForkliftSim {
+    let mut args = vec![
+        "--namespace",
+        ns,
+        "--time-scale",
+        "1200",
+        "--status-interval",
+        "300ms",
+    ];
+    args.extend_from_slice(extra);
+    kubebed::ForkliftSim::start(kubebed::Testbed::shared(), &pipeline::world_path(), &args)
+}
+
+async fn migrations(ns: &str) -> Vec<Value> {
+    let bed = kubebed::Testbed::shared();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        bed.client().await,
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "forklift.konveyor.io",
+            "v1beta1",
+            "Migration",
+        )),
+    );
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect()
+}
+
+fn migrations_per_plan(list: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for m in list {
+        *counts
+            .entry(m["spec"]["plan"]["name"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
+    need_testbed!();
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-all").await;
+    let m = manifests(&ns, &["--max-size-per-plan", "1TiB"]);
+    let _sim = sim(&ns, &[]);
+    let limit = "3TiB";
+    let args = [
+        "--max-inflight",
+        limit,
+        "--max-running-plans",
+        "6",
+        "--ready-timeout",
+        "60s",
+        m.rbac.to_str().unwrap(),
+        m.forklift.to_str().unwrap(),
+    ];
+    let out = tokio::task::spawn_blocking({
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let kubeconfig = bed.kubeconfig.clone();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            plan_run(&args, Some(&kubeconfig))
+        }
+    })
+    .await
+    .unwrap();
+    let err = pipeline::stderr(&out);
+    assert_eq!(pipeline::code(&out), 0, "{err}");
+    let events = events(&out);
+    let plans = read_lines(&m.forklift)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .count();
+    let vms: usize = read_lines(&m.forklift)
+        .iter()
+        .filter(|o| o["kind"] == "Plan")
+        .map(|p| p["spec"]["vms"].as_array().unwrap().len())
+        .sum();
+    assert!(of(&events, "applied").len() > plans, "applied events");
+    assert_eq!(of(&events, "ready").len(), plans);
+    let finished = of(&events, "plan-finished");
+    assert_eq!(finished.len(), plans);
+    assert!(
+        finished.iter().all(|e| e["outcome"] == "Succeeded"),
+        "{finished:?}"
+    );
+    assert_eq!(of(&events, "vm-succeeded").len(), vms);
+    assert!(!of(&events, "vm-progress").is_empty());
+    assert_inflight_within(&events, 3 << 40);
+    assert!(err.contains(&format!("{plans} succeeded")), "{err}");
+
+    // A rerun finds everything done: nothing starts, exit 0, one Migration per plan.
+    let kubeconfig = bed.kubeconfig.clone();
+    let rerun = tokio::task::spawn_blocking(move || plan_run(&args_owned(&m), Some(&kubeconfig)))
+        .await
+        .unwrap();
+    assert_eq!(pipeline::code(&rerun), 0, "{}", pipeline::stderr(&rerun));
+    let again = events_of(&rerun);
+    assert!(of(&again, "started").is_empty());
+    assert_eq!(of(&again, "skipped").len(), plans);
+    let counts = migrations_per_plan(&migrations(&ns).await);
+    assert_eq!(counts.len(), plans);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+fn args_owned(m: &Manifests) -> Vec<&str> {
+    vec![
+        "--ready-timeout",
+        "60s",
+        m.rbac.to_str().unwrap(),
+        m.forklift.to_str().unwrap(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_vms_are_reported_and_retry_failed_finishes_them() {
+    need_testbed!();
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-retry").await;
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 2, &ns);
+    let plans: Vec<Value> = read_lines(&input)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .collect();
+    let victim = plans[0]["spec"]["vms"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _sim = sim(&ns, &["--fail-vm", &victim]);
+    let kubeconfig = bed.kubeconfig.clone();
+    let path = input.to_str().unwrap().to_string();
+    let run = move |extra: &[&str]| {
+        let mut args = vec!["--ready-timeout", "60s", path.as_str()];
+        args.extend_from_slice(extra);
+        plan_run(&args, Some(&kubeconfig))
+    };
+    let first = run(&[]);
+    assert_eq!(pipeline::code(&first), 1, "{}", pipeline::stderr(&first));
+    let events1 = events(&first);
+    let failed = of(&events1, "vm-failed");
+    assert_eq!(failed.len(), 1, "{events1:?}");
+    assert_eq!(failed[0]["vm_name"], victim.as_str());
+    assert!(failed[0]["error"].is_string(), "{}", failed[0]);
+
+    // Without --retry-failed the plan stays failed; with it, a second Migration finishes it.
+    let second = run(&[]);
+    assert_eq!(pipeline::code(&second), 1);
+    assert!(of(&events(&second), "started").is_empty());
+    let third = run(&["--retry-failed"]);
+    assert_eq!(pipeline::code(&third), 0, "{}", pipeline::stderr(&third));
+    let events3 = events(&third);
+    let started = of(&events3, "started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        started[0]["migration"],
+        format!("{}-2", plans[0]["metadata"]["name"].as_str().unwrap())
+    );
+    assert!(
+        of(&events3, "vm-succeeded")
+            .iter()
+            .any(|e| e["vm_name"] == victim.as_str())
+    );
+}
+
+/// Starts plan-run in the background; returns it and a channel of its event lines.
+fn spawn_plan_run(
+    args: &[&str],
+    kubeconfig: &Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
+    let mut child = Command::new(PLAN_RUN)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_event(rx: &std::sync::mpsc::Receiver<Value>, kind: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {kind} event within {secs}s"));
+        if e["event"] == kind {
+            return e;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate() {
+    need_testbed!();
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-kill").await;
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 4, &ns);
+    // Slow enough that the run is still going when it is killed.
+    let _sim = sim(&ns, &["--time-scale", "150"]);
+    let input_s = input.to_str().unwrap();
+    let args = [
+        "--max-running-plans",
+        "2",
+        "--ready-timeout",
+        "60s",
+        input_s,
+    ];
+
+    let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
+    wait_event(&rx, "started", 60);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = migrations_per_plan(&migrations(&ns).await);
+    assert!(!before.is_empty());
+
+    // Again; the API server restarts under it once it has attached.
+    let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
+    wait_event(&rx, "attached", 60);
+    tokio::task::spawn_blocking(|| kubebed::Testbed::shared().restart_apiserver())
+        .await
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let rest: Vec<Value> = rx.try_iter().collect();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "second run failed; events: {rest:?}"
+    );
+    let counts = migrations_per_plan(&migrations(&ns).await);
+    assert_eq!(counts.len(), 4, "{counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a plan got two Migrations: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
+    need_testbed!();
+    let bed = kubebed::Testbed::shared();
+    let m = manifests("openshift-mtv", &[]);
+    // The test's own copies of rbac-gen's namespaces, so a wrong binding here harms no other test.
+    let prefix = bed.unique_name("va");
+    let rename = |ns: &str| format!("{prefix}-{ns}");
+    let mut objects = read_lines(&m.rbac);
+    for o in &mut objects {
+        if o["kind"] == "Namespace" {
+            let name = rename(o["metadata"]["name"].as_str().unwrap());
+            o["metadata"]["name"] = Value::from(name);
+        } else if let Some(ns) = o["metadata"]["namespace"].as_str() {
+            o["metadata"]["namespace"] = Value::from(rename(ns));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rbac = dir.path().join("rbac.jsonl");
+    write_lines(&rbac, &objects);
+    let rbac_s = rbac.to_str().unwrap().to_string();
+    let kubeconfig = bed.kubeconfig.clone();
+    let run = move |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        plan_run(&args, Some(&kubeconfig))
+    };
+    let r = run.clone();
+    let a = rbac_s.clone();
+    let applied = tokio::task::spawn_blocking(move || r(vec![a]))
+        .await
+        .unwrap();
+    assert_eq!(
+        pipeline::code(&applied),
+        0,
+        "{}",
+        pipeline::stderr(&applied)
+    );
+
+    let r = run.clone();
+    let a = rbac_s.clone();
+    let ok = tokio::task::spawn_blocking(move || r(vec!["--verify-access".into(), a]))
+        .await
+        .unwrap();
+    assert_eq!(pipeline::code(&ok), 0, "{}", pipeline::stderr(&ok));
+    let checks = events(&ok);
+    assert!(!checks.is_empty());
+    assert!(
+        checks
+            .iter()
+            .all(|e| e["event"] == "access" && e["ok"] == true)
+    );
+    assert!(checks.iter().any(|e| e["allowed"] == true));
+    assert!(checks.iter().any(|e| e["allowed"] == false));
+
+    // A binding that puts an owner into a namespace not theirs.
+    let binding = objects
+        .iter()
+        .find(|o| o["kind"] == "RoleBinding" && o["subjects"][0]["kind"] == "User")
+        .unwrap()
+        .clone();
+    let owner = binding["subjects"][0]["name"].as_str().unwrap().to_string();
+    let home = binding["metadata"]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .find(|n| {
+            *n != home
+                && !objects.iter().any(|b| {
+                    b["kind"] == "RoleBinding"
+                        && b["metadata"]["namespace"] == n.as_str()
+                        && b["subjects"][0]["name"] == owner.as_str()
+                })
+        })
+        .unwrap();
+    let mut wrong = binding.clone();
+    wrong["metadata"]["namespace"] = Value::from(other.clone());
+    wrong["metadata"]["name"] = Value::from("liftkit-wrong-binding");
+    let wrong_path = dir.path().join("wrong.jsonl");
+    write_lines(&wrong_path, &[wrong]);
+    let r = run.clone();
+    let w = wrong_path.to_str().unwrap().to_string();
+    let applied = tokio::task::spawn_blocking(move || r(vec![w]))
+        .await
+        .unwrap();
+    assert_eq!(
+        pipeline::code(&applied),
+        0,
+        "{}",
+        pipeline::stderr(&applied)
+    );
+    let r = run.clone();
+    let a = rbac_s.clone();
+    let caught = tokio::task::spawn_blocking(move || r(vec!["--verify-access".into(), a]))
+        .await
+        .unwrap();
+    assert_eq!(pipeline::code(&caught), 1, "{}", pipeline::stderr(&caught));
+    let bad: Vec<Value> = events(&caught)
+        .into_iter()
+        .filter(|e| e["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["subject"], owner.as_str());
+    assert_eq!(bad[0]["namespace"], other.as_str());
+    assert!(
+        pipeline::stderr(&caught).contains("access mismatch"),
+        "{}",
+        pipeline::stderr(&caught)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_stores_nothing_and_a_bad_token_exits_77() {
+    need_testbed!();
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.unique_name("plan-run-dry");
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 1, &ns);
+    let dir = tempfile::tempdir().unwrap();
+    // The namespace itself must exist for a dry run of what goes in it.
+    let ns_file = dir.path().join("ns.jsonl");
+    write_lines(
+        &ns_file,
+        &[serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})],
+    );
+    let kubeconfig = bed.kubeconfig.clone();
+    let (n, i) = (ns_file.clone(), input.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        plan_run(&[n.to_str().unwrap()], Some(&kubeconfig));
+        plan_run(&["--dry-run", i.to_str().unwrap()], Some(&kubeconfig))
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    assert!(
+        of(&events(&out), "applied")
+            .iter()
+            .all(|e| e["dry_run"] == true)
+    );
+    assert!(migrations(&ns).await.is_empty());
+
+    // alice's kubeconfig, with a token the server does not know.
+    let text = std::fs::read_to_string(bed.user_kubeconfig("alice")).unwrap();
+    let token = bed
+        .env
+        .iter()
+        .find(|(k, _)| k == "KUBE_TESTBED_TOKEN_ALICE")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let bad = dir.path().join("kubeconfig-bad");
+    std::fs::write(&bad, text.replace(&token, "not-a-token")).unwrap();
+    let out = tokio::task::spawn_blocking(move || plan_run(&[input.to_str().unwrap()], Some(&bad)))
+        .await
+        .unwrap();
+    pipeline::assert_fails(&out, 77, "plan-run: ");
+}
