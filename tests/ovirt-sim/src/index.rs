@@ -6,6 +6,29 @@ use std::collections::HashMap;
 
 pub const BLANK_TEMPLATE: &str = "00000000-0000-0000-0000-000000000000";
 
+/// The engine's predefined network filters (a subset), as (name, minimum version); worlds may use
+/// others, which are added after these.
+pub const STANDARD_NETWORK_FILTERS: &[(&str, &str)] = &[
+    ("vdsm-no-mac-spoofing", "3.2"),
+    ("allow-arp", "3.6"),
+    ("clean-traffic", "3.6"),
+    ("clean-traffic-gateway", "4.2"),
+    ("no-ip-spoofing", "3.6"),
+    ("no-mac-spoofing", "3.6"),
+];
+
+#[derive(Debug, Clone)]
+pub struct NetworkFilterInfo {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A network filter's id: derived from its name, so profiles' refs and /networkfilters agree.
+pub fn network_filter_id(name: &str) -> String {
+    derived_id(&format!("filter/{name}"))
+}
+
 #[derive(Debug, Clone)]
 pub struct RoleInfo {
     pub id: String,
@@ -39,6 +62,9 @@ pub struct Index {
     pub role_by_id: HashMap<String, usize>,
     pub templates: Vec<TemplateInfo>,
     pub template_by_name: HashMap<String, usize>,
+    /// The standard network filters, then any other the world's vNIC profiles name.
+    pub network_filters: Vec<NetworkFilterInfo>,
+    pub network_filter: HashMap<String, usize>,
     /// Permission indexes per VM: its own, its cluster's, its data center's and System's, by id.
     pub vm_permissions: Vec<Vec<usize>>,
     pub system_permissions: Vec<usize>,
@@ -143,6 +169,27 @@ impl Index {
             }
         }
 
+        let mut network_filters: Vec<NetworkFilterInfo> = STANDARD_NETWORK_FILTERS
+            .iter()
+            .map(|(name, version)| NetworkFilterInfo {
+                id: network_filter_id(name),
+                name: name.to_string(),
+                version: version.to_string(),
+            })
+            .collect();
+        for p in &w.vnic_profiles {
+            if let Some(f) = &p.network_filter
+                && !network_filters.iter().any(|x| &x.name == f)
+            {
+                network_filters.push(NetworkFilterInfo {
+                    id: network_filter_id(f),
+                    name: f.clone(),
+                    version: "4.2".into(),
+                });
+            }
+        }
+        let network_filter = by_id(&network_filters, |x| &x.id);
+
         let cluster_dc: Vec<usize> = w.clusters.iter().map(|c| dc[&c.data_center]).collect();
         let mut system_permissions = Vec::new();
         let mut cluster_permissions = vec![Vec::new(); w.clusters.len()];
@@ -209,6 +256,8 @@ impl Index {
             role_by_id,
             templates,
             template_by_name,
+            network_filters,
+            network_filter,
             vm_permissions,
             system_permissions,
             cluster_permissions,

@@ -1,7 +1,7 @@
 //! The engine's objects: each world object becomes one tree in the engine's member names and
 //! order, with its links, actions and refs; `follow` says where each link leads.
 
-use crate::index::{BLANK_TEMPLATE, Index, derived_id};
+use crate::index::{BLANK_TEMPLATE, Index, derived_id, network_filter_id};
 use crate::tree::{Node, Obj, collection, decimal, wrap};
 
 pub const API: &str = "/ovirt-engine/api";
@@ -42,6 +42,7 @@ pub enum Ent {
     Group(usize),
     Role(usize),
     Template(usize),
+    NetworkFilter(usize),
 }
 
 /// Where a link leads: a collection (with its XML names) or one object.
@@ -76,6 +77,7 @@ pub const ROOT_COLLECTIONS: &[(&str, &str, &str)] = &[
     ("tags", "tags", "tag"),
     ("templates", "templates", "template"),
     ("permissions", "permissions", "permission"),
+    ("networkfilters", "network_filters", "network_filter"),
 ];
 
 pub fn root_collection(ix: &Index, segment: &str) -> Option<Followed> {
@@ -97,6 +99,9 @@ pub fn root_collection(ix: &Index, segment: &str) -> Option<Followed> {
         "roles" => (0..ix.roles.len()).map(Ent::Role).collect(),
         "tags" => (0..w.tags.len()).map(Ent::Tag).collect(),
         "templates" => (0..ix.templates.len()).map(Ent::Template).collect(),
+        "networkfilters" => (0..ix.network_filters.len())
+            .map(Ent::NetworkFilter)
+            .collect(),
         "permissions" => ix
             .system_permissions
             .iter()
@@ -311,6 +316,7 @@ pub fn path_of(ix: &Index, ent: &Ent) -> String {
         Ent::Group(g) => format!("groups/{}", w.groups[g].id),
         Ent::Role(r) => format!("roles/{}", ix.roles[r].id),
         Ent::Template(t) => format!("templates/{}", ix.templates[t].id),
+        Ent::NetworkFilter(f) => format!("networkfilters/{}", ix.network_filters[f].id),
     }
 }
 
@@ -343,6 +349,7 @@ pub fn id_of(ix: &Index, ent: &Ent) -> String {
         Ent::Group(g) => w.groups[g].id.clone(),
         Ent::Role(r) => ix.roles[r].id.clone(),
         Ent::Template(t) => ix.templates[t].id.clone(),
+        Ent::NetworkFilter(f) => ix.network_filters[f].id.clone(),
     }
 }
 
@@ -363,6 +370,7 @@ pub fn name_of<'a>(ix: &'a Index, ent: &Ent) -> &'a str {
         Ent::Role(r) => &ix.roles[r].name,
         Ent::Tag(t) => &w.tags[t].name,
         Ent::Template(t) => &ix.templates[t].name,
+        Ent::NetworkFilter(f) => &ix.network_filters[f].name,
         _ => "",
     }
 }
@@ -570,6 +578,11 @@ pub fn follow(ix: &Index, ent: &Ent, member: &str) -> Option<Followed> {
         (Ent::VnicProfile(p), "network") => {
             one(Ent::Network(ix.network[&w.vnic_profiles[p].network]))
         }
+        (Ent::VnicProfile(p), "network_filter") => w.vnic_profiles[p]
+            .network_filter
+            .as_ref()
+            .and_then(|f| ix.network_filter.get(&network_filter_id(f)))
+            .and_then(|f| one(Ent::NetworkFilter(*f))),
         (Ent::StorageDomain(s), "data_centers") => many(
             "data_centers",
             "data_center",
@@ -1095,10 +1108,7 @@ pub fn build(ix: &Index, ent: &Ent, opts: BuildOpts) -> Obj {
             o.b("port_mirroring", prof.port_mirroring);
             o.obj("network", r("networks", &prof.network));
             if let Some(f) = &prof.network_filter {
-                o.obj(
-                    "network_filter",
-                    r("networkfilters", &derived_id(&format!("filter/{f}"))),
-                );
+                o.obj("network_filter", r("networkfilters", &network_filter_id(f)));
             }
             if let Some(q) = &prof.qos {
                 let dc = &w.networks[ix.network[&prof.network]].data_center;
@@ -1288,6 +1298,15 @@ pub fn build(ix: &Index, ent: &Ent, opts: BuildOpts) -> Obj {
             add_links(ix, ent, &mut o);
             o.s("status", "ok");
             o.s("type", "server");
+            o
+        }
+        Ent::NetworkFilter(f) => {
+            let filter = &ix.network_filters[f];
+            let mut o = named(ix, ent, Some(&filter.name));
+            // The engine writes -1 for the parts a filter's version lacks.
+            let mut version = version_obj(&filter.version);
+            version.int("build", -1).int("revision", -1);
+            o.obj("version", version);
             o
         }
     }

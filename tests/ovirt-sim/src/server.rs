@@ -611,6 +611,9 @@ fn root_lookup(ix: &Index, collection: &str, id: &str) -> Option<Ent> {
         "groups" => &ix.group,
         "tags" => &ix.tag,
         "roles" => return ix.role_by_id.get(id).map(|r| Ent::Role(*r)),
+        "networkfilters" => {
+            return ix.network_filter.get(id).map(|f| Ent::NetworkFilter(*f));
+        }
         _ => return None,
     };
     let i = *map.get(id)?;
@@ -642,6 +645,7 @@ const REF_MEMBERS: &[&str] = &[
     "user",
     "group",
     "network",
+    "network_filter",
     "data_center",
     "tag",
     "storage_domains",
