@@ -18,7 +18,9 @@ fn commands() -> Vec<clap::Command> {
 
 fn render(cmd: clap::Command) -> (String, Vec<u8>) {
     let name = cmd.get_name().to_string();
-    let man = clap_mangen::Man::new(cmd).manual("liftkit").source(format!("liftkit {}", env!("CARGO_PKG_VERSION")));
+    let man = clap_mangen::Man::new(cmd)
+        .manual("liftkit")
+        .source(format!("liftkit {}", env!("CARGO_PKG_VERSION")));
     let mut bytes = Vec::new();
     man.render(&mut bytes).unwrap();
     (format!("{name}.1"), bytes)
@@ -38,7 +40,10 @@ fn man_pages_match_the_clap_definitions() {
             stale.push(file);
         }
     }
-    assert!(stale.is_empty(), "man pages out of date: {stale:?}; run `make man`");
+    assert!(
+        stale.is_empty(),
+        "man pages out of date: {stale:?}; run `make man`"
+    );
 }
 
 #[test]
@@ -47,8 +52,15 @@ fn every_man_page_prints_the_exit_code_table() {
         let (file, bytes) = render(cmd);
         let text = String::from_utf8(bytes).unwrap();
         for code in common::ExitCode::ALL {
-            assert!(text.contains(code.meaning().split(' ').next().unwrap()), "{file} lacks exit code {}", code.code());
+            assert!(
+                text.contains(code.meaning().split(' ').next().unwrap()),
+                "{file} lacks exit code {}",
+                code.code()
+            );
         }
-        assert!(text.contains("Exit status"), "{file} lacks the exit-code table");
+        assert!(
+            text.contains("Exit status"),
+            "{file} lacks the exit-code table"
+        );
     }
 }

@@ -18,7 +18,12 @@ fn examples(readme: &str) -> Vec<Example> {
     let mut current: Option<Example> = None;
     for (index, line) in readme.lines().enumerate() {
         match current.as_mut() {
-            None if line.trim_end() == "```sh" => current = Some(Example { line: index + 1, script: String::new() }),
+            None if line.trim_end() == "```sh" => {
+                current = Some(Example {
+                    line: index + 1,
+                    script: String::new(),
+                })
+            }
             None => {}
             Some(_) if line.trim_end() == "```" => out.push(current.take().unwrap()),
             Some(example) => {
@@ -35,11 +40,21 @@ fn readme_examples_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let examples = examples(&readme);
-    assert!(examples.len() >= 5, "the README should carry runnable examples");
+    assert!(
+        examples.len() >= 5,
+        "the README should carry runnable examples"
+    );
 
     let sim = support::Sim::start(&["--tls"]);
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ovirt-dump")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ovirt-dump"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let scratch = tempfile::tempdir().unwrap();
 
     for example in &examples {
@@ -73,8 +88,16 @@ fn readme_examples_run() {
             output.status.code(),
             example.script
         );
-        for wanted in example.script.lines().filter_map(|l| l.trim().strip_prefix("# expect: ")) {
-            assert!(stdout.contains(wanted), "README.md:{}: stdout lacks {wanted:?}\n{stdout}", example.line);
+        for wanted in example
+            .script
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("# expect: "))
+        {
+            assert!(
+                stdout.contains(wanted),
+                "README.md:{}: stdout lacks {wanted:?}\n{stdout}",
+                example.line
+            );
         }
     }
 }
