@@ -1066,35 +1066,6 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
     out
 }
 
-/// Known gap upstream of plan-gen: ovirt-dump names a vNIC profile's network filter through
-/// /networkfilters, which ovirt-sim does not serve (404), so records lack `network_filter` and no
-/// tool downstream can see it. Until then, a network-filter concern is expected only for VMs whose
-/// exported record carries the filter; the test turns strict by itself once the export has it.
-fn without_unexported_filters(
-    mut expected: BTreeSet<(String, String)>,
-    owned: &[u8],
-) -> BTreeSet<(String, String)> {
-    let exported: BTreeSet<String> = jsonl(owned)
-        .iter()
-        .filter(|r| {
-            r["nics"].as_array().into_iter().flatten().any(|n| {
-                n["vnic_profile"]["network_filter"]
-                    .as_str()
-                    .is_some_and(|f| !f.is_empty())
-            })
-        })
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    expected.retain(|(vm, concern)| {
-        let keep = concern != "ovirt.nic.network_filter.detected" || exported.contains(vm);
-        if !keep {
-            eprintln!("known gap: VM {vm} has a network filter that ovirt-dump did not export");
-        }
-        keep
-    });
-    expected
-}
-
 /// WORLD.md's table of deliberately flagged demo VMs.
 const WORLD_MD_FLAGGED: &[(&str, &str)] = &[
     ("ora-rac-node1", "ovirt.disk.shared.detected"),
@@ -1209,7 +1180,6 @@ fn demo_world_preflight_raises_exactly_forklifts_concerns() {
             .map(|(id, c)| format!("{} {c}", names[id]))
             .collect()
     };
-    let expected = without_unexported_filters(expected, demo_owned());
     let missing: BTreeSet<(String, String)> = expected.difference(&raised).cloned().collect();
     let extra: BTreeSet<(String, String)> = raised.difference(&expected).cloned().collect();
     assert!(
@@ -1224,15 +1194,8 @@ fn demo_world_preflight_raises_exactly_forklifts_concerns() {
         .iter()
         .map(|(id, c)| (names[id].clone(), c.clone()))
         .collect();
-    let expected_by_name: BTreeSet<(String, String)> = expected
-        .iter()
-        .map(|(id, c)| (names[id].clone(), c.clone()))
-        .collect();
     for (vm, concern) in WORLD_MD_FLAGGED {
         let row = (vm.to_string(), concern.to_string());
-        if *concern == "ovirt.nic.network_filter.detected" && !expected_by_name.contains(&row) {
-            continue; // the known export gap above
-        }
         if NOT_RAISED_BY_FORKLIFT.contains(&(vm, concern)) {
             assert!(
                 !by_name.contains(&row),
@@ -1393,7 +1356,7 @@ fn generated_worlds_give_valid_objects_and_forklifts_concerns() {
                 )
             })
             .collect();
-        let expected = without_unexported_filters(world_concerns(&world), &records);
+        let expected = world_concerns(&world);
         let missing: Vec<_> = expected.difference(&raised).collect();
         let extra: Vec<_> = raised.difference(&expected).collect();
         assert!(

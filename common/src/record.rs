@@ -350,12 +350,16 @@ impl VmRecord {
 
 /// Reads a line as a VM record, with an error that says what it was instead.
 pub fn parse_vm_record(value: Value) -> Result<VmRecord, String> {
-    let looks_like_vm = value.is_object() && value.get("schema").is_some() && value.get("id").is_some();
+    let looks_like_vm =
+        value.is_object() && value.get("schema").is_some() && value.get("id").is_some();
     if !looks_like_vm {
         let shown: String = value.to_string().chars().take(60).collect();
-        return Err(format!("expected a VM record (with schema, id, name), found {shown}"));
+        return Err(format!(
+            "expected a VM record (with schema, id, name), found {shown}"
+        ));
     }
-    let record: VmRecord = serde_json::from_value(value).map_err(|e| format!("not a valid VM record: {e}"))?;
+    let record: VmRecord =
+        serde_json::from_value(value).map_err(|e| format!("not a valid VM record: {e}"))?;
     record.check_schema()?;
     Ok(record)
 }
