@@ -27,6 +27,10 @@ fn have_testbed() -> bool {
             .exists()
 }
 
+/// The API server restart test holds this for writing; the other live tests for reading, so that
+/// Forklift's stand-in never sees a restart it was not meant to.
+static RESTART: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 macro_rules! need_testbed {
     () => {
         if !have_testbed() {
@@ -390,6 +394,7 @@ fn migrations_per_plan(list: &[Value]) -> std::collections::BTreeMap<String, usi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
     need_testbed!();
+    let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-all").await;
     let m = manifests(&ns, &["--max-size-per-plan", "1TiB"]);
@@ -466,6 +471,7 @@ fn args_owned(m: &Manifests) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_vms_are_reported_and_retry_failed_finishes_them() {
     need_testbed!();
+    let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-retry").await;
     let m = manifests(&ns, &[]);
@@ -557,6 +563,7 @@ fn wait_event(rx: &std::sync::mpsc::Receiver<Value>, kind: &str, secs: u64) -> V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate() {
     need_testbed!();
+    let _exclusive = RESTART.write().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-kill").await;
     let m = manifests(&ns, &[]);
@@ -636,6 +643,7 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
     need_testbed!();
+    let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let m = manifests("openshift-mtv", &[]);
     // The test's own copies of rbac-gen's namespaces, so a wrong binding here harms no other test.
@@ -750,6 +758,7 @@ async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_stores_nothing_and_a_bad_token_exits_77() {
     need_testbed!();
+    let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.unique_name("plan-run-dry");
     let m = manifests(&ns, &[]);
