@@ -19,26 +19,9 @@ const PLAN_RUN: &str = env!("CARGO_BIN_EXE_plan-run");
 const URL: &str = "https://engine.example.com/ovirt-engine/api";
 const MAP: &str = "tests/fixtures/demo-networks.map";
 
-fn have_testbed() -> bool {
-    let home = std::env::var("HOME").unwrap_or_default();
-    std::env::var_os("KUBEBUILDER_ASSETS").is_some()
-        || Path::new(&home)
-            .join(".cache/liftkit/kube-v1.37.2/stamp")
-            .exists()
-}
-
 /// The API server restart test holds this for writing; the other live tests for reading, so that
 /// Forklift's stand-in never sees a restart it was not meant to.
 static RESTART: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-macro_rules! need_testbed {
-    () => {
-        if !have_testbed() {
-            eprintln!("skipped: kube-testbed binaries not built (make testbed)");
-            return;
-        }
-    };
-}
 
 /// The demo world through owner-group: annotated VM records.
 fn owned() -> &'static [u8] {
@@ -393,7 +376,6 @@ fn migrations_per_plan(list: &[Value]) -> std::collections::BTreeMap<String, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
-    need_testbed!();
     let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-all").await;
@@ -470,7 +452,6 @@ fn args_owned(m: &Manifests) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_vms_are_reported_and_retry_failed_finishes_them() {
-    need_testbed!();
     let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-retry").await;
@@ -562,7 +543,6 @@ fn wait_event(rx: &std::sync::mpsc::Receiver<Value>, kind: &str, secs: u64) -> V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate() {
-    need_testbed!();
     let _exclusive = RESTART.write().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("plan-run-kill").await;
@@ -642,7 +622,6 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
-    need_testbed!();
     let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let m = manifests("openshift-mtv", &[]);
@@ -757,7 +736,6 @@ async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_stores_nothing_and_a_bad_token_exits_77() {
-    need_testbed!();
     let _shared = RESTART.read().await;
     let bed = kubebed::Testbed::shared();
     let ns = bed.unique_name("plan-run-dry");

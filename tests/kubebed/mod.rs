@@ -41,20 +41,47 @@ impl Testbed {
         BED.get_or_init(Testbed::start)
     }
 
+    /// start.sh builds the binaries first when they are not cached (about 15 minutes on two
+    /// cores): slow, but a test never skips for want of them. A failure panics with start.sh's
+    /// own one-line error.
     fn start() -> Testbed {
+        use std::io::Write;
         let temp = tempfile::Builder::new()
             .prefix("kubebed-")
             .tempdir()
             .expect("temp dir");
-        let out = Command::new(repo().join("tests/kube-testbed/start.sh"))
+        let mut child = Command::new(repo().join("tests/kube-testbed/start.sh"))
             .arg(temp.path())
             .env("KUBE_TESTBED_WATCH_PID", std::process::id().to_string())
             .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run tests/kube-testbed/start.sh");
-        assert!(out.status.success(), "kube-testbed did not start");
-        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        // Its log (a build's progress, too) goes on to our stderr as it comes; the last line,
+        // the error of a failed start, goes into the panic message.
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut last = String::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(std::io::stderr(), "{line}");
+                if !line.trim().is_empty() {
+                    last = line;
+                }
+            }
+            last
+        });
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout)
+            .expect("read start.sh's stdout");
+        let status = child.wait().expect("wait for start.sh");
+        let last = log.join().unwrap_or_default();
+        assert!(
+            status.success(),
+            "tests/kube-testbed/start.sh failed ({status}): {last}"
+        );
+        let kubeconfig = PathBuf::from(stdout.trim());
         let env: Vec<(String, String)> = std::fs::read_to_string(temp.path().join("testbed.env"))
             .expect("testbed.env")
             .lines()
