@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen
 
-.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin
+.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke
 
 all: build
 
@@ -52,8 +52,12 @@ install:
 
 # Builds the Kubernetes test bed once (kube-apiserver + etcd from the Go module proxy, cached in
 # ~/.cache/liftkit; about 15 minutes the first time) and runs its smoke check.
-testbed:
-	tests/kube-testbed/build.sh >/dev/null
+# A kube-apiserver + etcd and forklift-sim in the foreground; prints the KUBECONFIG to use.
+testbed: build testbed-bin
+	tests/kube-testbed/foreground.sh
+
+# The test bed's own checks: server-side apply, schema validation, RBAC, watches, restart.
+testbed-smoke: testbed-bin
 	tests/kube-testbed/smoke.sh
 
 # liftkit against its peers (oVirt Python SDK, jq, serde_json) on this machine: prints a table and
