@@ -526,3 +526,174 @@ async fn a_vm_listed_in_spec_cancel_is_canceled_and_the_others_finish() {
     // One VM succeeded: the plan Succeeded (Forklift's rule).
     assert!(condition(&p, "Succeeded").is_some());
 }
+
+/// The DiskTransfer step of a `status.migration.vms[]` entry.
+fn transfer_step(vm: &Value) -> &Value {
+    vm["pipeline"]
+        .as_array()
+        .and_then(|p| p.iter().find(|s| s["name"] == "DiskTransfer"))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_forklift_sim_resumes_the_migration_where_its_status_left_it() {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-restart").await;
+    let client = bed.client().await;
+    // Both VMs share one plan; one at a time on a slow link, so the second is mid-transfer
+    // when the first has finished.
+    let objects = objects_for(&ns, &["rdu-web-03", "rdu-web-02"]);
+    let plan = &plans(&objects)[0];
+    let args = [
+        "--max-vm-inflight",
+        "1",
+        "--bandwidth",
+        "1Gbit/s",
+        "--time-scale",
+        "200",
+    ];
+    let mut first = sim(&ns, &args);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    wait_for(&client, "Plan", &ns, plan, 30, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
+    start_migration(&client, &ns, plan, "run").await;
+    wait_for(&client, "Plan", &ns, plan, 90, |o| {
+        let vms = o["status"]["migration"]["vms"].as_array();
+        let done = vms.is_some_and(|v| v.iter().any(|v| vm_condition(v, "Succeeded").is_some()));
+        let midway = vms.is_some_and(|v| {
+            v.iter().any(|v| {
+                let p = &transfer_step(v)["progress"];
+                p["completed"].as_i64() > Some(0) && p["completed"].as_i64() < p["total"].as_i64()
+            })
+        });
+        done && midway
+    })
+    .await;
+    first.stop(); // SIGKILL: nothing is flushed on the way out
+    // What the new process finds: the status the killed one last wrote.
+    let before = get(&client, "Plan", &ns, plan).await;
+    let before_vms = before["status"]["migration"]["vms"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let finished_before: Vec<&Value> = before_vms
+        .iter()
+        .filter(|v| vm_condition(v, "Succeeded").is_some())
+        .collect();
+    let midway = before_vms
+        .iter()
+        .find(|v| vm_condition(v, "Succeeded").is_none())
+        .expect("one VM still migrating")
+        .clone();
+    let midway_done = transfer_step(&midway)["progress"]["completed"]
+        .as_i64()
+        .unwrap();
+    assert!(midway_done > 0, "{midway}");
+
+    let second = sim(&ns, &args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let p = get(&client, "Plan", &ns, plan).await;
+        let now_vm = p["status"]["migration"]["vms"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["id"] == midway["id"]))
+            .cloned()
+            .unwrap_or_default();
+        // Resumed from the status, not from zero: the transfer never goes back.
+        if let Some(done) = transfer_step(&now_vm)["progress"]["completed"].as_i64() {
+            assert!(
+                done >= midway_done,
+                "transfer restarted: {done} < {midway_done} MB"
+            );
+        }
+        if condition(&p, "Succeeded").is_some() || condition(&p, "Failed").is_some() {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "plan did not finish: {}",
+            p["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    };
+    assert!(
+        condition(&done, "Succeeded").is_some(),
+        "{}",
+        done["status"]
+    );
+    assert!(condition(&done, "Failed").is_none());
+    // The same execution went on: one history entry, the Migration Succeeded.
+    assert_eq!(
+        done["status"]["migration"]["history"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        done["status"]["migration"]["started"],
+        before["status"]["migration"]["started"]
+    );
+    let m = wait_for(&client, "Migration", &ns, "run", 10, |o| {
+        condition(o, "Succeeded").is_some()
+    })
+    .await;
+    assert_eq!(m["status"]["vms"].as_array().unwrap().len(), 2);
+    let after_vms = done["status"]["migration"]["vms"].as_array().unwrap();
+    for vm in after_vms {
+        assert!(vm_condition(vm, "Succeeded").is_some(), "{vm}");
+        let transfer = transfer_step(vm);
+        assert_eq!(
+            transfer["progress"]["completed"],
+            transfer["progress"]["total"]
+        );
+        let target = vm["newName"].as_str().unwrap();
+        let vm_api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "kubevirt.io",
+                "v1",
+                "VirtualMachine",
+            )),
+        );
+        vm_api.get(target).await.unwrap();
+    }
+    // The VM finished before the restart is kept as it was; the one midway kept its start.
+    for old in &finished_before {
+        let now_vm = after_vms.iter().find(|v| v["id"] == old["id"]).unwrap();
+        assert_eq!(&now_vm, old);
+    }
+    let resumed = after_vms.iter().find(|v| v["id"] == midway["id"]).unwrap();
+    assert_eq!(resumed["started"], midway["started"]);
+    assert_eq!(
+        transfer_step(resumed)["started"],
+        transfer_step(&midway)["started"]
+    );
+    // The new process started no execution and no VM the old one had started, and finished
+    // only the VM that was unfinished.
+    let events = second.events();
+    let names = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| e["vm_name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        events.iter().all(|e| e["event"] != "migration_started"),
+        "{events:?}"
+    );
+    assert!(names("vm_started").is_empty(), "{events:?}");
+    assert_eq!(names("vm_finished"), [midway["name"].as_str().unwrap()]);
+    let first_started: Vec<String> = first
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "vm_started")
+        .map(|e| e["vm_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first_started.len(), 2, "{:?}", first.events());
+}

@@ -3,6 +3,7 @@
 //! (server-side apply on the status subresource, at a bounded rate per running plan).
 
 use crate::conditions::{self, ADVISORY, REQUIRED, WARN, cond, cond_items, durable, stamp};
+use crate::retry;
 use crate::run::{Outcome, Stage, VmRun, plan_outcome, same_vm};
 use crate::validate::{self, Cluster, MapKind, PlanContext, name, namespace, ref_key, uid};
 use crate::world::{Lookup, World};
@@ -344,9 +345,16 @@ impl Controller {
             })
             .collect();
         let flushed = self.write_plans(&now).await;
-        self.write_migrations(&now, &flushed).await;
+        let unwritten = self.write_migrations(&now, &flushed).await;
+        // A finished execution is forgotten only once both the Plan and the Migration say so;
+        // else the write is tried again next tick (the API server may be restarting).
+        for plan_uid in &unwritten {
+            if let Some(run) = self.runs.get_mut(plan_uid) {
+                run.force_flush = true;
+            }
+        }
         for (plan_uid, event) in finished {
-            if flushed.contains(&plan_uid) {
+            if flushed.contains(&plan_uid) && !unwritten.contains(&plan_uid) {
                 self.runs.remove(&plan_uid);
                 self.emit(event);
             }
@@ -613,7 +621,6 @@ impl Controller {
                         };
                         if vm.in_flight() {
                             vm.fail_at_bytes = self.fail_point(&run, &vm);
-                            vm.target_created = matches!(vm.stage, Stage::Create { .. });
                         }
                         if let (Some(s), Some(Outcome::Succeeded)) = (vm_status, vm.outcome())
                             && vm.started.is_some()
@@ -623,6 +630,12 @@ impl Controller {
                         }
                         run.vms.push(vm);
                     }
+                    // A VM in VirtualMachineCreation gets its target applied again (the last
+                    // attempt may have failed transiently; server-side apply makes a repeat
+                    // harmless).
+                    let resumed_creations: Vec<usize> = (0..run.vms.len())
+                        .filter(|&i| matches!(run.vms[i].stage, Stage::Create { .. }))
+                        .collect();
                     tracing::info!(
                         "plan {}/{}: resuming its execution",
                         run.plan_key.0,
@@ -632,6 +645,9 @@ impl Controller {
                         self.cancel_all(&mut run, now, "Deleted");
                     }
                     self.runs.insert(plan_uid.clone(), run);
+                    for vi in resumed_creations {
+                        self.create_target(&plan_uid, vi, now).await;
+                    }
                 } else if plan.data["spec"]["archived"] != true {
                     let pending = migrations.iter().find(|m| !self.is_terminal(m));
                     let ready = !conditions::has_blocker(&self.plan_validation(&plan));
@@ -656,12 +672,13 @@ impl Controller {
                             }
                             run.vms.push(vm);
                         }
-                        self.ensure_namespace(
-                            plan.data["spec"]["targetNamespace"]
-                                .as_str()
-                                .unwrap_or_default(),
-                        )
-                        .await;
+                        // Early, for the disk transfers; retried before each VM's creation.
+                        let target_ns = plan.data["spec"]["targetNamespace"]
+                            .as_str()
+                            .unwrap_or_default();
+                        if let Err(e) = self.ensure_namespace(target_ns).await {
+                            tracing::warn!("namespace {target_ns}: cannot create it yet: {e}");
+                        }
                         self.emit(
                             json!({"event": "migration_started", "namespace": run.plan_key.0,
                             "plan": run.plan_key.1, "migration": run.migration_key.1,
@@ -928,6 +945,9 @@ impl Controller {
                     }
                     Stage::Create { left_secs } => {
                         *left_secs -= dt;
+                        if !vm.target_created && vm.create_backoff.due() {
+                            to_create.push((key.clone(), vi));
+                        }
                         if *left_secs <= 0.0 && vm.target_created {
                             vm.finish(Outcome::Succeeded, now, None);
                             run.force_flush = true;
@@ -952,25 +972,25 @@ impl Controller {
         }
     }
 
-    async fn ensure_namespace(&self, target: &str) {
+    /// Creates the target namespace if missing, as Forklift does.
+    async fn ensure_namespace(&self, target: &str) -> std::result::Result<(), kube::Error> {
         if target.is_empty() {
-            return;
+            return Ok(());
         }
         let api: Api<Namespace> = Api::all(self.client.clone());
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}});
-        if let Err(e) = api
-            .patch(
-                target,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Apply(&body),
-            )
-            .await
-        {
-            tracing::warn!("namespace {target}: cannot create it: {e}");
-        }
+        api.patch(
+            target,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
     }
 
-    /// Applies the kubevirt.io/v1 VirtualMachine of a VM; a failure fails the VM.
+    /// Applies the kubevirt.io/v1 VirtualMachine of a VM (and its namespace). A transient API
+    /// error keeps the VM in VirtualMachineCreation and requeues the apply with backoff; a
+    /// refusal fails the VM.
     async fn create_target(&mut self, key: &str, vi: usize, now: &str) {
         let Some(run) = self.runs.get(key) else {
             return;
@@ -1002,16 +1022,32 @@ impl Controller {
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
         let name = vm.target_name.clone();
-        let result = api
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await;
+        let result = match self.ensure_namespace(&target_ns).await {
+            Ok(()) => api
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
         let run = self.runs.get_mut(key).unwrap();
         match result {
-            Ok(_) => run.vms[vi].target_created = true,
+            Ok(()) => {
+                run.vms[vi].target_created = true;
+                run.vms[vi].create_backoff = Default::default();
+            }
+            Err(e) if retry::is_transient(&e) => {
+                let vm = &mut run.vms[vi];
+                let delay = vm.create_backoff.failed();
+                tracing::info!(
+                    "VirtualMachine {target_ns}/{name}: {e}; retrying in {} ms (attempt {})",
+                    delay.as_millis(),
+                    vm.create_backoff.failures + 1
+                );
+            }
             Err(e) => {
                 run.vms[vi].finish(
                     Outcome::Failed,
@@ -1107,7 +1143,10 @@ impl Controller {
         flushed
     }
 
-    async fn write_migrations(&mut self, now: &str, flushed: &HashSet<String>) {
+    /// Writes the Migrations' statuses; returns the uids of plans whose execution's Migration
+    /// could not be written.
+    async fn write_migrations(&mut self, now: &str, flushed: &HashSet<String>) -> HashSet<String> {
+        let mut unwritten = HashSet::new();
         let initialize_secs = self.link.initialize_secs();
         for migration in self.cluster.migrations.state() {
             if self.is_terminal(&migration) {
@@ -1125,6 +1164,7 @@ impl Controller {
             {
                 continue;
             }
+            let run_uid = run.as_ref().map(|(plan_uid, _)| plan_uid.clone());
             let mut conds = Vec::new();
             match &plan {
                 None => conds.push(cond(
@@ -1195,7 +1235,12 @@ impl Controller {
             }
             status["conditions"] = Value::from(stamp(conds, &previous, now));
             let ar = self.migration_ar.clone();
-            self.write_status(&ar, &migration, status).await;
+            if !self.write_status(&ar, &migration, status).await
+                && let Some(plan_uid) = run_uid
+            {
+                unwritten.insert(plan_uid);
+            }
         }
+        unwritten
     }
 }

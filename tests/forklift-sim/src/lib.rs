@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod controller;
+pub mod retry;
 pub mod run;
 pub mod validate;
 pub mod world;
@@ -35,7 +36,10 @@ transfers, and beyond --contention-threshold transfers the aggregate shrinks by
 --per-vm-overhead (half in Initialize, half in VirtualMachineCreation). --time-scale 600 runs
 600 simulated seconds per real second.
 
-All state is in the cluster: restarted, forklift-sim resumes running migrations from their status.";
+All state is in the cluster: restarted, forklift-sim resumes running migrations from their status.
+As Forklift, it requeues a step that hits a transient API error (the server unreachable, a
+timeout, 429, 5xx) and retries it with backoff; only a refusal (4xx such as 403 or 422) fails the
+VM.";
 
 #[derive(Debug, Parser)]
 #[command(name = "forklift-sim", version, about = "Plays Forklift's controllers against a Kubernetes API server",

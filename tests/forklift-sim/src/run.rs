@@ -82,6 +82,8 @@ pub struct VmRun {
     /// A VM that succeeded in an earlier Migration: its status is kept verbatim.
     pub kept: Option<Value>,
     pub target_created: bool,
+    /// Retries of the target VM's creation after transient API errors.
+    pub create_backoff: crate::retry::Backoff,
     /// Simulated clock when the VM started, for events.
     pub sim_started_secs: f64,
     pub wait_reason: Option<String>,
@@ -122,6 +124,7 @@ impl VmRun {
             error: None,
             kept: None,
             target_created: false,
+            create_backoff: Default::default(),
             sim_started_secs: 0.0,
             wait_reason: None,
         }
