@@ -17,8 +17,22 @@ pub struct Verbosity {
 }
 
 impl Verbosity {
-    /// Starts logging to stderr (never stdout, which carries data).
+    /// Starts logging to stderr (never stdout, which carries data), filtered by
+    /// [`Verbosity::default_directives`] unless RUST_LOG is set.
     pub fn init_logging(&self) {
+        let default = self.default_directives();
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(color_on_stderr())
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
+
+    /// The log filter every tool starts with (an EnvFilter directive list).
+    pub fn default_directives(&self) -> String {
         let level = if self.quiet {
             "error"
         } else {
@@ -31,20 +45,17 @@ impl Verbosity {
         };
         // Our own crates at the chosen level; dependencies stay at warn unless RUST_LOG says more,
         // so that -vv never dumps HTTP headers (which carry credentials) from hyper or reqwest.
-        // rustls-platform-verifier logs its own ERROR line for a certificate it rejects, which
-        // would double the tool's one-line error: it is silenced.
-        let default = format!(
-            "warn,common={level},ovirt_dump={level},{},rustls_platform_verifier=off",
+        // Some dependencies' own lines only repeat, worse, what the tool reports on one line:
+        // rustls-platform-verifier logs an ERROR for a certificate it rejects, which would double
+        // the tool's error (silenced always); kube's client and watcher log every failed request
+        // and reconnect, several lines each, while the tool retries and says so itself (silenced
+        // unless -vv, where debugging wants them).
+        let kube = if self.verbose >= 2 { level } else { "off" };
+        format!(
+            "warn,common={level},ovirt_dump={level},{},rustls_platform_verifier=off,\
+             kube_client={kube},kube_runtime={kube}",
             crate_filters(level)
-        );
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(color_on_stderr())
-            .with_target(false)
-            .without_time()
-            .try_init();
+        )
     }
 
     pub fn show_progress(&self) -> bool {
@@ -83,4 +94,28 @@ pub fn after_help() -> String {
 /// Parses arguments; on a usage error clap prints it and exits with status 2 (the table's usage code).
 pub fn parse<T: clap::Parser>() -> T {
     T::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directives(verbose: u8, quiet: bool) -> String {
+        Verbosity { verbose, quiet }.default_directives()
+    }
+
+    #[test]
+    fn kube_logs_only_from_double_verbose_on() {
+        for (verbose, quiet) in [(0, false), (1, false), (0, true)] {
+            let d = directives(verbose, quiet);
+            assert!(d.contains("kube_client=off,kube_runtime=off"), "{d}");
+        }
+        assert!(directives(2, false).contains("kube_client=debug,kube_runtime=debug"));
+        assert!(directives(3, false).contains("kube_client=trace,kube_runtime=trace"));
+        assert!(directives(1, false).contains("plan_run=info"));
+        assert!(directives(2, false).contains("rustls_platform_verifier=off"));
+        for v in 0..4 {
+            EnvFilter::try_new(directives(v, false)).unwrap();
+        }
+    }
 }

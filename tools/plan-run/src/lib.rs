@@ -172,35 +172,8 @@ impl Args {
     }
 }
 
-/// Logging as every tool does it (common::cli), with kube's own log lines kept out: they repeat,
-/// on several lines, what plan-run reports on one (-vv lets them through).
-fn init_logging(verbosity: &common::cli::Verbosity) {
-    use tracing_subscriber::EnvFilter;
-    let level = if verbosity.quiet {
-        "error"
-    } else {
-        match verbosity.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
-            _ => "trace",
-        }
-    };
-    let kube = if verbosity.verbose >= 2 { level } else { "off" };
-    let default =
-        format!("warn,common={level},plan_run={level},kube_client={kube},kube_runtime={kube}");
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(common::cli::color_on_stderr())
-        .with_target(false)
-        .without_time()
-        .try_init();
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
-    init_logging(&args.verbosity);
+    args.verbosity.init_logging();
     let objects = manifest::read(&args.inputs)?;
     let mut plans = manifest::plans(&objects)?;
     if !args.records.is_empty() {
