@@ -506,13 +506,22 @@ fn spawn_plan_run(
     args: &[&str],
     kubeconfig: &Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
+    spawn_plan_run_with(args, kubeconfig, Stdio::inherit())
+}
+
+fn spawn_plan_run_with(
+    args: &[&str],
+    kubeconfig: &Path,
+    stderr: Stdio,
+) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
     let mut child = Command::new(PLAN_RUN)
         .args(args)
         .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -786,4 +795,290 @@ async fn dry_run_stores_nothing_and_a_bad_token_exits_77() {
         .await
         .unwrap();
     pipeline::assert_fails(&out, 77, "plan-run: ");
+}
+
+// ---------------------------------------------------------------- Ctrl-C
+
+/// A live run sent SIGINT while its first plan migrates under forklift-sim.
+struct Interrupted {
+    ns: String,
+    /// The plans plan-run was given (two; --max-running-plans 1, so one starts).
+    plans: Vec<Value>,
+    code: Option<i32>,
+    stderr: String,
+    events: Vec<Value>,
+    _sim: kubebed::ForkliftSim,
+    _m: Manifests,
+}
+
+/// Runs plan-run on two plans, one at a time, with forklift-sim's clock set so the first plan's
+/// disks take about 10 s of real time; sends `kill -INT` once `signal_after` is seen.
+async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str]) -> Interrupted {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace(prefix).await;
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 2, &ns);
+    let plans: Vec<Value> = read_lines(&input)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .collect();
+    assert_eq!(plans.len(), 2);
+    let largest: u64 = plans
+        .iter()
+        .map(|p| {
+            p["metadata"]["annotations"]["liftkit.io/total-disk-bytes"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    // 1 Gbit/s is 125 MB/s of simulated time; the largest plan (it starts first) takes ~10 s.
+    let time_scale = (largest as f64 / 125e6 / 10.0).max(1.0).to_string();
+    let sim = sim(&ns, &time_scale, &["--bandwidth", "1Gbit/s"]);
+    let mut args = vec![
+        "--max-running-plans",
+        "1",
+        "--ready-timeout",
+        "60s",
+        input.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (mut child, rx) = spawn_plan_run_with(&args, &bed.kubeconfig, Stdio::piped());
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
+        text
+    });
+    let signal_after = signal_after.to_string();
+    let (child, rx, seen) = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e: Value = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {signal_after} event within 90s: {seen:?}"));
+            let hit = e["event"] == signal_after.as_str();
+            seen.push(e);
+            if hit {
+                break;
+            }
+        }
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -INT");
+        (child, rx, seen)
+    })
+    .await
+    .unwrap();
+    let (status, events) = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("plan-run still running 30 s after SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut events = seen;
+        events.extend(rx.iter());
+        (status, events)
+    })
+    .await
+    .unwrap();
+    Interrupted {
+        ns,
+        plans,
+        code: status.code(),
+        stderr: stderr.join().unwrap(),
+        events,
+        _sim: sim,
+        _m: m,
+    }
+}
+
+fn true_condition(status: &Value, kind: &str) -> bool {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+fn terminal(migration: &Value) -> Option<&'static str> {
+    ["Succeeded", "Failed", "Canceled"]
+        .into_iter()
+        .find(|k| true_condition(&migration["status"], k))
+}
+
+/// Polls the namespace's only Migration until it ends; returns it.
+async fn wait_migration_end(ns: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let list = migrations(ns).await;
+        assert_eq!(list.len(), 1, "{list:?}");
+        if terminal(&list[0]).is_some() {
+            return list[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Migration did not end in {secs}s: {}",
+            list[0]["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn plan_object(ns: &str, name: &str) -> Value {
+    let bed = kubebed::Testbed::shared();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        bed.client().await,
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "forklift.konveyor.io",
+            "v1beta1",
+            "Plan",
+        )),
+    );
+    serde_json::to_value(api.get(name).await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_scheduling_and_leaves_the_running_migration_to_forklift() {
+    let _shared = RESTART.read().await;
+    // SIGINT right after the first start: before plan-run has waited on anything else.
+    let run = interrupt_mid_migration("plan-run-int", "started", &[]).await;
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 still running")
+            && run.stderr.contains("1 not started")
+            && run
+                .stderr
+                .contains("interrupted, running migrations left to Forklift"),
+        "{}",
+        run.stderr
+    );
+    let started = of(&run.events, "started");
+    assert_eq!(started.len(), 1, "{:?}", run.events);
+    assert!(of(&run.events, "cancel-requested").is_empty());
+    assert!(of(&run.events, "plan-finished").is_empty());
+    // The Migration runs on, uncanceled, and no other was started.
+    let list = migrations(&run.ns).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let migration = &list[0];
+    assert_eq!(migration["metadata"]["name"], started[0]["migration"]);
+    assert!(migration["spec"]["cancel"].is_null(), "{migration}");
+    assert_eq!(terminal(migration), None, "{}", migration["status"]);
+    // Forklift (forklift-sim) finishes it.
+    let ended = wait_migration_end(&run.ns, 120).await;
+    assert_eq!(terminal(&ended), Some("Succeeded"), "{}", ended["status"]);
+    assert!(ended["spec"]["cancel"].is_null());
+    let plan_name = started[0]["plan"].as_str().unwrap();
+    let plan = plan_object(&run.ns, plan_name).await;
+    assert!(
+        true_condition(&plan["status"], "Succeeded"),
+        "{}",
+        plan["status"]
+    );
+    let spec_vms = run
+        .plans
+        .iter()
+        .find(|p| p["metadata"]["name"] == plan_name)
+        .unwrap()["spec"]["vms"]
+        .as_array()
+        .unwrap()
+        .len();
+    let vms = plan["status"]["migration"]["vms"].as_array().unwrap();
+    assert_eq!(vms.len(), spec_vms);
+    assert!(
+        vms.iter().all(|v| true_condition(v, "Succeeded")),
+        "{vms:?}"
+    );
+    assert_eq!(migrations(&run.ns).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_cancel_on_interrupt_cancels_the_unfinished_vms() {
+    let _shared = RESTART.read().await;
+    let run =
+        interrupt_mid_migration("plan-run-intc", "vm-progress", &["--cancel-on-interrupt"]).await;
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("interrupted, unfinished VMs of running migrations canceled"),
+        "{}",
+        run.stderr
+    );
+    let started = of(&run.events, "started");
+    assert_eq!(started.len(), 1, "{:?}", run.events);
+    let plan_name = started[0]["plan"].as_str().unwrap();
+    let requested = of(&run.events, "cancel-requested");
+    assert_eq!(requested.len(), 1, "{:?}", run.events);
+    assert_eq!(requested[0]["plan"], plan_name);
+    assert_eq!(requested[0]["migration"], started[0]["migration"]);
+    let finished_before: BTreeSet<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "vm-succeeded")
+        .map(|e| e["vm_id"].as_str().unwrap())
+        .collect();
+    // Every VM not finished when plan-run stopped is in spec.cancel, by id (Forklift's match).
+    let spec_vms: Vec<Value> = run
+        .plans
+        .iter()
+        .find(|p| p["metadata"]["name"] == plan_name)
+        .unwrap()["spec"]["vms"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ended = wait_migration_end(&run.ns, 120).await;
+    let cancel: BTreeSet<&str> = ended["spec"]["cancel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let unfinished: BTreeSet<&str> = spec_vms
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .filter(|id| !finished_before.contains(id))
+        .collect();
+    assert!(!unfinished.is_empty());
+    assert_eq!(cancel, unfinished);
+    // Forklift's rules: a VM in spec.cancel ends Canceled; the plan is Canceled when no VM
+    // succeeded (Succeeded if one did, Failed if one failed).
+    let plan = plan_object(&run.ns, plan_name).await;
+    let vms = plan["status"]["migration"]["vms"].as_array().unwrap();
+    for vm in vms {
+        let id = vm["id"].as_str().unwrap();
+        if cancel.contains(id) {
+            assert!(true_condition(vm, "Canceled"), "{vm}");
+            assert_eq!(vm["phase"], "Completed");
+        }
+    }
+    let expected = if vms.iter().any(|v| true_condition(v, "Failed")) {
+        "Failed"
+    } else if vms.iter().any(|v| true_condition(v, "Succeeded")) {
+        "Succeeded"
+    } else {
+        "Canceled"
+    };
+    assert!(
+        true_condition(&plan["status"], expected),
+        "expected {expected}: {}",
+        plan["status"]
+    );
+    assert_eq!(terminal(&ended), Some(expected), "{}", ended["status"]);
+    assert!(!true_condition(&plan["status"], "Executing"));
+    // Nothing else started.
+    assert_eq!(migrations(&run.ns).await.len(), 1);
 }

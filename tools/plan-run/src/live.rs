@@ -10,7 +10,7 @@ use crate::sched::{PlanKey, Scheduler, State};
 use crate::status::{self, Outcome};
 use crate::{Args, human_secs};
 use common::{Error, ExitCode, Result};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
@@ -375,12 +375,19 @@ pub async fn run(
 
     let mut progress = Progress::new(args.verbosity.show_progress());
     let ready_deadline = Instant::now() + Duration::from_secs_f64(args.ready_timeout);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // Registered now, before the first Migration starts: a Ctrl-C from here on ends with the
+    // summary and exit 130 (tokio::signal::ctrl_c() would register only when first awaited).
+    let mut ctrl_c = Interrupt::register()
+        .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch Ctrl-C: {e}")))?;
     let mut interrupted = false;
     let mut watch_errors = 0u32;
 
     loop {
+        if ctrl_c.recv().now_or_never().is_some() {
+            interrupted = true;
+            scheduler.stop();
+            break;
+        }
         // Starts the scheduler allows now.
         let minute = local_minute();
         for start in scheduler.decide(minute) {
@@ -488,7 +495,7 @@ pub async fn run(
                     on_migration(&value, &mut tracked, &mut scheduler, &mut events, &mut progress)?;
                 }
             }
-            _ = &mut ctrl_c => {
+            _ = ctrl_c.recv() => {
                 interrupted = true;
                 scheduler.stop();
                 break;
@@ -517,7 +524,34 @@ pub async fn run(
     }
     progress.clear();
     events.flush()?;
-    Ok(summary(&tracked, &scheduler, interrupted, begun.elapsed()))
+    let on_interrupt = match (interrupted, args.cancel_on_interrupt) {
+        (false, _) => None,
+        (true, false) => Some("interrupted, running migrations left to Forklift"),
+        (true, true) => Some("interrupted, unfinished VMs of running migrations canceled"),
+    };
+    Ok(summary(&tracked, &scheduler, on_interrupt, begun.elapsed()))
+}
+
+/// Ctrl-C (SIGINT), caught from registration on.
+struct Interrupt {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    signal: tokio::signal::windows::CtrlC,
+}
+
+impl Interrupt {
+    fn register() -> std::io::Result<Interrupt> {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        #[cfg(windows)]
+        let signal = tokio::signal::windows::ctrl_c()?;
+        Ok(Interrupt { signal })
+    }
+
+    async fn recv(&mut self) {
+        self.signal.recv().await;
+    }
 }
 
 fn local_now() -> jiff::Zoned {
@@ -803,7 +837,7 @@ async fn cancel_running(
 fn summary(
     tracked: &BTreeMap<PlanKey, Tracked>,
     scheduler: &Scheduler,
-    interrupted: bool,
+    interrupted: Option<&str>,
     elapsed: Duration,
 ) -> ExitCode {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -840,11 +874,9 @@ fn summary(
         tracked.len(),
         plans.join(", "),
         human_secs(elapsed.as_secs_f64()),
-        if interrupted {
-            "; interrupted, running migrations left to Forklift"
-        } else {
-            ""
-        },
+        interrupted
+            .map(|what| format!("; {what}"))
+            .unwrap_or_default(),
     );
     let all_good = tracked.values().all(|t| {
         matches!(
@@ -853,7 +885,7 @@ fn summary(
         )
     }) && vm_failed == 0
         && vm_canceled == 0;
-    if interrupted {
+    if interrupted.is_some() {
         ExitCode::Interrupted
     } else if all_good {
         ExitCode::Ok
