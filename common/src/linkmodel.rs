@@ -15,6 +15,11 @@
 //! Every VM also spends a fixed `per_vm_overhead_secs` outside disk transfer: half of it in
 //! Initialize and half in VirtualMachineCreation ([`LinkModel::initialize_secs`],
 //! [`LinkModel::creation_secs`]).
+//!
+//! A transfer is one disk: Forklift copies a VM's disks in parallel, so a VM with three disks
+//! counts three towards `n`. forklift-sim always paces disks; `plan-run --simulate` does when VM
+//! records (`--records`) give the disks, and otherwise falls back to one transfer per VM carrying
+//! the VM's total, which agrees when VMs have one disk and is an approximation otherwise.
 
 use serde::{Deserialize, Serialize};
 

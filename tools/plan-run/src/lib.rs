@@ -52,7 +52,9 @@ other one. A mismatch is reported (event access, ok: false) and exits 1.
 --simulate needs no cluster: the same scheduler, fed by a model of the shared link
 (--bandwidth, common::linkmodel) and of Forklift's VM slots (--max-vm-inflight), writes the same
 events at simulated times and a final `simulation` line: makespan, lower bound (total bytes /
-bandwidth) and their ratio. Reads plan-gen's output directly.
+bandwidth) and their ratio. Reads plan-gen's output directly. The link carries one transfer per
+disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
+gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
 Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster.
 Memory: every input object (a few KiB per plan) and the status of the plans being watched.";
@@ -104,8 +106,8 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["simulate", "dry_run"])]
     pub verify_access: bool,
 
-    /// VM records (ovirt-dump, owner-group): disk bytes of plans without the annotation, and of
-    /// each VM in --simulate
+    /// VM records (ovirt-dump, owner-group): disk bytes of plans without the annotation, and
+    /// in --simulate each VM's disks, one transfer per disk (without records: one per VM)
     #[arg(long, value_name = "FILE")]
     pub records: Vec<PathBuf>,
 
@@ -219,13 +221,13 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
         per_vm_overhead_secs: args.per_vm_overhead,
         ..LinkModel::default()
     };
-    let mut vm_bytes = std::collections::BTreeMap::new();
+    let mut vm_disks = std::collections::BTreeMap::new();
     if !args.records.is_empty() {
         common::jsonl::Inputs::new(&args.records).for_each(
             |value: serde_json::Value, location| {
                 let record = common::record::parse_vm_record(value)
                     .map_err(|e| Error::data(format!("{location}: {e}")))?;
-                vm_bytes.insert(record.id.clone(), manifest::record_bytes(&record));
+                vm_disks.insert(record.id.clone(), manifest::record_disk_bytes(&record));
                 Ok(())
             },
         )?;
@@ -241,7 +243,7 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
         max_vm_inflight: args.max_vm_inflight as usize,
         start,
         zone: jiff::tz::TimeZone::system(),
-        vm_bytes,
+        vm_disks,
     };
     let outcome = simulate::run(plans, &mut scheduler, &setup, &mut events)?;
     let end = start + jiff::SignedDuration::from_secs_f64(outcome.makespan_secs);

@@ -244,6 +244,11 @@ pub fn compute_bytes(plans: &mut [Plan], records: &[PathBuf]) -> Result<()> {
 /// The bytes a VM's disks need on the target, as Forklift sizes them: max(provisioned, actual)
 /// of every non-LUN disk.
 pub fn record_bytes(record: &common::record::VmRecord) -> u64 {
+    record_disk_bytes(record).iter().sum()
+}
+
+/// [`record_bytes`] per disk: one entry per disk Forklift copies (LUNs are not copied).
+pub fn record_disk_bytes(record: &common::record::VmRecord) -> Vec<u64> {
     record
         .disks()
         .iter()
@@ -253,7 +258,7 @@ pub fn record_bytes(record: &common::record::VmRecord) -> u64 {
                 .unwrap_or(0)
                 .max(d.actual_bytes.unwrap_or(0))
         })
-        .sum()
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! --simulate: the schedule and its duration, offline. The scheduler of the live run decides the
 //! starts; common::linkmodel paces the disk transfers (the model forklift-sim runs on), and
 //! Forklift's own cap on running VMs per source provider (--max-vm-inflight) is applied too.
+//! Transfers are per disk, as Forklift copies a VM's disks in parallel and forklift-sim paces
+//! them, where VM records give the disks; a VM without a record is one transfer of its bytes.
 
 use crate::events::Events;
 use crate::manifest::Plan;
@@ -50,7 +52,8 @@ struct Vm {
     id: String,
     name: String,
     bytes: u64,
-    remaining: f64,
+    /// Bytes left of each disk transfer (one entry for a VM known only by its total).
+    remaining: Vec<f64>,
     phase: Phase,
 }
 
@@ -62,12 +65,13 @@ pub struct Setup {
     pub start: Timestamp,
     /// The time zone --window is read in.
     pub zone: TimeZone,
-    /// Disk bytes by VM id, where VM records were given.
-    pub vm_bytes: BTreeMap<String, u64>,
+    /// The bytes of each disk Forklift copies, by VM id, where VM records were given.
+    pub vm_disks: BTreeMap<String, Vec<u64>>,
 }
 
-/// Runs the simulation from `start` (the window read in `zone`), writing the events. `vm_bytes` gives a VM's disk bytes by id
-/// where VM records were given; otherwise a plan's bytes are split evenly over its VMs.
+/// Runs the simulation from `start` (the window read in `zone`), writing the events. `vm_disks`
+/// gives a VM's disks by id where VM records were given, each a transfer of its own; otherwise a
+/// plan's bytes are split evenly over its VMs, each VM one transfer.
 pub fn run(
     plans: &[Plan],
     scheduler: &mut Scheduler,
@@ -79,7 +83,7 @@ pub fn run(
         max_vm_inflight,
         start,
         zone,
-        vm_bytes,
+        vm_disks,
     } = setup;
     let (start, max_vm_inflight) = (*start, *max_vm_inflight);
     let at = |t: f64| start + jiff::SignedDuration::from_secs_f64(t);
@@ -101,21 +105,26 @@ pub fn run(
     let mut plan_vms: Vec<Vec<usize>> = vec![Vec::new(); plans.len()];
     for (i, plan) in plans.iter().enumerate() {
         // VMs without a record share what the plan's bytes leave over, evenly.
-        let known: u64 = plan.vms.iter().filter_map(|v| vm_bytes.get(&v.id)).sum();
+        let known: u64 = plan
+            .vms
+            .iter()
+            .filter_map(|v| vm_disks.get(&v.id))
+            .flatten()
+            .sum();
         let unknown = plan
             .vms
             .iter()
-            .filter(|v| !vm_bytes.contains_key(&v.id))
+            .filter(|v| !vm_disks.contains_key(&v.id))
             .count() as u64;
         let rest = plan.bytes.saturating_sub(known);
         let (base, extra) = (rest / unknown.max(1), rest % unknown.max(1));
         let mut k = 0u64;
         for vm in &plan.vms {
-            let bytes = match vm_bytes.get(&vm.id) {
-                Some(b) => *b,
+            let disks = match vm_disks.get(&vm.id) {
+                Some(disks) => disks.clone(),
                 None => {
                     k += 1;
-                    base + u64::from(k <= extra)
+                    vec![base + u64::from(k <= extra)]
                 }
             };
             plan_vms[i].push(vms.len());
@@ -123,8 +132,8 @@ pub fn run(
                 plan: i,
                 id: vm.id.clone(),
                 name: vm.name.clone(),
-                bytes,
-                remaining: bytes as f64,
+                bytes: disks.iter().sum(),
+                remaining: disks.iter().map(|b| *b as f64).collect(),
                 phase: Phase::Queued,
             });
         }
@@ -153,7 +162,11 @@ pub fn run(
         if guard > 50_000_000 {
             break;
         }
+        // Whether anything changed at this instant: then look again before time moves on, so a
+        // slot or a plan finishing now is taken now, not at the next event.
+        let mut changed = false;
         for start in scheduler.decide(minute_of_day(t)) {
+            changed = true;
             let i = index[&start.plan];
             peak_inflight = peak_inflight.max(start.inflight_bytes);
             peak_running = peak_running.max(start.running_plans);
@@ -189,6 +202,7 @@ pub fn run(
                 if vms[v].phase == Phase::Queued {
                     vms[v].phase = Phase::Initialize(link.initialize_secs());
                     busy += 1;
+                    changed = true;
                 }
             }
         }
@@ -199,7 +213,7 @@ pub fn run(
             for vm in vms.iter_mut() {
                 let next = match vm.phase {
                     Phase::Initialize(left) if left <= 0.0 => Some(Phase::Transfer),
-                    Phase::Transfer if vm.remaining <= 0.0 => {
+                    Phase::Transfer if vm.remaining.iter().all(|r| *r <= 0.0) => {
                         Some(Phase::Creation(link.creation_secs()))
                     }
                     Phase::Creation(left) if left <= 0.0 => Some(Phase::Done),
@@ -208,6 +222,7 @@ pub fn run(
                 if let Some(next) = next {
                     vm.phase = next;
                     moved = true;
+                    changed = true;
                     if next == Phase::Done {
                         let plan = &plans[vm.plan];
                         events.emit(
@@ -226,6 +241,7 @@ pub fn run(
                 finished_now.push(p);
             }
         }
+        changed |= !finished_now.is_empty();
         for p in finished_now {
             executing.retain(|x| *x != p);
             finish_plan(plans, p, t, &at, events, scheduler)?;
@@ -233,9 +249,15 @@ pub fn run(
         if scheduler.is_finished() {
             break;
         }
-        // The next thing that happens: a phase ends, a transfer completes, or the window opens.
-        let transferring: Vec<usize> = (0..vms.len())
+        if changed {
+            continue;
+        }
+        // The next thing that happens: a phase ends, a disk transfer completes, or the window
+        // opens. Running transfers: (VM, disk) with bytes left, of VMs in DiskTransfer.
+        let transferring: Vec<(usize, usize)> = (0..vms.len())
             .filter(|&v| vms[v].phase == Phase::Transfer)
+            .flat_map(|v| (0..vms[v].remaining.len()).map(move |d| (v, d)))
+            .filter(|&(v, d)| vms[v].remaining[d] > 0.0)
             .collect();
         let mut dt = f64::INFINITY;
         for vm in &vms {
@@ -248,7 +270,7 @@ pub fn run(
             let rate = link.rate_per_transfer(transferring.len());
             let smallest = transferring
                 .iter()
-                .map(|&v| vms[v].remaining)
+                .map(|&(v, d)| vms[v].remaining[d])
                 .fold(f64::INFINITY, f64::min);
             dt = dt.min(smallest / rate);
         }
@@ -270,10 +292,13 @@ pub fn run(
             continue;
         }
         idle_turns = 0;
-        let mut remaining: Vec<f64> = transferring.iter().map(|&v| vms[v].remaining).collect();
+        let mut remaining: Vec<f64> = transferring
+            .iter()
+            .map(|&(v, d)| vms[v].remaining[d])
+            .collect();
         link.advance(&mut remaining, dt);
-        for (&v, r) in transferring.iter().zip(remaining) {
-            vms[v].remaining = r;
+        for (&(v, d), r) in transferring.iter().zip(remaining) {
+            vms[v].remaining[d] = r;
         }
         for vm in vms.iter_mut() {
             match &mut vm.phase {
@@ -356,14 +381,25 @@ mod tests {
         link: &LinkModel,
         start: &str,
     ) -> (Outcome, Vec<serde_json::Value>) {
+        simulate_disks(plans, limits, link, start, BTreeMap::new(), 20)
+    }
+
+    fn simulate_disks(
+        plans: &[Plan],
+        limits: Limits,
+        link: &LinkModel,
+        start: &str,
+        vm_disks: BTreeMap<String, Vec<u64>>,
+        max_vm_inflight: usize,
+    ) -> (Outcome, Vec<serde_json::Value>) {
         let mut scheduler = Scheduler::new(limits, plans.iter().map(|p| (p.key.clone(), p.bytes)));
         let mut events = Events::sink();
         let setup = Setup {
             link: *link,
-            max_vm_inflight: 20,
+            max_vm_inflight,
             start: start.parse().unwrap(),
             zone: TimeZone::UTC,
-            vm_bytes: BTreeMap::new(),
+            vm_disks,
         };
         let outcome = run(plans, &mut scheduler, &setup, &mut events).unwrap();
         (outcome, events.log)
@@ -448,5 +484,152 @@ mod tests {
             .collect();
         assert_eq!(starts, ["2026-01-01T23:00:00Z", "2026-01-01T23:01:40Z"]);
         assert!((outcome.makespan_secs - (11.0 * 3600.0 + 200.0)).abs() < 1e-6);
+    }
+
+    /// Seconds from the start to each VM's vm-succeeded event, by VM name.
+    fn finish_secs(events: &[serde_json::Value], start: &str) -> BTreeMap<String, f64> {
+        let start: Timestamp = start.parse().unwrap();
+        events
+            .iter()
+            .filter(|e| e["event"] == "vm-succeeded")
+            .map(|e| {
+                let t: Timestamp = e["time"].as_str().unwrap().parse().unwrap();
+                let secs = t.duration_since(start).as_secs_f64();
+                (e["vm_name"].as_str().unwrap().to_string(), secs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_make_each_disk_a_transfer_and_without_them_each_vm_is_one() {
+        // 100 B/s, no contention, no overhead. VM a has disks of 100 and 300 bytes, b one of 400.
+        let link = LinkModel {
+            bandwidth_bytes_per_sec: 100.0,
+            contention_threshold: 10,
+            contention_penalty: 0.0,
+            per_vm_overhead_secs: 0.0,
+        };
+        let mut p = plans(&[(800, 2)]);
+        p[0].vms[0].name = "a".into();
+        p[0].vms[1].name = "b".into();
+        let start = "2026-01-01T00:00:00Z";
+        let disks = BTreeMap::from([
+            ("0-0".to_string(), vec![100, 300]),
+            ("0-1".to_string(), vec![400]),
+        ]);
+        // Per disk: three transfers at 33 B/s until a's small disk is done (3 s), then two at
+        // 50 B/s until a's big one is (7 s), then b alone (8 s).
+        let (outcome, events) = simulate_disks(&p, Limits::default(), &link, start, disks, 20);
+        let done = finish_secs(&events, start);
+        assert!((done["a"] - 7.0).abs() < 1e-6, "{done:?}");
+        assert!((done["b"] - 8.0).abs() < 1e-6, "{done:?}");
+        assert!((outcome.makespan_secs - 8.0).abs() < 1e-6);
+        // Per VM (no records): two transfers of 400 bytes at 50 B/s, both done at 8 s.
+        let (_, events) = simulate(&p, Limits::default(), &link, start);
+        let done = finish_secs(&events, start);
+        assert!((done["a"] - 8.0).abs() < 1e-6, "{done:?}");
+        assert!((done["b"] - 8.0).abs() < 1e-6, "{done:?}");
+    }
+
+    /// The same model run as forklift-sim runs it: fixed ticks; per tick the Initialize timers,
+    /// then the disks of VMs in DiskTransfer over the link, then the VirtualMachineCreation
+    /// timers; VMs take a slot (max_vm_inflight) in order. Returns when the last VM is done.
+    fn ticked_run(link: &LinkModel, vms: &[Vec<u64>], max_vm_inflight: usize, tick: f64) -> f64 {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Stage {
+            Pending,
+            Initialize(f64),
+            Transfer,
+            Create(f64),
+            Done,
+        }
+        let mut stage = vec![Stage::Pending; vms.len()];
+        let mut left: Vec<Vec<f64>> = vms
+            .iter()
+            .map(|d| d.iter().map(|b| *b as f64).collect())
+            .collect();
+        let mut t = 0.0;
+        while stage.iter().any(|s| *s != Stage::Done) {
+            let running = stage
+                .iter()
+                .filter(|s| !matches!(s, Stage::Pending | Stage::Done))
+                .count();
+            let mut free = max_vm_inflight.saturating_sub(running);
+            for s in stage.iter_mut().filter(|s| **s == Stage::Pending) {
+                if free == 0 {
+                    break;
+                }
+                *s = Stage::Initialize(link.initialize_secs());
+                free -= 1;
+            }
+            for s in stage.iter_mut() {
+                if let Stage::Initialize(l) = s {
+                    *l -= tick;
+                    if *l <= 0.0 {
+                        *s = Stage::Transfer;
+                    }
+                }
+            }
+            let slots: Vec<(usize, usize)> = (0..vms.len())
+                .filter(|&v| stage[v] == Stage::Transfer)
+                .flat_map(|v| (0..left[v].len()).map(move |d| (v, d)))
+                .filter(|&(v, d)| left[v][d] > 0.0)
+                .collect();
+            let mut remaining: Vec<f64> = slots.iter().map(|&(v, d)| left[v][d]).collect();
+            link.advance(&mut remaining, tick);
+            for (&(v, d), r) in slots.iter().zip(remaining) {
+                left[v][d] = r;
+            }
+            for v in 0..vms.len() {
+                match stage[v] {
+                    Stage::Transfer if left[v].iter().all(|r| *r <= 0.0) => {
+                        stage[v] = Stage::Create(link.creation_secs());
+                    }
+                    Stage::Create(l) if l - tick <= 0.0 => stage[v] = Stage::Done,
+                    Stage::Create(l) => stage[v] = Stage::Create(l - tick),
+                    _ => {}
+                }
+            }
+            t += tick;
+        }
+        t
+    }
+
+    #[test]
+    fn simulate_agrees_with_a_ticked_run_of_the_same_model() {
+        // Four VMs with one to three disks, two VM slots, contention beyond three transfers.
+        let link = LinkModel {
+            bandwidth_bytes_per_sec: 1.25e9,
+            contention_threshold: 3,
+            contention_penalty: 0.5,
+            per_vm_overhead_secs: 60.0,
+        };
+        let disks: Vec<Vec<u64>> = vec![
+            vec![50 * GB, 100 * GB],
+            vec![20 * GB],
+            vec![80 * GB, 10 * GB, 40 * GB],
+            vec![60 * GB],
+        ];
+        let total: u64 = disks.iter().flatten().sum();
+        let p = plans(&[(total, disks.len())]);
+        let vm_disks = (0..disks.len())
+            .map(|v| (format!("0-{v}"), disks[v].clone()))
+            .collect();
+        let (outcome, _) = simulate_disks(
+            &p,
+            Limits::default(),
+            &link,
+            "2026-01-01T00:00:00Z",
+            vm_disks,
+            2,
+        );
+        // forklift-sim's default tick is 100 ms of real time; at --time-scale 10 that is 1 s.
+        let ticked = ticked_run(&link, &disks, 2, 1.0);
+        let error = (outcome.makespan_secs - ticked).abs();
+        assert!(
+            error <= 3.0 && error / ticked < 0.01,
+            "simulate {} s, ticked run {ticked} s",
+            outcome.makespan_secs
+        );
     }
 }
