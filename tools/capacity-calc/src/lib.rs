@@ -140,7 +140,6 @@ pub fn pvc_bytes(disk_bytes: u64, block: bool, fs_overhead: f64) -> u64 {
 /// One group's sums.
 #[derive(Debug, Default, Clone)]
 pub struct Sums {
-    vm_ids: HashSet<String>,
     shared_disks: HashSet<String>,
     pub vms: u64,
     pub vcpus: u64,
@@ -154,12 +153,12 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Counts a VM; the caller adds each VM once per group (see `Report::add`), so no set of VM ids
+    /// is kept: memory holds the groups, not the VMs.
     fn add_vm(&mut self, vm: &VmRecord) {
-        if self.vm_ids.insert(vm.id.clone()) {
-            self.vms += 1;
-            self.vcpus += u64::from(vm.vcpus());
-            self.memory_bytes += vm.memory_bytes.unwrap_or(0);
-        }
+        self.vms += 1;
+        self.vcpus += u64::from(vm.vcpus());
+        self.memory_bytes += vm.memory_bytes.unwrap_or(0);
     }
 
     fn add_disk(&mut self, disk: &Disk, class: &str, pvc: u64) {
@@ -330,16 +329,20 @@ impl Report {
                 let key = [group.clone(), vec![NONE.to_string(); disk_keys.len()]].concat();
                 self.groups.entry(key).or_default().add_vm(vm);
             }
+            // A VM with several disks in one group counts once there.
+            let mut counted: HashSet<Vec<String>> = HashSet::new();
             for (disk, (class, pvc)) in vm.disks().iter().zip(&pvcs) {
                 let values: Vec<String> = disk_keys
                     .iter()
                     .map(|k| disk_key_value(disk, class, *k))
                     .collect();
-                let sums = self
-                    .groups
-                    .entry([group.clone(), values].concat())
-                    .or_default();
-                sums.add_vm(vm);
+                let key = [group.clone(), values].concat();
+                let first = !counted.contains(&key);
+                let sums = self.groups.entry(key.clone()).or_default();
+                if first {
+                    sums.add_vm(vm);
+                    counted.insert(key);
+                }
                 sums.add_disk(disk, class, *pvc);
             }
         }
