@@ -47,7 +47,7 @@ die() {
     exit 1
 }
 
-for tool in ovirt-sim ovirt-dump owner-group capacity-calc; do
+for tool in ovirt-sim ovirt-dump owner-group capacity-calc plan-gen plan-run; do
     [[ -x $BIN/$tool ]] || die "$BIN/$tool missing: run 'cargo build --release --bins' (make bench does)"
 done
 for cmd in jq curl; do command -v "$cmd" >/dev/null || die "$cmd missing (make bench installs it)"; done
@@ -300,7 +300,10 @@ for pair in "jsonl_read common_input reader common::jsonl::Input" "jsonl_write c
         "$(awk -v a="$ours" -v b="$ceiling" 'BEGIN { printf "%.0f%% of serde_json", 100 * a / b }')"
 done
 
-row "C. plan-run" "—" "—" "—" "—" "—" "—" "not measured yet: plan-run not built"
+# ---------------------------------------------------------------------------------------------
+# C. Scheduling on the shared-link model (what it runs: bench/schedule.sh).
+say "C: makespans of plan-run's scheduler, all plans at once, Forklift's queue alone"
+while IFS= read -r line; do ROWS+=("$line"); done < <(LIFTKIT_BIN=$BIN "$ROOT/bench/schedule.sh")
 
 # ---------------------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
