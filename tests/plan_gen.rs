@@ -716,24 +716,9 @@ fn the_schemas_catch_what_an_api_server_would_reject() {
 mod pipeline;
 mod support;
 
-/// ovirt-dump's export of a world, annotated by owner-group: VM records as plan-gen reads them.
-fn owned(records: &std::path::Path) -> Vec<u8> {
-    let out = pipeline::run(
-        env!("CARGO_BIN_EXE_owner-group"),
-        &[records.to_str().unwrap()],
-        b"",
-    );
-    assert!(
-        out.status.success(),
-        "owner-group: {}",
-        pipeline::stderr(&out)
-    );
-    out.stdout
-}
-
 fn demo_owned() -> &'static [u8] {
     static OWNED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    OWNED.get_or_init(|| owned(pipeline::demo_records()))
+    OWNED.get_or_init(|| pipeline::owned(pipeline::demo_records()))
 }
 
 /// A generated world (`ovirt-sim --generate N --seed S`) exported and annotated, and the world.
@@ -780,7 +765,7 @@ fn generated(vms: usize, seed: u64) -> (Vec<u8>, Value) {
     );
     drop(sim);
     let world = serde_json::from_str(&std::fs::read_to_string(&world_path).unwrap()).unwrap();
-    (owned(&path), world)
+    (pipeline::owned(&path), world)
 }
 
 const DEMO_MAP: &str = "tests/fixtures/demo-networks.map";

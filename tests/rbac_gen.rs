@@ -372,20 +372,6 @@ fn the_schemas_catch_what_an_api_server_would_reject() {
 mod pipeline;
 mod support;
 
-fn owned(records: &std::path::Path) -> Vec<u8> {
-    let out = pipeline::run(
-        env!("CARGO_BIN_EXE_owner-group"),
-        &[records.to_str().unwrap()],
-        b"",
-    );
-    assert!(
-        out.status.success(),
-        "owner-group: {}",
-        pipeline::stderr(&out)
-    );
-    out.stdout
-}
-
 /// capacity-calc's quota records for VM records.
 fn quota_records(owned: &[u8], dir: &std::path::Path) -> std::path::PathBuf {
     let out = pipeline::run(
@@ -411,7 +397,7 @@ fn quota_records(owned: &[u8], dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn demo_world_namespaces_bindings_and_quotas() {
-    let owned = owned(pipeline::demo_records());
+    let owned = pipeline::owned(pipeline::demo_records());
     let dir = tempfile::tempdir().unwrap();
     let quota = quota_records(&owned, dir.path());
     let out = rbac_gen_stdin(
@@ -516,7 +502,7 @@ fn a_generated_world_gives_valid_objects() {
     }
     assert!(cmd.stdin(Stdio::null()).output().unwrap().status.success());
     drop(sim);
-    let owned = owned(&records);
+    let owned = pipeline::owned(&records);
     let quota = quota_records(&owned, dir.path());
     let schemas = Schemas::load();
     for extra in [&[][..], &["--namespaced-role"]] {

@@ -173,3 +173,14 @@ pub fn world_namespaces() -> std::collections::HashMap<String, String> {
         })
         .collect()
 }
+
+/// owner-group's output for VM records (a file): the records plan-gen and rbac-gen read.
+pub fn owned(records: &Path) -> Vec<u8> {
+    let out = run(
+        env!("CARGO_BIN_EXE_owner-group"),
+        &[records.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.status.success(), "owner-group: {}", stderr(&out));
+    out.stdout
+}
