@@ -305,3 +305,45 @@ fn demo_world_names_do_not_depend_on_record_order() {
     reversed.reverse();
     assert_eq!(by_id(&text), by_id(&(reversed.join("\n") + "\n")));
 }
+
+#[test]
+fn records_pass_through_byte_for_byte_and_a_second_run_replaces_its_fields() {
+    let input = std::fs::read_to_string(demo_records()).unwrap();
+    let first = run(OG, &[], input.as_bytes());
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let first_text = String::from_utf8(first.stdout.clone()).unwrap();
+    let originals: Vec<&str> = input.lines().filter(|l| !l.trim().is_empty()).collect();
+    let annotated: Vec<&str> = first_text.lines().collect();
+    assert_eq!(annotated.len(), originals.len());
+    for (before, after) in originals.iter().zip(&annotated) {
+        // Everything the record had comes first, unchanged, then the two added fields.
+        let body = before.trim().strip_suffix('}').unwrap();
+        assert!(
+            after.starts_with(body) && after[body.len()..].starts_with(",\"owners\":"),
+            "record not passed through as it came: {}",
+            &before[..80]
+        );
+    }
+
+    // Run again on its own output (say, with another template): the two fields are replaced in
+    // place, never duplicated, and every other field is unchanged.
+    let second = run(OG, &["--name-template", "p-{owners}"], first_text.as_bytes());
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let second_text = String::from_utf8(second.stdout.clone()).unwrap();
+    for (a, b) in first_text.lines().zip(second_text.lines()) {
+        assert_eq!(b.matches("\"owners\":").count(), 1, "owners duplicated: {b}");
+        assert_eq!(b.matches("\"target_namespace\":").count(), 1);
+        let mut a: serde_json::Value = serde_json::from_str(a).unwrap();
+        let mut b: serde_json::Value = serde_json::from_str(b).unwrap();
+        let ns_a = a["target_namespace"].as_str().unwrap().to_string();
+        let ns_b = b["target_namespace"].as_str().unwrap().to_string();
+        if ns_a == "unowned" {
+            assert_eq!(ns_b, "unowned");
+        } else {
+            assert_eq!(ns_b, format!("p-{}", ns_a.strip_suffix("-ns").unwrap()));
+        }
+        a.as_object_mut().unwrap().remove("target_namespace");
+        b.as_object_mut().unwrap().remove("target_namespace");
+        assert_eq!(a, b);
+    }
+}

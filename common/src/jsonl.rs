@@ -13,7 +13,20 @@ pub struct Input {
     name: String,
     reader: Box<dyn BufRead>,
     line_number: u64,
-    buffer: String,
+    buffer: Vec<u8>,
+}
+
+/// Where a line came from (`file:line`), formatted only when an error needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Location<'a> {
+    pub name: &'a str,
+    pub line: u64,
+}
+
+impl std::fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.name, self.line)
+    }
 }
 
 impl Input {
@@ -41,7 +54,7 @@ impl Input {
             name: name.to_string(),
             reader,
             line_number: 0,
-            buffer: String::new(),
+            buffer: Vec::new(),
         }
     }
 
@@ -51,14 +64,24 @@ impl Input {
 
     /// `name:line`, for error messages about the line just read.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.name, self.line_number)
+        self.here().to_string()
     }
 
-    /// The next non-blank line, decoded as `T`. `None` at the end of input.
-    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
+    /// The line just read, as a [`Location`].
+    pub fn here(&self) -> Location<'_> {
+        Location {
+            name: &self.name,
+            line: self.line_number,
+        }
+    }
+
+    /// The next non-blank line, trimmed, without its newline, and where it is. `None` at the end of
+    /// input. The line is checked to be UTF-8 (an error naming the line otherwise) and lives until
+    /// the next call.
+    pub fn next_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
         loop {
             self.buffer.clear();
-            match read_line_lossless(&mut self.reader, &mut self.buffer) {
+            match self.reader.read_until(b'\n', &mut self.buffer) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
@@ -70,34 +93,33 @@ impl Input {
                 }
             }
             self.line_number += 1;
-            let line = self.buffer.trim();
-            if line.is_empty() {
+            if self.buffer.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(serde_json::from_str(line).map_err(|e| {
-                Error::data(format!("{}: {}", self.location(), describe_json_error(&e)))
-            }));
+            let here = Location {
+                name: &self.name,
+                line: self.line_number,
+            };
+            return Some(match std::str::from_utf8(&self.buffer) {
+                Ok(text) => Ok((text.trim(), here)),
+                Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+            });
         }
+    }
+
+    /// The next non-blank line, decoded as `T`. `None` at the end of input.
+    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
+        let (line, here) = match self.next_line()? {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        let parsed = serde_json::from_str(line);
+        Some(parsed.map_err(|e| Error::data(format!("{here}: {}", describe_json_error(&e)))))
     }
 }
 
-/// Reads one line; invalid UTF-8 is an error that names the line rather than a panic.
-fn read_line_lossless(reader: &mut dyn BufRead, buffer: &mut String) -> io::Result<usize> {
-    let mut bytes = Vec::new();
-    let n = reader.read_until(b'\n', &mut bytes)?;
-    match String::from_utf8(bytes) {
-        Ok(text) => {
-            buffer.push_str(&text);
-            Ok(n)
-        }
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "line is not valid UTF-8",
-        )),
-    }
-}
-
-fn describe_json_error(err: &serde_json::Error) -> String {
+/// What a line that did not decode is: invalid JSON, or JSON of another shape.
+pub fn describe_json_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let text = err.to_string();
     // serde_json appends " at line 1 column N"; within a JSON line the column is what matters.
@@ -151,6 +173,23 @@ impl Inputs {
                 None => self.current = None,
             }
         }
+    }
+
+    /// Calls `f` for every non-blank line (trimmed, checked to be UTF-8) with where it came from;
+    /// stops at the first error. For tools that decode only the fields they need.
+    pub fn for_each_line(
+        &mut self,
+        mut f: impl FnMut(&str, Location<'_>) -> Result<()>,
+    ) -> Result<()> {
+        for path in &self.paths[self.next..] {
+            let mut input = Input::open(path)?;
+            while let Some(found) = input.next_line() {
+                let (line, here) = found?;
+                f(line, here)?;
+            }
+        }
+        self.next = self.paths.len();
+        Ok(())
     }
 
     /// Calls `f` for every value; stops at the first error.

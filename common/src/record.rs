@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
+use std::borrow::Cow;
 
 /// The version of the record layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -322,13 +323,7 @@ pub struct Owner {
 impl VmRecord {
     /// Checks what every tool relies on: the schema version.
     pub fn check_schema(&self) -> Result<(), String> {
-        if self.schema != SCHEMA_VERSION {
-            return Err(format!(
-                "VM record {} has schema {}, this tool reads schema {SCHEMA_VERSION}",
-                self.name, self.schema
-            ));
-        }
-        Ok(())
+        check_schema(self.schema, &self.name)
     }
 
     pub fn disks(&self) -> &[Disk] {
@@ -362,6 +357,109 @@ pub fn parse_vm_record(value: Value) -> Result<VmRecord, String> {
         serde_json::from_value(value).map_err(|e| format!("not a valid VM record: {e}"))?;
     record.check_schema()?;
     Ok(record)
+}
+
+fn check_schema(schema: u32, name: &str) -> Result<(), String> {
+    if schema != SCHEMA_VERSION {
+        return Err(format!(
+            "VM record {name} has schema {schema}, this tool reads schema {SCHEMA_VERSION}"
+        ));
+    }
+    Ok(())
+}
+
+/// A partial view of a VM record: the fields one tool reads, borrowed from the line where they
+/// need no unescaping. Decoding a view skips every other field without building it, which is what
+/// lets the streaming tools run at the speed of the parser rather than of the allocator.
+pub trait VmView {
+    fn schema(&self) -> u32;
+    fn name(&self) -> &str;
+}
+
+/// Decodes a VM record line into the view `T`, with the errors [`parse_vm_record`] gives (the
+/// line's other fields are not checked: they pass through a tool untouched).
+pub fn parse_vm_view<'a, T: Deserialize<'a> + VmView>(line: &'a str) -> Result<T, String> {
+    let typed = if line.starts_with('{') {
+        serde_json::from_str::<T>(line)
+    } else {
+        Err(serde::de::Error::custom("not an object"))
+    };
+    match typed {
+        Ok(view) => {
+            check_schema(view.schema(), view.name())?;
+            Ok(view)
+        }
+        // Only on bad lines: find out what the line is to say so.
+        Err(typed_error) => {
+            let value: Value =
+                serde_json::from_str(line).map_err(|e| crate::jsonl::describe_json_error(&e))?;
+            parse_vm_record(value)?;
+            Err(format!(
+                "not a valid VM record: {}",
+                crate::jsonl::describe_json_error(&typed_error)
+            ))
+        }
+    }
+}
+
+/// Whether a field is in a record at all (even as `null`): `#[serde(default)] field: Present`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Present(pub bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(Present(true))
+    }
+}
+
+/// `{"id", "name"}` as a view.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefView<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+}
+
+impl RefView<'_> {
+    /// The name, or the id when the engine gave no name.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// A permission as a view (see [`Permission`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PermissionView<'a> {
+    #[serde(borrow)]
+    pub role: RefView<'a>,
+    #[serde(borrow, default)]
+    pub user: Option<UserView<'a>>,
+    #[serde(borrow, default)]
+    pub group: Option<GroupView<'a>>,
+    #[serde(default)]
+    pub inherited_from: Option<InheritedFrom>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserView<'a> {
+    #[serde(borrow, default)]
+    pub principal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub user_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub domain: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub email: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupView<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub domain: Option<Cow<'a, str>>,
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use clap::Parser;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
 use common::output::Output;
-use common::record::{Owner, OwnerKind, Permission, VmRecord, parse_vm_record};
+use common::record::{Owner, OwnerKind};
+use common::record::{PermissionView, Present, VmView, parse_vm_view};
 use common::{Error, ExitCode, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -112,9 +114,9 @@ impl OwnerRules {
     }
 
     /// The VM's owners, sorted, one entry per principal (with all its ownership roles).
-    pub fn owners(&self, vm: &VmRecord) -> Vec<Owner> {
+    pub fn owners(&self, permissions: &[PermissionView<'_>]) -> Vec<Owner> {
         let mut by_principal: BTreeMap<(OwnerKind, String), Owner> = BTreeMap::new();
-        for p in vm.permissions() {
+        for p in permissions {
             if p.inherited_from.is_some() {
                 continue;
             }
@@ -138,10 +140,14 @@ impl OwnerRules {
         by_principal.into_values().collect()
     }
 
-    fn owner_of(&self, p: &Permission) -> Option<Owner> {
-        let role = p.role.name.clone().unwrap_or_default();
+    fn owner_of(&self, p: &PermissionView<'_>) -> Option<Owner> {
+        let role = p.role.name.as_deref().unwrap_or_default().to_string();
         if let Some(u) = &p.user {
-            let principal = u.user_name.clone().or_else(|| u.principal.clone())?;
+            let principal = u
+                .user_name
+                .as_deref()
+                .or(u.principal.as_deref())?
+                .to_string();
             let name = short_principal(u.principal.as_deref().unwrap_or(&principal)).to_string();
             let candidates = [
                 Some(principal.as_str()),
@@ -160,12 +166,12 @@ impl OwnerRules {
                 kind: OwnerKind::User,
                 name,
                 principal,
-                domain: u.domain.clone(),
+                domain: u.domain.as_deref().map(str::to_string),
                 roles: vec![role],
             });
         }
         if let Some(g) = &p.group {
-            let principal = g.name.clone()?;
+            let principal = g.name.as_deref()?.to_string();
             let name = short_principal(&principal).to_string();
             if self.excluded.contains(&principal) || self.excluded.contains(&name) {
                 return None;
@@ -174,7 +180,7 @@ impl OwnerRules {
                 kind: OwnerKind::Group,
                 name,
                 principal,
-                domain: g.domain.clone(),
+                domain: g.domain.as_deref().map(str::to_string),
                 roles: vec![role],
             });
         }
@@ -353,15 +359,94 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
     Ok(sources)
 }
 
-fn for_each_vm(sources: &[Source], mut f: impl FnMut(VmRecord) -> Result<()>) -> Result<()> {
+/// What owner-group reads of a VM record; every other field passes through as it came.
+#[derive(Deserialize)]
+struct OwnershipView<'a> {
+    schema: u32,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    permissions: Option<Vec<PermissionView<'a>>>,
+    /// Set when the record already has owner-group's fields (owner-group ran before).
+    #[serde(default)]
+    owners: Present,
+    #[serde(default)]
+    target_namespace: Present,
+}
+
+impl VmView for OwnershipView<'_> {
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl OwnershipView<'_> {
+    fn permissions(&self) -> &[PermissionView<'_>] {
+        self.permissions.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Calls `f` with every record's line and view.
+fn for_each_vm(
+    sources: &[Source],
+    mut f: impl FnMut(&str, &OwnershipView<'_>) -> Result<()>,
+) -> Result<()> {
     for source in sources {
         let mut input = source.open()?;
-        while let Some(value) = input.next_value::<serde_json::Value>() {
-            let vm = parse_vm_record(value?)
-                .map_err(|e| Error::data(format!("{}: {e}", input.location())))?;
-            f(vm)?;
+        while let Some(found) = input.next_line() {
+            let (line, here) = found?;
+            let vm: OwnershipView =
+                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
+            f(line, &vm)?;
         }
     }
+    Ok(())
+}
+
+/// The record with `owners` and `target_namespace` set. Appended to the line as it came when the
+/// record has neither (the usual case: nothing else is decoded or re-encoded); otherwise the
+/// record is rebuilt with the two fields replaced where they were.
+fn annotate(
+    line: &str,
+    vm: &OwnershipView<'_>,
+    owners: &[Owner],
+    namespace: &str,
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    buffer.clear();
+    let encode =
+        |e: serde_json::Error| Error::new(ExitCode::Software, format!("cannot encode record: {e}"));
+    if !vm.owners.0 && !vm.target_namespace.0 {
+        let body = line
+            .strip_suffix('}')
+            .expect("a parsed object ends with }")
+            .trim_end();
+        buffer.extend_from_slice(body.as_bytes());
+        buffer.extend_from_slice(if body.ends_with('{') {
+            b"\"owners\":"
+        } else {
+            b",\"owners\":"
+        });
+        serde_json::to_writer(&mut *buffer, owners).map_err(encode)?;
+        buffer.extend_from_slice(b",\"target_namespace\":");
+        serde_json::to_writer(&mut *buffer, namespace).map_err(encode)?;
+        buffer.extend_from_slice(b"}\n");
+        return Ok(());
+    }
+    let mut record: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).map_err(|e| Error::data(format!("{}: {e}", vm.name)))?;
+    record.insert(
+        "owners".into(),
+        serde_json::to_value(owners).map_err(encode)?,
+    );
+    record.insert("target_namespace".into(), namespace.into());
+    serde_json::to_writer(&mut *buffer, &record).map_err(encode)?;
+    buffer.push(b'\n');
     Ok(())
 }
 
@@ -394,8 +479,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Pass 1: every distinct owner set (and any bad line, before a byte is written).
     let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
-    for_each_vm(&sources, |vm| {
-        let owners = rules.owners(&vm);
+    for_each_vm(&sources, |_, vm| {
+        let owners = rules.owners(vm.permissions());
         if !owners.is_empty() {
             sets.entry(owner_set_key(&owners))
                 .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
@@ -416,9 +501,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut summaries: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
     {
         let mut writer = Writer::new(&out_name, &mut out);
-        for_each_vm(&sources, |mut vm| {
+        let mut buffer = Vec::new();
+        for_each_vm(&sources, |line, vm| {
             vms += 1;
-            let owners = rules.owners(&vm);
+            let owners = rules.owners(vm.permissions());
             let namespace = if owners.is_empty() {
                 unowned += 1;
                 if drop_unowned {
@@ -446,13 +532,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         ..Default::default()
                     });
                 s.vm_count += 1;
-                s.vm_ids.push(vm.id.clone());
-                s.vm_names.push(vm.name.clone());
+                s.vm_ids.push(vm.id.to_string());
+                s.vm_names.push(vm.name.to_string());
                 return Ok(());
             }
-            vm.owners = Some(owners);
-            vm.target_namespace = Some(namespace);
-            writer.write(&vm)
+            annotate(line, vm, &owners, &namespace, &mut buffer)?;
+            writer.write_raw(&buffer)
         })?;
         for s in summaries.values_mut() {
             let mut pairs: Vec<(String, String)> =
