@@ -327,11 +327,19 @@ fn records_pass_through_byte_for_byte_and_a_second_run_replaces_its_fields() {
 
     // Run again on its own output (say, with another template): the two fields are replaced in
     // place, never duplicated, and every other field is unchanged.
-    let second = run(OG, &["--name-template", "p-{owners}"], first_text.as_bytes());
+    let second = run(
+        OG,
+        &["--name-template", "p-{owners}"],
+        first_text.as_bytes(),
+    );
     assert_eq!(code(&second), 0, "{}", stderr(&second));
     let second_text = String::from_utf8(second.stdout.clone()).unwrap();
     for (a, b) in first_text.lines().zip(second_text.lines()) {
-        assert_eq!(b.matches("\"owners\":").count(), 1, "owners duplicated: {b}");
+        assert_eq!(
+            b.matches("\"owners\":").count(),
+            1,
+            "owners duplicated: {b}"
+        );
         assert_eq!(b.matches("\"target_namespace\":").count(), 1);
         let mut a: serde_json::Value = serde_json::from_str(a).unwrap();
         let mut b: serde_json::Value = serde_json::from_str(b).unwrap();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The roles that make a user or group an owner, unless --owner-role says otherwise.
@@ -29,7 +29,9 @@ const ABOUT: &str = "Find each VM's owners and give each set of owners one targe
 const LONG_ABOUT: &str = "\
 Reads VM records (JSON lines) from the files given or stdin and writes each with two fields added:
 owners (users and groups holding an ownership role on the VM itself) and target_namespace (one per
-distinct set of owners). Every other field passes through unchanged.
+distinct set of owners). Every other field passes through unchanged, byte for byte: the two fields
+are appended to the record as it came (or replaced where they are, when owner-group ran before).
+Only schema, id, name and permissions are read, and checked.
 
 Owners: a permission counts when its role is one of --owner-role (default UserVmManager, UserRole,
 PowerUserRole, UserVmRunTimeManager, UserInstanceManager) and it is on the VM itself: permissions
@@ -46,8 +48,9 @@ hash of the owner set (10 hex digits, from the owners' kinds and full principals
     group both named dba, owners a-b and {a, b}): then every set sharing that name gets the hash.
 The same input gives the same names whatever the order of its records. To see every owner set
 before naming any, owner-group reads its input twice: files are read twice, stdin is first copied
-to a temporary file. Memory holds the distinct owner sets only (the --summary adds the VMs' ids
-and names).
+to a temporary file; the second pass copies the records, with what the first found for each (4
+bytes a record, in a temporary file). Memory holds the distinct owner sets only (the --summary adds
+the VMs' ids and names).
 
 VMs without owners go to the namespace --unowned (default unowned), or are left out with
 --unowned drop; their count is reported on stderr.
@@ -408,46 +411,118 @@ fn for_each_vm(
     Ok(())
 }
 
+/// A distinct list of owners, as pass 1 found it and pass 2 writes it.
+struct OwnerList {
+    owners: Vec<Owner>,
+    /// `owners` as JSON, encoded once for every record that has them.
+    json: Vec<u8>,
+    /// Its namespace; `None` when the VM is dropped (no owners, `--unowned drop`).
+    namespace: Option<String>,
+}
+
+/// What pass 1 leaves pass 2 for each record, in order: the index of its owner list, and whether
+/// the record already has owner-group's fields. Kept in a temporary file (4 bytes a record), so
+/// memory does not grow with the input and pass 2 need not decode the records again.
+struct Verdicts {
+    writer: Option<io::BufWriter<File>>,
+    reader: Option<BufReader<File>>,
+}
+
+const HAS_FIELDS: u32 = 1 << 31;
+
+impl Verdicts {
+    fn new() -> Result<Self> {
+        let file = tempfile::tempfile()
+            .map_err(|e| Error::io(format!("cannot create a temporary file: {e}")))?;
+        Ok(Verdicts {
+            writer: Some(io::BufWriter::with_capacity(1 << 16, file)),
+            reader: None,
+        })
+    }
+
+    fn push(&mut self, list: u32, has_fields: bool) -> Result<()> {
+        let word = list | if has_fields { HAS_FIELDS } else { 0 };
+        let writer = self.writer.as_mut().expect("pushed before rewinding");
+        writer
+            .write_all(&word.to_le_bytes())
+            .map_err(|e| Error::io(format!("temporary file: {e}")))
+    }
+
+    fn rewind(&mut self) -> Result<()> {
+        let io_error = |e: io::Error| Error::io(format!("temporary file: {e}"));
+        let writer = self.writer.take().expect("rewound twice");
+        let mut file = writer.into_inner().map_err(|e| io_error(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        self.reader = Some(BufReader::with_capacity(1 << 16, file));
+        Ok(())
+    }
+
+    /// The next record's verdict; `None` past the last record of pass 1.
+    fn next(&mut self) -> Result<Option<(usize, bool)>> {
+        let reader = self.reader.as_mut().expect("read before rewinding");
+        let mut word = [0u8; 4];
+        match reader.read_exact(&mut word) {
+            Ok(()) => {
+                let word = u32::from_le_bytes(word);
+                Ok(Some((
+                    (word & !HAS_FIELDS) as usize,
+                    word & HAS_FIELDS != 0,
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(Error::io(format!("temporary file: {e}"))),
+        }
+    }
+}
+
+fn changed(source: &Source) -> Error {
+    Error::data(format!(
+        "{}: changed while owner-group read it (the second pass found other records); run it again",
+        source.name
+    ))
+}
+
 /// The record with `owners` and `target_namespace` set. Appended to the line as it came when the
-/// record has neither (the usual case: nothing else is decoded or re-encoded); otherwise the
-/// record is rebuilt with the two fields replaced where they were.
+/// record has neither (the usual case: nothing is decoded or re-encoded); otherwise the record is
+/// rebuilt with the two fields replaced where they were.
 fn annotate(
     line: &str,
-    vm: &OwnershipView<'_>,
-    owners: &[Owner],
+    has_fields: bool,
+    list: &OwnerList,
     namespace: &str,
     buffer: &mut Vec<u8>,
 ) -> Result<()> {
-    buffer.clear();
     let encode =
         |e: serde_json::Error| Error::new(ExitCode::Software, format!("cannot encode record: {e}"));
-    if !vm.owners.0 && !vm.target_namespace.0 {
-        let body = line
-            .strip_suffix('}')
-            .expect("a parsed object ends with }")
-            .trim_end();
+    buffer.clear();
+    if !has_fields {
+        let body = line.strip_suffix('}').unwrap_or(line).trim_end();
         buffer.extend_from_slice(body.as_bytes());
-        buffer.extend_from_slice(if body.ends_with('{') {
-            b"\"owners\":"
-        } else {
-            b",\"owners\":"
-        });
-        serde_json::to_writer(&mut *buffer, owners).map_err(encode)?;
+        buffer.extend_from_slice(b",\"owners\":");
+        buffer.extend_from_slice(&list.json);
         buffer.extend_from_slice(b",\"target_namespace\":");
         serde_json::to_writer(&mut *buffer, namespace).map_err(encode)?;
         buffer.extend_from_slice(b"}\n");
         return Ok(());
     }
     let mut record: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(line).map_err(|e| Error::data(format!("{}: {e}", vm.name)))?;
+        serde_json::from_str(line).map_err(|e| Error::data(format!("not a JSON object: {e}")))?;
     record.insert(
         "owners".into(),
-        serde_json::to_value(owners).map_err(encode)?,
+        serde_json::to_value(&list.owners).map_err(encode)?,
     );
     record.insert("target_namespace".into(), namespace.into());
     serde_json::to_writer(&mut *buffer, &record).map_err(encode)?;
     buffer.push(b'\n');
     Ok(())
+}
+
+fn principals(owners: &[Owner], kind: OwnerKind) -> Vec<String> {
+    owners
+        .iter()
+        .filter(|o| o.kind == kind)
+        .map(|o| o.principal.clone())
+        .collect()
 }
 
 fn read_excludes(args: &Args) -> Result<Vec<String>> {
@@ -479,22 +554,57 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Pass 1: every distinct owner set (and any bad line, before a byte is written).
     let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
+    let mut list_index: HashMap<Vec<Owner>, u32> = HashMap::new();
+    let mut lists: Vec<Vec<Owner>> = Vec::new();
+    let mut verdicts = Verdicts::new()?;
     for_each_vm(&sources, |_, vm| {
         let owners = rules.owners(vm.permissions());
-        if !owners.is_empty() {
-            sets.entry(owner_set_key(&owners))
-                .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
-        }
-        Ok(())
+        let index = match list_index.get(&owners) {
+            Some(index) => *index,
+            None => {
+                if !owners.is_empty() {
+                    sets.entry(owner_set_key(&owners))
+                        .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
+                }
+                let index = u32::try_from(lists.len())
+                    .ok()
+                    .filter(|i| i & HAS_FIELDS == 0)
+                    .ok_or_else(|| {
+                        Error::new(ExitCode::Software, "more than 2^31 distinct owner lists")
+                    })?;
+                lists.push(owners.clone());
+                list_index.insert(owners, index);
+                index
+            }
+        };
+        verdicts.push(index, vm.owners.0 || vm.target_namespace.0)
     })?;
+    drop(list_index);
     let reserved = if drop_unowned {
         None
     } else {
         Some(args.unowned.as_str())
     };
     let names = assign_names(&sets, &args.name_template, reserved)?;
+    let lists: Vec<OwnerList> = lists
+        .into_iter()
+        .map(|owners| {
+            let namespace = if owners.is_empty() {
+                (!drop_unowned).then(|| args.unowned.clone())
+            } else {
+                Some(names[&owner_set_key(&owners)].clone())
+            };
+            let json = serde_json::to_vec(&owners).expect("owners encode");
+            OwnerList {
+                owners,
+                json,
+                namespace,
+            }
+        })
+        .collect();
+    verdicts.rewind()?;
 
-    // Pass 2: annotate.
+    // Pass 2: annotate, from pass 1's verdicts; records are decoded again only for --summary.
     let mut out = Output::create(args.output.as_deref())?;
     let out_name = out.name();
     let (mut vms, mut unowned) = (0u64, 0u64);
@@ -502,43 +612,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
     {
         let mut writer = Writer::new(&out_name, &mut out);
         let mut buffer = Vec::new();
-        for_each_vm(&sources, |line, vm| {
-            vms += 1;
-            let owners = rules.owners(vm.permissions());
-            let namespace = if owners.is_empty() {
-                unowned += 1;
-                if drop_unowned {
-                    return Ok(());
+        for source in &sources {
+            let mut input = source.open()?;
+            while let Some(found) = input.next_line() {
+                let (line, here) = found?;
+                let (index, has_fields) = verdicts.next()?.ok_or_else(|| changed(source))?;
+                let list = lists.get(index).ok_or_else(|| changed(source))?;
+                vms += 1;
+                if list.owners.is_empty() {
+                    unowned += 1;
                 }
-                args.unowned.clone()
-            } else {
-                names[&owner_set_key(&owners)].clone()
-            };
-            if args.summary {
+                let Some(namespace) = &list.namespace else {
+                    continue;
+                };
+                if !args.summary {
+                    annotate(line, has_fields, list, namespace, &mut buffer)?;
+                    writer.write_raw(&buffer)?;
+                    continue;
+                }
+                let vm: OwnershipView =
+                    parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
                 let s = summaries
                     .entry(namespace.clone())
                     .or_insert_with(|| NamespaceSummary {
                         namespace: namespace.clone(),
-                        owner_users: owners
-                            .iter()
-                            .filter(|o| o.kind == OwnerKind::User)
-                            .map(|o| o.principal.clone())
-                            .collect(),
-                        owner_groups: owners
-                            .iter()
-                            .filter(|o| o.kind == OwnerKind::Group)
-                            .map(|o| o.principal.clone())
-                            .collect(),
+                        owner_users: principals(&list.owners, OwnerKind::User),
+                        owner_groups: principals(&list.owners, OwnerKind::Group),
                         ..Default::default()
                     });
                 s.vm_count += 1;
                 s.vm_ids.push(vm.id.to_string());
                 s.vm_names.push(vm.name.to_string());
-                return Ok(());
             }
-            annotate(line, vm, &owners, &namespace, &mut buffer)?;
-            writer.write_raw(&buffer)
-        })?;
+        }
+        if verdicts.next()?.is_some() {
+            return Err(changed(sources.last().expect("one source at least")));
+        }
         for s in summaries.values_mut() {
             let mut pairs: Vec<(String, String)> =
                 s.vm_names.drain(..).zip(s.vm_ids.drain(..)).collect();
