@@ -6,10 +6,12 @@ use common::format::{Column, Format, write_rows};
 use common::jsonl::{Inputs, Writer};
 use common::mapping::{Mappings, SourceObject, StorageTarget};
 use common::output::Output;
-use common::record::{Disk, VmRecord, parse_vm_record};
+use common::record::{RefView, VmView, parse_vm_view};
 use common::size::{GIB, human_bytes, k8s_quantity, parse_fraction, parse_size, round_up_gib};
 use common::{Error, ExitCode, Result};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
@@ -137,6 +139,100 @@ pub fn pvc_bytes(disk_bytes: u64, block: bool, fs_overhead: f64) -> u64 {
     round_up_gib(with_overhead)
 }
 
+/// What capacity-calc reads of a VM record; the rest is skipped unread.
+#[derive(Debug, Deserialize)]
+pub struct SizedVm<'a> {
+    pub schema: u32,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub data_center: Option<RefView<'a>>,
+    #[serde(borrow, default)]
+    pub cluster: Option<RefView<'a>>,
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub cpu: Option<CpuTopology>,
+    #[serde(borrow, default)]
+    pub disks: Option<Vec<SizedDisk<'a>>>,
+    #[serde(borrow, default)]
+    pub owners: Option<Vec<OwnerPrincipal<'a>>>,
+    #[serde(borrow, default)]
+    pub target_namespace: Option<Cow<'a, str>>,
+}
+
+impl VmView for SizedVm<'_> {
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl SizedVm<'_> {
+    pub fn disks(&self) -> &[SizedDisk<'_>] {
+        self.disks.as_deref().unwrap_or(&[])
+    }
+
+    pub fn vcpus(&self) -> u32 {
+        self.cpu.as_ref().map(CpuTopology::vcpus).unwrap_or(1)
+    }
+}
+
+/// The record's `cpu`, as far as counting vCPUs goes.
+#[derive(Debug, Deserialize)]
+pub struct CpuTopology {
+    #[serde(default)]
+    pub sockets: Option<u32>,
+    #[serde(default)]
+    pub cores: Option<u32>,
+    #[serde(default)]
+    pub threads: Option<u32>,
+}
+
+impl CpuTopology {
+    /// As [`common::record::Cpu::vcpus`]: sockets x cores x threads, each 1 when absent.
+    pub fn vcpus(&self) -> u32 {
+        self.sockets.unwrap_or(1) * self.cores.unwrap_or(1) * self.threads.unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OwnerPrincipal<'a> {
+    #[serde(borrow)]
+    pub principal: Cow<'a, str>,
+}
+
+/// What capacity-calc reads of a disk.
+#[derive(Debug, Deserialize)]
+pub struct SizedDisk<'a> {
+    #[serde(borrow)]
+    pub attachment_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub disk_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub shareable: Option<bool>,
+    #[serde(borrow, default)]
+    pub storage_type: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub provisioned_bytes: Option<u64>,
+    #[serde(default)]
+    pub actual_bytes: Option<u64>,
+    #[serde(default)]
+    pub lun_size_bytes: Option<u64>,
+    #[serde(borrow, default)]
+    pub storage_domain: Option<RefView<'a>>,
+}
+
+impl SizedDisk<'_> {
+    pub fn is_lun(&self) -> bool {
+        self.storage_type.as_deref() == Some("lun")
+    }
+}
+
 /// One group's sums.
 #[derive(Debug, Default, Clone)]
 pub struct Sums {
@@ -155,19 +251,20 @@ pub struct Sums {
 impl Sums {
     /// Counts a VM; the caller adds each VM once per group (see `Report::add`), so no set of VM ids
     /// is kept: memory holds the groups, not the VMs.
-    fn add_vm(&mut self, vm: &VmRecord) {
+    fn add_vm(&mut self, vm: &SizedVm<'_>) {
         self.vms += 1;
         self.vcpus += u64::from(vm.vcpus());
         self.memory_bytes += vm.memory_bytes.unwrap_or(0);
     }
 
-    fn add_disk(&mut self, disk: &Disk, class: &str, pvc: u64) {
+    fn add_disk(&mut self, disk: &SizedDisk<'_>, class: &str, pvc: u64) {
         // Only shared disks can appear twice; remembering just those keeps memory small.
         if disk.shareable == Some(true) {
             let id = disk
                 .disk_id
-                .clone()
-                .unwrap_or_else(|| disk.attachment_id.clone());
+                .as_deref()
+                .unwrap_or(&disk.attachment_id)
+                .to_string();
             if !self.shared_disks.insert(id) {
                 return;
             }
@@ -196,10 +293,10 @@ pub struct Planner {
 
 impl Planner {
     /// The storage class of a disk (`unmapped` when no rule matches; LUNs have none).
-    pub fn target(&self, vm: &VmRecord, disk: &Disk) -> Option<StorageTarget> {
+    pub fn target(&self, vm: &SizedVm<'_>, disk: &SizedDisk<'_>) -> Option<StorageTarget> {
         let sd = disk.storage_domain.as_ref();
         let object = SourceObject {
-            id: sd.map(|s| s.id.as_str()),
+            id: sd.map(|s| s.id.as_ref()),
             data_center: vm.data_center.as_ref().and_then(|d| d.name.as_deref()),
             name: sd.and_then(|s| s.name.as_deref()),
         };
@@ -209,7 +306,7 @@ impl Planner {
             .map(|r| r.destination.clone())
     }
 
-    pub fn disk_pvc(&self, vm: &VmRecord, disk: &Disk) -> (String, u64) {
+    pub fn disk_pvc(&self, vm: &SizedVm<'_>, disk: &SizedDisk<'_>) -> (String, u64) {
         let target = self.target(vm, disk);
         let bytes = disk
             .provisioned_bytes
@@ -223,7 +320,7 @@ impl Planner {
     }
 }
 
-fn vm_key_values(vm: &VmRecord, key: Key) -> Vec<String> {
+fn vm_key_values(vm: &SizedVm<'_>, key: Key) -> Vec<String> {
     let named = |n: Option<&str>| vec![n.unwrap_or(NONE).to_string()];
     match key {
         Key::Namespace => named(vm.target_namespace.as_deref()),
@@ -232,7 +329,7 @@ fn vm_key_values(vm: &VmRecord, key: Key) -> Vec<String> {
                 .owners
                 .iter()
                 .flatten()
-                .map(|o| o.principal.clone())
+                .map(|o| o.principal.to_string())
                 .collect();
             if owners.is_empty() {
                 named(None)
@@ -240,24 +337,16 @@ fn vm_key_values(vm: &VmRecord, key: Key) -> Vec<String> {
                 owners.into_iter().collect()
             }
         }
-        Key::DataCenter => named(
-            vm.data_center
-                .as_ref()
-                .and_then(|d| d.name.as_deref().or(Some(d.id.as_str()))),
-        ),
-        Key::Cluster => named(
-            vm.cluster
-                .as_ref()
-                .and_then(|c| c.name.as_deref().or(Some(c.id.as_str()))),
-        ),
+        Key::DataCenter => named(vm.data_center.as_ref().map(RefView::label)),
+        Key::Cluster => named(vm.cluster.as_ref().map(RefView::label)),
         Key::StorageDomain | Key::StorageClass => unreachable!("disk keys are per disk"),
     }
 }
 
-fn disk_key_value(disk: &Disk, class: &str, key: Key) -> String {
+fn disk_key_value(disk: &SizedDisk<'_>, class: &str, key: Key) -> String {
     match key {
         Key::StorageDomain => match &disk.storage_domain {
-            Some(sd) => sd.name.clone().unwrap_or_else(|| sd.id.clone()),
+            Some(sd) => sd.label().to_string(),
             None if disk.is_lun() => "(lun)".into(),
             None => NONE.into(),
         },
@@ -268,7 +357,7 @@ fn disk_key_value(disk: &Disk, class: &str, key: Key) -> String {
 }
 
 /// Every key combination of `vm`'s VM-level keys.
-fn vm_groups(vm: &VmRecord, keys: &[Key]) -> Vec<Vec<String>> {
+fn vm_groups(vm: &SizedVm<'_>, keys: &[Key]) -> Vec<Vec<String>> {
     let mut groups = vec![Vec::new()];
     for key in keys.iter().filter(|k| !k.per_disk()) {
         let values = vm_key_values(vm, *key);
@@ -308,7 +397,7 @@ impl Report {
         }
     }
 
-    pub fn add(&mut self, vm: &VmRecord, planner: &Planner) {
+    pub fn add(&mut self, vm: &SizedVm<'_>, planner: &Planner) {
         self.vms += 1;
         let disk_keys: Vec<Key> = self.keys.iter().copied().filter(|k| k.per_disk()).collect();
         let pvcs: Vec<(String, u64)> = vm.disks().iter().map(|d| planner.disk_pvc(vm, d)).collect();
@@ -461,8 +550,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut report = Report::new(&keys);
 
     let mut inputs = Inputs::new(&args.inputs);
-    inputs.for_each::<Value>(|value, location| {
-        let vm = parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
+    inputs.for_each_line(|line, here| {
+        let vm: SizedVm = parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
         report.add(&vm, &planner);
         Ok(())
     })?;
