@@ -12,6 +12,7 @@ pub mod linkmodel;
 pub mod mapping;
 pub mod names;
 pub mod output;
+pub mod parallel;
 pub mod record;
 pub mod size;
 pub mod tls;

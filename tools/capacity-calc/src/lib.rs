@@ -3,15 +3,15 @@
 
 use clap::Parser;
 use common::format::{Column, Format, write_rows};
-use common::jsonl::{Inputs, Writer};
+use common::jsonl::Writer;
 use common::mapping::{Mappings, SourceObject, StorageTarget};
 use common::output::Output;
-use common::record::{RefView, VmView, parse_vm_view};
+use common::parallel::{self, LineSource};
+use common::record::{NamedRef, VmView, parse_vm_view};
 use common::size::{GIB, human_bytes, k8s_quantity, parse_fraction, parse_size, round_up_gib};
 use common::{Error, ExitCode, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
@@ -139,31 +139,34 @@ pub fn pvc_bytes(disk_bytes: u64, block: bool, fs_overhead: f64) -> u64 {
     round_up_gib(with_overhead)
 }
 
+/// A reference's name, or its id when the engine gave no name.
+fn label(r: &NamedRef) -> &str {
+    r.name.as_deref().unwrap_or(&r.id)
+}
+
 /// What capacity-calc reads of a VM record; the rest is skipped unread.
 #[derive(Debug, Deserialize)]
-pub struct SizedVm<'a> {
+pub struct SizedVm {
     pub schema: u32,
-    #[serde(borrow)]
-    pub id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub data_center: Option<RefView<'a>>,
-    #[serde(borrow, default)]
-    pub cluster: Option<RefView<'a>>,
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub data_center: Option<NamedRef>,
+    #[serde(default)]
+    pub cluster: Option<NamedRef>,
     #[serde(default)]
     pub memory_bytes: Option<u64>,
     #[serde(default)]
     pub cpu: Option<CpuTopology>,
-    #[serde(borrow, default)]
-    pub disks: Option<Vec<SizedDisk<'a>>>,
-    #[serde(borrow, default)]
-    pub owners: Option<Vec<OwnerPrincipal<'a>>>,
-    #[serde(borrow, default)]
-    pub target_namespace: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub disks: Option<Vec<SizedDisk>>,
+    #[serde(default)]
+    pub owners: Option<Vec<OwnerPrincipal>>,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
 }
 
-impl VmView for SizedVm<'_> {
+impl VmView for SizedVm {
     fn schema(&self) -> u32 {
         self.schema
     }
@@ -172,8 +175,8 @@ impl VmView for SizedVm<'_> {
     }
 }
 
-impl SizedVm<'_> {
-    pub fn disks(&self) -> &[SizedDisk<'_>] {
+impl SizedVm {
+    pub fn disks(&self) -> &[SizedDisk] {
         self.disks.as_deref().unwrap_or(&[])
     }
 
@@ -201,33 +204,31 @@ impl CpuTopology {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct OwnerPrincipal<'a> {
-    #[serde(borrow)]
-    pub principal: Cow<'a, str>,
+pub struct OwnerPrincipal {
+    pub principal: String,
 }
 
 /// What capacity-calc reads of a disk.
 #[derive(Debug, Deserialize)]
-pub struct SizedDisk<'a> {
-    #[serde(borrow)]
-    pub attachment_id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub disk_id: Option<Cow<'a, str>>,
+pub struct SizedDisk {
+    pub attachment_id: String,
+    #[serde(default)]
+    pub disk_id: Option<String>,
     #[serde(default)]
     pub shareable: Option<bool>,
-    #[serde(borrow, default)]
-    pub storage_type: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub storage_type: Option<String>,
     #[serde(default)]
     pub provisioned_bytes: Option<u64>,
     #[serde(default)]
     pub actual_bytes: Option<u64>,
     #[serde(default)]
     pub lun_size_bytes: Option<u64>,
-    #[serde(borrow, default)]
-    pub storage_domain: Option<RefView<'a>>,
+    #[serde(default)]
+    pub storage_domain: Option<NamedRef>,
 }
 
-impl SizedDisk<'_> {
+impl SizedDisk {
     pub fn is_lun(&self) -> bool {
         self.storage_type.as_deref() == Some("lun")
     }
@@ -251,13 +252,13 @@ pub struct Sums {
 impl Sums {
     /// Counts a VM; the caller adds each VM once per group (see `Report::add`), so no set of VM ids
     /// is kept: memory holds the groups, not the VMs.
-    fn add_vm(&mut self, vm: &SizedVm<'_>) {
+    fn add_vm(&mut self, vm: &SizedVm) {
         self.vms += 1;
         self.vcpus += u64::from(vm.vcpus());
         self.memory_bytes += vm.memory_bytes.unwrap_or(0);
     }
 
-    fn add_disk(&mut self, disk: &SizedDisk<'_>, class: &str, pvc: u64) {
+    fn add_disk(&mut self, disk: &SizedDisk, class: &str, pvc: u64) {
         // Only shared disks can appear twice; remembering just those keeps memory small.
         if disk.shareable == Some(true) {
             let id = disk
@@ -285,6 +286,12 @@ impl Sums {
     }
 }
 
+/// A VM and, per disk (in order), its storage class and PVC bytes.
+pub struct PlannedVm {
+    pub vm: SizedVm,
+    pub pvcs: Vec<(String, u64)>,
+}
+
 /// Where each disk goes, and what it needs.
 pub struct Planner {
     pub maps: Mappings,
@@ -293,7 +300,7 @@ pub struct Planner {
 
 impl Planner {
     /// The storage class of a disk (`unmapped` when no rule matches; LUNs have none).
-    pub fn target(&self, vm: &SizedVm<'_>, disk: &SizedDisk<'_>) -> Option<StorageTarget> {
+    pub fn target(&self, vm: &SizedVm, disk: &SizedDisk) -> Option<StorageTarget> {
         let sd = disk.storage_domain.as_ref();
         let object = SourceObject {
             id: sd.map(|s| s.id.as_ref()),
@@ -306,7 +313,13 @@ impl Planner {
             .map(|r| r.destination.clone())
     }
 
-    pub fn disk_pvc(&self, vm: &SizedVm<'_>, disk: &SizedDisk<'_>) -> (String, u64) {
+    /// The VM with each disk's storage class and PVC size.
+    pub fn plan(&self, vm: SizedVm) -> PlannedVm {
+        let pvcs = vm.disks().iter().map(|d| self.disk_pvc(&vm, d)).collect();
+        PlannedVm { vm, pvcs }
+    }
+
+    pub fn disk_pvc(&self, vm: &SizedVm, disk: &SizedDisk) -> (String, u64) {
         let target = self.target(vm, disk);
         let bytes = disk
             .provisioned_bytes
@@ -320,7 +333,7 @@ impl Planner {
     }
 }
 
-fn vm_key_values(vm: &SizedVm<'_>, key: Key) -> Vec<String> {
+fn vm_key_values(vm: &SizedVm, key: Key) -> Vec<String> {
     let named = |n: Option<&str>| vec![n.unwrap_or(NONE).to_string()];
     match key {
         Key::Namespace => named(vm.target_namespace.as_deref()),
@@ -337,16 +350,16 @@ fn vm_key_values(vm: &SizedVm<'_>, key: Key) -> Vec<String> {
                 owners.into_iter().collect()
             }
         }
-        Key::DataCenter => named(vm.data_center.as_ref().map(RefView::label)),
-        Key::Cluster => named(vm.cluster.as_ref().map(RefView::label)),
+        Key::DataCenter => named(vm.data_center.as_ref().map(label)),
+        Key::Cluster => named(vm.cluster.as_ref().map(label)),
         Key::StorageDomain | Key::StorageClass => unreachable!("disk keys are per disk"),
     }
 }
 
-fn disk_key_value(disk: &SizedDisk<'_>, class: &str, key: Key) -> String {
+fn disk_key_value(disk: &SizedDisk, class: &str, key: Key) -> String {
     match key {
         Key::StorageDomain => match &disk.storage_domain {
-            Some(sd) => sd.label().to_string(),
+            Some(sd) => label(sd).to_string(),
             None if disk.is_lun() => "(lun)".into(),
             None => NONE.into(),
         },
@@ -357,7 +370,7 @@ fn disk_key_value(disk: &SizedDisk<'_>, class: &str, key: Key) -> String {
 }
 
 /// Every key combination of `vm`'s VM-level keys.
-fn vm_groups(vm: &SizedVm<'_>, keys: &[Key]) -> Vec<Vec<String>> {
+fn vm_groups(vm: &SizedVm, keys: &[Key]) -> Vec<Vec<String>> {
     let mut groups = vec![Vec::new()];
     for key in keys.iter().filter(|k| !k.per_disk()) {
         let values = vm_key_values(vm, *key);
@@ -397,19 +410,19 @@ impl Report {
         }
     }
 
-    pub fn add(&mut self, vm: &SizedVm<'_>, planner: &Planner) {
+    pub fn add(&mut self, planned: &PlannedVm) {
+        let (vm, pvcs) = (&planned.vm, &planned.pvcs);
         self.vms += 1;
         let disk_keys: Vec<Key> = self.keys.iter().copied().filter(|k| k.per_disk()).collect();
-        let pvcs: Vec<(String, u64)> = vm.disks().iter().map(|d| planner.disk_pvc(vm, d)).collect();
         self.totals.add_vm(vm);
-        for (disk, (class, pvc)) in vm.disks().iter().zip(&pvcs) {
+        for (disk, (class, pvc)) in vm.disks().iter().zip(pvcs) {
             self.totals.add_disk(disk, class, *pvc);
         }
         for group in vm_groups(vm, &self.keys) {
             if disk_keys.is_empty() {
                 let sums = self.groups.entry(group).or_default();
                 sums.add_vm(vm);
-                for (disk, (class, pvc)) in vm.disks().iter().zip(&pvcs) {
+                for (disk, (class, pvc)) in vm.disks().iter().zip(pvcs) {
                     sums.add_disk(disk, class, *pvc);
                 }
                 continue;
@@ -420,7 +433,7 @@ impl Report {
             }
             // A VM with several disks in one group counts once there.
             let mut counted: HashSet<Vec<String>> = HashSet::new();
-            for (disk, (class, pvc)) in vm.disks().iter().zip(&pvcs) {
+            for (disk, (class, pvc)) in vm.disks().iter().zip(pvcs) {
                 let values: Vec<String> = disk_keys
                     .iter()
                     .map(|k| disk_key_value(disk, class, *k))
@@ -549,12 +562,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let mut report = Report::new(&keys);
 
-    let mut inputs = Inputs::new(&args.inputs);
-    inputs.for_each_line(|line, here| {
-        let vm: SizedVm = parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
-        report.add(&vm, &planner);
-        Ok(())
-    })?;
+    // Records are decoded and planned on every core, and summed here in input order.
+    parallel::for_each_line(
+        &LineSource::from_paths(&args.inputs),
+        |line, here| {
+            let vm: SizedVm =
+                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
+            Ok(planner.plan(vm))
+        },
+        |planned| {
+            report.add(&planned);
+            Ok(())
+        },
+    )?;
 
     let mut out = Output::create(args.output.as_deref())?;
     let name = out.name();

@@ -5,6 +5,7 @@ use clap::Parser;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
 use common::output::Output;
+use common::parallel::{self, LineSource};
 use common::record::{Owner, OwnerKind};
 use common::record::{PermissionView, Present, VmView, parse_vm_view};
 use common::{Error, ExitCode, Result};
@@ -394,23 +395,6 @@ impl OwnershipView<'_> {
     }
 }
 
-/// Calls `f` with every record's line and view.
-fn for_each_vm(
-    sources: &[Source],
-    mut f: impl FnMut(&str, &OwnershipView<'_>) -> Result<()>,
-) -> Result<()> {
-    for source in sources {
-        let mut input = source.open()?;
-        while let Some(found) = input.next_line() {
-            let (line, here) = found?;
-            let vm: OwnershipView =
-                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
-            f(line, &vm)?;
-        }
-    }
-    Ok(())
-}
-
 /// A distinct list of owners, as pass 1 found it and pass 2 writes it.
 struct OwnerList {
     owners: Vec<Owner>,
@@ -557,28 +541,44 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut list_index: HashMap<Vec<Owner>, u32> = HashMap::new();
     let mut lists: Vec<Vec<Owner>> = Vec::new();
     let mut verdicts = Verdicts::new()?;
-    for_each_vm(&sources, |_, vm| {
-        let owners = rules.owners(vm.permissions());
-        let index = match list_index.get(&owners) {
-            Some(index) => *index,
-            None => {
-                if !owners.is_empty() {
-                    sets.entry(owner_set_key(&owners))
-                        .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
+    let line_sources: Vec<LineSource> = sources
+        .iter()
+        .map(|s| LineSource {
+            name: s.name.clone(),
+            path: s.path.clone(),
+        })
+        .collect();
+    // Records are decoded on every core; their owner lists are collected here, in input order.
+    parallel::for_each_line(
+        &line_sources,
+        |line, here| {
+            let vm: OwnershipView =
+                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
+            let has_fields = vm.owners.0 || vm.target_namespace.0;
+            Ok((rules.owners(vm.permissions()), has_fields))
+        },
+        |(owners, has_fields)| {
+            let index = match list_index.get(&owners) {
+                Some(index) => *index,
+                None => {
+                    if !owners.is_empty() {
+                        sets.entry(owner_set_key(&owners))
+                            .or_insert_with(|| owners.iter().map(|o| o.name.clone()).collect());
+                    }
+                    let index = u32::try_from(lists.len())
+                        .ok()
+                        .filter(|i| i & HAS_FIELDS == 0)
+                        .ok_or_else(|| {
+                            Error::new(ExitCode::Software, "more than 2^31 distinct owner lists")
+                        })?;
+                    lists.push(owners.clone());
+                    list_index.insert(owners, index);
+                    index
                 }
-                let index = u32::try_from(lists.len())
-                    .ok()
-                    .filter(|i| i & HAS_FIELDS == 0)
-                    .ok_or_else(|| {
-                        Error::new(ExitCode::Software, "more than 2^31 distinct owner lists")
-                    })?;
-                lists.push(owners.clone());
-                list_index.insert(owners, index);
-                index
-            }
-        };
-        verdicts.push(index, vm.owners.0 || vm.target_namespace.0)
-    })?;
+            };
+            verdicts.push(index, has_fields)
+        },
+    )?;
     drop(list_index);
     let reserved = if drop_unowned {
         None

@@ -1,0 +1,367 @@
+//! Decoding JSON lines on every core: one thread reads the inputs in batches of whole lines,
+//! workers decode the batches, and the caller's thread consumes the results in input order. What a
+//! tool computes is therefore the same as reading line by line, errors included (the first bad line
+//! in input order is the one reported), only faster on a multi-core machine.
+//!
+//! Memory is bounded: at most `IN_FLIGHT` batches (of about `BATCH_BYTES` each) exist at once,
+//! whatever the input's size.
+
+use crate::error::{Error, Result};
+use crate::jsonl::Location;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+const BATCH_BYTES: usize = 1 << 20;
+
+/// One input: a name for messages, and a path (`-` for stdin).
+#[derive(Debug, Clone)]
+pub struct LineSource {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl LineSource {
+    /// The inputs named on a command line (`-` or none: stdin), named as given.
+    pub fn from_paths(paths: &[PathBuf]) -> Vec<LineSource> {
+        if paths.is_empty() {
+            return vec![LineSource::stdin()];
+        }
+        paths
+            .iter()
+            .map(|p| {
+                if p == Path::new("-") {
+                    LineSource::stdin()
+                } else {
+                    LineSource {
+                        name: p.display().to_string(),
+                        path: p.clone(),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn stdin() -> LineSource {
+        LineSource {
+            name: "stdin".into(),
+            path: PathBuf::from("-"),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn BufRead + Send>> {
+        if self.path == Path::new("-") {
+            return Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())));
+        }
+        let file =
+            File::open(&self.path).map_err(|e| Error::no_input(format!("{}: {e}", self.name)))?;
+        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
+}
+
+/// Whole lines of one input and the number of the first, or what stopped the reading there.
+struct Batch {
+    seq: u64,
+    source: Arc<str>,
+    first_line: u64,
+    data: Result<Vec<u8>>,
+}
+
+/// A batch's results: the values of the lines before the first bad one, and its error.
+type Decoded<T> = (Vec<T>, Option<Error>);
+
+/// The worker count: the machine's parallelism, at most 8; `LIFTKIT_THREADS` overrides it.
+pub fn workers() -> usize {
+    if let Some(n) = std::env::var("LIFTKIT_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.clamp(1, 64);
+    }
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// Calls `map` on every non-blank line of `sources` (trimmed, checked to be UTF-8), on worker
+/// threads, and `consume` on each result in input order, on this thread. Stops at the first
+/// error, in input order.
+pub fn for_each_line<T, M, C>(sources: &[LineSource], map: M, mut consume: C) -> Result<()>
+where
+    T: Send,
+    M: Fn(&str, Location<'_>) -> Result<T> + Sync,
+    C: FnMut(T) -> Result<()>,
+{
+    let workers = workers();
+    let in_flight = 4 * workers;
+    std::thread::scope(|scope| {
+        let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
+        let (result_tx, result_rx) = sync_channel::<(u64, Decoded<T>)>(in_flight);
+        let (token_tx, token_rx) = sync_channel::<()>(in_flight);
+        let batch_rx = Arc::new(Mutex::new(batch_rx));
+
+        scope.spawn(move || read_batches(sources, &batch_tx, &token_tx));
+        for _ in 0..workers {
+            let batch_rx = Arc::clone(&batch_rx);
+            let result_tx = result_tx.clone();
+            let map = &map;
+            scope.spawn(move || decode_batches(&batch_rx, &result_tx, map));
+        }
+        // From here only the threads hold the channels' ends, so when this thread stops early
+        // (dropping its receivers) every thread's next send fails and the scope can end.
+        drop(result_tx);
+        drop(batch_rx);
+        consume_in_order(result_rx, token_rx, &mut consume)
+    })
+}
+
+/// Sends the inputs' lines in batches, each after taking a token (so at most `in_flight` exist),
+/// and an error batch where reading fails. Stops quietly when the consumer has gone.
+fn read_batches(sources: &[LineSource], batches: &SyncSender<Batch>, tokens: &SyncSender<()>) {
+    let mut seq = 0;
+    let mut send = |source: &Arc<str>, first_line: u64, data: Result<Vec<u8>>| {
+        if tokens.send(()).is_err() {
+            return false;
+        }
+        let batch = Batch {
+            seq,
+            source: Arc::clone(source),
+            first_line,
+            data,
+        };
+        seq += 1;
+        batches.send(batch).is_ok()
+    };
+    for source in sources {
+        let name: Arc<str> = Arc::from(source.name.as_str());
+        let mut reader = match source.open() {
+            Ok(reader) => reader,
+            Err(e) => {
+                send(&name, 0, Err(e));
+                return;
+            }
+        };
+        let mut line_number = 0u64;
+        loop {
+            let mut data = Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2));
+            let first_line = line_number + 1;
+            let mut failed = None;
+            while data.len() < BATCH_BYTES {
+                match reader.read_until(b'\n', &mut data) {
+                    Ok(0) => break,
+                    Ok(_) => line_number += 1,
+                    Err(e) => {
+                        let at = line_number + 1;
+                        failed = Some(Error::no_input(format!("{}:{at}: {e}", source.name)));
+                        break;
+                    }
+                }
+            }
+            let at_end = data.is_empty() || !data.ends_with(b"\n");
+            if !data.is_empty() && !send(&name, first_line, Ok(data)) {
+                return;
+            }
+            if let Some(e) = failed {
+                send(&name, line_number + 1, Err(e));
+                return;
+            }
+            if at_end {
+                break;
+            }
+        }
+    }
+}
+
+fn decode_batches<T, M>(
+    batches: &Mutex<Receiver<Batch>>,
+    results: &SyncSender<(u64, Decoded<T>)>,
+    map: &M,
+) where
+    M: Fn(&str, Location<'_>) -> Result<T>,
+{
+    loop {
+        let next = batches.lock().expect("batch queue poisoned").recv();
+        let Ok(batch) = next else { return };
+        let Batch {
+            seq,
+            source,
+            first_line,
+            data,
+        } = batch;
+        let decoded = match data {
+            Ok(data) => decode(&data, &source, first_line, map),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        if results.send((seq, decoded)).is_err() {
+            return;
+        }
+    }
+}
+
+fn decode<T, M>(data: &[u8], source: &str, first_line: u64, map: &M) -> Decoded<T>
+where
+    M: Fn(&str, Location<'_>) -> Result<T>,
+{
+    let mut values = Vec::new();
+    for (offset, raw) in data.split_inclusive(|b| *b == b'\n').enumerate() {
+        let here = Location {
+            name: source,
+            line: first_line + offset as u64,
+        };
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let decoded = match std::str::from_utf8(raw) {
+            Ok(line) => map(line.trim(), here),
+            Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+        };
+        match decoded {
+            Ok(value) => values.push(value),
+            Err(e) => return (values, Some(e)),
+        }
+    }
+    (values, None)
+}
+
+/// Consumes the batches' values in input order, giving a token back after each batch.
+fn consume_in_order<T>(
+    results: Receiver<(u64, Decoded<T>)>,
+    tokens: Receiver<()>,
+    consume: &mut impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut waiting: BTreeMap<u64, Decoded<T>> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, decoded) in results.iter() {
+        waiting.insert(seq, decoded);
+        while let Some((values, error)) = waiting.remove(&next) {
+            next += 1;
+            for value in values {
+                consume(value)?;
+            }
+            if let Some(e) = error {
+                return Err(e);
+            }
+            let _ = tokens.recv();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file of `n` lines `{"n":i}` (about 3 MiB for 200k: several batches), with blank lines
+    /// after every 1000th.
+    fn numbered(n: u64, bad_at: &[u64]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let mut text = String::new();
+        for i in 0..n {
+            if bad_at.contains(&i) {
+                text.push_str("{\"n\":\n");
+            } else {
+                text.push_str(&format!("{{\"n\":{i}}}\n"));
+            }
+            if i % 1000 == 999 {
+                text.push_str("   \n");
+            }
+        }
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    }
+
+    fn source(file: &tempfile::NamedTempFile, name: &str) -> LineSource {
+        LineSource {
+            name: name.into(),
+            path: file.path().to_path_buf(),
+        }
+    }
+
+    fn parse(line: &str, here: Location<'_>) -> Result<(u64, String)> {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
+        Ok((value["n"].as_u64().unwrap(), here.to_string()))
+    }
+
+    #[test]
+    fn results_come_in_input_order_with_their_line_numbers() {
+        let a = numbered(200_000, &[]);
+        let b = numbered(10, &[]);
+        let mut seen = Vec::new();
+        for_each_line(&[source(&a, "a"), source(&b, "b")], parse, |v| {
+            seen.push(v);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 200_010);
+        for (i, (n, _)) in seen[..200_000].iter().enumerate() {
+            assert_eq!(*n, i as u64);
+        }
+        // Line numbers count the blank lines too: record i is on line i + 1 + i / 1000.
+        assert_eq!(seen[0].1, "a:1");
+        assert_eq!(seen[1000].1, "a:1002");
+        assert_eq!(seen[199_999].1, "a:200199");
+        assert_eq!(seen[200_000].1, "b:1");
+    }
+
+    #[test]
+    fn the_first_bad_line_in_input_order_is_the_error_and_values_before_it_are_consumed() {
+        let a = numbered(200_000, &[150_000, 190_000]);
+        let mut consumed = 0u64;
+        let err = for_each_line(&[source(&a, "a")], parse, |_| {
+            consumed += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.message.starts_with("a:150151: "), "{}", err.message);
+        assert_eq!(consumed, 150_000);
+    }
+
+    #[test]
+    fn a_consumer_error_stops_everything() {
+        let a = numbered(200_000, &[]);
+        let err = for_each_line(&[source(&a, "a")], parse, |(n, _)| {
+            if n == 5 {
+                return Err(Error::data("stop"));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.message, "stop");
+    }
+
+    #[test]
+    fn a_missing_input_is_named_after_the_ones_before_it() {
+        let a = numbered(3, &[]);
+        let missing = LineSource {
+            name: "missing.jsonl".into(),
+            path: PathBuf::from("/nonexistent/missing.jsonl"),
+        };
+        let mut consumed = 0;
+        let err = for_each_line(&[source(&a, "a"), missing], parse, |_| {
+            consumed += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(consumed, 3);
+        assert_eq!(err.code, crate::ExitCode::NoInput);
+        assert!(
+            err.message.starts_with("missing.jsonl: "),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"{\"n\":1}\n\xff\n").unwrap();
+        let err = for_each_line(&[source(&file, "f")], parse, |_| Ok(())).unwrap_err();
+        assert_eq!(err.message, "f:2: line is not valid UTF-8");
+    }
+}
