@@ -327,3 +327,60 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
     );
     assert!(!out_file.exists());
 }
+
+/// Records are decoded on several threads (common::parallel): the sums, and which bad line is
+/// reported, must not depend on how many.
+#[test]
+fn results_and_errors_do_not_depend_on_the_number_of_threads() {
+    let owned = String::from_utf8(owned(demo_records())).unwrap();
+    let copies = 60; // about 25 MiB: many batches
+    let mut input = owned.repeat(copies);
+    let args = [
+        "--by",
+        "namespace,storage-class",
+        "--storage-map",
+        "*=trident-nfs",
+        "--format",
+        "jsonl",
+    ];
+    let mut outputs = Vec::new();
+    for threads in ["1", "3"] {
+        let out = run_with_env(CC, &args, input.as_bytes(), &[("LIFTKIT_THREADS", threads)]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        outputs.push(out.stdout);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "sums differ between 1 and 3 threads"
+    );
+    let total = lines_of(&outputs[1])
+        .into_iter()
+        .find(|r| r["total"] == true)
+        .unwrap();
+    let vms = world()["vms"].as_array().unwrap().len();
+    assert_eq!(total["vms"], (vms * copies) as u64);
+
+    // Two bad lines far apart: the first is the one named, whatever the threads.
+    let line_count = input.lines().count();
+    let mut lines: Vec<&str> = input.lines().collect();
+    lines[line_count / 2] = "{\"schema\": 1, \"id\": \"x\", \"name\": \"bad\", \"disks\": 7}";
+    lines[line_count - 3] = "not json";
+    input = lines.join("\n");
+    for threads in ["1", "3"] {
+        let out = run_with_env(CC, &args, input.as_bytes(), &[("LIFTKIT_THREADS", threads)]);
+        assert_eq!(code(&out), 65);
+        let expected = format!(
+            "capacity-calc: stdin:{}: not a valid VM record",
+            line_count / 2 + 1
+        );
+        assert!(stderr(&out).starts_with(&expected), "{}", stderr(&out));
+    }
+}
+
+fn lines_of(bytes: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

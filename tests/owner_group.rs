@@ -355,3 +355,21 @@ fn records_pass_through_byte_for_byte_and_a_second_run_replaces_its_fields() {
         assert_eq!(a, b);
     }
 }
+
+/// The first pass decodes records on several threads (common::parallel): the output must be the
+/// same, byte for byte, whatever their number.
+#[test]
+fn output_does_not_depend_on_the_number_of_threads() {
+    let input = std::fs::read_to_string(demo_records()).unwrap().repeat(50);
+    let mut outputs = Vec::new();
+    for threads in ["1", "3"] {
+        let out = run_with_env(OG, &[], input.as_bytes(), &[("LIFTKIT_THREADS", threads)]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        outputs.push(out.stdout);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(
+        outputs[0].iter().filter(|b| **b == b'\n').count(),
+        50 * world()["vms"].as_array().unwrap().len()
+    );
+}

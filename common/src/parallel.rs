@@ -98,18 +98,20 @@ where
 {
     let workers = workers();
     let in_flight = 4 * workers;
+    let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let spare = &spare;
     std::thread::scope(|scope| {
         let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
         let (result_tx, result_rx) = sync_channel::<(u64, Decoded<T>)>(in_flight);
         let (token_tx, token_rx) = sync_channel::<()>(in_flight);
         let batch_rx = Arc::new(Mutex::new(batch_rx));
 
-        scope.spawn(move || read_batches(sources, &batch_tx, &token_tx));
+        scope.spawn(move || read_batches(sources, &batch_tx, &token_tx, spare));
         for _ in 0..workers {
             let batch_rx = Arc::clone(&batch_rx);
             let result_tx = result_tx.clone();
             let map = &map;
-            scope.spawn(move || decode_batches(&batch_rx, &result_tx, map));
+            scope.spawn(move || decode_batches(&batch_rx, &result_tx, map, spare));
         }
         // From here only the threads hold the channels' ends, so when this thread stops early
         // (dropping its receivers) every thread's next send fails and the scope can end.
@@ -121,7 +123,13 @@ where
 
 /// Sends the inputs' lines in batches, each after taking a token (so at most `in_flight` exist),
 /// and an error batch where reading fails. Stops quietly when the consumer has gone.
-fn read_batches(sources: &[LineSource], batches: &SyncSender<Batch>, tokens: &SyncSender<()>) {
+/// Batch buffers are reused (`spare`): allocating a megabyte per batch costs more than it seems.
+fn read_batches(
+    sources: &[LineSource],
+    batches: &SyncSender<Batch>,
+    tokens: &SyncSender<()>,
+    spare: &Mutex<Vec<Vec<u8>>>,
+) {
     let mut seq = 0;
     let mut send = |source: &Arc<str>, first_line: u64, data: Result<Vec<u8>>| {
         if tokens.send(()).is_err() {
@@ -147,7 +155,12 @@ fn read_batches(sources: &[LineSource], batches: &SyncSender<Batch>, tokens: &Sy
         };
         let mut line_number = 0u64;
         loop {
-            let mut data = Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2));
+            let mut data = spare
+                .lock()
+                .expect("buffer pool poisoned")
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)));
+            data.clear();
             let first_line = line_number + 1;
             let mut failed = None;
             while data.len() < BATCH_BYTES {
@@ -180,6 +193,7 @@ fn decode_batches<T, M>(
     batches: &Mutex<Receiver<Batch>>,
     results: &SyncSender<(u64, Decoded<T>)>,
     map: &M,
+    spare: &Mutex<Vec<Vec<u8>>>,
 ) where
     M: Fn(&str, Location<'_>) -> Result<T>,
 {
@@ -193,7 +207,11 @@ fn decode_batches<T, M>(
             data,
         } = batch;
         let decoded = match data {
-            Ok(data) => decode(&data, &source, first_line, map),
+            Ok(data) => {
+                let decoded = decode(&data, &source, first_line, map);
+                spare.lock().expect("buffer pool poisoned").push(data);
+                decoded
+            }
             Err(e) => (Vec::new(), Some(e)),
         };
         if results.send((seq, decoded)).is_err() {

@@ -59,8 +59,14 @@ pub fn demo_records() -> &'static Path {
 
 /// Runs a tool with `args`, `stdin` fed in.
 pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
+    run_with_env(bin, args, stdin, &[])
+}
+
+/// Runs a tool with `args`, `stdin` fed in and `env` set.
+pub fn run_with_env(bin: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(bin)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
@@ -69,7 +75,14 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
         .spawn()
         .unwrap_or_else(|e| panic!("{bin}: {e}"));
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
+    // A tool that stops at a bad line stops reading too: a closed pipe is its right.
+    if let Err(e) = input.write_all(stdin) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "{bin}: stdin: {e}"
+        );
+    }
     drop(input);
     child.wait_with_output().unwrap()
 }

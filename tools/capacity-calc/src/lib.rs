@@ -278,7 +278,12 @@ impl Sums {
         self.disks += 1;
         self.provisioned_bytes += disk.provisioned_bytes.unwrap_or(0);
         self.used_bytes += disk.actual_bytes.unwrap_or(0);
-        *self.pvc_bytes.entry(class.to_string()).or_default() += pvc;
+        match self.pvc_bytes.get_mut(class) {
+            Some(bytes) => *bytes += pvc,
+            None => {
+                self.pvc_bytes.insert(class.to_string(), pvc);
+            }
+        }
     }
 
     pub fn total_pvc_bytes(&self) -> u64 {

@@ -59,7 +59,10 @@ VMs without owners go to the namespace --unowned (default unowned), or are left 
 --summary writes one record per namespace instead of the VM records:
   {\"namespace\", \"owner_users\": [user names], \"owner_groups\": [group names],
    \"vm_count\", \"vm_ids\": [...], \"vm_names\": [...]}
-sorted by namespace, VMs by name.";
+sorted by namespace, VMs by name.
+
+Records are decoded on every core (at most 8; LIFTKIT_THREADS=N sets the number) and used in input
+order: the result, and the bad line an error names, are the same as with one.";
 
 #[derive(Debug, Parser)]
 #[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT,
