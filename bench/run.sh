@@ -38,7 +38,7 @@ FLAT_PERCENT=10
 FLAT_KIB=4096
 
 mkdir -p "$RAW" "$CACHE"
-declare -A WALL RSS REQ
+declare -A WALL RSS REQ CPU
 NOISY=() # measurements during which a compiler or test run was on the machine
 
 say() { echo "bench: $*" >&2; }
@@ -121,6 +121,7 @@ measure() {
     ((was_busy)) && NOISY+=("$name")
     WALL[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     RSS[$name]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RAW/$name.time")
+    CPU[$name]=$(awk -F': ' '/Percent of CPU this job got/ { print $2 }' "$RAW/$name.time")
     say "$name: ${WALL[$name]} s, max RSS ${RSS[$name]} KiB"
 }
 
@@ -246,6 +247,9 @@ for size in "$SMALL" "$BIG"; do
     measure "capacity-calc-$size" "$RAW/capacity-calc-$size.out" "$BIN/capacity-calc" --by namespace "$CACHE/owned-$size.jsonl"
     measure "jq-capacity-calc-$size" "$RAW/jq-capacity-calc-$size.out" jq -n -c -f "$ROOT/bench/jq/capacity-calc.jq" "$CACHE/owned-$size.jsonl"
 done
+# jq runs on one core; the tools decode on all of them. Each on one core too, for comparison.
+measure "owner-group-$SMALL-1thread" /dev/null env LIFTKIT_THREADS=1 "$BIN/owner-group" "$CACHE/vms-$SMALL.jsonl"
+measure "capacity-calc-$SMALL-1thread" /dev/null env LIFTKIT_THREADS=1 "$BIN/capacity-calc" --by namespace "$CACHE/owned-$SMALL.jsonl"
 
 # The jq program must agree with capacity-calc, or the comparison means nothing.
 agree=$(jq -n -r --slurpfile a "$RAW/capacity-calc-$SMALL.out" --slurpfile b "$RAW/jq-capacity-calc-$SMALL.out" '
@@ -267,8 +271,13 @@ for tool in owner-group capacity-calc; do
         fi
         row "B. $tool" "$size records ($(awk -v b="$bytes" 'BEGIN { printf "%.0f MB", b / 1e6 }'))" \
             "wall time (throughput)" "$(secs "${WALL[$peer]}") ($(mbps "$bytes" "${WALL[$peer]}"))" \
-            "$(secs "${WALL[$lk]}") ($(mbps "$bytes" "${WALL[$lk]}"))" "$r" "≥ ${B_TARGET_SPEEDUP}× jq's throughput" "$status"
+            "$(secs "${WALL[$lk]}") ($(mbps "$bytes" "${WALL[$lk]}"), ${CPU[$lk]} CPU)" "$r" "≥ ${B_TARGET_SPEEDUP}× jq's throughput" "$status"
         row "" "" "peak memory (max RSS)" "$(mib "${RSS[$peer]}")" "$(mib "${RSS[$lk]}")" "$(ratio "${RSS[$peer]}" "${RSS[$lk]}")" "" ""
+        if [[ $size == "$SMALL" ]]; then
+            one=$tool-$SMALL-1thread
+            row "" "" "wall time on one core (LIFTKIT_THREADS=1)" "$(secs "${WALL[$peer]}") (${CPU[$peer]} CPU)" \
+                "$(secs "${WALL[$one]}") ($(mbps "$bytes" "${WALL[$one]}"), ${CPU[$one]} CPU)" "$(ratio "${WALL[$peer]}" "${WALL[$one]}")" "(informational)" ""
+        fi
     done
     small=${RSS[$tool-$SMALL]} big=${RSS[$tool-$BIG]}
     if awk -v s="$small" -v b="$big" -v p="$FLAT_PERCENT" -v k="$FLAT_KIB" 'BEGIN { m = s * p / 100; if (m < k) m = k; exit !(b <= s + m) }'; then
@@ -321,7 +330,7 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | gre
     echo "|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
-    echo "Peers: A. \`bench/sdk_owners.py\` on ovirtsdk4 $("$VENV/bin/python" -c 'import ovirtsdk4.version as v; print(v.VERSION)') (lists VMs, then per VM its permissions and each permission's user or group link), against \`ovirt-dump\` (the full export: disks, NICs, IPs, permissions, owners), both over plain http to \`ovirt-sim --generate N --seed $SEED --latency L\`. B. $(jq --version) running \`bench/jq/owner-group.jq\` (per record; no hash suffixes, input read once) and \`bench/jq/capacity-calc.jq\` (provisioned bytes and VMs per namespace only, as pairs grouped with group_by: it holds one small pair per VM); owner-group is run as a user runs it, on a file it reads twice; outputs go to /dev/null (capacity-calc's to a small file). jq and capacity-calc agree on vms and provisioned bytes for $agree at $SMALL records. Throughput is input bytes ÷ wall time."
+    echo "Peers: A. \`bench/sdk_owners.py\` on ovirtsdk4 $("$VENV/bin/python" -c 'import ovirtsdk4.version as v; print(v.VERSION)') (lists VMs, then per VM its permissions and each permission's user or group link), against \`ovirt-dump\` (the full export: disks, NICs, IPs, permissions, owners), both over plain http to \`ovirt-sim --generate N --seed $SEED --latency L\`. B. $(jq --version) running \`bench/jq/owner-group.jq\` (per record; no hash suffixes, input read once) and \`bench/jq/capacity-calc.jq\` (provisioned bytes and VMs per namespace only, as pairs grouped with group_by: it holds one small pair per VM); owner-group is run as a user runs it, on a file it reads twice; outputs go to /dev/null (capacity-calc's to a small file). jq and capacity-calc agree on vms and provisioned bytes for $agree at $SMALL records. Throughput is input bytes ÷ wall time. jq decodes on one core; owner-group and capacity-calc decode on all of them (at most 8; CPU is GNU time's share, 100% = one core), and the rows on one core show what they do without that. The reading thread and the in-order consumer mean one thread (LIFTKIT_THREADS=1) still uses a little more than one core."
     [[ -n $A_NOTE ]] && { echo; echo "$A_NOTE"; }
     if ((${#NOISY[@]})); then
         echo
