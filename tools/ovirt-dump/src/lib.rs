@@ -464,8 +464,8 @@ fn page_path(args: &Args, page: u64) -> String {
 }
 
 /// Lists the VMs page by page and writes their records in page order. When the total is known,
-/// its pages are fetched concurrently; after them (or without a total) one page at a time until
-/// a short or empty page.
+/// its pages are fetched concurrently (at most twice --concurrency pages ahead of the writing);
+/// after them (or without a total) one page at a time until a short or empty page.
 async fn fetch_vms<W: std::io::Write>(
     engine: &Arc<Engine>,
     args: &Args,
@@ -500,11 +500,14 @@ async fn fetch_vms<W: std::io::Write>(
             Ok((page, records.map_err(malformed)?))
         });
     };
-    // Tasks wait for the engine's request permits, so spawning every known page is bounded.
-    for page in 1..=known_pages {
-        spawn_page(&mut tasks, page);
+    // Pages are fetched at most `window` ahead of the next one to write: memory holds that many
+    // pages, whatever the inventory's size, and a slow page cannot make the others pile up.
+    let window = 2 * u64::from(args.concurrency.max(1));
+    let mut next_page = 1;
+    while next_page <= known_pages && next_page <= window {
+        spawn_page(&mut tasks, next_page);
+        next_page += 1;
     }
-    let mut next_page = known_pages + 1;
     if known_pages == 0 {
         spawn_page(&mut tasks, 1);
         next_page = 2;
@@ -528,6 +531,10 @@ async fn fetch_vms<W: std::io::Write>(
                 }
             }
             next_to_write += 1;
+        }
+        while next_page <= known_pages && next_page < next_to_write + window {
+            spawn_page(&mut tasks, next_page);
+            next_page += 1;
         }
         // All pages so far are written: continue while the last one was full.
         if tasks.is_empty() && next_to_write == next_page && last_full {
