@@ -518,6 +518,7 @@ fn spawn_plan_run_with(
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
+        .env("TZ", "UTC")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1081,4 +1082,181 @@ async fn ctrl_c_with_cancel_on_interrupt_cancels_the_unfinished_vms() {
     assert!(!true_condition(&plan["status"], "Executing"));
     // Nothing else started.
     assert_eq!(migrations(&run.ns).await.len(), 1);
+}
+
+/// `make bench` (part C) and capacity planning use `plan-run --simulate`; this checks it against
+/// the real thing: the same plans, run live against forklift-sim on the real API server with time
+/// scaled, take the time the simulation says (the clock is the test's, from the first start to the
+/// last plan's end, as plan-run reports them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_schedule_matches_a_live_run_on_forklift_sim() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-makespan").await;
+    let m = manifests(&ns, &["--max-size-per-plan", "1TiB"]);
+    let input = subset(&m, 4, &ns);
+    let records = m.forklift.with_file_name("owned.jsonl");
+    std::fs::write(&records, owned()).unwrap();
+    let (input, records) = (input.to_str().unwrap(), records.to_str().unwrap());
+    let plans = read_lines(Path::new(input))
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .count();
+    assert_eq!(plans, 4);
+
+    let simulated = plan_run(
+        &[
+            "--simulate",
+            "--bandwidth",
+            "10Gbit/s",
+            "--records",
+            records,
+            "--max-running-plans",
+            "2",
+            input,
+        ],
+        None,
+    );
+    assert_eq!(
+        pipeline::code(&simulated),
+        0,
+        "{}",
+        pipeline::stderr(&simulated)
+    );
+    let summary = of(&events(&simulated), "simulation")[0].clone();
+    let simulated_secs = summary["makespan_secs"].as_f64().unwrap();
+
+    // About 25 s of real time; a 20 ms tick is then a few simulated seconds.
+    let scale = (simulated_secs / 25.0).max(1.0);
+    let scale_arg = format!("{scale:.3}");
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &ns,
+            "--time-scale",
+            &scale_arg,
+            "--bandwidth",
+            "10Gbit/s",
+            "--tick",
+            "20ms",
+            "--status-interval",
+            "100ms",
+        ],
+    );
+    // The simulation starts with every plan ready; live, plan-run starts plans as they become
+    // ready, which can change the order. So first let every plan become ready: a run whose
+    // --window opens hours from now applies the plans, waits for them to be Ready, and is then
+    // killed (it resumes, as after any kill), before the run that is timed.
+    let hour = (jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour()
+        + 6)
+        % 24;
+    let closed = format!("{hour:02}:00-{:02}:00", (hour + 1) % 24);
+    let (mut prep, prep_events) = spawn_plan_run(
+        &["--ready-timeout", "60s", "--window", &closed, input],
+        &bed.kubeconfig,
+    );
+    let prep_events = tokio::task::spawn_blocking(move || {
+        for _ in 0..plans {
+            wait_event(&prep_events, "ready", 60);
+        }
+        prep.kill().unwrap();
+        prep.wait().unwrap();
+        prep_events
+    })
+    .await
+    .unwrap();
+    assert!(
+        prep_events.try_iter().all(|e| e["event"] != "started"),
+        "nothing starts outside the window"
+    );
+
+    let args = ["--max-running-plans", "2", "--ready-timeout", "60s", input];
+    let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
+    // Every event with the time it arrived.
+    let (first_start, last_end, timeline) = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let (mut first_start, mut finished, mut timeline) = (None, 0, Vec::new());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{finished} of {plans} plans finished within 180 s"));
+            let now = Instant::now();
+            if e["event"] == "started" && first_start.is_none() {
+                first_start = Some(now);
+            }
+            timeline.push((now, e.clone()));
+            if e["event"] == "plan-finished" {
+                assert_eq!(e["outcome"], "Succeeded", "{e}");
+                finished += 1;
+                if finished == plans {
+                    return (first_start.expect("a start"), now, timeline);
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let describe = |events: Vec<(f64, &Value)>| -> String {
+        events
+            .into_iter()
+            .filter(|(_, e)| {
+                ["started", "plan-finished", "vm-succeeded"]
+                    .contains(&e["event"].as_str().unwrap_or(""))
+            })
+            .map(|(t, e)| format!("{t:7.0} {} {} {}\n", e["event"], e["plan"], e["vm_name"]))
+            .collect()
+    };
+    let live_timeline = describe(
+        timeline
+            .iter()
+            .map(|(t, e)| {
+                (
+                    t.saturating_duration_since(first_start).as_secs_f64() * scale,
+                    e,
+                )
+            })
+            .collect(),
+    );
+    let sim_events = events(&simulated);
+    let sim_start = sim_events
+        .iter()
+        .find(|e| e["event"] == "started")
+        .map(|e| {
+            e["time"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+        })
+        .unwrap();
+    let sim_timeline = describe(
+        sim_events
+            .iter()
+            .map(|e| {
+                let t: jiff::Timestamp = e["time"].as_str().unwrap().parse().unwrap();
+                ((t - sim_start).get_seconds() as f64, e)
+            })
+            .collect(),
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "plan-run: {status}");
+
+    let live_secs = (last_end - first_start).as_secs_f64() * scale;
+    let gap = (live_secs - simulated_secs).abs() / simulated_secs;
+    eprintln!(
+        "makespan of 4 plans, 2 at a time: simulated {simulated_secs:.0} s, live {live_secs:.0} s (x{scale:.1}), {:.1}% apart",
+        gap * 100.0
+    );
+    assert!(
+        gap < 0.05,
+        "simulated {simulated_secs:.0} s vs live {live_secs:.0} s: {:.1}% apart\nsimulated:\n{sim_timeline}live:\n{live_timeline}",
+        gap * 100.0
+    );
 }

@@ -381,6 +381,10 @@ pub async fn run(
         .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch Ctrl-C: {e}")))?;
     let mut interrupted = false;
     let mut watch_errors = 0u32;
+    // No start before every Plan watch has listed its namespace once: plans already Ready (a
+    // rerun, a resume) are then all known, and the scheduler's order holds among them rather than
+    // the order the list happened to arrive in.
+    let mut plan_lists = 0usize;
 
     loop {
         if ctrl_c.recv().now_or_never().is_some() {
@@ -390,7 +394,12 @@ pub async fn run(
         }
         // Starts the scheduler allows now.
         let minute = local_minute();
-        for start in scheduler.decide(minute) {
+        let starts = if plan_lists >= plan_apis.len() {
+            scheduler.decide(minute)
+        } else {
+            Vec::new()
+        };
+        for start in starts {
             let t = tracked
                 .get_mut(&start.plan)
                 .expect("scheduled plan is tracked");
@@ -477,6 +486,10 @@ pub async fn run(
                     Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
                         watch_errors = 0;
                         o
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        plan_lists += usize::from(is_plan);
+                        continue;
                     }
                     Ok(_) => continue,
                     Err(e) => {
