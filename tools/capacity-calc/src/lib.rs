@@ -7,7 +7,7 @@ use common::jsonl::Writer;
 use common::mapping::{Mappings, SourceObject, StorageTarget};
 use common::output::Output;
 use common::parallel::{self, LineSource};
-use common::record::{NamedRef, VmView, parse_vm_view};
+use common::record::{Cpu, NamedRef, VmView, parse_vm_view};
 use common::size::{GIB, human_bytes, k8s_quantity, parse_fraction, parse_size, round_up_gib};
 use common::{Error, ExitCode, Result};
 use serde::Deserialize;
@@ -157,7 +157,7 @@ pub struct SizedVm {
     #[serde(default)]
     pub memory_bytes: Option<u64>,
     #[serde(default)]
-    pub cpu: Option<CpuTopology>,
+    pub cpu: Option<Cpu>,
     #[serde(default)]
     pub disks: Option<Vec<SizedDisk>>,
     #[serde(default)]
@@ -181,25 +181,7 @@ impl SizedVm {
     }
 
     pub fn vcpus(&self) -> u32 {
-        self.cpu.as_ref().map(CpuTopology::vcpus).unwrap_or(1)
-    }
-}
-
-/// The record's `cpu`, as far as counting vCPUs goes.
-#[derive(Debug, Deserialize)]
-pub struct CpuTopology {
-    #[serde(default)]
-    pub sockets: Option<u32>,
-    #[serde(default)]
-    pub cores: Option<u32>,
-    #[serde(default)]
-    pub threads: Option<u32>,
-}
-
-impl CpuTopology {
-    /// As [`common::record::Cpu::vcpus`]: sockets x cores x threads, each 1 when absent.
-    pub fn vcpus(&self) -> u32 {
-        self.sockets.unwrap_or(1) * self.cores.unwrap_or(1) * self.threads.unwrap_or(1)
+        self.cpu.as_ref().map(Cpu::vcpus).unwrap_or(1)
     }
 }
 
