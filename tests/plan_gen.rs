@@ -1378,3 +1378,87 @@ fn an_access_mode_forklift_lacks_is_a_usage_error() {
     );
     assert!(line.contains("ReadWriteOncePod"), "{line}");
 }
+
+/// VMStorageNotSupported: Forklift migrates direct LUN disks from oVirt engine 4.5.2.1 on. The
+/// demo engine (4.5.6) is recent enough; the same records from a 4.4 engine flag exactly the VMs
+/// with a LUN disk, counted from the world file.
+#[test]
+fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
+    let world = pipeline::world();
+    let engine_version = world["engine"]["version"].as_str().unwrap();
+    let disks: BTreeMap<&str, &Value> = world["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap(), d))
+        .collect();
+    let with_lun: BTreeSet<String> = world["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|vm| {
+            vm["disk_attachments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| disks[a["disk"].as_str().unwrap()]["storage_type"] == "lun")
+        })
+        .map(|vm| vm["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!with_lun.is_empty(), "the demo world has a LUN VM");
+
+    let records: Vec<Value> = jsonl(demo_owned());
+    assert!(
+        records
+            .iter()
+            .all(|r| r["engine_version"] == engine_version),
+        "ovirt-dump writes the engine's version into every record"
+    );
+    let (_, report) = run_demo(&[]);
+    assert!(
+        report
+            .iter()
+            .all(|f| f["concern_id"] != "VMStorageNotSupported"),
+        "engine {engine_version} migrates direct LUNs"
+    );
+
+    let old: String = records
+        .into_iter()
+        .map(|mut r| {
+            r["engine_version"] = Value::from("4.4.10.7-1.el8");
+            format!("{r}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.jsonl");
+    let out = plan_gen_env(
+        &[
+            "--map-file",
+            DEMO_MAP,
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        Some(old.as_bytes()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = jsonl(&std::fs::read(&report_path).unwrap());
+    let flagged: Vec<&Value> = report
+        .iter()
+        .filter(|f| f["concern_id"] == "VMStorageNotSupported")
+        .collect();
+    let names: BTreeSet<String> = flagged
+        .iter()
+        .map(|f| f["vm_name"].as_str().unwrap().to_string())
+        .collect();
+    let expected = with_lun;
+    assert_eq!(names, expected);
+    for f in flagged {
+        assert_eq!(f["category"], "Critical", "{f}");
+        assert_eq!(f["left_out"], true, "{f}");
+        assert!(
+            f["assessment"].as_str().unwrap().contains("4.4.10.7-1.el8"),
+            "{f}"
+        );
+    }
+}

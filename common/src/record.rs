@@ -19,6 +19,9 @@ pub struct VmRecord {
     pub name: String,
     pub description: Option<String>,
     pub comment: Option<String>,
+    /// The version of the engine the record was exported from (`4.5.6-1.el8`): some of
+    /// Forklift's checks depend on it.
+    pub engine_version: Option<String>,
 
     // Placement.
     pub data_center: Option<NamedRef>,

@@ -35,6 +35,8 @@ pub struct Lookups {
     pub system_permissions: HashSet<String>,
     pub data_center_permissions: HashMap<String, HashSet<String>>,
     pub cluster_permissions: HashMap<String, HashSet<String>>,
+    /// The engine's product_info version, written into every record.
+    pub engine_version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +280,7 @@ impl Lookups {
             name,
             description: non_empty_text(vm, "description")?,
             comment: non_empty_text(vm, "comment")?,
+            engine_version: self.engine_version.clone(),
             data_center,
             cluster,
             host: named(vm, "host", &self.hosts)?,

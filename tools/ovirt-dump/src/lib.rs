@@ -193,13 +193,18 @@ async fn export(engine: &Arc<Engine>, args: &Args, output: Output) -> Result<()>
     let root = engine.get("").await?;
     let vm_total = wire::unsigned(&root, "summary.vms.total")
         .map_err(|e| Error::protocol(format!("{}: malformed response: {e}", engine.api_url())))?;
-    if let Ok(Some(version)) = wire::text(&root, "product_info.version.full_version") {
+    let engine_version = wire::text(&root, "product_info.version.full_version")
+        .ok()
+        .flatten();
+    if let Some(version) = &engine_version {
         info!(
             "engine {version}, {} VMs",
             vm_total.map_or("? ".into(), |n| n.to_string())
         );
     }
-    let lookups = Arc::new(fetch_lookups(engine).await?);
+    let mut lookups = fetch_lookups(engine).await?;
+    lookups.engine_version = engine_version;
+    let lookups = Arc::new(lookups);
 
     // The summary counts every VM: it sizes the pages only when no search narrows the list.
     let expected = if args.search.is_none() {

@@ -55,9 +55,35 @@ pub struct Checked {
 
 pub const NETWORKS_NOT_MAPPED: &str = "VMNetworksNotMapped";
 pub const STORAGE_NOT_MAPPED: &str = "VMStorageNotMapped";
+pub const STORAGE_NOT_SUPPORTED: &str = "VMStorageNotSupported";
 pub const MULTIPLE_POD: &str = "VMMultiplePodNetworkMappings";
 pub const DUPLICATE_NAD: &str = "VMDuplicateNADMappings";
 pub const MAC_CONFLICTS: &str = "MacConflicts";
+
+/// The first engine version whose direct LUN disks Forklift migrates.
+const DIRECT_LUN_SINCE: [u32; 4] = [4, 5, 2, 1];
+
+/// Whether an engine of `version` (`4.5.6-1.el8`, `4.4.10.7`) is at least 4.5.2.1; `None` when the
+/// version does not start with a number.
+pub fn supports_direct_lun(version: &str) -> Option<bool> {
+    let numeric: String = version
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let parts: Vec<u32> = numeric
+        .split('.')
+        .map_while(|p| p.parse::<u32>().ok())
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let mut padded = [0u32; 4];
+    for (slot, part) in padded.iter_mut().zip(&parts) {
+        *slot = *part;
+    }
+    // Parts beyond the fourth only matter when the first four are equal, and then it is newer.
+    Some(padded >= DIRECT_LUN_SINCE)
+}
 
 /// Rejects input that names one VM twice (Forklift's DuplicateVM would block the plan).
 pub fn reject_duplicates(records: &[Input]) -> Result<()> {
@@ -116,6 +142,21 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
                 concern.category,
                 concern.label,
                 concern.assessment,
+            ));
+        }
+
+        let luns = vm.disks().iter().filter(|d| d.is_lun()).count();
+        if let Some(version) = vm.engine_version.as_deref()
+            && luns > 0
+            && supports_direct_lun(version) == Some(false)
+        {
+            findings.push(finding(
+                STORAGE_NOT_SUPPORTED,
+                Category::Critical,
+                "Direct LUN disks need a newer engine",
+                format!(
+                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, this engine is {version}"
+                ),
             ));
         }
 
@@ -509,4 +550,29 @@ pub fn unmapped_error(checked: &Checked) -> Option<String> {
         "{n} network(s) and {s} storage domain(s) are not mapped (add --network-map/--storage-map rules): {}",
         parts.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supports_direct_lun;
+
+    #[test]
+    fn engine_versions_compare_by_number() {
+        for (version, expected) in [
+            ("4.5.6-1.el8", Some(true)),
+            ("4.5.2.1", Some(true)),
+            ("4.5.2.1-1.el8", Some(true)),
+            ("4.5.10", Some(true)),
+            ("4.10", Some(true)),
+            ("5.0", Some(true)),
+            ("4.5.2", Some(false)),
+            ("4.5.2.0.5", Some(false)),
+            ("4.4.10.7-0.0.master.el8", Some(false)),
+            ("4.3", Some(false)),
+            ("master", None),
+            ("", None),
+        ] {
+            assert_eq!(supports_direct_lun(version), expected, "{version}");
+        }
+    }
 }
