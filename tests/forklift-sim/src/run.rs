@@ -8,22 +8,7 @@ use serde_json::{Value, json};
 
 pub const MIB: f64 = 1024.0 * 1024.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "Succeeded",
-            Outcome::Failed => "Failed",
-            Outcome::Canceled => "Canceled",
-        }
-    }
-}
+pub use common::forklift::Outcome;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {

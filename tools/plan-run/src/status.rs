@@ -56,23 +56,7 @@ pub fn blockers(object: &Value) -> Vec<Condition> {
         .collect()
 }
 
-/// How a Migration (or a VM) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "Succeeded",
-            Outcome::Failed => "Failed",
-            Outcome::Canceled => "Canceled",
-        }
-    }
-}
+pub use common::forklift::Outcome;
 
 /// The terminal condition of a Migration, a Plan or a VM status, if it has one.
 pub fn outcome(object: &Value) -> Option<Outcome> {
