@@ -10,12 +10,18 @@ use crate::error::{Error, Result};
 use crate::jsonl::Location;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const BATCH_BYTES: usize = 1 << 20;
+/// One read's size: a pipe's buffer.
+const READ_BYTES: usize = 1 << 16;
+/// How often an idle worker looks whether the consumer has stopped.
+const WAKE: Duration = Duration::from_millis(100);
 
 /// One input: a name for messages, and a path (`-` for stdin).
 #[derive(Debug, Clone)]
@@ -52,13 +58,13 @@ impl LineSource {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn BufRead + Send>> {
+    fn open(&self) -> Result<Box<dyn Read + Send>> {
         if self.path == Path::new("-") {
-            return Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())));
+            return Ok(Box::new(io::stdin()));
         }
         let file =
             File::open(&self.path).map_err(|e| Error::no_input(format!("{}: {e}", self.name)))?;
-        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+        Ok(Box::new(file))
     }
 }
 
@@ -98,26 +104,33 @@ where
 {
     let workers = workers();
     let in_flight = 4 * workers;
-    let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-    let spare = &spare;
+    let spare: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
+    let (token_tx, token_rx) = sync_channel::<()>(in_flight);
+    // The reader is not joined: when this stops early, it may be blocked reading an input that
+    // neither ends nor sends (`tail -f ... |`), and the tool must still end with its error. It
+    // stops by itself at its next send, or with the process.
+    let owned_sources = sources.to_vec();
+    let reader_spare = Arc::clone(&spare);
+    std::thread::spawn(move || read_batches(&owned_sources, &batch_tx, &token_tx, &reader_spare));
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
         let (result_tx, result_rx) = sync_channel::<(u64, Decoded<T>)>(in_flight);
-        let (token_tx, token_rx) = sync_channel::<()>(in_flight);
         let batch_rx = Arc::new(Mutex::new(batch_rx));
-
-        scope.spawn(move || read_batches(sources, &batch_tx, &token_tx, spare));
         for _ in 0..workers {
             let batch_rx = Arc::clone(&batch_rx);
             let result_tx = result_tx.clone();
-            let map = &map;
-            scope.spawn(move || decode_batches(&batch_rx, &result_tx, map, spare));
+            let (map, spare, stop) = (&map, &*spare, &stop);
+            scope.spawn(move || decode_batches(&batch_rx, &result_tx, map, spare, stop));
         }
-        // From here only the threads hold the channels' ends, so when this thread stops early
-        // (dropping its receivers) every thread's next send fails and the scope can end.
+        // From here only the workers hold the results' sender, and only they the batches'
+        // receiver: when this thread stops early, the workers see `stop` (or fail to send) and
+        // end, so the scope ends.
         drop(result_tx);
         drop(batch_rx);
-        consume_in_order(result_rx, token_rx, &mut consume)
+        let outcome = consume_in_order(result_rx, token_rx, &mut consume);
+        stop.store(true, Ordering::Relaxed);
+        outcome
     })
 }
 
@@ -153,33 +166,60 @@ fn read_batches(
                 return;
             }
         };
-        let mut line_number = 0u64;
+        // The next line's number, and the start of a line the last read cut.
+        let mut next_line = 1u64;
+        let mut carry: Vec<u8> = Vec::new();
         loop {
             let mut data = spare
                 .lock()
                 .expect("buffer pool poisoned")
                 .pop()
-                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)));
+                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + READ_BYTES));
             data.clear();
-            let first_line = line_number + 1;
-            let mut failed = None;
+            data.append(&mut carry);
+            // Read until the batch is full, the input ends, or it has nothing more for now (a
+            // short read: a pipe or terminal) so that what came is decoded without waiting.
+            let (mut at_end, mut failed) = (false, None);
             while data.len() < BATCH_BYTES {
-                match reader.read_until(b'\n', &mut data) {
-                    Ok(0) => break,
-                    Ok(_) => line_number += 1,
+                let filled = data.len();
+                data.resize(filled + READ_BYTES, 0);
+                match reader.read(&mut data[filled..]) {
+                    Ok(0) => {
+                        data.truncate(filled);
+                        at_end = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        data.truncate(filled + n);
+                        if n < READ_BYTES {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(filled),
                     Err(e) => {
-                        let at = line_number + 1;
-                        failed = Some(Error::no_input(format!("{}:{at}: {e}", source.name)));
+                        data.truncate(filled);
+                        failed = Some(e);
                         break;
                     }
                 }
             }
-            let at_end = data.is_empty() || !data.ends_with(b"\n");
+            // Whole lines only; the rest starts the next batch (or is the last line, at the end).
+            if !at_end {
+                match data.iter().rposition(|b| *b == b'\n') {
+                    Some(last) => carry.extend_from_slice(&data[last + 1..]),
+                    None => carry.extend_from_slice(&data),
+                }
+                let whole = data.len() - carry.len();
+                data.truncate(whole);
+            }
+            let first_line = next_line;
+            next_line += data.iter().filter(|b| **b == b'\n').count() as u64;
             if !data.is_empty() && !send(&name, first_line, Ok(data)) {
                 return;
             }
             if let Some(e) = failed {
-                send(&name, line_number + 1, Err(e));
+                let e = Error::no_input(format!("{}:{next_line}: {e}", source.name));
+                send(&name, next_line, Err(e));
                 return;
             }
             if at_end {
@@ -189,17 +229,30 @@ fn read_batches(
     }
 }
 
+/// Decodes batches until the reader is done or the consumer has stopped (`stop`, looked at
+/// between batches and at least every `WAKE`).
 fn decode_batches<T, M>(
     batches: &Mutex<Receiver<Batch>>,
     results: &SyncSender<(u64, Decoded<T>)>,
     map: &M,
     spare: &Mutex<Vec<Vec<u8>>>,
+    stop: &AtomicBool,
 ) where
     M: Fn(&str, Location<'_>) -> Result<T>,
 {
     loop {
-        let next = batches.lock().expect("batch queue poisoned").recv();
-        let Ok(batch) = next else { return };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = batches
+            .lock()
+            .expect("batch queue poisoned")
+            .recv_timeout(WAKE);
+        let batch = match next {
+            Ok(batch) => batch,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let Batch {
             seq,
             source,
@@ -372,6 +425,45 @@ mod tests {
             err.message.starts_with("missing.jsonl: "),
             "{}",
             err.message
+        );
+    }
+
+    /// `tail -f log | tool`: the input neither ends nor sends more, and the tool must still end
+    /// at a bad line rather than wait for the next one.
+    #[test]
+    fn an_error_ends_the_run_even_while_the_input_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let writer_path = fifo.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            pipe.write_all(b"{\"n\":1}\n{\"n\":\n").unwrap();
+            pipe.flush().unwrap();
+            // Keep the pipe open until the run has ended (or 20 s).
+            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(20));
+        });
+        let started = std::time::Instant::now();
+        let source = LineSource {
+            name: "fifo".into(),
+            path: fifo.clone(),
+        };
+        let err = for_each_line(&[source], parse, |_| Ok(())).unwrap_err();
+        let took = started.elapsed();
+        done_tx.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(err.message.starts_with("fifo:2: "), "{}", err.message);
+        assert!(
+            took.as_secs() < 5,
+            "took {took:?}: waited for the open input"
         );
     }
 
