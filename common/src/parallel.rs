@@ -20,6 +20,13 @@ use std::time::Duration;
 const BATCH_BYTES: usize = 1 << 20;
 /// One read's size: a pipe's buffer.
 const READ_BYTES: usize = 1 << 16;
+/// The longest line read: far beyond any record (a VM record is a few KiB), short of exhausting
+/// memory on an input that is not JSON lines at all.
+#[cfg(not(test))]
+const MAX_LINE_BYTES: usize = 256 << 20;
+/// Small enough for a test to go past it.
+#[cfg(test)]
+const MAX_LINE_BYTES: usize = 4 << 20;
 /// How often an idle worker looks whether the consumer has stopped.
 const WAKE: Duration = Duration::from_millis(100);
 
@@ -66,6 +73,12 @@ impl LineSource {
             File::open(&self.path).map_err(|e| Error::no_input(format!("{}: {e}", self.name)))?;
         Ok(Box::new(file))
     }
+}
+
+/// Why reading an input stopped before its end.
+enum Failure {
+    Read(io::Error),
+    TooLong,
 }
 
 /// Whole lines of one input and the number of the first, or what stopped the reading there.
@@ -128,10 +141,19 @@ where
         // end, so the scope ends.
         drop(result_tx);
         drop(batch_rx);
-        let outcome = consume_in_order(result_rx, token_rx, &mut consume);
-        stop.store(true, Ordering::Relaxed);
-        outcome
+        // Set on the way out, a panic in `consume` included, so that the workers end.
+        let _stop_workers = StopOnDrop(&stop);
+        consume_in_order(result_rx, token_rx, &mut consume)
     })
+}
+
+/// Tells the workers to stop when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Sends the inputs' lines in batches, each after taking a token (so at most `in_flight` exist),
@@ -166,7 +188,7 @@ fn read_batches(
                 return;
             }
         };
-        // The next line's number, and the start of a line the last read cut.
+        // The next line's number, and the start of a line the last read cut (no newline in it).
         let mut next_line = 1u64;
         let mut carry: Vec<u8> = Vec::new();
         loop {
@@ -177,10 +199,16 @@ fn read_batches(
                 .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + READ_BYTES));
             data.clear();
             data.append(&mut carry);
-            // Read until the batch is full, the input ends, or it has nothing more for now (a
-            // short read: a pipe or terminal) so that what came is decoded without waiting.
+            // Read until the batch is full and holds a whole line, the input ends, or it has
+            // nothing more for now (a short read: a pipe or terminal) after a whole line, so that
+            // what came is decoded without waiting. A line longer than a batch grows this one.
             let (mut at_end, mut failed) = (false, None);
-            while data.len() < BATCH_BYTES {
+            let mut whole_line = false;
+            while data.len() < BATCH_BYTES || !whole_line {
+                if !whole_line && data.len() > MAX_LINE_BYTES {
+                    failed = Some(Failure::TooLong);
+                    break;
+                }
                 let filled = data.len();
                 data.resize(filled + READ_BYTES, 0);
                 match reader.read(&mut data[filled..]) {
@@ -191,14 +219,15 @@ fn read_batches(
                     }
                     Ok(n) => {
                         data.truncate(filled + n);
-                        if n < READ_BYTES {
+                        whole_line = whole_line || data[filled..].contains(&b'\n');
+                        if n < READ_BYTES && whole_line {
                             break;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(filled),
                     Err(e) => {
                         data.truncate(filled);
-                        failed = Some(e);
+                        failed = Some(Failure::Read(e));
                         break;
                     }
                 }
@@ -217,8 +246,17 @@ fn read_batches(
             if !data.is_empty() && !send(&name, first_line, Ok(data)) {
                 return;
             }
-            if let Some(e) = failed {
-                let e = Error::no_input(format!("{}:{next_line}: {e}", source.name));
+            if let Some(failure) = failed {
+                let e = match failure {
+                    Failure::Read(e) => {
+                        Error::no_input(format!("{}:{next_line}: {e}", source.name))
+                    }
+                    Failure::TooLong => Error::data(format!(
+                        "{}:{next_line}: line is longer than {} MiB",
+                        source.name,
+                        MAX_LINE_BYTES >> 20
+                    )),
+                };
                 send(&name, next_line, Err(e));
                 return;
             }
@@ -261,7 +299,7 @@ fn decode_batches<T, M>(
         } = batch;
         let decoded = match data {
             Ok(data) => {
-                let decoded = decode(&data, &source, first_line, map);
+                let decoded = decode_guarded(&data, &source, first_line, map);
                 spare.lock().expect("buffer pool poisoned").push(data);
                 decoded
             }
@@ -271,6 +309,28 @@ fn decode_batches<T, M>(
             return;
         }
     }
+}
+
+/// `decode`, with a panic in `map` (a bug) turned into this batch's error: the run then ends with
+/// it, in input order, rather than waiting for a result that never comes.
+fn decode_guarded<T, M>(data: &[u8], source: &str, first_line: u64, map: &M) -> Decoded<T>
+where
+    M: Fn(&str, Location<'_>) -> Result<T>,
+{
+    let decoding = std::panic::AssertUnwindSafe(|| decode(data, source, first_line, map));
+    std::panic::catch_unwind(decoding).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let message =
+            format!("{source}:{first_line}: internal error decoding the lines from here: {what}");
+        (
+            Vec::new(),
+            Some(Error::new(crate::ExitCode::Software, message)),
+        )
+    })
 }
 
 fn decode<T, M>(data: &[u8], source: &str, first_line: u64, map: &M) -> Decoded<T>
@@ -464,6 +524,115 @@ mod tests {
         assert!(
             took.as_secs() < 5,
             "took {took:?}: waited for the open input"
+        );
+    }
+
+    /// A line of `bytes` bytes: `{"n":<n>,"pad":"xxx..."}`.
+    fn long_line(n: u64, bytes: usize) -> String {
+        let head = format!("{{\"n\":{n},\"pad\":\"");
+        format!("{head}{}\"}}\n", "x".repeat(bytes - head.len() - 3))
+    }
+
+    #[test]
+    fn a_line_longer_than_a_batch_is_read_whole() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let text = format!(
+            "{{\"n\":0}}\n{}{{\"n\":2}}\n{}",
+            long_line(1, 3 * BATCH_BYTES),
+            long_line(3, BATCH_BYTES + 1)
+        );
+        file.write_all(text.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        for_each_line(&[source(&file, "f")], parse, |(n, here)| {
+            seen.push((n, here));
+            Ok(())
+        })
+        .unwrap();
+        let expected: Vec<(u64, String)> = (0..4).map(|n| (n, format!("f:{}", n + 1))).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_an_error_naming_it() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let text = format!(
+            "{{\"n\":0}}\n{}",
+            long_line(1, MAX_LINE_BYTES + 2 * READ_BYTES)
+        );
+        file.write_all(text.as_bytes()).unwrap();
+        let mut consumed = 0;
+        let err = for_each_line(&[source(&file, "f")], parse, |_| {
+            consumed += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(consumed, 1);
+        assert_eq!(err.code, crate::ExitCode::DataErr);
+        assert_eq!(err.message, "f:2: line is longer than 4 MiB");
+    }
+
+    #[test]
+    fn a_panic_decoding_a_line_ends_the_run_with_an_internal_error() {
+        let a = numbered(200_000, &[]);
+        let mut consumed = 0u64;
+        let err = for_each_line(
+            &[source(&a, "a")],
+            |line, here| {
+                let (n, at) = parse(line, here)?;
+                assert_ne!(n, 120_000, "a bug");
+                Ok((n, at))
+            },
+            |_| {
+                consumed += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.code, crate::ExitCode::Software);
+        assert!(err.message.contains("a bug"), "{}", err.message);
+        // The values before the panicking batch were consumed, none after it.
+        assert!(consumed <= 120_000, "{consumed}");
+    }
+
+    /// A panic in the consumer reaches the caller (as a panic), and the workers end even though
+    /// the input stays open.
+    #[test]
+    fn a_panic_consuming_ends_the_run_while_the_input_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let writer_path = fifo.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            pipe.write_all(b"{\"n\":1}\n").unwrap();
+            pipe.flush().unwrap();
+            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(20));
+        });
+        let started = std::time::Instant::now();
+        let source = LineSource {
+            name: "fifo".into(),
+            path: fifo.clone(),
+        };
+        let outcome = std::panic::catch_unwind(|| {
+            for_each_line(&[source], parse, |_| -> Result<()> {
+                panic!("consumer bug")
+            })
+        });
+        let took = started.elapsed();
+        done_tx.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(outcome.is_err(), "the panic reached the caller");
+        assert!(
+            took.as_secs() < 5,
+            "took {took:?}: the workers kept waiting"
         );
     }
 
