@@ -325,6 +325,15 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
         65,
         "capacity-calc: stdin:1: expected a VM record",
     );
+    // A size no VM has (a unit mistake upstream) is refused, not summed into an overflow.
+    let mut huge: serde_json::Value = serde_json::from_str(good.lines().next().unwrap()).unwrap();
+    huge["disks"][0]["provisioned_bytes"] = serde_json::json!(u64::MAX);
+    let huge = format!("{}\n{huge}\n", good.lines().next().unwrap());
+    assert_fails(
+        &run(CC, &["-o", o], huge.as_bytes()),
+        65,
+        "capacity-calc: stdin:2: VM ",
+    );
     assert!(!out_file.exists());
 }
 

@@ -183,7 +183,31 @@ impl SizedVm {
     pub fn vcpus(&self) -> u32 {
         self.cpu.as_ref().map(Cpu::vcpus).unwrap_or(1)
     }
+
+    /// Refuses sizes no VM has (over `MAX_PLAUSIBLE_BYTES`): a unit mistake upstream, and sums
+    /// of them would overflow.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        let mut sizes = vec![("memory_bytes", self.memory_bytes)];
+        for disk in self.disks() {
+            sizes.push(("provisioned_bytes", disk.provisioned_bytes));
+            sizes.push(("actual_bytes", disk.actual_bytes));
+            sizes.push(("lun_size_bytes", disk.lun_size_bytes));
+        }
+        match sizes
+            .into_iter()
+            .find(|(_, bytes)| bytes.is_some_and(|b| b > MAX_PLAUSIBLE_BYTES))
+        {
+            Some((field, Some(bytes))) => Err(format!(
+                "VM {}: {field} {bytes} is more than {} (1 PiB): not a size a VM has",
+                self.name, MAX_PLAUSIBLE_BYTES
+            )),
+            _ => Ok(()),
+        }
+    }
 }
+
+/// The largest memory or disk size taken as real: 1 PiB.
+pub const MAX_PLAUSIBLE_BYTES: u64 = 1 << 50;
 
 #[derive(Debug, Deserialize)]
 pub struct OwnerPrincipal {
@@ -237,7 +261,9 @@ impl Sums {
     fn add_vm(&mut self, vm: &SizedVm) {
         self.vms += 1;
         self.vcpus += u64::from(vm.vcpus());
-        self.memory_bytes += vm.memory_bytes.unwrap_or(0);
+        self.memory_bytes = self
+            .memory_bytes
+            .saturating_add(vm.memory_bytes.unwrap_or(0));
     }
 
     fn add_disk(&mut self, disk: &SizedDisk, class: &str, pvc: u64) {
@@ -254,14 +280,20 @@ impl Sums {
         }
         if disk.is_lun() {
             self.lun_disks += 1;
-            self.lun_bytes += disk.lun_size_bytes.or(disk.provisioned_bytes).unwrap_or(0);
+            self.lun_bytes = self
+                .lun_bytes
+                .saturating_add(disk.lun_size_bytes.or(disk.provisioned_bytes).unwrap_or(0));
             return;
         }
         self.disks += 1;
-        self.provisioned_bytes += disk.provisioned_bytes.unwrap_or(0);
-        self.used_bytes += disk.actual_bytes.unwrap_or(0);
+        self.provisioned_bytes = self
+            .provisioned_bytes
+            .saturating_add(disk.provisioned_bytes.unwrap_or(0));
+        self.used_bytes = self
+            .used_bytes
+            .saturating_add(disk.actual_bytes.unwrap_or(0));
         match self.pvc_bytes.get_mut(class) {
-            Some(bytes) => *bytes += pvc,
+            Some(bytes) => *bytes = bytes.saturating_add(pvc),
             None => {
                 self.pvc_bytes.insert(class.to_string(), pvc);
             }
@@ -269,7 +301,9 @@ impl Sums {
     }
 
     pub fn total_pvc_bytes(&self) -> u64 {
-        self.pvc_bytes.values().sum()
+        self.pvc_bytes
+            .values()
+            .fold(0, |sum, b| sum.saturating_add(*b))
     }
 }
 
@@ -553,8 +587,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     parallel::for_each_line(
         &LineSource::from_paths(&args.inputs),
         |line, here| {
-            let vm: SizedVm =
-                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
+            let vm: SizedVm = parse_vm_view(line)
+                .and_then(|vm: SizedVm| vm.check_sizes().map(|()| vm))
+                .map_err(|e| Error::data(format!("{here}: {e}")))?;
             Ok(planner.plan(vm))
         },
         |planned| {
