@@ -373,3 +373,26 @@ fn output_does_not_depend_on_the_number_of_threads() {
         50 * world()["vms"].as_array().unwrap().len()
     );
 }
+
+/// owner-group reads its input twice: an input that can be read only once (a FIFO, bash's
+/// `<(...)`) is copied first, and gives what the file gives.
+#[test]
+fn inputs_that_read_once_give_what_the_file_gives() {
+    let records = demo_records();
+    let from_file = run(OG, &[records.to_str().unwrap()], b"");
+    assert_eq!(code(&from_file), 0, "{}", stderr(&from_file));
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("records.fifo");
+    let script = r#"mkfifo "$3" && { cat "$2" > "$3" & } && "$1" "$3" && "$1" <(cat "$2")"#;
+    let out = std::process::Command::new("bash")
+        .args(["-c", script, "bash", OG])
+        .arg(records)
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        [from_file.stdout.clone(), from_file.stdout].concat()
+    );
+}

@@ -346,12 +346,20 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     for path in paths {
         if path == Path::new("-") {
-            let mut spool = tempfile::NamedTempFile::new()
-                .map_err(|e| Error::io(format!("cannot create a temporary file for stdin: {e}")))?;
-            io::copy(&mut io::stdin().lock(), spool.as_file_mut())
-                .map_err(|e| Error::no_input(format!("stdin: {e}")))?;
+            let spool = spool("stdin", &mut io::stdin().lock())?;
             sources.push(Source {
                 name: "stdin".into(),
+                path: spool.path().to_path_buf(),
+                _spool: Some(spool),
+            });
+        } else if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            // A pipe (`<(...)`, a FIFO) or device reads once: copied, like stdin, to be read twice.
+            let name = path.display().to_string();
+            let mut input =
+                File::open(&path).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
+            let spool = spool(&name, &mut input)?;
+            sources.push(Source {
+                name,
                 path: spool.path().to_path_buf(),
                 _spool: Some(spool),
             });
@@ -364,6 +372,14 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
         }
     }
     Ok(sources)
+}
+
+/// A copy of an input that can be read only once, in a temporary file.
+fn spool(name: &str, input: &mut impl Read) -> Result<tempfile::NamedTempFile> {
+    let mut spool = tempfile::NamedTempFile::new()
+        .map_err(|e| Error::io(format!("cannot create a temporary file for {name}: {e}")))?;
+    io::copy(input, spool.as_file_mut()).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
+    Ok(spool)
 }
 
 /// What owner-group reads of a VM record; every other field passes through as it came.
@@ -407,9 +423,10 @@ struct OwnerList {
     namespace: Option<String>,
 }
 
-/// What pass 1 leaves pass 2 for each record, in order: the index of its owner list, and whether
-/// the record already has owner-group's fields. Kept in a temporary file (4 bytes a record), so
-/// memory does not grow with the input and pass 2 need not decode the records again.
+/// What pass 1 leaves pass 2 for each record, in order: the index of its owner list, whether
+/// the record already has owner-group's fields, and the line's length (so that pass 2 notices an
+/// input that changed in between). Kept in a temporary file (8 bytes a record), so memory does not
+/// grow with the input and pass 2 need not decode the records again.
 struct Verdicts {
     writer: Option<io::BufWriter<File>>,
     reader: Option<BufReader<File>>,
@@ -427,11 +444,14 @@ impl Verdicts {
         })
     }
 
-    fn push(&mut self, list: u32, has_fields: bool) -> Result<()> {
+    fn push(&mut self, list: u32, has_fields: bool, line_len: usize) -> Result<()> {
         let word = list | if has_fields { HAS_FIELDS } else { 0 };
+        let mut bytes = [0u8; 8];
+        bytes[..4].copy_from_slice(&word.to_le_bytes());
+        bytes[4..].copy_from_slice(&line_length_word(line_len).to_le_bytes());
         let writer = self.writer.as_mut().expect("pushed before rewinding");
         writer
-            .write_all(&word.to_le_bytes())
+            .write_all(&bytes)
             .map_err(|e| Error::io(format!("temporary file: {e}")))
     }
 
@@ -445,21 +465,42 @@ impl Verdicts {
     }
 
     /// The next record's verdict; `None` past the last record of pass 1.
-    fn next(&mut self) -> Result<Option<(usize, bool)>> {
+    fn next(&mut self) -> Result<Option<Verdict>> {
         let reader = self.reader.as_mut().expect("read before rewinding");
-        let mut word = [0u8; 4];
-        match reader.read_exact(&mut word) {
+        let mut bytes = [0u8; 8];
+        match reader.read_exact(&mut bytes) {
             Ok(()) => {
-                let word = u32::from_le_bytes(word);
-                Ok(Some((
-                    (word & !HAS_FIELDS) as usize,
-                    word & HAS_FIELDS != 0,
-                )))
+                let word = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+                let line_len = u32::from_le_bytes(bytes[4..].try_into().expect("4 bytes"));
+                Ok(Some(Verdict {
+                    list: (word & !HAS_FIELDS) as usize,
+                    has_fields: word & HAS_FIELDS != 0,
+                    line_len,
+                }))
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(Error::io(format!("temporary file: {e}"))),
         }
     }
+}
+
+/// One record's verdict (see `Verdicts`).
+struct Verdict {
+    list: usize,
+    has_fields: bool,
+    line_len: u32,
+}
+
+impl Verdict {
+    /// Whether `line` is (as far as its length tells) the line pass 1 read.
+    fn is_for(&self, line: &str) -> bool {
+        self.line_len == line_length_word(line.len())
+    }
+}
+
+/// A line's length as stored: lines of 4 GiB and more all look alike (none are that long).
+fn line_length_word(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 fn changed(source: &Source) -> Error {
@@ -558,9 +599,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let vm: OwnershipView =
                 parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
             let has_fields = vm.owners.0 || vm.target_namespace.0;
-            Ok((rules.owners(vm.permissions()), has_fields))
+            Ok((rules.owners(vm.permissions()), has_fields, line.len()))
         },
-        |(owners, has_fields)| {
+        |(owners, has_fields, line_len)| {
             let index = match list_index.get(&owners) {
                 Some(index) => *index,
                 None => {
@@ -579,7 +620,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     index
                 }
             };
-            verdicts.push(index, has_fields)
+            verdicts.push(index, has_fields, line_len)
         },
     )?;
     drop(list_index);
@@ -619,8 +660,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let mut input = source.open()?;
             while let Some(found) = input.next_line() {
                 let (line, here) = found?;
-                let (index, has_fields) = verdicts.next()?.ok_or_else(|| changed(source))?;
-                let list = lists.get(index).ok_or_else(|| changed(source))?;
+                let verdict = verdicts
+                    .next()?
+                    .filter(|v| v.is_for(line))
+                    .ok_or_else(|| changed(source))?;
+                let has_fields = verdict.has_fields;
+                let list = lists.get(verdict.list).ok_or_else(|| changed(source))?;
                 vms += 1;
                 if list.owners.is_empty() {
                     unowned += 1;
