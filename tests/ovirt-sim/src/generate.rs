@@ -1378,25 +1378,6 @@ mod tests {
         demo().validate().unwrap();
     }
 
-    /// `cargo test -p ovirt-sim --release --lib -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing, run in release"]
-    fn generate_100k_is_fast() {
-        let t = std::time::Instant::now();
-        let w = generate(100_000, 1);
-        let made = t.elapsed();
-        let json = to_json(&w);
-        let written = t.elapsed();
-        let ix = crate::index::Index::new(w);
-        eprintln!(
-            "100k VMs: generate {made:?}, to JSON {:?} ({} MB), index {:?}",
-            written - made,
-            json.len() >> 20,
-            t.elapsed() - written
-        );
-        assert_eq!(ix.world.vms.len(), 100_000);
-    }
-
     #[test]
     fn demo_has_its_flagged_vms() {
         let w = demo();
