@@ -7,7 +7,7 @@ mod kubebed;
 mod pipeline;
 mod support;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -812,9 +812,28 @@ struct Interrupted {
     _m: Manifests,
 }
 
+/// What a test does to a run once the awaited event is seen.
+#[derive(Clone, Copy, PartialEq)]
+enum MidRun {
+    /// `kill -INT` plan-run.
+    Interrupt,
+    /// Delete the Migration plan-run started, through the API server.
+    DeleteMigration,
+}
+
 /// Runs plan-run on two plans, one at a time, with forklift-sim's clock set so the first plan's
 /// disks take about 10 s of real time; sends `kill -INT` once `signal_after` is seen.
 async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str]) -> Interrupted {
+    act_mid_migration(prefix, signal_after, extra, MidRun::Interrupt).await
+}
+
+/// `interrupt_mid_migration`, doing `action` once `after` is seen; waits for plan-run to end.
+async fn act_mid_migration(
+    prefix: &str,
+    after: &str,
+    extra: &[&str],
+    action: MidRun,
+) -> Interrupted {
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace(prefix).await;
     let m = manifests(&ns, &[]);
@@ -853,7 +872,9 @@ async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str
         let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
         text
     });
-    let signal_after = signal_after.to_string();
+    let signal_after = after.to_string();
+    let runtime = tokio::runtime::Handle::current();
+    let migrations_ns = ns.clone();
     let (child, rx, seen) = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut seen = Vec::new();
@@ -868,25 +889,35 @@ async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str
                 break;
             }
         }
-        let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -INT");
+        match action {
+            MidRun::Interrupt => {
+                let status = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "kill -INT");
+            }
+            MidRun::DeleteMigration => {
+                let started = seen.iter().find(|e| e["event"] == "started").unwrap();
+                let name = started["migration"].as_str().unwrap().to_string();
+                runtime.block_on(delete_migration(&migrations_ns, &name));
+            }
+        }
         (child, rx, seen)
     })
     .await
     .unwrap();
     let (status, events) = tokio::task::spawn_blocking(move || {
         let mut child = child;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let patience = if action == MidRun::Interrupt { 30 } else { 90 };
+        let deadline = Instant::now() + Duration::from_secs(patience);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("plan-run still running 30 s after SIGINT");
+                panic!("plan-run still running {patience} s after the test's action");
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -905,6 +936,108 @@ async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str
         _sim: sim,
         _m: m,
     }
+}
+
+async fn delete_migration(ns: &str, name: &str) {
+    let bed = kubebed::Testbed::shared();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        bed.client().await,
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "forklift.konveyor.io",
+            "v1beta1",
+            "Migration",
+        )),
+    );
+    api.delete(name, &Default::default()).await.unwrap();
+}
+
+/// Someone deletes the Migration plan-run follows: that plan ends as deleted (it used to be waited
+/// for forever), the next one starts, and the run ends with findings (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_migration_ends_its_plan_and_the_run_goes_on() {
+    let _shared = RESTART.read().await;
+    let run = act_mid_migration("plan-run-del", "vm-progress", &[], MidRun::DeleteMigration).await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let started = of(&run.events, "started");
+    assert_eq!(started.len(), 2, "{:?}", run.events);
+    let deleted = of(&run.events, "deleted");
+    assert_eq!(deleted.len(), 1, "{:?}", run.events);
+    assert_eq!(deleted[0]["plan"], started[0]["plan"]);
+    assert_eq!(
+        deleted[0]["object"],
+        format!("Migration {}", started[0]["migration"].as_str().unwrap())
+    );
+    // The other plan ran to its end after the deletion freed its place.
+    let finished = of(&run.events, "plan-finished");
+    assert_eq!(finished.len(), 1, "{:?}", run.events);
+    assert_eq!(finished[0]["plan"], started[1]["plan"]);
+    assert_eq!(finished[0]["outcome"], "Succeeded");
+    assert!(
+        run.stderr.contains("1 deleted") && run.stderr.contains("1 succeeded"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A user who may apply and start plans but not list or watch Plans: plan-run cannot follow them,
+/// and says so with exit 77 rather than waiting on a watch that can never succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_plan_watch_ends_the_run_with_exit_77() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-forbid").await;
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 1, &ns);
+    let client = bed.client().await;
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "apply-without-watch", "namespace": ns},
+        "rules": [
+            {"apiGroups": ["", "forklift.konveyor.io"],
+             "resources": ["secrets", "providers", "networkmaps", "storagemaps", "migrations",
+                           "hooks", "hosts"],
+             "verbs": ["*"]},
+            {"apiGroups": ["forklift.konveyor.io"], "resources": ["plans"],
+             "verbs": ["get", "create", "patch", "update"]},
+        ],
+    }))
+    .unwrap();
+    kube::Api::<Role>::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &role)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "dave-apply-without-watch", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "apply-without-watch"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dave"}],
+    }))
+    .unwrap();
+    kube::Api::<RoleBinding>::namespaced(client, &ns)
+        .create(&Default::default(), &binding)
+        .await
+        .unwrap();
+    let dave = bed.user_kubeconfig("dave");
+    let input_s = input.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        plan_run(&["--ready-timeout", "120s", &input_s], Some(&dave))
+    })
+    .await
+    .unwrap();
+    pipeline::assert_fails(
+        &out,
+        77,
+        &format!("plan-run: watch Plans in namespace {ns}: "),
+    );
+    assert!(
+        pipeline::stderr(&out).contains("forbidden"),
+        "{}",
+        pipeline::stderr(&out)
+    );
+    // Applied, but nothing started.
+    assert!(of(&events(&out), "applied").len() > 1);
+    assert!(migrations(&ns).await.is_empty());
 }
 
 fn true_condition(status: &Value, kind: &str) -> bool {

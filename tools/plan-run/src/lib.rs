@@ -35,7 +35,10 @@ Forklift's own controller_max_vm_inflight (VMs per source provider) still applie
 Progress comes from the watch API (Plans and Migrations), survives API server restarts, and is
 written to stdout as JSON lines: {time, event, plan, namespace, ...} with event one of applied,
 ready, blocked, started, attached, vm-progress, vm-succeeded, vm-failed, vm-canceled,
-plan-finished, skipped, access. Progress bars on a terminal only; a summary on stderr.
+plan-finished, deleted (the Plan or its running Migration was deleted: the plan ends there),
+skipped, access. Progress bars on a terminal only; a summary on stderr. Starts wait until every
+namespace's Plans have been listed once (60 s at most, then the namespaces not listed are named);
+a watch the API server forbids (401/403) ends the run with exit 77.
 
 All state lives in the cluster, so plan-run can be stopped and started again: a rerun skips plans
 that succeeded, re-attaches to a Migration still running, and never starts a second Migration for

@@ -27,6 +27,9 @@ pub const PLAN_LABEL: &str = "liftkit.io/plan";
 /// How long a request may keep failing with a transient error (API server restarting) before
 /// plan-run gives up.
 const TRANSIENT_PATIENCE: Duration = Duration::from_secs(120);
+/// How long starts wait for every namespace's Plans to be listed once; past it, plans known to be
+/// Ready start and the namespaces not listed are named.
+const LIST_PATIENCE: Duration = Duration::from_secs(60);
 
 pub async fn client() -> Result<kube::Client> {
     let config = kube::Config::infer()
@@ -175,8 +178,9 @@ struct Tracked {
     uid: Option<String>,
     /// Highest attempt number among the plan's Migrations.
     attempt: u32,
-    /// The Migration being followed.
+    /// The Migration being followed, and when plan-run began to follow it.
     migration: Option<String>,
+    following_since: Option<Instant>,
     /// Per VM: bytes done last reported, and whether its end was reported.
     reported: HashMap<String, (u64, bool)>,
     result: Option<PlanResult>,
@@ -194,6 +198,30 @@ enum PlanResult {
     LeftFailed(Outcome),
     Blocked,
     StartFailed,
+    /// The Plan or the running Migration was deleted (named) while plan-run followed it.
+    Deleted(String),
+}
+
+/// What a watch stream watches: Plans or Migrations, of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Watched {
+    Plans(String),
+    Migrations(String),
+}
+
+impl std::fmt::Display for Watched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Watched::Plans(ns) => write!(f, "Plans in namespace {ns}"),
+            Watched::Migrations(ns) => write!(f, "Migrations in namespace {ns}"),
+        }
+    }
+}
+
+/// A relist of a namespace's Migrations in progress: when it began, and the names it has listed.
+struct Relist {
+    began: Instant,
+    names: BTreeSet<String>,
 }
 
 pub async fn run(
@@ -252,6 +280,7 @@ pub async fn run(
                     uid: None,
                     attempt: 0,
                     migration: None,
+                    following_since: None,
                     reported: HashMap::new(),
                     result: None,
                     vms: Vec::new(),
@@ -312,6 +341,7 @@ pub async fn run(
                            "inflight_bytes": scheduler.inflight_bytes()}),
                 )?;
                 t.migration = Some(name);
+                t.following_since = Some(Instant::now());
                 continue;
             }
             match migrations.last().and_then(status::outcome) {
@@ -351,23 +381,25 @@ pub async fn run(
 
     // The watches: every Plan and Migration of the plans' namespaces.
     type Item = (
-        bool,
+        Watched,
         std::result::Result<watcher::Event<DynamicObject>, watcher::Error>,
     );
     let mut streams: Vec<futures::stream::BoxStream<'static, Item>> = Vec::new();
-    for api in plan_apis.values() {
+    for (ns, api) in &plan_apis {
+        let watched = Watched::Plans(ns.clone());
         streams.push(
             watcher(api.clone(), watcher::Config::default())
                 .default_backoff()
-                .map(|e| (true, e))
+                .map(move |e| (watched.clone(), e))
                 .boxed(),
         );
     }
-    for api in migration_apis.values() {
+    for (ns, api) in &migration_apis {
+        let watched = Watched::Migrations(ns.clone());
         streams.push(
             watcher(api.clone(), watcher::Config::default())
                 .default_backoff()
-                .map(|e| (false, e))
+                .map(move |e| (watched.clone(), e))
                 .boxed(),
         );
     }
@@ -383,8 +415,14 @@ pub async fn run(
     let mut watch_errors = 0u32;
     // No start before every Plan watch has listed its namespace once: plans already Ready (a
     // rerun, a resume) are then all known, and the scheduler's order holds among them rather than
-    // the order the list happened to arrive in.
-    let mut plan_lists = 0usize;
+    // the order the list happened to arrive in. A namespace that cannot be listed holds the starts
+    // back for LIST_PATIENCE at most.
+    let mut plans_listed: BTreeSet<String> = BTreeSet::new();
+    let list_deadline =
+        Instant::now() + LIST_PATIENCE.min(Duration::from_secs_f64(args.ready_timeout));
+    let mut list_wait_reported = false;
+    let mut last_watch_error: Option<String> = None;
+    let mut relists: BTreeMap<String, Relist> = BTreeMap::new();
 
     loop {
         if ctrl_c.recv().now_or_never().is_some() {
@@ -394,7 +432,25 @@ pub async fn run(
         }
         // Starts the scheduler allows now.
         let minute = local_minute();
-        let starts = if plan_lists >= plan_apis.len() {
+        let all_listed = plans_listed.len() >= plan_apis.len();
+        if !all_listed && !list_wait_reported && Instant::now() >= list_deadline {
+            list_wait_reported = true;
+            let missing: Vec<&str> = plan_apis
+                .keys()
+                .filter(|ns| !plans_listed.contains(*ns))
+                .map(String::as_str)
+                .collect();
+            tracing::warn!(
+                "Plans in namespace(s) {} not listed after {}{}; starting the plans known to be Ready",
+                missing.join(", "),
+                human_secs(LIST_PATIENCE.as_secs_f64()),
+                last_watch_error
+                    .as_deref()
+                    .map(|e| format!(" (last watch error: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+        let starts = if all_listed || list_wait_reported {
             scheduler.decide(minute)
         } else {
             Vec::new()
@@ -410,6 +466,7 @@ pub async fn run(
                 Ok(created) => {
                     t.attempt = attempt;
                     t.migration = Some(name.clone());
+                    t.following_since = Some(Instant::now());
                     t.reported.clear();
                     events.emit(
                         jiff::Timestamp::now(),
@@ -459,6 +516,9 @@ pub async fn run(
         // When to look again without an event: a ready timeout, the window opening, a retry.
         let now = Instant::now();
         let mut wake = now + Duration::from_secs(3600);
+        if plans_listed.len() < plan_apis.len() && !list_wait_reported {
+            wake = wake.min(list_deadline);
+        }
         if tracked
             .keys()
             .any(|k| scheduler.state(k) == Some(State::Waiting))
@@ -481,31 +541,72 @@ pub async fn run(
 
         tokio::select! {
             item = stream.next() => {
-                let Some((is_plan, item)) = item else { break };
+                let Some((watched, item)) = item else { break };
                 let object = match item {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    Ok(watcher::Event::Apply(o)) => {
                         watch_errors = 0;
                         o
                     }
-                    Ok(watcher::Event::InitDone) => {
-                        plan_lists += usize::from(is_plan);
+                    Ok(watcher::Event::InitApply(o)) => {
+                        watch_errors = 0;
+                        if let (Watched::Migrations(ns), Some(name)) = (&watched, &o.metadata.name)
+                            && let Some(relist) = relists.get_mut(ns)
+                        {
+                            relist.names.insert(name.clone());
+                        }
+                        o
+                    }
+                    Ok(watcher::Event::Init) => {
+                        if let Watched::Migrations(ns) = &watched {
+                            relists.insert(
+                                ns.clone(),
+                                Relist { began: Instant::now(), names: BTreeSet::new() },
+                            );
+                        }
                         continue;
                     }
-                    Ok(_) => continue,
+                    Ok(watcher::Event::InitDone) => {
+                        match &watched {
+                            Watched::Plans(ns) => {
+                                plans_listed.insert(ns.clone());
+                            }
+                            Watched::Migrations(ns) => {
+                                if let Some(relist) = relists.remove(ns) {
+                                    on_relisted(ns, &relist, &mut tracked, &mut scheduler,
+                                                &mut events, &mut progress)?;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        let value = serde_json::to_value(&o).unwrap_or_default();
+                        on_deleted(&watched, &value, &mut tracked, &mut scheduler, &mut events,
+                                   &mut progress)?;
+                        continue;
+                    }
                     Err(e) => {
+                        if let Some(denied) = watch_denied(&e) {
+                            return Err(kubeerr::error(&format!("watch {watched}"), denied));
+                        }
                         watch_errors += 1;
+                        last_watch_error = Some(format!("{watched}: {e}"));
                         // The watcher backs off and reconnects by itself (API server restarts).
                         if watch_errors == 1 || watch_errors.is_multiple_of(20) {
-                            tracing::info!("watch interrupted, reconnecting: {e}");
+                            tracing::info!("watch of {watched} interrupted, reconnecting: {e}");
                         }
                         continue;
                     }
                 };
                 let value = serde_json::to_value(&object).unwrap_or_default();
-                if is_plan {
-                    on_plan(&value, &mut tracked, &mut scheduler, &mut events)?;
-                } else {
-                    on_migration(&value, &mut tracked, &mut scheduler, &mut events, &mut progress)?;
+                match watched {
+                    Watched::Plans(_) => {
+                        on_plan(&value, &mut tracked, &mut scheduler, &mut events)?;
+                    }
+                    Watched::Migrations(_) => {
+                        on_migration(&value, &mut tracked, &mut scheduler, &mut events,
+                                     &mut progress)?;
+                    }
                 }
             }
             _ = ctrl_c.recv() => {
@@ -682,6 +783,7 @@ fn on_migration(
         if waiting && status::outcome(value).is_none() {
             scheduler.running(&key);
             t.migration = Some(name.to_string());
+            t.following_since = Some(Instant::now());
             t.attempt = t.attempt.max(status::attempt(plan, name).unwrap_or(0));
             events.emit(
                 jiff::Timestamp::now(),
@@ -749,6 +851,110 @@ fn on_migration(
                    "running_plans": scheduler.running_plans(), "inflight_bytes": scheduler.inflight_bytes()}),
         )?;
     }
+    Ok(())
+}
+
+/// A watch error that reconnecting will not mend: plan-run may not list or watch what it follows.
+fn watch_denied(err: &watcher::Error) -> Option<&kube::Error> {
+    match err {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e)
+            if kubeerr::code(e) == ExitCode::NoPerm =>
+        {
+            Some(e)
+        }
+        _ => None,
+    }
+}
+
+/// A Plan, or the Migration plan-run follows, was deleted: the plan ends as deleted (it would
+/// otherwise be waited for forever).
+fn on_deleted(
+    watched: &Watched,
+    value: &Value,
+    tracked: &mut BTreeMap<PlanKey, Tracked>,
+    scheduler: &mut Scheduler,
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
+    let name = value["metadata"]["name"].as_str().unwrap_or_default();
+    let (key, what) = match watched {
+        Watched::Plans(_) => (plan_key(value), format!("Plan {name}")),
+        Watched::Migrations(ns) => {
+            let Some(plan) = value["spec"]["plan"]["name"].as_str() else {
+                return Ok(());
+            };
+            let key = PlanKey {
+                namespace: ns.clone(),
+                name: plan.to_string(),
+            };
+            let followed = tracked
+                .get(&key)
+                .is_some_and(|t| t.migration.as_deref() == Some(name));
+            if !followed {
+                return Ok(());
+            }
+            (key, format!("Migration {name}"))
+        }
+    };
+    end_as_deleted(&key, what, tracked, scheduler, events, progress)
+}
+
+/// A relist of a namespace's Migrations (after a reconnect) that lacks the Migration a running
+/// plan follows: it was deleted while the watch was away. Only Migrations followed since before
+/// the relist began count: a newer one may have been created after the list was taken.
+fn on_relisted(
+    namespace: &str,
+    relist: &Relist,
+    tracked: &mut BTreeMap<PlanKey, Tracked>,
+    scheduler: &mut Scheduler,
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
+    let gone: Vec<(PlanKey, String)> = tracked
+        .iter()
+        .filter(|(key, t)| {
+            key.namespace == namespace
+                && scheduler.state(key) == Some(State::Running)
+                && t.following_since.is_some_and(|since| since < relist.began)
+        })
+        .filter_map(|(key, t)| {
+            let name = t.migration.as_ref()?;
+            (!relist.names.contains(name)).then(|| (key.clone(), format!("Migration {name}")))
+        })
+        .collect();
+    for (key, what) in gone {
+        end_as_deleted(&key, what, tracked, scheduler, events, progress)?;
+    }
+    Ok(())
+}
+
+fn end_as_deleted(
+    key: &PlanKey,
+    what: String,
+    tracked: &mut BTreeMap<PlanKey, Tracked>,
+    scheduler: &mut Scheduler,
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
+    let Some(t) = tracked.get_mut(key) else {
+        return Ok(());
+    };
+    if t.result.is_some() || scheduler.state(key) == Some(State::Done) {
+        return Ok(());
+    }
+    scheduler.done(key);
+    progress.finish(&key.to_string(), "deleted");
+    tracing::warn!("{key}: {what} was deleted while plan-run followed it");
+    events.emit(
+        jiff::Timestamp::now(),
+        "deleted",
+        Some(key),
+        json!({"object": what, "running_plans": scheduler.running_plans(),
+               "inflight_bytes": scheduler.inflight_bytes()}),
+    )?;
+    t.result = Some(PlanResult::Deleted(what));
     Ok(())
 }
 
@@ -868,6 +1074,7 @@ fn summary(
             Some(PlanResult::LeftFailed(Outcome::Succeeded)) => "succeeded",
             Some(PlanResult::Blocked) => "blocked",
             Some(PlanResult::StartFailed) => "not started (error)",
+            Some(PlanResult::Deleted(_)) => "deleted",
             None if scheduler.state(key) == Some(State::Running) => "still running",
             None => "not started",
         };
