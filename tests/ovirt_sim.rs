@@ -1565,7 +1565,7 @@ fn bad_world_files_are_one_line_errors_naming_the_file() {
 }
 
 #[test]
-fn generated_world_serves_a_page_with_follows_quickly() {
+fn generated_world_serves_a_page_with_follows() {
     let sim = Sim::start(&["--generate", "10000", "--seed", "2"]);
     let url = format!(
         "{}/vms?max=100&follow=disk_attachments.disk,nics.reported_devices,permissions",
@@ -1573,18 +1573,7 @@ fn generated_world_serves_a_page_with_follows_quickly() {
     );
     let client = sim.client();
     let (user, password) = (sim.user.clone(), sim.password.clone());
-    let elapsed = support::block_on(async move {
-        // Warm up once, then time one request.
-        client
-            .get(&url)
-            .basic_auth(&user, Some(&password))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let t = std::time::Instant::now();
+    support::block_on(async move {
         let r = client
             .get(&url)
             .basic_auth(&user, Some(&password))
@@ -1594,11 +1583,16 @@ fn generated_world_serves_a_page_with_follows_quickly() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        assert_eq!(v["vm"].as_array().unwrap().len(), 100);
-        t.elapsed()
+        let vms = v["vm"].as_array().unwrap();
+        assert_eq!(vms.len(), 100);
+        // The follows are embedded: every VM carries its disks, NICs and permissions.
+        for vm in vms {
+            for link in ["disk_attachments", "nics", "permissions"] {
+                assert!(vm[link].is_object(), "{link} not followed: {}", vm["name"]);
+            }
+        }
     });
-    // Debug builds are slow; this is a regression guard against accidental quadratic work.
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    // How fast the simulator answers is measured by `make bench` (part A), not here.
 }
 
 #[cfg(unix)]
