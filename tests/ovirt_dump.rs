@@ -569,6 +569,34 @@ fn demo_world_is_exported_field_by_field() {
     );
 }
 
+/// The engine's count changes under the export (VMs created or removed meanwhile; the simulator
+/// skews its summary): the export is still written, with every VM the pages held, and the run says
+/// so with exit 1.
+#[test]
+fn a_vm_count_that_changes_during_the_export_is_reported_with_exit_1() {
+    let sim = world_sim(&["--vm-total-skew", "2"]);
+    let world = load_world(&demo_world_path());
+    let vms = world["vms"].as_array().unwrap().len();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let out = run(dump_cmd(
+        &sim,
+        &["--page-size", "10", "-o", path.to_str().unwrap()],
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the engine counts {} VMs now, {vms} were exported",
+            vms + 2
+        )),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), vms);
+}
+
 #[test]
 fn legacy_numeric_json_parses_the_same() {
     let sim = world_sim(&["--legacy-numbers"]);

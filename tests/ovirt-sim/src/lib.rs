@@ -64,6 +64,15 @@ pub struct Args {
     /// The delay of slow requests
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub slow: Duration,
+    /// Added to the API summary's VM total, as if N VMs were created (negative: removed) during
+    /// an export
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub vm_total_skew: i64,
     /// Share of answers cut in half (invalid XML or JSON)
     #[arg(long, default_value_t = 0.0, value_name = "RATE")]
     pub malformed_rate: f64,
@@ -135,6 +144,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         malformed_rate: rate("malformed-rate", args.malformed_rate)?,
         malformed_path: args.malformed_path.clone(),
         fail_path: args.fail_path.clone(),
+        vm_total_skew: args.vm_total_skew,
     };
     let credential = world.engine.credentials[0].clone();
     let state = server::state(
@@ -185,17 +195,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "ca_file": tls.as_ref().map(|t| t.ca_file.display().to_string()),
         "admin_url": format!("{scheme}://{host}:{}/sim", addr.port()),
     });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(format!("tokio: {e}")))?;
+    // Caught from before the ready line: a SIGTERM sent as soon as it is read ends the run cleanly.
+    let shutdown = {
+        let _runtime = runtime.enter();
+        shutdown_signal()?
+    };
+
     let mut out = std::io::stdout().lock();
     writeln!(out, "{start}")
         .and_then(|_| out.flush())
         .map_err(|e| common::error::write_error("stdout", &e))?;
     drop(out);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io(format!("tokio: {e}")))?;
     runtime.block_on(async move {
         let app = server::router(state);
         let serve = async move {
@@ -224,28 +240,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         tokio::select! {
             r = serve => r.map(|_| ExitCode::Ok),
-            _ = shutdown_signal() => Ok(ExitCode::Ok),
+            _ = shutdown => Ok(ExitCode::Ok),
         }
     })
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+/// SIGTERM or SIGINT, registered now (inside the runtime), awaited later.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let register = |kind: SignalKind| {
+        signal(kind).map_err(|e| Error::new(ExitCode::Software, format!("signal handler: {e}")))
+    };
+    let mut term = register(SignalKind::terminate())?;
+    let mut interrupt = register(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 /// Injected connection drops unwind a connection task; keep those panics off stderr.

@@ -35,6 +35,9 @@ pub struct Faults {
     pub malformed_path: Option<String>,
     /// Requests whose path contains this always fail with 500.
     pub fail_path: Option<String>,
+    /// Added to the API summary's VM total: as if VMs were created (or, negative, removed) while a
+    /// client read the list.
+    pub vm_total_skew: i64,
 }
 
 pub struct Config {
@@ -490,7 +493,7 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             st,
             json,
             "api",
-            &objects::api_root(ix, now_ms()),
+            &objects::api_root(ix, now_ms(), st.faults.lock().unwrap().vm_total_skew),
             StatusCode::OK,
         );
     }

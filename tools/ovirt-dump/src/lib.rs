@@ -36,7 +36,12 @@ timeouts.
 
 With -o FILE the export is written to a temporary file renamed over FILE only when the whole \
 inventory was fetched, so a failed run (from cron, say) never replaces the last good export. \
-ovirt-dump holds one page of VMs and the shared objects in memory.";
+ovirt-dump holds at most twice --concurrency pages of VMs, the shared objects and the ids of the \
+VMs written in memory.
+
+Exit status 1 (the export is still written): the engine counts other VMs at the end than were \
+exported. VMs were created or removed during the export, and as pages shift a VM may have been \
+missed; run it again for a consistent inventory.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -156,8 +161,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         engine.logout().await;
         info!("{} HTTP requests", engine.request_count());
         result
-    })?;
-    Ok(ExitCode::Ok)
+    })
 }
 
 fn read_password(file: Option<&std::path::Path>) -> Result<String> {
@@ -189,10 +193,11 @@ fn read_password(file: Option<&std::path::Path>) -> Result<String> {
     Ok(password)
 }
 
-async fn export(engine: &Arc<Engine>, args: &Args, output: Output) -> Result<()> {
+/// Exports the inventory; `Findings` when the engine's VM count at the end differs from what was
+/// exported (VMs came or went meanwhile, and a VM may have been missed as pages shifted).
+async fn export(engine: &Arc<Engine>, args: &Args, output: Output) -> Result<ExitCode> {
     let root = engine.get("").await?;
-    let vm_total = wire::unsigned(&root, "summary.vms.total")
-        .map_err(|e| Error::protocol(format!("{}: malformed response: {e}", engine.api_url())))?;
+    let vm_total = summary_vm_total(engine, &root)?;
     let engine_version = wire::text(&root, "product_info.version.full_version")
         .ok()
         .flatten();
@@ -219,7 +224,28 @@ async fn export(engine: &Arc<Engine>, args: &Args, output: Output) -> Result<()>
     let written = written?;
     info!("{written} VMs exported");
     let output = writer.into_inner()?;
-    output.commit()
+    output.commit()?;
+    if expected.is_none() {
+        return Ok(ExitCode::Ok);
+    }
+    let total_now = summary_vm_total(engine, &engine.get("").await?)?;
+    match total_now {
+        Some(now) if now != written => {
+            warn!(
+                "the engine counts {now} VMs now, {written} were exported: VMs were created or \
+                 removed during the export, and one may have been missed as pages shifted; \
+                 run ovirt-dump again for a consistent inventory"
+            );
+            Ok(ExitCode::Findings)
+        }
+        _ => Ok(ExitCode::Ok),
+    }
+}
+
+/// The API summary's VM total (`None` when the engine gives no summary).
+fn summary_vm_total(engine: &Engine, root: &Value) -> Result<Option<u64>> {
+    wire::unsigned(root, "summary.vms.total")
+        .map_err(|e| Error::protocol(format!("{}: malformed response: {e}", engine.api_url())))
 }
 
 fn progress_bar(args: &Args, total: Option<u64>) -> ProgressBar {
