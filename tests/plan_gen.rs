@@ -1451,13 +1451,53 @@ fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
         .iter()
         .map(|f| f["vm_name"].as_str().unwrap().to_string())
         .collect();
-    let expected = with_lun;
-    assert_eq!(names, expected);
+    assert_eq!(names, with_lun);
     for f in flagged {
         assert_eq!(f["category"], "Critical", "{f}");
         assert_eq!(f["left_out"], true, "{f}");
         assert!(
             f["assessment"].as_str().unwrap().contains("4.4.10.7-1.el8"),
+            "{f}"
+        );
+    }
+
+    // Records from before engine_version: the same VMs get a Warning (they are not left out).
+    let unknown: String = jsonl(demo_owned())
+        .into_iter()
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("engine_version");
+            format!("{r}\n")
+        })
+        .collect();
+    let out = plan_gen_env(
+        &[
+            "--map-file",
+            DEMO_MAP,
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        Some(unknown.as_bytes()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = jsonl(&std::fs::read(&report_path).unwrap());
+    let warned: Vec<&Value> = report
+        .iter()
+        .filter(|f| f["concern_id"] == "VMStorageNotSupported")
+        .collect();
+    let names: BTreeSet<String> = warned
+        .iter()
+        .map(|f| f["vm_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, with_lun);
+    for f in warned {
+        assert_eq!(f["category"], "Warning", "{f}");
+        assert_eq!(f["left_out"], false, "{f}");
+        assert!(
+            f["assessment"]
+                .as_str()
+                .unwrap()
+                .contains("no engine_version"),
             "{f}"
         );
     }

@@ -35,7 +35,7 @@ liftkit.io/vm-count, and the label liftkit.io/target-namespace.
 Preflight, offline, before anything is written: every oVirt concern Forklift's validation raises
 (same id and category), and the plan blockers Forklift reports: VMNetworksNotMapped,
 VMStorageNotMapped, VMStorageNotSupported (direct LUN disks on an engine older than 4.5.2.1, from
-the records' engine_version; not checked when records lack it), VMMultiplePodNetworkMappings,
+the records' engine_version; a Warning when a record lacks it), VMMultiplePodNetworkMappings,
 VMDuplicateNADMappings, DuplicateVM and MacConflicts (a MAC address used by two input VMs). Findings go to stderr and, with --report, as
 JSON lines {vm_id, vm_name, target_namespace, concern_id, category, label, assessment, left_out};
 stderr gets one line per concern and the VMs left out (-v: every finding).

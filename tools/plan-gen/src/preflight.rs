@@ -146,18 +146,29 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
         }
 
         let luns = vm.disks().iter().filter(|d| d.is_lun()).count();
-        if let Some(version) = vm.engine_version.as_deref()
-            && luns > 0
-            && supports_direct_lun(version) == Some(false)
-        {
-            findings.push(finding(
+        let version = vm.engine_version.as_deref();
+        match version.and_then(supports_direct_lun) {
+            _ if luns == 0 => {}
+            Some(true) => {}
+            Some(false) => findings.push(finding(
                 STORAGE_NOT_SUPPORTED,
                 Category::Critical,
                 "Direct LUN disks need a newer engine",
                 format!(
-                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, this engine is {version}"
+                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, this engine is {}",
+                    version.unwrap_or_default()
                 ),
-            ));
+            )),
+            // Not known: the record predates engine_version, or the version does not parse.
+            None => findings.push(finding(
+                STORAGE_NOT_SUPPORTED,
+                Category::Warning,
+                "Direct LUN disks: engine version unknown",
+                format!(
+                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, and the record gives no engine version it can be checked against ({}): export it again with ovirt-dump",
+                    version.map_or("no engine_version".to_string(), |v| format!("{v:?}"))
+                ),
+            )),
         }
 
         let mut mine = VmNetworks {
