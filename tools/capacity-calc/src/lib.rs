@@ -187,14 +187,15 @@ impl SizedVm {
     /// Refuses sizes no VM has (over `MAX_PLAUSIBLE_BYTES`): a unit mistake upstream, and sums
     /// of them would overflow.
     pub fn check_sizes(&self) -> Result<(), String> {
-        let mut sizes = vec![("memory_bytes", self.memory_bytes)];
-        for disk in self.disks() {
-            sizes.push(("provisioned_bytes", disk.provisioned_bytes));
-            sizes.push(("actual_bytes", disk.actual_bytes));
-            sizes.push(("lun_size_bytes", disk.lun_size_bytes));
-        }
-        match sizes
-            .into_iter()
+        let disk_sizes = self.disks().iter().flat_map(|disk| {
+            [
+                ("provisioned_bytes", disk.provisioned_bytes),
+                ("actual_bytes", disk.actual_bytes),
+                ("lun_size_bytes", disk.lun_size_bytes),
+            ]
+        });
+        match std::iter::once(("memory_bytes", self.memory_bytes))
+            .chain(disk_sizes)
             .find(|(_, bytes)| bytes.is_some_and(|b| b > MAX_PLAUSIBLE_BYTES))
         {
             Some((field, Some(bytes))) => Err(format!(
