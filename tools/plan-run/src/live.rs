@@ -385,17 +385,13 @@ pub async fn run(
         std::result::Result<watcher::Event<DynamicObject>, watcher::Error>,
     );
     let mut streams: Vec<futures::stream::BoxStream<'static, Item>> = Vec::new();
-    for (ns, api) in &plan_apis {
-        let watched = Watched::Plans(ns.clone());
-        streams.push(
-            watcher(api.clone(), watcher::Config::default())
-                .default_backoff()
-                .map(move |e| (watched.clone(), e))
-                .boxed(),
-        );
-    }
-    for (ns, api) in &migration_apis {
-        let watched = Watched::Migrations(ns.clone());
+    let plan_watches = plan_apis
+        .iter()
+        .map(|(ns, api)| (Watched::Plans(ns.clone()), api));
+    let migration_watches = migration_apis
+        .iter()
+        .map(|(ns, api)| (Watched::Migrations(ns.clone()), api));
+    for (watched, api) in plan_watches.chain(migration_watches) {
         streams.push(
             watcher(api.clone(), watcher::Config::default())
                 .default_backoff()
@@ -758,6 +754,14 @@ fn on_plan(
     Ok(())
 }
 
+/// The plan a Migration object runs: its namespace and `spec.plan.name`.
+fn migration_plan_key(value: &Value) -> Option<PlanKey> {
+    Some(PlanKey {
+        namespace: value["metadata"]["namespace"].as_str()?.to_string(),
+        name: value["spec"]["plan"]["name"].as_str()?.to_string(),
+    })
+}
+
 fn on_migration(
     value: &Value,
     tracked: &mut BTreeMap<PlanKey, Tracked>,
@@ -765,13 +769,8 @@ fn on_migration(
     events: &mut Events,
     progress: &mut Progress,
 ) -> Result<()> {
-    let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
-    let Some(plan) = value["spec"]["plan"]["name"].as_str() else {
+    let Some(key) = migration_plan_key(value) else {
         return Ok(());
-    };
-    let key = PlanKey {
-        namespace: namespace.to_string(),
-        name: plan.to_string(),
     };
     let Some(t) = tracked.get_mut(&key) else {
         return Ok(());
@@ -784,7 +783,7 @@ fn on_migration(
             scheduler.running(&key);
             t.migration = Some(name.to_string());
             t.following_since = Some(Instant::now());
-            t.attempt = t.attempt.max(status::attempt(plan, name).unwrap_or(0));
+            t.attempt = t.attempt.max(status::attempt(&key.name, name).unwrap_or(0));
             events.emit(
                 jiff::Timestamp::now(),
                 "attached",
@@ -881,13 +880,9 @@ fn on_deleted(
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let (key, what) = match watched {
         Watched::Plans(_) => (plan_key(value), format!("Plan {name}")),
-        Watched::Migrations(ns) => {
-            let Some(plan) = value["spec"]["plan"]["name"].as_str() else {
+        Watched::Migrations(_) => {
+            let Some(key) = migration_plan_key(value) else {
                 return Ok(());
-            };
-            let key = PlanKey {
-                namespace: ns.clone(),
-                name: plan.to_string(),
             };
             let followed = tracked
                 .get(&key)
