@@ -1379,6 +1379,35 @@ fn an_access_mode_forklift_lacks_is_a_usage_error() {
     assert!(line.contains("ReadWriteOncePod"), "{line}");
 }
 
+/// plan-gen's preflight on the demo's `records` (VMs left out: exit 1): its VMStorageNotSupported
+/// findings.
+fn storage_not_supported(records: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.jsonl");
+    let out = plan_gen_env(
+        &[
+            "--map-file",
+            DEMO_MAP,
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        Some(records.as_bytes()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    jsonl(&std::fs::read(&report_path).unwrap())
+        .into_iter()
+        .filter(|f| f["concern_id"] == "VMStorageNotSupported")
+        .collect()
+}
+
+fn vm_names(findings: &[Value]) -> BTreeSet<String> {
+    findings
+        .iter()
+        .map(|f| f["vm_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// VMStorageNotSupported: Forklift migrates direct LUN disks from oVirt engine 4.5.2.1 on. The
 /// demo engine (4.5.6) is recent enough; the same records from a 4.4 engine flag exactly the VMs
 /// with a LUN disk, counted from the world file.
@@ -1429,30 +1458,9 @@ fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
             format!("{r}\n")
         })
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let report_path = dir.path().join("report.jsonl");
-    let out = plan_gen_env(
-        &[
-            "--map-file",
-            DEMO_MAP,
-            "--report",
-            report_path.to_str().unwrap(),
-        ],
-        Some(old.as_bytes()),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report = jsonl(&std::fs::read(&report_path).unwrap());
-    let flagged: Vec<&Value> = report
-        .iter()
-        .filter(|f| f["concern_id"] == "VMStorageNotSupported")
-        .collect();
-    let names: BTreeSet<String> = flagged
-        .iter()
-        .map(|f| f["vm_name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names, with_lun);
-    for f in flagged {
+    let flagged = storage_not_supported(&old);
+    assert_eq!(vm_names(&flagged), with_lun);
+    for f in &flagged {
         assert_eq!(f["category"], "Critical", "{f}");
         assert_eq!(f["left_out"], true, "{f}");
         assert!(
@@ -1469,28 +1477,9 @@ fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
             format!("{r}\n")
         })
         .collect();
-    let out = plan_gen_env(
-        &[
-            "--map-file",
-            DEMO_MAP,
-            "--report",
-            report_path.to_str().unwrap(),
-        ],
-        Some(unknown.as_bytes()),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report = jsonl(&std::fs::read(&report_path).unwrap());
-    let warned: Vec<&Value> = report
-        .iter()
-        .filter(|f| f["concern_id"] == "VMStorageNotSupported")
-        .collect();
-    let names: BTreeSet<String> = warned
-        .iter()
-        .map(|f| f["vm_name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names, with_lun);
-    for f in warned {
+    let warned = storage_not_supported(&unknown);
+    assert_eq!(vm_names(&warned), with_lun);
+    for f in &warned {
         assert_eq!(f["category"], "Warning", "{f}");
         assert_eq!(f["left_out"], false, "{f}");
         assert!(

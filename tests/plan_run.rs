@@ -344,17 +344,22 @@ fn sim(ns: &str, time_scale: &str, extra: &[&str]) -> kubebed::ForkliftSim {
     kubebed::ForkliftSim::start(kubebed::Testbed::shared(), &pipeline::world_path(), &args)
 }
 
-async fn migrations(ns: &str) -> Vec<Value> {
+/// The test bed's API for a Forklift kind in namespace `ns`, as admin.
+async fn forklift_api(ns: &str, kind: &str) -> kube::Api<kube::api::DynamicObject> {
     let bed = kubebed::Testbed::shared();
-    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+    kube::Api::namespaced_with(
         bed.client().await,
         ns,
         &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
             "forklift.konveyor.io",
             "v1beta1",
-            "Migration",
+            kind,
         )),
-    );
+    )
+}
+
+async fn migrations(ns: &str) -> Vec<Value> {
+    let api = forklift_api(ns, "Migration").await;
     api.list(&Default::default())
         .await
         .unwrap()
@@ -939,16 +944,7 @@ async fn act_mid_migration(
 }
 
 async fn delete_migration(ns: &str, name: &str) {
-    let bed = kubebed::Testbed::shared();
-    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        bed.client().await,
-        ns,
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            "forklift.konveyor.io",
-            "v1beta1",
-            "Migration",
-        )),
-    );
+    let api = forklift_api(ns, "Migration").await;
     api.delete(name, &Default::default()).await.unwrap();
 }
 
@@ -1073,16 +1069,7 @@ async fn wait_migration_end(ns: &str, secs: u64) -> Value {
 }
 
 async fn plan_object(ns: &str, name: &str) -> Value {
-    let bed = kubebed::Testbed::shared();
-    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        bed.client().await,
-        ns,
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            "forklift.konveyor.io",
-            "v1beta1",
-            "Plan",
-        )),
-    );
+    let api = forklift_api(ns, "Plan").await;
     serde_json::to_value(api.get(name).await.unwrap()).unwrap()
 }
 

@@ -488,38 +488,66 @@ mod tests {
         );
     }
 
+    /// A FIFO whose writer sends `lines` and then keeps it open (20 s at most) until `close`:
+    /// an input that neither ends nor sends more (`tail -f log | tool`).
+    struct OpenFifo {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        done: std::sync::mpsc::Sender<()>,
+        writer: std::thread::JoinHandle<()>,
+    }
+
+    impl OpenFifo {
+        fn write(lines: &'static [u8]) -> OpenFifo {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fifo");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(made.success(), "mkfifo");
+            let writer_path = path.clone();
+            let (done, done_rx) = std::sync::mpsc::channel::<()>();
+            let writer = std::thread::spawn(move || {
+                let mut pipe = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(writer_path)
+                    .unwrap();
+                pipe.write_all(lines).unwrap();
+                pipe.flush().unwrap();
+                let _ = done_rx.recv_timeout(std::time::Duration::from_secs(20));
+            });
+            OpenFifo {
+                _dir: dir,
+                path,
+                done,
+                writer,
+            }
+        }
+
+        fn source(&self) -> LineSource {
+            LineSource {
+                name: "fifo".into(),
+                path: self.path.clone(),
+            }
+        }
+
+        fn close(self) {
+            self.done.send(()).unwrap();
+            self.writer.join().unwrap();
+        }
+    }
+
     /// `tail -f log | tool`: the input neither ends nor sends more, and the tool must still end
     /// at a bad line rather than wait for the next one.
     #[test]
     fn an_error_ends_the_run_even_while_the_input_stays_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success(), "mkfifo");
-        let writer_path = fifo.clone();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::spawn(move || {
-            let mut pipe = std::fs::OpenOptions::new()
-                .write(true)
-                .open(writer_path)
-                .unwrap();
-            pipe.write_all(b"{\"n\":1}\n{\"n\":\n").unwrap();
-            pipe.flush().unwrap();
-            // Keep the pipe open until the run has ended (or 20 s).
-            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(20));
-        });
+        let fifo = OpenFifo::write(b"{\"n\":1}\n{\"n\":\n");
         let started = std::time::Instant::now();
-        let source = LineSource {
-            name: "fifo".into(),
-            path: fifo.clone(),
-        };
+        let source = fifo.source();
         let err = for_each_line(&[source], parse, |_| Ok(())).unwrap_err();
         let took = started.elapsed();
-        done_tx.send(()).unwrap();
-        writer.join().unwrap();
+        fifo.close();
         assert!(err.message.starts_with("fifo:2: "), "{}", err.message);
         assert!(
             took.as_secs() < 5,
@@ -598,37 +626,16 @@ mod tests {
     /// the input stays open.
     #[test]
     fn a_panic_consuming_ends_the_run_while_the_input_stays_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success(), "mkfifo");
-        let writer_path = fifo.clone();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::spawn(move || {
-            let mut pipe = std::fs::OpenOptions::new()
-                .write(true)
-                .open(writer_path)
-                .unwrap();
-            pipe.write_all(b"{\"n\":1}\n").unwrap();
-            pipe.flush().unwrap();
-            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(20));
-        });
+        let fifo = OpenFifo::write(b"{\"n\":1}\n");
         let started = std::time::Instant::now();
-        let source = LineSource {
-            name: "fifo".into(),
-            path: fifo.clone(),
-        };
+        let source = fifo.source();
         let outcome = std::panic::catch_unwind(|| {
             for_each_line(&[source], parse, |_| -> Result<()> {
                 panic!("consumer bug")
             })
         });
         let took = started.elapsed();
-        done_tx.send(()).unwrap();
-        writer.join().unwrap();
+        fifo.close();
         assert!(outcome.is_err(), "the panic reached the caller");
         assert!(
             took.as_secs() < 5,
