@@ -14,7 +14,7 @@ die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
 # The stamp names what the cached binaries were built from, so a changed go.mod or go.sum rebuilds
 # them. Not the Go version: a Go update alone is no reason for a 15-minute rebuild.
 expected_stamp() {
-  printf 'kube-apiserver %s etcd %s sum %s\n' "$KUBE_VERSION" "$ETCD_VERSION" \
+  printf 'kube-apiserver+kcm %s etcd %s sum %s\n' "$KUBE_VERSION" "$ETCD_VERSION" \
     "$(cat "$TESTBED_SRC/go.mod" "$TESTBED_SRC/go.sum" | sha256sum | cut -c1-16)"
 }
 
@@ -22,7 +22,7 @@ expected_stamp() {
 # else the cache, built on first use.
 resolve_bin_dir() {
   if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
-    if [[ -x $KUBEBUILDER_ASSETS/kube-apiserver && -x $KUBEBUILDER_ASSETS/etcd ]]; then
+    if [[ -x $KUBEBUILDER_ASSETS/kube-apiserver && -x $KUBEBUILDER_ASSETS/kube-controller-manager && -x $KUBEBUILDER_ASSETS/etcd ]]; then
       printf '%s\n' "$KUBEBUILDER_ASSETS"
       return
     fi
