@@ -115,3 +115,47 @@ start_apiserver() {
   setsid "$bin" "${args[@]}" </dev/null >>"$DIR/kube-apiserver.log" 2>&1 &
   echo $! >"$DIR/kube-apiserver.pid"
 }
+
+# The controllers the test bed runs: those a real cluster has and liftkit's tests depend on.
+# (Names as `kube-controller-manager --help` lists them for --controllers.)
+KCM_CONTROLLERS=resourcequota-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolume-binder-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller
+
+# start_controller_manager: runs kube-controller-manager against the test bed, detached from our stdio.
+# --secure-port=0: it serves nothing (no health port to collide with other test beds).
+start_controller_manager() {
+  local bin
+  bin=$(<"$DIR/bin-dir")/kube-controller-manager
+  setsid "$bin" --kubeconfig="$DIR/kubeconfig-controller-manager" --controllers="$KCM_CONTROLLERS" \
+    --leader-elect=false --secure-port=0 --use-service-account-credentials=false \
+    --root-ca-file="$DIR/pki/ca.crt" --concurrent-resource-quota-syncs=5 \
+    --resource-quota-sync-period=30s --v=1 \
+    </dev/null >>"$DIR/kube-controller-manager.log" 2>&1 &
+  echo $! >"$DIR/kube-controller-manager.pid"
+}
+
+# wait_controller_manager SECONDS: ready when the service-account controller has made `default`'s
+# ServiceAccount (pods can be admitted from then on), failing early if the process dies.
+wait_controller_manager() {
+  local deadline=$((SECONDS + $1))
+  while ((SECONDS < deadline)); do
+    running "$(<"$DIR/kube-controller-manager.pid")" ||
+      die "kube-controller-manager exited during start-up; last lines of $DIR/kube-controller-manager.log: $(tail -n 3 "$DIR/kube-controller-manager.log" | tr '\n' ' ')"
+    api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  die "kube-controller-manager not ready after $1 s (no default ServiceAccount; see $DIR/kube-controller-manager.log)"
+}
+
+# apply_object FILE: server-side apply of the one object in FILE (YAML), at the path its apiVersion
+# and kind give. Cluster-scoped kinds only (what cluster/ holds); the plural is kind, lowercased, + s.
+apply_object() {
+  local api_version kind name plural base
+  api_version=$(awk '/^apiVersion:/ { print $2; exit }' "$1")
+  kind=$(awk '/^kind:/ { print $2; exit }' "$1")
+  name=$(awk '/^metadata:/ { m = 1; next } m && /^  name:/ { print $2; exit }' "$1")
+  [[ -n $api_version && -n $kind && -n $name ]] || { log "$1: no apiVersion, kind or metadata.name"; return 1; }
+  plural=${kind,,}s
+  if [[ $api_version == */* ]]; then base=/apis/$api_version; else base=/api/$api_version; fi
+  api PATCH "$base/$plural/$name?fieldManager=liftkit-testbed&force=true" \
+    -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$1" >/dev/null
+}

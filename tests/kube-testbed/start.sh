@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# start.sh DIR [PORT]: starts etcd and a kube-apiserver on 127.0.0.1 with their state in DIR,
-# installs the CRDs in crds/, and prints the admin kubeconfig's path on stdout (logs go to stderr).
+# start.sh DIR [PORT]: starts etcd, a kube-apiserver on 127.0.0.1 and a kube-controller-manager
+# (quota, garbage collection, namespaces, service accounts, PV binding and protection) with their
+# state in DIR, installs the CRDs in crds/ and the objects in cluster/ (StorageClasses), and prints
+# the admin kubeconfig's path on stdout (logs go to stderr).
 # PORT (or KUBE_TESTBED_PORT) fixes the API server's port; otherwise a free one is picked.
 # KUBE_TESTBED_WATCH_PID=PID stops the test bed when that process exits (a test runner that dies).
 set -euo pipefail
@@ -15,7 +17,8 @@ PORT=${2:-${KUBE_TESTBED_PORT:-}}
 command -v curl >/dev/null || die "curl not found: apt-get install curl"
 command -v openssl >/dev/null || die "openssl not found: apt-get install openssl"
 
-if pid_alive "$DIR/kube-apiserver.pid" kube-apiserver || pid_alive "$DIR/etcd.pid" etcd; then
+if pid_alive "$DIR/kube-apiserver.pid" kube-apiserver || pid_alive "$DIR/etcd.pid" etcd ||
+  pid_alive "$DIR/kube-controller-manager.pid" kube-controller-manager; then
   die "$DIR: a test bed is already running there (stop it with stop.sh $DIR)"
 fi
 
@@ -168,6 +171,22 @@ for name in "${names[@]}"; do
   done
 done
 log "installed ${#names[@]} CRDs: ${names[*]}"
+
+# --- kube-controller-manager: what makes quotas, owner references, namespace deletion and PV
+# binding real. Started after the CRDs so its first discovery sees them (it rediscovers anyway).
+write_kubeconfig "$DIR/kubeconfig-controller-manager" admin "$(admin_token)"
+log "starting kube-controller-manager ($KCM_CONTROLLERS; log in $DIR/kube-controller-manager.log)"
+start_controller_manager
+wait_controller_manager 60
+
+# --- cluster objects (StorageClasses...): server-side apply, one object per file in cluster/ ---
+shopt -s nullglob
+objects=("$TESTBED_SRC"/cluster/*.yaml)
+shopt -u nullglob
+for file in "${objects[@]}"; do
+  apply_object "$file" || die "$file: applying it failed"
+done
+((${#objects[@]} == 0)) || log "applied ${#objects[@]} cluster objects from $TESTBED_SRC/cluster"
 
 # --- optional watchdog: stops the test bed when the given process exits ---
 if [[ -n ${KUBE_TESTBED_WATCH_PID:-} ]]; then
