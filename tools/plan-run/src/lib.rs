@@ -7,6 +7,7 @@ mod kubeerr;
 mod live;
 pub mod manifest;
 mod progress;
+pub mod refusals;
 pub mod sched;
 pub mod simulate;
 pub mod status;

@@ -6,6 +6,7 @@ use crate::events::Events;
 use crate::kubeerr;
 use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
 use crate::progress::Progress;
+use crate::refusals::{self, Refusals};
 use crate::sched::{PlanKey, Scheduler, State};
 use crate::status::{self, Outcome};
 use crate::{Args, human_secs};
@@ -207,6 +208,8 @@ enum PlanResult {
 enum Watched {
     Plans(String),
     Migrations(String),
+    /// Events of a target namespace (refusals of what Forklift creates there).
+    Events(String),
 }
 
 impl std::fmt::Display for Watched {
@@ -214,9 +217,16 @@ impl std::fmt::Display for Watched {
         match self {
             Watched::Plans(ns) => write!(f, "Plans in namespace {ns}"),
             Watched::Migrations(ns) => write!(f, "Migrations in namespace {ns}"),
+            Watched::Events(ns) => write!(f, "Events in namespace {ns}"),
         }
     }
 }
+
+/// What the merged watch streams yield.
+type WatchItem = (
+    Watched,
+    std::result::Result<watcher::Event<DynamicObject>, watcher::Error>,
+);
 
 /// A relist of a namespace's Migrations in progress: when it began, and the names it has listed.
 struct Relist {
@@ -380,11 +390,7 @@ pub async fn run(
     }
 
     // The watches: every Plan and Migration of the plans' namespaces.
-    type Item = (
-        Watched,
-        std::result::Result<watcher::Event<DynamicObject>, watcher::Error>,
-    );
-    let mut streams: Vec<futures::stream::BoxStream<'static, Item>> = Vec::new();
+    let mut streams: Vec<futures::stream::BoxStream<'static, WatchItem>> = Vec::new();
     let plan_watches = plan_apis
         .iter()
         .map(|(ns, api)| (Watched::Plans(ns.clone()), api));
@@ -399,7 +405,14 @@ pub async fn run(
                 .boxed(),
         );
     }
+    streams.extend(event_watches(&client, &tracked).await);
     let mut stream = futures::stream::select_all(streams);
+    // Slack for a cluster clock a little behind ours: a refusal right at the start still counts.
+    let mut refusals = Refusals::new(
+        jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(120))
+            .unwrap_or_else(|_| jiff::Timestamp::now()),
+    );
 
     let mut progress = Progress::new(args.verbosity.show_progress());
     let ready_deadline = Instant::now() + Duration::from_secs_f64(args.ready_timeout);
@@ -572,6 +585,7 @@ pub async fn run(
                                                 &mut events, &mut progress)?;
                                 }
                             }
+                            Watched::Events(_) => {}
                         }
                         continue;
                     }
@@ -582,6 +596,10 @@ pub async fn run(
                         continue;
                     }
                     Err(e) => {
+                        if let (Watched::Events(_), Some(_)) = (&watched, watch_denied(&e)) {
+                            // Events only explain; a user who may not read them still migrates.
+                            continue;
+                        }
                         if let Some(denied) = watch_denied(&e) {
                             return Err(kubeerr::error(&format!("watch {watched}"), denied));
                         }
@@ -602,6 +620,9 @@ pub async fn run(
                     Watched::Migrations(_) => {
                         on_migration(&value, &mut tracked, &mut scheduler, &mut events,
                                      &mut progress)?;
+                    }
+                    Watched::Events(_) => {
+                        on_event(&value, &tracked, &mut refusals, &mut events, &mut progress)?;
                     }
                 }
             }
@@ -639,7 +660,96 @@ pub async fn run(
         (true, false) => Some("interrupted, running migrations left to Forklift"),
         (true, true) => Some("interrupted, unfinished VMs of running migrations canceled"),
     };
-    Ok(summary(&tracked, &scheduler, on_interrupt, begun.elapsed()))
+    let code = summary(&tracked, &scheduler, on_interrupt, begun.elapsed());
+    report_refusals(&refusals);
+    Ok(code)
+}
+
+/// Watches of the Events in the plans' target namespaces. A namespace whose Events the user may
+/// not list is named once and not watched: Events explain a stuck VM, they decide nothing.
+async fn event_watches(
+    client: &kube::Client,
+    tracked: &BTreeMap<PlanKey, Tracked>,
+) -> Vec<futures::stream::BoxStream<'static, WatchItem>> {
+    let targets: BTreeSet<&str> = tracked
+        .values()
+        .filter_map(|t| t.plan.target_namespace.as_deref())
+        .collect();
+    let resource = ApiResource::erase::<k8s_openapi::api::core::v1::Event>(&());
+    let mut streams = Vec::new();
+    for ns in targets {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+        if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+            tracing::warn!(
+                "cannot list Events in namespace {ns} ({}): refusals there (quota, storage) will not be named",
+                kubeerr::describe(&e)
+            );
+            continue;
+        }
+        let watched = Watched::Events(ns.to_string());
+        streams.push(
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .map(move |e| (watched.clone(), e))
+                .boxed(),
+        );
+    }
+    streams
+}
+
+/// A Warning Event in a target namespace: when it reports a refusal, an event naming the
+/// namespace, the object and the message, and a line on the terminal.
+fn on_event(
+    value: &Value,
+    tracked: &BTreeMap<PlanKey, Tracked>,
+    refusals: &mut Refusals,
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
+    let Some(refusal) = refusals.observe(value) else {
+        return Ok(());
+    };
+    let plans: Vec<&str> = tracked
+        .values()
+        .filter(|t| t.plan.target_namespace.as_deref() == Some(refusal.namespace.as_str()))
+        .map(|t| t.plan.key.name.as_str())
+        .collect();
+    events.emit(
+        jiff::Timestamp::now(),
+        "refusal",
+        None,
+        json!({"target_namespace": refusal.namespace, "object": refusal.object,
+               "cause": refusal.cause.as_str(), "reason": refusal.reason,
+               "message": refusal.message, "plans": plans}),
+    )?;
+    progress.println(&format!(
+        "plan-run: warning: {}: {} refused ({}): {}",
+        refusals::printable(&refusal.namespace),
+        refusals::printable(&refusal.object),
+        refusal.cause.as_str(),
+        refusals::printable(&refusal.message)
+    ));
+    Ok(())
+}
+
+/// The refusals of the run, after the summary: what to fix before `--retry-failed`.
+fn report_refusals(refusals: &Refusals) {
+    if refusals.list.is_empty() {
+        return;
+    }
+    eprintln!(
+        "plan-run: warning: {} refusal(s) in the target namespaces held migrations back; fix them, then rerun with --retry-failed:",
+        refusals.list.len()
+    );
+    for r in &refusals.list {
+        eprintln!(
+            "  {}: {} ({}): {}",
+            refusals::printable(&r.namespace),
+            refusals::printable(&r.object),
+            r.cause.as_str(),
+            refusals::printable(&r.message)
+        );
+    }
 }
 
 /// Ctrl-C (SIGINT), caught from registration on.
@@ -879,6 +989,7 @@ fn on_deleted(
 ) -> Result<()> {
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let (key, what) = match watched {
+        Watched::Events(_) => return Ok(()),
         Watched::Plans(_) => (plan_key(value), format!("Plan {name}")),
         Watched::Migrations(_) => {
             let Some(key) = migration_plan_key(value) else {

@@ -168,6 +168,8 @@ pub struct Plan {
     /// Whether `bytes` came from the liftkit.io/total-disk-bytes annotation.
     pub bytes_known: bool,
     pub vms: Vec<PlanVm>,
+    /// Where Forklift creates the VMs and their disks (`spec.targetNamespace`).
+    pub target_namespace: Option<String>,
     pub location: String,
 }
 
@@ -218,6 +220,9 @@ pub fn plans(objects: &[Object]) -> Result<Vec<Plan>> {
             bytes: bytes.unwrap_or(0),
             bytes_known: bytes.is_some(),
             vms,
+            target_namespace: object.value["spec"]["targetNamespace"]
+                .as_str()
+                .map(str::to_string),
             location: object.location.clone(),
         });
     }

@@ -364,6 +364,7 @@ mod tests {
                 },
                 bytes: *bytes,
                 bytes_known: true,
+                target_namespace: None,
                 vms: (0..*vms)
                     .map(|v| PlanVm {
                         id: format!("{i}-{v}"),
