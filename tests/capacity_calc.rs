@@ -504,14 +504,12 @@ fn fixture_groups_by_disk_keys_and_csv() {
     );
     // prod: web01's 10 GiB disk on nfs-sc: ceil(10 GiB / 0.9) = 11930464712, twice at peak.
     assert!(
-        rows.iter().any(|r| *r
-            == "prod,nfs-sc,1,2,4294967296,1,10737418240,2147483648,0,0,11930464712,23860929424,11930464712,23860929424,0,0"),
+        rows.contains(&"prod,nfs-sc,1,2,4294967296,1,10737418240,2147483648,0,0,11930464712,23860929424,11930464712,23860929424,0,0"),
         "{text}"
     );
     // db01's 50 GiB disk on rbd, Block by its profile: aligned already, no overhead.
     assert!(
-        rows.iter().any(|r| *r
-            == "prod,rbd,1,4,8589934592,1,53687091200,53687091200,0,0,53687091200,107374182400,0,0,53687091200,107374182400"),
+        rows.contains(&"prod,rbd,1,4,8589934592,1,53687091200,53687091200,0,0,53687091200,107374182400,0,0,53687091200,107374182400"),
         "{text}"
     );
     assert!(
