@@ -33,7 +33,8 @@ vm-select --active-within 180d --now 2026-11-26T00:00:00Z "$out/inventory.jsonl"
   | owner-group --summary >"$out/namespaces.jsonl"
 echo "$(wc -l <"$out/selected.jsonl") VMs selected into $(wc -l <"$out/namespaces.jsonl") namespaces" >&2
 
-section "capacity-calc: what the target needs per namespace (NFS data domains to trident-nfs)"
+section "capacity-calc: what the target needs per namespace, kept (PVC) and while copying (PEAK)"
+echo "(NFS data domains to trident-nfs; sizes as Forklift v2.12.5's volume populators request them)" >&2
 capacity-calc --by namespace --storage-map '*=trident-nfs' --available trident-nfs=40TiB \
   --format table "$out/selected.jsonl"
 capacity-calc --quota --headroom 20% --storage-map '*=trident-nfs' "$out/selected.jsonl" >"$out/quotas.jsonl"

@@ -74,7 +74,84 @@ fn every_object_matches_its_kubernetes_schema() {
         let objects = objects(&rbac_gen(&args));
         schemas.check_all(&objects);
         assert_eq!(kinds(&objects, "ResourceQuota").len(), 2);
+        // alice's quota limits compute, dba's only storage.
+        let ranges = kinds(&objects, "LimitRange");
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(ranges[0]["metadata"]["namespace"], "alice");
     }
+}
+
+/// Kubernetes refuses a pod that leaves a resource a quota limits unset (quota admission):
+/// Forklift v2.12.5's populator pods set requests and limits, but a LimitRange covers any pod that
+/// sets none. It is written exactly where the quota limits requests or limits of cpu or memory.
+#[test]
+fn a_limit_range_exactly_where_a_quota_limits_compute() {
+    let namespaces = [
+        (
+            "storage-only",
+            r#"{"requests.storage": "10Gi", "count/pods": "5"}"#,
+        ),
+        ("requests-cpu", r#"{"requests.cpu": "2"}"#),
+        ("bare-memory", r#"{"memory": "4Gi"}"#),
+        (
+            "limits-memory",
+            r#"{"limits.memory": "8Gi", "requests.storage": "1Gi"}"#,
+        ),
+        ("no-quota", ""),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let quota_path = dir.path().join("quota.jsonl");
+    let (mut records, mut quotas) = (String::new(), String::new());
+    for (i, (namespace, hard)) in namespaces.iter().enumerate() {
+        records.push_str(&format!(
+            "{{\"schema\": 1, \"id\": \"vm-{i}\", \"name\": \"vm{i}\", \"target_namespace\": \"{namespace}\"}}\n"
+        ));
+        if !hard.is_empty() {
+            quotas.push_str(&format!(
+                "{{\"namespace\": \"{namespace}\", \"hard\": {hard}}}\n"
+            ));
+        }
+    }
+    std::fs::write(&quota_path, quotas).unwrap();
+    let out = rbac_gen_stdin(
+        &["--quota", quota_path.to_str().unwrap()],
+        Some(records.as_bytes()),
+    );
+    let objects = objects(&out);
+    Schemas::load().check_all(&objects);
+    let ranges: std::collections::BTreeMap<String, Value> = kinds(&objects, "LimitRange")
+        .into_iter()
+        .map(|r| (r["metadata"]["namespace"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(
+        ranges.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["bare-memory", "limits-memory", "requests-cpu"]
+    );
+    for (namespace, range) in &ranges {
+        assert_eq!(range["metadata"]["name"], "liftkit-defaults");
+        let item = &range["spec"]["limits"][0];
+        assert_eq!(item["type"], "Container");
+        // Forklift v2.12.5 pkg/settings/populator.go: the populator pod's requests and limits.
+        assert_eq!(
+            item["defaultRequest"],
+            serde_json::json!({"cpu": "100m", "memory": "512Mi"})
+        );
+        let limits = item.get("default");
+        if *namespace == "limits-memory" {
+            assert_eq!(
+                limits,
+                Some(&serde_json::json!({"cpu": "1", "memory": "1Gi"}))
+            );
+        } else {
+            assert!(
+                limits.is_none(),
+                "{namespace}: default limits only where limits are limited"
+            );
+        }
+    }
+    // Each LimitRange comes before the quota that needs it.
+    let position = |kind: &str| objects.iter().position(|o| o["kind"] == kind).unwrap();
+    assert!(position("LimitRange") < position("ResourceQuota"));
 }
 
 #[test]
@@ -450,6 +527,16 @@ fn demo_world_namespaces_bindings_and_quotas() {
             .find(|q| q["metadata"]["namespace"] == record["namespace"])
             .unwrap();
         assert_eq!(q["spec"]["hard"], record["hard"]);
+        // capacity-calc's quotas limit requests.cpu and requests.memory: a LimitRange with the
+        // record's defaults next to each.
+        let range = kinds(&objects, "LimitRange")
+            .into_iter()
+            .find(|r| r["metadata"]["namespace"] == record["namespace"])
+            .expect("a LimitRange next to a compute quota");
+        assert_eq!(
+            range["spec"]["limits"][0]["defaultRequest"],
+            record["limit_range"]["default_request"]
+        );
     }
     // The same in YAML.
     let out = rbac_gen_stdin(

@@ -29,10 +29,12 @@ pub enum ColumnKind {
     Bytes,
 }
 
-/// A field of the rows shown as a column.
+/// A field of the rows shown as a column: `row[key]`, or `row[key][sub]` for a figure nested per
+/// name (per storage class), whose CSV header is then `key.sub`.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub key: String,
+    pub sub: Option<String>,
     pub header: String,
     pub kind: ColumnKind,
 }
@@ -43,6 +45,7 @@ impl Column {
         Column {
             header: key.clone(),
             key,
+            sub: None,
             kind,
         }
     }
@@ -58,6 +61,24 @@ impl Column {
     pub fn header(mut self, header: impl Into<String>) -> Self {
         self.header = header.into();
         self
+    }
+    /// The column shows `row[key][sub]`.
+    pub fn within(mut self, sub: impl Into<String>) -> Self {
+        self.sub = Some(sub.into());
+        self
+    }
+    fn value<'a>(&self, row: &'a Map<String, Value>) -> Option<&'a Value> {
+        let value = row.get(&self.key)?;
+        match &self.sub {
+            Some(sub) => value.get(sub),
+            None => Some(value),
+        }
+    }
+    fn csv_header(&self) -> String {
+        match &self.sub {
+            Some(sub) => format!("{}.{sub}", self.key),
+            None => self.key.clone(),
+        }
     }
 }
 
@@ -95,11 +116,11 @@ pub fn csv_bytes(columns: &[Column], rows: &[&Map<String, Value>]) -> Result<Vec
     let fail =
         |e: csv::Error| Error::new(crate::ExitCode::Software, format!("cannot write CSV: {e}"));
     writer
-        .write_record(columns.iter().map(|c| c.key.as_str()))
+        .write_record(columns.iter().map(Column::csv_header))
         .map_err(fail)?;
     for row in rows {
         writer
-            .write_record(columns.iter().map(|c| cell_text(row.get(&c.key))))
+            .write_record(columns.iter().map(|c| cell_text(c.value(row))))
             .map_err(fail)?;
     }
     writer
@@ -141,7 +162,7 @@ pub fn table_string(
     let render = |row: &Map<String, Value>| {
         columns
             .iter()
-            .map(|c| table_cell(c, row.get(&c.key)))
+            .map(|c| table_cell(c, c.value(row)))
             .collect::<Vec<_>>()
     };
     let body: Vec<Vec<String>> = rows.iter().map(render).collect();
@@ -230,6 +251,25 @@ mod tests {
         assert_eq!(lines[2], "bob, jr     10      3 TiB");
         assert!(lines[3].starts_with("-----"));
         assert_eq!(lines[4], "TOTAL       12   3.00 TiB");
+    }
+
+    #[test]
+    fn nested_columns_read_a_figure_per_name() {
+        let row = json!({"namespace": "a", "pvc_bytes": {"nfs": 1u64 << 30, "rbd": 0}});
+        let rows = vec![row.as_object().unwrap().clone()];
+        let columns = vec![
+            Column::text("namespace"),
+            Column::bytes("pvc_bytes").within("nfs").header("pvc nfs"),
+            Column::bytes("pvc_bytes").within("ceph").header("pvc ceph"),
+        ];
+        let refs: Vec<&Map<String, Value>> = rows.iter().collect();
+        let csv = String::from_utf8(csv_bytes(&columns, &refs).unwrap()).unwrap();
+        assert_eq!(
+            csv,
+            "namespace,pvc_bytes.nfs,pvc_bytes.ceph\na,1073741824,\n"
+        );
+        let table = table_string(&columns, &rows, None);
+        assert_eq!(table.lines().nth(1).unwrap(), "a            1 GiB");
     }
 
     #[test]

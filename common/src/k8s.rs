@@ -27,12 +27,14 @@ fn kind_rank(kind: &str) -> u32 {
         "Secret" => 1,
         "Role" => 2,
         "RoleBinding" => 3,
-        "ResourceQuota" => 4,
-        "Provider" => 5,
-        "NetworkMap" => 6,
-        "StorageMap" => 7,
-        "Plan" => 8,
-        _ => 9,
+        // Defaults before the quota that needs them, so no pod slips in between.
+        "LimitRange" => 4,
+        "ResourceQuota" => 5,
+        "Provider" => 6,
+        "NetworkMap" => 7,
+        "StorageMap" => 8,
+        "Plan" => 9,
+        _ => 10,
     }
 }
 

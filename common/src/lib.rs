@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod footprint;
 pub mod forklift;
 pub mod format;
 pub mod jsonl;

@@ -216,6 +216,11 @@ impl Disk {
     pub fn is_lun(&self) -> bool {
         self.storage_type.as_deref() == Some("lun")
     }
+
+    /// The bytes Forklift copies of an image disk (`footprint::copied_bytes`).
+    pub fn copied_bytes(&self) -> u64 {
+        crate::footprint::copied_bytes(self.provisioned_bytes, self.actual_bytes)
+    }
 }
 
 #[skip_serializing_none]

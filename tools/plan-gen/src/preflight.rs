@@ -390,11 +390,7 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
             .disks()
             .iter()
             .filter(|d| !d.is_lun())
-            .map(|d| {
-                d.provisioned_bytes
-                    .unwrap_or(0)
-                    .max(d.actual_bytes.unwrap_or(0))
-            })
+            .map(common::record::Disk::copied_bytes)
             .sum();
         let namespace = input.record.target_namespace.clone().unwrap_or_default();
         vms.push(Vm {

@@ -258,11 +258,7 @@ pub fn record_disk_bytes(record: &common::record::VmRecord) -> Vec<u64> {
         .disks()
         .iter()
         .filter(|d| !d.is_lun())
-        .map(|d| {
-            d.provisioned_bytes
-                .unwrap_or(0)
-                .max(d.actual_bytes.unwrap_or(0))
-        })
+        .map(common::record::Disk::copied_bytes)
         .collect()
 }
 

@@ -25,7 +25,12 @@ pub const VM_COUNT_ANNOTATION: &str = "liftkit.io/vm-count";
 
 const LONG_ABOUT: &str = "\
 Reads VM records annotated by owner-group (target_namespace, owners) and writes, for each target
-namespace, a Namespace, one RoleBinding per owner and, with --quota, a ResourceQuota.
+namespace, a Namespace, one RoleBinding per owner and, with --quota, a ResourceQuota and, where
+that quota limits compute (requests.cpu, requests.memory, cpu, memory, limits.*), a LimitRange
+`liftkit-defaults` giving containers that set none default requests (and default limits when the
+quota limits limits.*): Kubernetes refuses a pod that leaves a limited resource unset. The defaults
+are the quota record's `limit_range` (capacity-calc writes Forklift's populator pod requests, 100m
+and 512Mi, and limits, 1 CPU and 1Gi), or those when the record has none.
 
 Forklift starts a migration only for a user allowed to create virtualmachines.kubevirt.io in the
 target namespace. The default binding, to the ClusterRole `admin`, gives that right through
@@ -38,7 +43,8 @@ oVirt users become User subjects, oVirt groups Group subjects. Their cluster nam
 --strip-domain (alice@example.com -> alice, example.com/Groups/dba -> dba). An owner with neither is
 an error (exit 78) that lists every unmapped owner, unless --skip-unmapped (then exit 1).
 
-Objects are written sorted (Namespace, Role, RoleBinding, ResourceQuota; by namespace and name),
+Objects are written sorted (Namespace, Role, RoleBinding, LimitRange, ResourceQuota; by namespace
+and name),
 as JSON lines or, with --output yaml, a YAML stream; `kubectl apply -f -` reads both.
 Memory: one entry per namespace (its owners and VM count), never the records themselves.";
 
@@ -82,7 +88,7 @@ pub struct Args {
     #[arg(long)]
     pub skip_unmapped: bool,
 
-    /// capacity-calc quota records (JSON lines): write a ResourceQuota per namespace
+    /// capacity-calc quota records (JSON lines): write a ResourceQuota per namespace (and a LimitRange where it limits compute)
     #[arg(long, value_name = "FILE")]
     pub quota: Option<PathBuf>,
 
@@ -163,8 +169,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut objects = Vec::new();
     for (namespace, info) in &namespaces {
         objects.extend(namespace_objects(&args, namespace, info, &resolved));
-        if let Some(hard) = quotas.get(namespace) {
-            objects.push(quota::resource_quota(namespace, hard));
+        if let Some(quota) = quotas.get(namespace) {
+            objects.push(quota::resource_quota(namespace, &quota.hard));
+            objects.extend(quota::limit_range(namespace, quota));
         }
     }
     k8s::sort_objects(&mut objects);
