@@ -34,7 +34,7 @@ testbed-bin:
 	tests/kube-testbed/build.sh >/dev/null
 
 test: build lint testbed-bin
-	$(CARGO) test --workspace --no-fail-fast
+	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tests/test-counts.sh
 
 # Runs the pipeline against the engine simulator serving the demo lab.
 demo: build

@@ -7,9 +7,11 @@ mod kubebed;
 mod pipeline;
 mod support;
 
+use futures::StreamExt;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -159,6 +161,21 @@ async fn wait_for(
     }
 }
 
+/// Whether a Plan's status shows a VM's DiskTransfer running and not yet complete.
+fn transfer_midway(plan: &Value) -> bool {
+    let vms = plan["status"]["migration"]["vms"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    vms.flat_map(|vm| vm["pipeline"].as_array().into_iter().flatten())
+        .any(|step| {
+            let progress = &step["progress"];
+            step["name"] == "DiskTransfer"
+                && step["phase"] == "Running"
+                && progress["completed"].as_i64() < progress["total"].as_i64()
+        })
+}
+
 async fn start_migration(client: &kube::Client, ns: &str, plan: &str, name: &str) {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Migration"));
     let obj: DynamicObject = serde_json::from_value(json!({
@@ -226,39 +243,32 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
             p["metadata"]["generation"]
         );
     }
+    // Every status forklift-sim writes on the Plans, through a watch opened before the
+    // Migrations exist: a poll could miss a transfer's middle on a busy machine.
+    let plan_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &forklift("Plan"));
+    let mut updates = std::pin::pin!(
+        watcher(plan_api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+    );
     for plan in &plan_names {
         start_migration(&client, &ns, plan, &format!("{plan}-1")).await;
     }
-    let mut saw_partial = false;
+    let (mut saw_partial, mut ended) = (false, std::collections::BTreeSet::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while ended.len() < plan_names.len() {
+        let next = tokio::time::timeout_at(deadline, updates.next())
+            .await
+            .unwrap_or_else(|_| panic!("plans not finished in 120 s; finished: {ended:?}"));
+        let Some(Ok(p)) = next else { continue };
+        let p = serde_json::to_value(p).unwrap();
+        saw_partial |= transfer_midway(&p);
+        if condition(&p, "Succeeded").is_some() || condition(&p, "Failed").is_some() {
+            ended.insert(p["metadata"]["name"].as_str().unwrap().to_string());
+        }
+    }
     for plan in &plan_names {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let done = loop {
-            let p = get(&client, "Plan", &ns, plan).await;
-            for vm in p["status"]["migration"]["vms"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                for step in vm["pipeline"].as_array().into_iter().flatten() {
-                    let progress = &step["progress"];
-                    if step["name"] == "DiskTransfer"
-                        && step["phase"] == "Running"
-                        && progress["completed"].as_i64() < progress["total"].as_i64()
-                    {
-                        saw_partial = true;
-                    }
-                }
-            }
-            if condition(&p, "Succeeded").is_some() || condition(&p, "Failed").is_some() {
-                break p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "plan {plan} did not finish: {}",
-                p["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        };
+        let done = get(&client, "Plan", &ns, plan).await;
         assert!(
             condition(&done, "Succeeded").is_some(),
             "{}",

@@ -653,12 +653,12 @@ fn bad_credentials_exit_77_with_one_line() {
 
 #[test]
 fn unreachable_engine_exits_69() {
-    // A port nobody listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on, held for the whole test: bound without listening (and without
+    // SO_REUSEADDR), so connecting is refused and no other test can take the port meanwhile.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let url = format!("https://127.0.0.1:{port}/ovirt-engine/api");
     let out = run({
         let mut cmd = Command::new(DUMP);
@@ -668,6 +668,7 @@ fn unreachable_engine_exits_69() {
     });
     let line = assert_fails(&out, 69);
     assert!(line.contains(&url), "{line}");
+    drop(held);
 }
 
 #[test]

@@ -254,6 +254,17 @@ fn owner_strategy() -> impl Strategy<Value = (bool, String)> {
         })
 }
 
+/// A namespace name Kubernetes accepts: a DNS-1123 label, at most 63 characters of
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?` (k8s.io/apimachinery pkg/util/validation/validation.go,
+/// dns1123LabelFmt and DNS1123LabelMaxLength), written out here rather than taken from common.
+fn is_dns1123_label(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&name.len())
+        && name.chars().all(|c| alnum(c) || c == '-')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
@@ -268,7 +279,7 @@ proptest! {
         let names = assign_names(&sets_of(&keys), "{owners}-ns", Some("unowned")).unwrap();
         let mut seen: HashMap<&String, &OwnerSetKey> = HashMap::new();
         for (k, name) in &names {
-            prop_assert!(common::names::is_rfc1123_label(name), "{name}");
+            prop_assert!(is_dns1123_label(name), "{name}");
             prop_assert!(name != "unowned");
             if let Some(other) = seen.insert(name, k) {
                 prop_assert!(false, "{name} for {k:?} and {other:?}");
@@ -395,4 +406,85 @@ fn inputs_that_read_once_give_what_the_file_gives() {
         out.stdout,
         [from_file.stdout.clone(), from_file.stdout].concat()
     );
+}
+
+/// The longest line the tools read in production: 256 MiB (common::parallel's MAX_LINE_BYTES;
+/// its unit tests lower it to 4 MiB). Runs owner-group on `first`, `pad` bytes of `a` and `end`,
+/// streamed to its stdin from a small buffer so that this test never holds the line; returns the
+/// exit code, stdout's lines and bytes (counted, not kept), and stderr.
+fn owner_group_on_a_long_line(first: &[u8], pad: usize, end: &[u8]) -> (i32, usize, u64, String) {
+    use std::io::{BufRead, Read, Write};
+    let mut child = std::process::Command::new(OG)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (first, end) = (first.to_vec(), end.to_vec());
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        let mut write = |bytes: &[u8]| match stdin.write_all(bytes) {
+            Ok(()) => true,
+            // Refusing the line, the tool stops reading: a closed pipe is its right.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+            Err(e) => panic!("owner-group stdin: {e}"),
+        };
+        let (mut open, mut left) = (write(&first), pad);
+        while open && left > 0 {
+            let n = left.min(chunk.len());
+            open = write(&chunk[..n]);
+            left -= n;
+        }
+        if open {
+            write(&end);
+        }
+    });
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err_pipe.read_to_string(&mut text);
+        text
+    });
+    let (mut lines, mut bytes) = (0, 0);
+    let mut out = std::io::BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
+    loop {
+        let buf = out.fill_buf().unwrap();
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        lines += buf.iter().filter(|b| **b == b'\n').count();
+        bytes += n as u64;
+        out.consume(n);
+    }
+    writer.join().unwrap();
+    let status = child.wait().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        lines,
+        bytes,
+        err_reader.join().unwrap(),
+    )
+}
+
+#[test]
+fn a_line_of_256_mib_is_read_and_a_longer_one_refused() {
+    const MAX_LINE_BYTES: usize = 256 << 20;
+    let text = std::fs::read_to_string(fixture("small.jsonl")).unwrap();
+    let record = text.lines().next().unwrap();
+    // The record with a field it does not know, a long string (passed through, as every unknown
+    // field is), making the line exactly the limit long, newline not counted.
+    let first = format!("{},\"padding\":\"", record.strip_suffix('}').unwrap());
+    let end = b"\"}\n";
+    let pad = MAX_LINE_BYTES - first.len() - (end.len() - 1);
+    let (code, lines, bytes, err) = owner_group_on_a_long_line(first.as_bytes(), pad, end);
+    assert_eq!((code, lines), (0, 1), "{err}");
+    assert!(bytes > MAX_LINE_BYTES as u64, "{bytes} bytes out");
+    // Past the limit by more than one read (64 KiB) with no newline: exit 65, naming the line.
+    let (code, lines, _, err) =
+        owner_group_on_a_long_line(first.as_bytes(), MAX_LINE_BYTES + (128 << 10), end);
+    assert_eq!((code, lines), (65, 0), "{err}");
+    assert_eq!(err, "owner-group: stdin:1: line is longer than 256 MiB\n");
 }

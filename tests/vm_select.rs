@@ -5,6 +5,7 @@ mod pipeline;
 mod support;
 
 use pipeline::*;
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 const VS: &str = env!("CARGO_BIN_EXE_vm-select");
@@ -144,14 +145,32 @@ fn demo_world_status_data_center_and_owner() {
         b"",
     );
     assert_eq!(ids(&out), rdu_up);
-    let alice: BTreeSet<String> = world_owners()
-        .into_iter()
-        .filter(|(_, o)| o.iter().any(|(_, _, n)| n == "alice"))
-        .map(|(id, _)| id)
+    // --owner: a permission of any role on the VM itself naming alice (a user's principal, user
+    // name or e-mail; a group's name or its last part), straight from the world's permissions.
+    let users = by_id("users");
+    let groups = by_id("groups");
+    let names_alice = |p: &Value| {
+        let user = p["user"].as_str().is_some_and(|u| {
+            ["principal", "user_name", "email"]
+                .iter()
+                .any(|k| users[u][*k] == "alice")
+        });
+        let group = p["group"].as_str().is_some_and(|g| {
+            let name = groups[g]["name"].as_str().unwrap();
+            name == "alice" || name.rsplit('/').next() == Some("alice")
+        });
+        user || group
+    };
+    let alice: BTreeSet<String> = world()["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["object"]["type"] == "vm" && names_alice(p))
+        .map(|p| p["object"]["id"].as_str().unwrap().into())
         .collect();
-    // Any role counts for --owner; in the demo world alice holds only ownership roles on VMs.
+    assert!(!alice.is_empty());
     let out = run(VS, &["--owner", "alice", records.to_str().unwrap()], b"");
-    assert!(ids(&out).is_superset(&alice) && !alice.is_empty());
+    assert_eq!(ids(&out), alice);
 }
 
 #[test]

@@ -70,17 +70,30 @@ stop_pid() {
   rm -f "$1"
 }
 
-# A free TCP port on 127.0.0.1, below the kernel's ephemeral range so outgoing connections don't take it.
+# A free TCP port on 127.0.0.1 for a server started after this returns: etcd and kube-apiserver
+# cannot be handed a listening socket nor report the port they got for port 0, so the port is picked
+# here. Below the kernel's ephemeral range (ip_local_port_range), so that no outgoing connection or
+# port-0 bind takes it meanwhile; not listened on now; and reserved for test bed $DIR by a symlink
+# created atomically in a directory every test bed of this user shares, so that two test beds
+# starting at once never get the same port. A reservation ends when its test bed's directory is
+# gone or after a day (a kept directory), and is then removed by the next call.
 free_port() {
-  local port i
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  local port i low=32768 reserved=${TMPDIR:-/tmp}/liftkit-testbed-ports-$UID owner=${DIR:-}
+  [[ -n $owner && -d $owner ]] || die "free_port: DIR (the test bed's directory) is not set"
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 11000)) || die "free_port: ephemeral ports start at $low: no room below them"
+  mkdir -p "$reserved" && chmod 700 "$reserved" || die "$reserved: cannot create"
+  find "$reserved" -mindepth 1 -maxdepth 1 -type l \( ! -xtype d -o -mmin +1440 \) -delete 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    port=$((10000 + RANDOM % (low - 10000)))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    # -n: an existing reservation (a link to a directory) is the name taken, not a place to add to.
+    if ln -sn "$owner" "$reserved/$port" 2>/dev/null; then
       printf '%s\n' "$port"
       return
     fi
   done
-  die "no free port found on 127.0.0.1 after 100 tries"
+  die "no free port found on 127.0.0.1 after 200 tries"
 }
 
 # api METHOD PATH [curl args...]: a request to the API server as admin; prints the body, fails on HTTP >= 400.

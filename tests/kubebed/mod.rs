@@ -1,6 +1,7 @@
 //! The kube-testbed (tests/kube-testbed: a real kube-apiserver and etcd) from Rust tests: started
-//! once per test binary, stopped by its watchdog when the test process exits; forklift-sim runs
-//! as a child killed on drop; each test gets its own namespace.
+//! once per test binary, stopped and its directory removed when the test process exits (test
+//! files declare `mod support;` too); forklift-sim runs as a child killed on drop; each test gets
+//! its own namespace.
 //!
 //! ```ignore
 //! #[path = "kubebed/mod.rs"] mod kubebed;
@@ -50,6 +51,13 @@ impl Testbed {
             .prefix("kubebed-")
             .tempdir()
             .expect("temp dir");
+        // The bed lives in a static, never dropped: once this process has exited, stop it (the
+        // watchdog below does too; stop.sh is safe twice) and remove its directory (etcd data,
+        // a CA key, tokens).
+        crate::support::remove_at_exit(
+            temp.path(),
+            Some(&repo().join("tests/kube-testbed/stop.sh")),
+        );
         let mut child = Command::new(repo().join("tests/kube-testbed/start.sh"))
             .arg(temp.path())
             .env("KUBE_TESTBED_WATCH_PID", std::process::id().to_string())

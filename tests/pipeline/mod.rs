@@ -32,6 +32,8 @@ pub fn demo_records() -> &'static Path {
     static RECORDS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = RECORDS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
+        // Held in a static, never dropped: removed when the test process exits.
+        crate::support::remove_at_exit(dir.path(), None);
         let sim = crate::support::Sim::start(&["--tls"]);
         let path = dir.path().join("demo.jsonl");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovirt-dump"));

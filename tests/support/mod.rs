@@ -240,3 +240,30 @@ pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) 
         code: status.code().unwrap_or(-1),
     }
 }
+
+/// Removes `dir` once this test process has exited, however it ends (all tests done, a panic,
+/// SIGKILL): for directories held in statics, which are never dropped. A detached `sh` (its own
+/// session, so Ctrl-C on the test run does not stop it) reads a pipe whose only writer is this
+/// process; at end of file it runs `stop` (a script taking `dir`, like the test bed's stop.sh)
+/// when given, then removes `dir`. LIFTKIT_KEEP_TEST_DIRS=1 keeps the directories, for a look.
+pub fn remove_at_exit(dir: &Path, stop: Option<&Path>) {
+    use std::sync::Mutex;
+    /// The cleaners, each holding the writing end of its pipe (its stdin) open until exit.
+    static CLEANERS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+    if std::env::var_os("LIFTKIT_KEEP_TEST_DIRS").is_some() {
+        return;
+    }
+    let script = r#"cat >/dev/null; [ -z "$2" ] || "$2" "$1"; rm -rf -- "$1""#;
+    // std creates the pipe close-on-exec: no other child inherits the writing end, so it closes
+    // exactly when this process exits.
+    let cleaner = Command::new("setsid")
+        .args(["sh", "-c", script, "remove-at-exit"])
+        .arg(dir)
+        .arg(stop.map(Path::as_os_str).unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start setsid sh (util-linux)");
+    CLEANERS.lock().unwrap().push(cleaner);
+}
