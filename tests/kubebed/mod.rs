@@ -82,6 +82,7 @@ impl Testbed {
             "tests/kube-testbed/start.sh failed ({status}): {last}"
         );
         let kubeconfig = PathBuf::from(stdout.trim());
+        bridge_controller_manager(temp.path());
         let env: Vec<(String, String)> = std::fs::read_to_string(temp.path().join("testbed.env"))
             .expect("testbed.env")
             .lines()
@@ -158,6 +159,44 @@ impl Testbed {
             .expect("create namespace");
         name
     }
+}
+
+/// Until tests/kube-testbed/start.sh starts kube-controller-manager and applies cluster/*.yaml
+/// itself, this does it for the test bed (and stops it when this test process exits); once
+/// start.sh does (it writes DIR/kube-controller-manager.pid), this does nothing.
+fn bridge_controller_manager(dir: &Path) {
+    if dir.join("kube-controller-manager.pid").exists() {
+        return;
+    }
+    const SCRIPT: &str = r#"
+set -euo pipefail
+PROG=kubebed-bridge DIR=$1
+source "$3/lib.sh"
+bin=$(<"$DIR/bin-dir")/kube-controller-manager
+[[ -x $bin ]] || { log "no $bin: no kube-controller-manager"; exit 0; }
+setsid "$bin" --kubeconfig="$DIR/kubeconfig" --leader-elect=false --secure-port=0 \
+  --controllers=resourcequota-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolume-binder-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller \
+  --use-service-account-credentials=false --root-ca-file="$DIR/pki/ca.crt" \
+  --resource-quota-sync-period=30s </dev/null >>"$DIR/kube-controller-manager.log" 2>&1 &
+kcm=$!
+for file in "$3"/cluster/*.yaml; do
+  [[ -e $file ]] || continue
+  name=$(awk '/^metadata:/ { m = 1; next } m && /^  name:/ { print $2; exit }' "$file")
+  api PATCH "/apis/storage.k8s.io/v1/storageclasses/$name?fieldManager=liftkit-testbed&force=true" \
+    -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$file" >/dev/null
+done
+setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill "$2"' bridge "$2" "$kcm" \
+  </dev/null >/dev/null 2>&1 &
+"#;
+    let status = Command::new("bash")
+        .args(["-c", SCRIPT, "bridge"])
+        .arg(dir)
+        .arg(std::process::id().to_string())
+        .arg(repo().join("tests/kube-testbed"))
+        .stdin(Stdio::null())
+        .status()
+        .expect("run the kube-controller-manager bridge");
+    assert!(status.success(), "starting kube-controller-manager failed");
 }
 
 /// A running forklift-sim, killed on drop. Its stdout (`--events` lines) is collected.

@@ -158,6 +158,25 @@ impl VmRun {
         self.stage = Stage::Done(outcome);
     }
 
+    /// The injected failure: the VM fails in CopyDisks. A tick may carry the transfer past the
+    /// failure point: the failure happened midway, so no disk got past half.
+    pub fn fail_midway(&mut self, now: &str) {
+        for d in &mut self.disks {
+            d.remaining_bytes = d.remaining_bytes.max(d.total_bytes / 2.0);
+            if d.remaining_bytes > 0.0 {
+                d.completed = None;
+            }
+        }
+        self.finish(
+            Outcome::Failed,
+            now,
+            Some((
+                "CopyDisks".to_string(),
+                "forklift-sim: injected failure: the disk transfer was interrupted.".to_string(),
+            )),
+        );
+    }
+
     fn phase(&self, initialize_secs: f64) -> &'static str {
         match &self.stage {
             Stage::Pending => "Started",
