@@ -1134,11 +1134,27 @@ async fn an_exhausted_storage_pool_leaves_the_prime_pvc_pending_with_provisionin
             .starts_with("prime-"),
         "{failed:?}"
     );
-    // The VM waits in CopyDisks: the prime PVC Pending, nothing copied.
+    // The VM waits in CopyDisks: the prime PVC Pending, its populator pod unscheduled, nothing
+    // copied, for as long as the pool stays full.
+    plan_until(&client, &ns, &plan, 10, |o| {
+        o["status"]["migration"]["vms"][0]["phase"] == "CopyDisks"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let p = get(&client, "Plan", &ns, &plan).await;
     let vm = &p["status"]["migration"]["vms"][0];
     assert_eq!(vm["phase"], "CopyDisks", "{vm}");
-    assert!(vm_condition(vm, "Failed").is_none());
+    assert!(vm_condition(vm, "Failed").is_none(), "{vm}");
+    assert_eq!(transfer_step(vm)["progress"]["completed"], 0, "{vm}");
+    let pods: Vec<Pod> = list(&client, &ns).await;
+    let populator = pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref().unwrap().starts_with("populate-"))
+        .unwrap();
+    assert_eq!(
+        populator.status.as_ref().unwrap().phase.as_deref(),
+        Some("Pending")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -584,7 +584,8 @@ impl Controller {
             failed_once: list(FAILED_ONCE_ANNOTATION),
             last_flush: None,
             force_flush: true,
-            populators: self.plan_uses_populators(plan),
+            populators: self.args.footprint == crate::Footprint::Full
+                && self.plan_uses_populators(plan),
         }
     }
 
@@ -810,6 +811,7 @@ impl Controller {
             e["transferred_bytes"] = Value::from(vm.transferred_bytes() as u64);
             e["sim_duration_secs"] =
                 Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
+            e["cluster_wait_secs"] = Value::from((vm.cluster_wait_secs * 1000.0).round() / 1000.0);
         }
         e
     }
@@ -879,8 +881,9 @@ impl Controller {
 
     /// Moves the simulation on by `dt` simulated seconds.
     async fn advance(&mut self, dt: f64, now: &str) {
-        for (key, vi) in self.initialize_timers(dt) {
-            self.allocate(&key, vi, now).await;
+        let due = self.initialize_timers(dt);
+        if !due.is_empty() {
+            self.allocate(due, now).await;
         }
         let view = self.transfer_view();
         self.move_bytes(dt, &view);
@@ -990,12 +993,17 @@ impl Controller {
                 let vm = &mut run.vms[vi];
                 match &mut vm.stage {
                     Stage::Transfer => {
+                        let mut flowing = false;
                         for d in &mut vm.disks {
                             let disk_key = (run.migration_uid.clone(), vm.id.clone(), d.id.clone());
                             let bound = !run.populators || view.bound.contains(&disk_key);
+                            flowing |= d.remaining_bytes > 0.0 && view.flowing.contains(&disk_key);
                             if d.remaining_bytes <= 0.0 && bound && d.completed.is_none() {
                                 d.completed = Some(now.to_string());
                             }
+                        }
+                        if run.populators && !flowing {
+                            vm.cluster_wait_secs += dt;
                         }
                         let done = vm.disks.iter().all(|d| d.completed.is_some());
                         if let Some(at) = vm.fail_at_bytes
@@ -1012,7 +1020,7 @@ impl Controller {
                             vm.step_completed[1] = Some(now.to_string());
                             vm.step_started[2] = Some(now.to_string());
                             vm.stage = Stage::Create {
-                                left_secs: creation_secs,
+                                left_secs: (creation_secs - vm.cluster_wait_secs).max(0.0),
                             };
                             to_create.push((key.clone(), vi));
                             events.push((key.clone(), vi, "vm_transferred"));

@@ -139,12 +139,21 @@ impl Footprint {
     }
 
     /// `KubeVirt.PopulatorVolumes` → `Builder.PopulatorVolumes`: the transfer Secret, then per
-    /// copied disk with no OvirtVolumePopulator of this migration yet, the CR and its PVC.
+    /// copied disk with no OvirtVolumePopulator of this migration yet, the CR and its PVC. (One
+    /// list of the migration's CRs serves every disk's `getVolumePopulator`, and one read of a
+    /// StorageProfile every disk of its class: the same answers in fewer requests.)
     pub async fn populator_volumes(&self, t: &Target, vm: &WorldVm) -> Result<Volumes, StepError> {
         let secret = self.ensure_secret(t, ("isPopulator", "true")).await?;
+        let existing = self.populators_of(t).await?;
+        let mut profiles: HashMap<String, (Vec<String>, VolumeMode)> = HashMap::new();
         let mut created = Vec::new();
         for disk in vm.copied_disks() {
-            if self.find_populator(t, &disk.attachment_id).await?.is_some() {
+            if existing.iter().any(|cr| {
+                has_labels(
+                    cr.metadata.labels.as_ref(),
+                    &[("diskID", &disk.attachment_id)],
+                )
+            }) {
                 continue;
             }
             let cr = self.create_populator(t, disk, &secret).await?;
@@ -154,7 +163,14 @@ impl Footprint {
                 .and_then(|sd| t.classes.get(sd))
                 .cloned()
                 .unwrap_or_default();
-            match self.create_pvc(t, disk, &class, &cr).await {
+            if !profiles.contains_key(&class) {
+                let profile = self.storage_profile(&class).await?;
+                profiles.insert(class.clone(), profile);
+            }
+            match self
+                .create_pvc(t, disk, &class, &profiles[&class], &cr)
+                .await
+            {
                 Ok(pvc) => created.push(pvc),
                 Err(StepError::Refused(m)) if m.contains("already exists") => {}
                 Err(e) => return Err(e),
@@ -189,16 +205,12 @@ impl Footprint {
         Ok(made.metadata.name.unwrap_or_default())
     }
 
-    /// `getVolumePopulator`: the CR of this migration for a disk (by labels migration + diskID).
-    async fn find_populator(
-        &self,
-        t: &Target,
-        disk_id: &str,
-    ) -> Result<Option<DynamicObject>, StepError> {
+    /// `getVolumePopulator`'s candidates: the CRs of this migration (labelled migration and
+    /// diskID; the disk's is found among them).
+    async fn populators_of(&self, t: &Target) -> Result<Vec<DynamicObject>, StepError> {
         let api = self.dynamic(&t.namespace, &objects::ovirt_populator());
-        let sel = selector(&[("migration", &t.migration_uid), ("diskID", disk_id)]);
-        let list = api.list(&ListParams::default().labels(&sel)).await?;
-        Ok(list.items.into_iter().next())
+        let sel = selector(&[("migration", &t.migration_uid)]);
+        Ok(api.list(&ListParams::default().labels(&sel)).await?.items)
     }
 
     /// `createVolumePopulatorCR`.
@@ -256,9 +268,10 @@ impl Footprint {
         t: &Target,
         disk: &Disk,
         class: &str,
+        profile: &(Vec<String>, VolumeMode),
         cr: &str,
     ) -> Result<PersistentVolumeClaim, StepError> {
-        let (access_modes, mode) = self.storage_profile(class).await?;
+        let (access_modes, mode) = (profile.0.clone(), profile.1);
         let bytes = sizing::populator_request_bytes(
             disk.provisioned_bytes,
             mode,

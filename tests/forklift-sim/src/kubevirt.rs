@@ -126,7 +126,7 @@ impl KubeVirtRole {
 
     fn settle(&mut self, key: &str, result: Result<bool, String>) {
         match result {
-            Ok(true) => self.retries.pause(key, Duration::from_millis(500)),
+            Ok(true) => self.retries.pause(key, Duration::from_millis(200)),
             Ok(false) => {}
             Err(e) => {
                 let delay = self.retries.failed(key);

@@ -85,44 +85,62 @@ impl NodeRole {
         }
     }
 
+    /// One pass over the pods in scope, the pods side by side (as a kubelet's pod workers).
     pub async fn reconcile(&mut self, stores: &Stores, scope: &Scope, fate: &dyn Fn(&Pod) -> Fate) {
         if !self.registered {
             self.registered = self.register().await;
         }
         let pvcs = crate::objects::by_name(&stores.pvcs.state());
-        for pod in stores.pods.state() {
-            let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-            let key = pod_key(&pod);
-            if !scope.contains(ns)
-                || pod.metadata.deletion_timestamp.is_some()
-                || !self.retries.due(&key)
-            {
-                continue;
-            }
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            let result = match (node, phase(&pod)) {
-                (None, "Pending") => self.schedule(&pod, &pvcs).await,
-                (Some(NODE_NAME), "Pending") => self.start(&pod).await,
-                (Some(NODE_NAME), "Running") => match fate(&pod) {
-                    Fate::Run => Ok(false),
-                    Fate::Succeed => self.finish(&pod, true).await,
-                    Fate::Fail => self.finish(&pod, false).await,
-                },
-                _ => Ok(false),
-            };
+        let pods: Vec<_> = stores
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| scope.contains(p.metadata.namespace.as_deref().unwrap_or_default()))
+            .filter(|p| self.retries.due(&pod_key(p)))
+            .collect();
+        let this = &*self;
+        let results =
+            futures::future::join_all(pods.iter().map(|pod| this.step(pod, &pvcs, fate))).await;
+        for (pod, result) in pods.iter().zip(results) {
+            let key = pod_key(pod);
             match result {
-                Ok(true) => self.retries.pause(&key, Duration::from_millis(500)),
+                Ok(true) => self.retries.pause(&key, Duration::from_millis(200)),
                 Ok(false) => self.retries.succeeded(&key),
                 Err(e) => {
                     let delay = self.retries.failed(&key);
                     tracing::info!(
-                        "pod {ns}/{}: {}; retrying in {} ms",
+                        "pod {}/{}: {}; retrying in {} ms",
+                        pod.metadata.namespace.as_deref().unwrap_or_default(),
                         pod.metadata.name.as_deref().unwrap_or_default(),
                         message(&e),
                         delay.as_millis()
                     );
                 }
             }
+        }
+    }
+
+    /// What the scheduler or the kubelet does next with a pod. Ok(true): something was written.
+    async fn step(
+        &self,
+        pod: &Pod,
+        pvcs: &Claims,
+        fate: &dyn Fn(&Pod) -> Fate,
+    ) -> Result<bool, kube::Error> {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        match (node, phase(pod)) {
+            // The kubelet stops the containers and removes the pod (grace period 0).
+            (Some(NODE_NAME), _) if deleting => self.remove(pod).await,
+            _ if deleting => Ok(false),
+            (None, "Pending") => self.schedule(pod, pvcs).await,
+            (Some(NODE_NAME), "Pending") => self.start(pod).await,
+            (Some(NODE_NAME), "Running") => match fate(pod) {
+                Fate::Run => Ok(false),
+                Fate::Succeed => self.finish(pod, true).await,
+                Fate::Fail => self.finish(pod, false).await,
+            },
+            _ => Ok(false),
         }
     }
 
@@ -183,7 +201,8 @@ impl NodeRole {
             "target": {"apiVersion": "v1", "kind": "Node", "name": NODE_NAME}});
         api.create_subresource::<_, Value>("binding", &name, &PostParams::default(), &binding)
             .await?;
-        Ok(true)
+        // The kubelet sees the pod at once (its own watch); no need to wait for ours.
+        self.start(pod).await
     }
 
     /// The kubelet starts the containers: Running, with an address and ready conditions.
@@ -236,6 +255,26 @@ impl NodeRole {
             "containerStatuses": containers,
         }});
         self.patch_status(pod, &patch).await
+    }
+
+    async fn remove(&self, pod: &Pod) -> Result<bool, kube::Error> {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = kube::api::DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(kube::api::Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        match api.delete(name, &params).await {
+            Err(e) if crate::objects::is_not_found(&e) || crate::objects::is_conflict(&e) => {
+                Ok(false)
+            }
+            other => other.map(|_| true),
+        }
     }
 
     async fn patch_status(&self, pod: &Pod, patch: &Value) -> Result<bool, kube::Error> {

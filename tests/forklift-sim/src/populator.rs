@@ -12,8 +12,8 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// `controller.go` constants.
 const POD_PREFIX: &str = "populate";
@@ -69,9 +69,9 @@ pub struct Populator {
     recorder: Recorder,
     retries: Keyed,
     /// Claims whose progress monitoring was announced (the PopulatorProgress Event).
-    monitored: HashSet<String>,
-    /// Last progress written per CR, to write only changes.
-    progress_written: BTreeMap<String, i64>,
+    monitored: Mutex<HashSet<String>>,
+    /// Last progress written per CR and when, to write only changes, every 5 s at most.
+    progress_written: Mutex<BTreeMap<String, (i64, Instant)>>,
 }
 
 fn name_of<K: kube::Resource>(obj: &K) -> String {
@@ -134,8 +134,8 @@ impl Populator {
             client,
             resources,
             retries: Keyed::default(),
-            monitored: HashSet::new(),
-            progress_written: BTreeMap::new(),
+            monitored: Mutex::default(),
+            progress_written: Mutex::default(),
         }
     }
 
@@ -151,35 +151,45 @@ impl Populator {
         let claims = by_name(&pvcs);
         let pods = by_name(&stores.pods.state());
         let crs = by_name(&stores.populators.state());
-        for pvc in &pvcs {
-            let Some(cr_name) = populator_ref(pvc) else {
-                continue;
-            };
+        let work: Vec<_> = pvcs
+            .iter()
+            .filter(|pvc| {
+                populator_ref(pvc).is_some()
+                    && scope.contains(&ns_of(pvc.as_ref()))
+                    && pvc.metadata.deletion_timestamp.is_none()
+                    && self.retries.due(&uid_of(pvc.as_ref()))
+            })
+            .collect();
+        let this = &*self;
+        let results = futures::future::join_all(work.iter().map(|pvc| async {
             let ns = ns_of(pvc.as_ref());
             let uid = uid_of(pvc.as_ref());
-            if !scope.contains(&ns)
-                || pvc.metadata.deletion_timestamp.is_some()
-                || !self.retries.due(&uid)
-            {
-                continue;
-            }
+            let cr_name = populator_ref(pvc).unwrap_or_default();
             let pod = pods.get(&(ns.clone(), pod_name(&uid))).cloned();
             let prime = claims.get(&(ns.clone(), prime_name(&uid))).cloned();
-            let result = match crs.get(&(ns.clone(), cr_name)).cloned() {
-                Some(cr) => self.sync(stores, pvc, &cr, pod, prime, progress).await,
+            match crs.get(&(ns, cr_name)).cloned() {
+                Some(cr) => this.sync(stores, pvc, &cr, pod, prime, progress).await,
                 // Upstream returns early without the CR (called again once it exists). After the
                 // binding it is woken at once by the claim's update and deletes the prime claim
                 // long before Forklift deletes the CR (after the VM is made); polling, this may
                 // come later, so the clean-up after the binding does not wait for the CR.
-                None if bound(pvc) => self.finish(pvc, prime).await,
-                None => continue,
-            };
+                None if bound(pvc) => this.finish(pvc, prime).await,
+                None => Ok(false),
+            }
+        }))
+        .await;
+        for (pvc, result) in work.iter().zip(results) {
+            let uid = uid_of(pvc.as_ref());
             match result {
-                Ok(true) => self.retries.pause(&uid, Duration::from_millis(500)),
+                Ok(true) => self.retries.pause(&uid, Duration::from_millis(200)),
                 Ok(false) => self.retries.succeeded(&uid),
                 Err(e) => {
                     self.retries.failed(&uid);
-                    tracing::info!("populator for {ns}/{}: {e}", name_of(pvc.as_ref()));
+                    tracing::info!(
+                        "populator for {}/{}: {e}",
+                        ns_of(pvc.as_ref()),
+                        name_of(pvc.as_ref())
+                    );
                 }
             }
         }
@@ -188,7 +198,7 @@ impl Populator {
     /// `syncPvc` from the point the claim, its CR and its class are known. Ok(true): something
     /// was written (wait for the watch); Ok(false): nothing to do now.
     async fn sync(
-        &mut self,
+        &self,
         stores: &Stores,
         pvc: &PersistentVolumeClaim,
         cr: &DynamicObject,
@@ -222,7 +232,7 @@ impl Populator {
             if phase == "Succeeded"
                 && let Some(p) = progress(pvc)
             {
-                self.write_progress(cr, p).await;
+                self.write_progress(cr, p, true).await;
             }
             let Some(prime) = &prime else {
                 return Err("Failed to find PVC for populator pod".into());
@@ -235,7 +245,7 @@ impl Populator {
     /// Once the PV binder has bound the claim and the prime claim is Lost: the Normal Event
     /// `PopulatorFinished` and the prime claim deleted.
     async fn finish(
-        &mut self,
+        &self,
         pvc: &PersistentVolumeClaim,
         prime: Option<Arc<PersistentVolumeClaim>>,
     ) -> Result<bool, String> {
@@ -257,7 +267,7 @@ impl Populator {
         api.delete(&name_of(prime.as_ref()), &DeleteParams::default())
             .await
             .map_err(|e| message(&e))?;
-        self.monitored.remove(&uid_of(pvc));
+        self.monitored.lock().unwrap().remove(&uid_of(pvc));
         Ok(true)
     }
 
@@ -265,7 +275,7 @@ impl Populator {
     /// is a Warning Event on the claim with the API server's message, and a retry with backoff;
     /// as upstream, the retry finds the pod and does not try the prime claim again.
     async fn start(
-        &mut self,
+        &self,
         pvc: &PersistentVolumeClaim,
         cr: &DynamicObject,
         need_prime: bool,
@@ -415,16 +425,18 @@ impl Populator {
     }
 
     /// While the pod runs: `updateProgress` writes the percent copied to the CR's
-    /// status.progress (a plain update: the CRD has no status subresource).
+    /// status.progress (a plain update: the CRD has no status subresource), every 5 seconds as
+    /// the monitoring loop of `syncPvc` does.
     async fn monitor(
-        &mut self,
+        &self,
         pvc: &PersistentVolumeClaim,
         pod: &Pod,
         cr: &DynamicObject,
         percent: Option<i64>,
     ) {
         let uid = uid_of(pvc);
-        if self.monitored.insert(uid) {
+        let first = self.monitored.lock().unwrap().insert(uid);
+        if first {
             let pod_involved = Involved::new("v1", "Pod", &ns_of(pod), &name_of(pod), &uid_of(pod));
             let text = format!("Starting to monitor progress for PVC {}", name_of(pvc));
             self.recorder
@@ -432,16 +444,20 @@ impl Populator {
                 .await;
         }
         if let Some(p) = percent {
-            self.write_progress(cr, p).await;
+            self.write_progress(cr, p, false).await;
         }
     }
 
-    async fn write_progress(&mut self, cr: &DynamicObject, percent: i64) {
+    /// Writes `percent` unless it is there already or (`last` false) the last write was under
+    /// 5 seconds ago.
+    async fn write_progress(&self, cr: &DynamicObject, percent: i64, last: bool) {
         let key = uid_of(cr);
         let current = cr.data["status"]["progress"]
             .as_str()
             .and_then(|p| p.parse::<i64>().ok());
-        if current == Some(percent) || self.progress_written.get(&key) == Some(&percent) {
+        let written = self.progress_written.lock().unwrap().get(&key).copied();
+        let recent = written.is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(5));
+        if current == Some(percent) || written.map(|w| w.0) == Some(percent) || (recent && !last) {
             return;
         }
         let api: Api<DynamicObject> = Api::namespaced_with(
@@ -459,7 +475,10 @@ impl Populator {
             .await
         {
             Ok(_) => {
-                self.progress_written.insert(key, percent);
+                self.progress_written
+                    .lock()
+                    .unwrap()
+                    .insert(key, (percent, Instant::now()));
             }
             Err(e) => tracing::debug!("OvirtVolumePopulator progress: {}", message(&e)),
         }
@@ -467,11 +486,7 @@ impl Populator {
 
     /// A failed pod is deleted and made again, three times at most (`retryFailedPopulator`,
     /// counting in the claim's `recreations` annotation); then a Warning Event and nothing more.
-    async fn retry_failed(
-        &mut self,
-        pvc: &PersistentVolumeClaim,
-        pod: &Pod,
-    ) -> Result<bool, String> {
+    async fn retry_failed(&self, pvc: &PersistentVolumeClaim, pod: &Pod) -> Result<bool, String> {
         let count: u32 = pvc
             .metadata
             .annotations
@@ -512,7 +527,7 @@ impl Populator {
     /// The pod succeeded: the prime claim's volume gets the claim as its claimRef (a strategic
     /// merge patch with the populated-from annotation); the PV binder does the rest.
     async fn rebind(
-        &mut self,
+        &self,
         stores: &Stores,
         pvc: &PersistentVolumeClaim,
         prime: &PersistentVolumeClaim,

@@ -113,6 +113,7 @@ impl Provisioner {
             .collect();
         // Oldest first, as a work queue fed by a list would mostly go.
         claims.sort_by_key(|c| c.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let mut to_provision = Vec::new();
         for pvc in claims {
             let uid = uid_of(pvc.as_ref());
             let class_name = pvc
@@ -138,8 +139,30 @@ impl Provisioner {
                 self.refuse(&pvc, class, request, pool_used, pool).await;
                 continue;
             }
-            if self.provision(&pvc, class, request).await {
-                *used.entry(class_name).or_default() += request;
+            *used.entry(class_name).or_default() += request;
+            to_provision.push((pvc.clone(), class.clone(), request));
+        }
+        // The volumes of different claims are made side by side, as the driver's workers do.
+        let this = &*self;
+        let results = futures::future::join_all(
+            to_provision
+                .iter()
+                .map(|(pvc, class, bytes)| this.provision(pvc, class, *bytes)),
+        )
+        .await;
+        for ((pvc, _, _), result) in to_provision.iter().zip(results) {
+            let uid = uid_of(pvc.as_ref());
+            match result {
+                // The watch shows the new volume soon; until then, leave the claim alone.
+                Ok(()) => self.retries.pause(&uid, Duration::from_secs(2)),
+                Err(e) => {
+                    let delay = self.retries.failed(&uid);
+                    tracing::info!(
+                        "PersistentVolume pvc-{uid}: {}; retrying in {} ms",
+                        message(&e),
+                        delay.as_millis()
+                    );
+                }
             }
         }
     }
@@ -184,11 +207,11 @@ impl Provisioner {
 
     /// Creates the volume, pre-bound to the claim (the PV binder completes the binding).
     async fn provision(
-        &mut self,
+        &self,
         pvc: &PersistentVolumeClaim,
         class: &StorageClass,
         bytes: u64,
-    ) -> bool {
+    ) -> Result<(), kube::Error> {
         let uid = uid_of(pvc);
         let spec = pvc.spec.clone().unwrap_or_default();
         let driver = if class.provisioner.contains('/') {
@@ -216,30 +239,9 @@ impl Provisioner {
                 "csi": {"driver": driver, "volumeHandle": format!("forklift-sim-{uid}")},
             },
         });
-        let pv: PersistentVolume = match serde_json::from_value(pv) {
-            Ok(pv) => pv,
-            Err(e) => {
-                tracing::warn!("PersistentVolume for {}: {e}", name_of(pvc));
-                return false;
-            }
-        };
+        let pv: PersistentVolume = serde_json::from_value(pv).map_err(kube::Error::SerdeError)?;
         let api: Api<PersistentVolume> = Api::all(self.client.clone());
-        match api.create(&PostParams::default(), &pv).await {
-            Ok(_) => {
-                // The watch shows the new volume soon; until then, leave the claim alone.
-                self.retries.pause(&uid, Duration::from_secs(2));
-                true
-            }
-            Err(e) => {
-                let delay = self.retries.failed(&uid);
-                tracing::info!(
-                    "PersistentVolume pvc-{uid}: {}; retrying in {} ms",
-                    message(&e),
-                    delay.as_millis()
-                );
-                false
-            }
-        }
+        api.create(&PostParams::default(), &pv).await.map(|_| ())
     }
 
     /// Reclaim policy Delete: the driver deletes the volume and the provisioner its PV once the

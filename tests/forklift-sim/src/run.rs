@@ -72,6 +72,10 @@ pub struct VmRun {
     /// Simulated clock when the VM started, for events.
     pub sim_started_secs: f64,
     pub wait_reason: Option<String>,
+    /// Simulated seconds spent in DiskTransfer waiting on the cluster (no disk flowing yet, or
+    /// all copied but not all PVCs bound): taken out of VirtualMachineCreation's share of the
+    /// per-VM overhead, which is what that overhead stands for.
+    pub cluster_wait_secs: f64,
 }
 
 impl VmRun {
@@ -112,6 +116,7 @@ impl VmRun {
             create_backoff: Default::default(),
             sim_started_secs: 0.0,
             wait_reason: None,
+            cluster_wait_secs: 0.0,
         }
     }
 

@@ -155,28 +155,40 @@ impl Controller {
     }
 
     /// Forklift's CreateDataVolumes for the populator path (`PopulatorVolumes`, then
-    /// `EnsurePopulatorVolumes`): a refusal fails the VM with the API server's message as the
-    /// step error (migration.go: `step.AddError(err.Error())`); a transient error is retried.
-    pub(super) async fn allocate(&mut self, key: &str, vi: usize, now: &str) {
-        let Some(run) = self.runs.get(key) else {
-            return;
-        };
-        let vm = &run.vms[vi];
-        let world_vm = self.world.vms.iter().find(|w| w.id == vm.id).cloned();
-        let result = match (run.populators, self.target_of(run, vm), world_vm) {
-            (false, _, _) => Ok(()),
-            (true, Some(target), Some(world_vm)) => {
-                let made = self.ensure_target_namespace(&target.namespace).await;
-                match made {
-                    Ok(()) => match self.footprint.populator_volumes(&target, &world_vm).await {
-                        Ok(volumes) => self.footprint.consumer_pod(&target, &volumes.created).await,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                }
-            }
-            _ => Ok(()),
-        };
+    /// `EnsurePopulatorVolumes`) for the VMs due, each VM's requests in Forklift's order, the VMs
+    /// side by side (Forklift's reconciles of several plans run concurrently): a refusal fails
+    /// the VM with the API server's message as the step error (migration.go:
+    /// `step.AddError(err.Error())`); a transient error is retried.
+    pub(super) async fn allocate(&mut self, due: Vec<(String, usize)>, now: &str) {
+        let mut work = Vec::new();
+        for (key, vi) in due {
+            let Some(run) = self.runs.get(&key) else {
+                continue;
+            };
+            let vm = &run.vms[vi];
+            let world_vm = self.world.vms.iter().find(|w| w.id == vm.id).cloned();
+            let job = match (run.populators, self.target_of(run, vm), world_vm) {
+                (true, Some(target), Some(world_vm)) => Some((target, world_vm)),
+                _ => None,
+            };
+            work.push((key, vi, job));
+        }
+        let this = &*self;
+        let results = futures::future::join_all(work.iter().map(|(_, _, job)| async move {
+            let Some((target, world_vm)) = job else {
+                return Ok(());
+            };
+            this.ensure_target_namespace(&target.namespace).await?;
+            let volumes = this.footprint.populator_volumes(target, world_vm).await?;
+            this.footprint.consumer_pod(target, &volumes.created).await
+        }))
+        .await;
+        for ((key, vi, _), result) in work.into_iter().zip(results) {
+            self.allocated(&key, vi, result, now);
+        }
+    }
+
+    fn allocated(&mut self, key: &str, vi: usize, result: Result<(), StepError>, now: &str) {
         let run = self.runs.get_mut(key).unwrap();
         let vm = &mut run.vms[vi];
         match result {
@@ -335,18 +347,13 @@ impl Controller {
         progress
     }
 
-    /// One pass of every role forklift-sim plays on the target side.
+    /// One pass of every role forklift-sim plays on the target side, side by side as their
+    /// controllers run.
     pub(super) async fn play_roles(&mut self) {
         let scope = self.scope();
-        self.roles.cdi.reconcile(&self.stores).await;
-        self.roles.provisioner.reconcile(&self.stores, &scope).await;
         let progress = self.disk_progress();
         let percent =
             |pvc: &PersistentVolumeClaim| disk_key(pvc).and_then(|k| progress.get(&k)).map(|p| p.0);
-        self.roles
-            .populator
-            .reconcile(&self.stores, &scope, &percent)
-            .await;
         let claims: HashMap<String, DiskKey> = self
             .stores
             .pvcs
@@ -355,11 +362,17 @@ impl Controller {
             .filter_map(|c| Some((c.metadata.uid.clone()?, disk_key(c)?)))
             .collect();
         let fate = |pod: &Pod| pod_fate(pod, &claims, &progress);
-        self.roles.node.reconcile(&self.stores, &scope, &fate).await;
-        self.roles
-            .kubevirt
-            .reconcile(&self.cluster.virtual_machines, &self.stores, &scope)
-            .await;
+        let roles = &mut self.roles;
+        let stores = &self.stores;
+        tokio::join!(
+            roles.cdi.reconcile(stores),
+            roles.provisioner.reconcile(stores, &scope),
+            roles.populator.reconcile(stores, &scope, &percent),
+            roles.node.reconcile(stores, &scope, &fate),
+            roles
+                .kubevirt
+                .reconcile(&self.cluster.virtual_machines, stores, &scope),
+        );
     }
 }
 
