@@ -8,6 +8,9 @@ mod pipeline;
 mod support;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    Event, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
+};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
@@ -706,4 +709,572 @@ async fn a_restarted_forklift_sim_resumes_the_migration_where_its_status_left_it
         .map(|e| e["vm_name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(first_started.len(), 2, "{:?}", first.events());
+}
+
+// ---- What Forklift creates in the target namespace (volume populators, KubeVirt) ----------------
+
+const MIB: u64 = 1024 * 1024;
+
+/// Forklift v2.12.5's size for a populator PVC, written out from
+/// pkg/controller/plan/util/utils.go `CalculateSpaceWithOverhead` with the defaults of
+/// pkg/settings/migration.go (FILESYSTEM_OVERHEAD 10 percent, BLOCK_OVERHEAD 0): the provisioned
+/// size rounded up to a MiB, then Filesystem: ceil(aligned / (1 - 10/100)) in float64; Block: as is.
+fn forklift_populator_bytes(provisioned: u64, block: bool) -> u64 {
+    let aligned = provisioned.div_ceil(MIB) * MIB;
+    if block {
+        aligned
+    } else {
+        (aligned as f64 / (1.0 - 10.0 / 100.0)).ceil() as u64
+    }
+}
+
+/// KubeVirt v1.9.0's requests for a virt-launcher's compute container, written out from
+/// pkg/hypervisor/kvm/hypervisorbackend.go `GetMemoryOverhead` and
+/// pkg/virt-controller/services/renderresources.go (`WithMemoryRequests`, `WithMemoryOverhead`,
+/// `WithoutDedicatedCPU` with cpuAllocationRatio 10) for a VM Forklift builds (memory.guest only,
+/// so no page-table term; no TPM): CPU in millicores, memory in bytes.
+fn kubevirt_launcher_requests(vcpus: u64, guest: u64) -> (u64, u64) {
+    let overhead_mib = 25 + 100 + 25 + 40 + 30 + 8 * vcpus + 8 + 32;
+    (vcpus * 1000 / 10, guest + overhead_mib * MIB)
+}
+
+/// A Kubernetes quantity as a number (bytes, or millicores with `milli`).
+fn quantity(text: &str, milli: bool) -> u64 {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let factor: f64 = match unit {
+        "" => 1.0,
+        "m" => 0.001,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "Ki" => 1024.0,
+        "Mi" => MIB as f64,
+        "Gi" => (1u64 << 30) as f64,
+        other => panic!("unit {other} in {text}"),
+    };
+    let value = number.parse::<f64>().unwrap() * factor;
+    if milli {
+        (value * 1000.0).round() as u64
+    } else {
+        value.round() as u64
+    }
+}
+
+async fn list<K>(client: &kube::Client, ns: &str) -> Vec<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default()).await.unwrap().items
+}
+
+fn request_bytes(pvc: &PersistentVolumeClaim) -> u64 {
+    let q = &pvc
+        .spec
+        .as_ref()
+        .unwrap()
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .unwrap()["storage"];
+    quantity(&q.0, false)
+}
+
+fn label<'a>(meta: &'a kube::core::ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
+}
+
+/// The StorageMap sends the disks of `storage_domain` (a demo world name) to `class`.
+fn map_storage_domain(objects: &mut [Value], storage_domain: &str, class: &str) {
+    for o in objects.iter_mut().filter(|o| o["kind"] == "StorageMap") {
+        for pair in o["spec"]["map"].as_array_mut().unwrap() {
+            let name = pair["source"]["name"].as_str().unwrap_or_default();
+            if name.rsplit('/').next() == Some(storage_domain) {
+                pair["destination"]["storageClass"] = Value::from(class);
+            }
+        }
+    }
+}
+
+/// Polls until `check` holds on the plan, at most `secs`; returns the plan.
+async fn plan_until(
+    client: &kube::Client,
+    ns: &str,
+    plan: &str,
+    secs: u64,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(client, "Plan", ns, plan, secs, check).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with_bound_pvs_and_launchers()
+ {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-pop").await;
+    let client = bed.client().await;
+    // rdu-web-03's disks are on data-nfs-rdu (sent to the Block class), rdu-web-02's on
+    // data-nfs-rdu-02 (the Filesystem class). Both VMs share one plan.
+    let mut objects = objects_for(&ns, &["rdu-web-03", "rdu-web-02"]);
+    map_storage_domain(&mut objects, "data-nfs-rdu", "ceph-rbd-block");
+    let plan = plans(&objects)[0].clone();
+    let _sim = sim(&ns, &["--bandwidth", "1Gbit/s", "--time-scale", "150"]);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    start_migration(&client, &ns, &plan, "run").await;
+
+    // The world's disks, by id: provisioned size and whether their class is Block.
+    let world = pipeline::world();
+    let sds = pipeline::by_id("storage_domains");
+    let disks = pipeline::by_id("disks");
+    let expected = |disk_id: &str| {
+        let d = disks[disk_id];
+        let sd = sds[d["storage_domain"].as_str().unwrap()]["name"]
+            .as_str()
+            .unwrap();
+        let block = sd == "data-nfs-rdu";
+        (
+            forklift_populator_bytes(d["provisioned_size"].as_u64().unwrap(), block),
+            block,
+        )
+    };
+
+    // While the disks are copied: each target PVC has Forklift's size, names its
+    // OvirtVolumePopulator, and its prime PVC and populator pod exist with the same request.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_primes = std::collections::HashSet::new();
+    loop {
+        let pvcs: Vec<PersistentVolumeClaim> = list(&client, &ns).await;
+        let pods: Vec<Pod> = list(&client, &ns).await;
+        for pvc in pvcs
+            .iter()
+            .filter(|p| p.spec.as_ref().unwrap().data_source_ref.is_some())
+        {
+            let disk = label(&pvc.metadata, "diskID").unwrap();
+            let (bytes, block) = expected(disk);
+            assert_eq!(request_bytes(pvc), bytes, "PVC of disk {disk}");
+            let spec = pvc.spec.as_ref().unwrap();
+            assert_eq!(
+                spec.volume_mode.as_deref(),
+                Some(if block { "Block" } else { "Filesystem" })
+            );
+            assert_eq!(
+                spec.data_source_ref.as_ref().unwrap().kind,
+                "OvirtVolumePopulator"
+            );
+            let uid = pvc.metadata.uid.clone().unwrap();
+            if let Some(prime) = pvcs
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(&format!("prime-{uid}")))
+            {
+                assert_eq!(request_bytes(prime), bytes);
+                assert_eq!(
+                    prime.spec.as_ref().unwrap().storage_class_name,
+                    spec.storage_class_name
+                );
+                assert_eq!(prime.spec.as_ref().unwrap().volume_mode, spec.volume_mode);
+                let pod = pods
+                    .iter()
+                    .find(|p| p.metadata.name.as_deref() == Some(&format!("populate-{uid}")));
+                if let Some(pod) = pod {
+                    // Forklift v2.12.4+ (pkg/settings/populator.go): 100m / 512Mi requested.
+                    let requests = pod.spec.as_ref().unwrap().containers[0]
+                        .resources
+                        .as_ref()
+                        .unwrap()
+                        .requests
+                        .clone()
+                        .unwrap();
+                    assert_eq!(quantity(&requests["cpu"].0, true), 100);
+                    assert_eq!(quantity(&requests["memory"].0, false), 512 * MIB);
+                    seen_primes.insert(uid);
+                }
+            }
+        }
+        if seen_primes.len() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw prime PVCs with their pods: {seen_primes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let done = plan_until(&client, &ns, &plan, 180, |o| {
+        condition(o, "Succeeded").is_some() || condition(o, "Failed").is_some()
+    })
+    .await;
+    assert!(
+        condition(&done, "Succeeded").is_some(),
+        "{}",
+        done["status"]
+    );
+
+    // Afterwards: one PVC per disk of the two VMs, Bound to a PV whose claimRef is that PVC;
+    // no prime PVC, populator pod or OvirtVolumePopulator is left. (The populator deletes a prime
+    // PVC once the PV binder has bound the PVC, which is when Forklift counts the disk done: the
+    // last prime PVC may outlive the plan's success by a moment.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pvcs = loop {
+        let pvcs: Vec<PersistentVolumeClaim> = list(&client, &ns).await;
+        if pvcs
+            .iter()
+            .all(|p| !p.metadata.name.as_deref().unwrap().starts_with("prime-"))
+        {
+            break pvcs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prime PVCs left: {:?}",
+            pvcs.iter().map(|p| &p.metadata.name).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pvs: Vec<PersistentVolume> = Api::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    let vm_disks: Vec<String> = world["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["name"] == "rdu-web-03" || v["name"] == "rdu-web-02")
+        .flat_map(|v| {
+            v["disk_attachments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["disk"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let mut found = Vec::new();
+    for pvc in &pvcs {
+        let name = pvc.metadata.name.clone().unwrap();
+        assert!(!name.starts_with("prime-"), "prime PVC {name} left behind");
+        let disk = label(&pvc.metadata, "diskID").unwrap().to_string();
+        assert_eq!(request_bytes(pvc), expected(&disk).0);
+        assert_eq!(
+            pvc.status.as_ref().unwrap().phase.as_deref(),
+            Some("Bound"),
+            "{name}"
+        );
+        let volume = pvc.spec.as_ref().unwrap().volume_name.clone().unwrap();
+        let pv = pvs
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(&volume))
+            .unwrap();
+        let claim = pv.spec.as_ref().unwrap().claim_ref.as_ref().unwrap();
+        assert_eq!(claim.uid, pvc.metadata.uid, "PV {volume} bound to {name}");
+        assert_eq!(
+            pv.metadata.annotations.as_ref().unwrap()["forklift.konveyor.io/populated-from"]
+                .split('/')
+                .next(),
+            Some(ns.as_str())
+        );
+        // The VirtualMachine owns it.
+        assert_eq!(
+            pvc.metadata.owner_references.as_ref().unwrap()[0].kind,
+            "VirtualMachine"
+        );
+        found.push(disk);
+    }
+    found.sort();
+    let mut wanted = vm_disks.clone();
+    wanted.sort();
+    assert_eq!(found, wanted);
+    let pods: Vec<Pod> = list(&client, &ns).await;
+    assert!(
+        pods.iter()
+            .all(|p| !p.metadata.name.as_deref().unwrap().starts_with("populate-")),
+        "populator pods left"
+    );
+    let crs: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "forklift.konveyor.io",
+            "v1beta1",
+            "OvirtVolumePopulator",
+        )),
+    );
+    assert!(
+        crs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "OvirtVolumePopulators left"
+    );
+
+    // Each VM runs: its VMI is Running and its virt-launcher pod requests what KubeVirt asks.
+    let vmis: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "kubevirt.io",
+            "v1",
+            "VirtualMachineInstance",
+        )),
+    );
+    for vm_name in ["rdu-web-03", "rdu-web-02"] {
+        let w = world["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == vm_name)
+            .unwrap();
+        let cpu = &w["cpu"];
+        let vcpus = ["sockets", "cores", "threads"]
+            .iter()
+            .map(|k| cpu[k].as_u64().unwrap())
+            .product::<u64>();
+        let (cpu_milli, memory) = kubevirt_launcher_requests(vcpus, w["memory"].as_u64().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let launcher = loop {
+            let pods: Vec<Pod> = list(&client, &ns).await;
+            let vmi = vmis.get_opt(vm_name).await.unwrap();
+            let running = vmi
+                .as_ref()
+                .is_some_and(|v| v.data["status"]["phase"] == "Running");
+            let pod = pods
+                .into_iter()
+                .find(|p| label(&p.metadata, "vm.kubevirt.io/name") == Some(vm_name));
+            if running && let Some(pod) = pod {
+                break pod;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{vm_name}: no running VMI with its launcher"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let compute = &launcher.spec.as_ref().unwrap().containers[0];
+        let requests = compute
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .clone()
+            .unwrap();
+        assert_eq!(
+            quantity(&requests["cpu"].0, true),
+            cpu_milli,
+            "{vm_name} cpu"
+        );
+        assert_eq!(
+            quantity(&requests["memory"].0, false),
+            memory,
+            "{vm_name} memory"
+        );
+        assert_eq!(
+            launcher.status.as_ref().unwrap().phase.as_deref(),
+            Some("Running")
+        );
+    }
+}
+
+/// Events of `reason` in a namespace.
+async fn events(client: &kube::Client, ns: &str, reason: &str) -> Vec<Event> {
+    let all: Vec<Event> = list(client, ns).await;
+    all.into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_storage_pool_leaves_the_prime_pvc_pending_with_provisioning_failed() {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-full").await;
+    let client = bed.client().await;
+    let objects = objects_for(&ns, &["rdu-web-01"]);
+    let plan = plans(&objects)[0].clone();
+    // rdu-web-01's one disk is 50 GiB: its PVC and prime PVC need 55.56 GiB each; the pool has 40.
+    let _sim = sim(
+        &ns,
+        &[
+            "--time-scale",
+            "200",
+            "--storage-capacity",
+            "trident-nfs=40GiB",
+        ],
+    );
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    start_migration(&client, &ns, &plan, "run").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let failed = loop {
+        let found = events(&client, &ns, "ProvisioningFailed").await;
+        if let Some(e) = found.into_iter().next() {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no ProvisioningFailed event");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    let message = failed.message.clone().unwrap();
+    assert!(message.contains("\"trident-nfs\""), "{message}");
+    let request = forklift_populator_bytes(50 * 1024 * MIB, false);
+    assert!(
+        message.contains(&format!("short by {} bytes", request - 40 * 1024 * MIB)),
+        "{message}"
+    );
+    assert!(
+        failed
+            .involved_object
+            .name
+            .as_deref()
+            .unwrap()
+            .starts_with("prime-"),
+        "{failed:?}"
+    );
+    // The VM waits in CopyDisks: the prime PVC Pending, its populator pod unscheduled, nothing
+    // copied, for as long as the pool stays full.
+    plan_until(&client, &ns, &plan, 10, |o| {
+        o["status"]["migration"]["vms"][0]["phase"] == "CopyDisks"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let p = get(&client, "Plan", &ns, &plan).await;
+    let vm = &p["status"]["migration"]["vms"][0];
+    assert_eq!(vm["phase"], "CopyDisks", "{vm}");
+    assert!(vm_condition(vm, "Failed").is_none(), "{vm}");
+    assert_eq!(transfer_step(vm)["progress"]["completed"], 0, "{vm}");
+    let pods: Vec<Pod> = list(&client, &ns).await;
+    let populator = pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref().unwrap().starts_with("populate-"))
+        .unwrap();
+    assert_eq!(
+        populator.status.as_ref().unwrap().phase.as_deref(),
+        Some("Pending")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_refusals_fail_the_vm_or_record_the_populators_event_with_the_api_servers_message()
+{
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-quota").await;
+    let client = bed.client().await;
+    // Populator pods without requests (Forklift before v2.12.4), a quota on requests.cpu: the
+    // consumer pod has requests and is admitted, the populator pod is refused.
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "cpu", "namespace": ns},
+        "spec": {"hard": {"requests.cpu": "4"}},
+    }))
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while quotas
+        .get("cpu")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.hard)
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the quota controller never filled the quota's status"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let objects = objects_for(&ns, &["rdu-web-01"]);
+    let plan = plans(&objects)[0].clone();
+    let _sim = sim(
+        &ns,
+        &[
+            "--time-scale",
+            "200",
+            "--populator-container-requests-cpu",
+            "",
+            "--populator-container-limits-cpu",
+            "",
+        ],
+    );
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    start_migration(&client, &ns, &plan, "run").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        if let Some(e) = events(&client, &ns, "PopulatorCreationError")
+            .await
+            .into_iter()
+            .next()
+        {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no PopulatorCreationError event");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let message = refused.message.unwrap();
+    assert!(
+        message.starts_with("Failed to create populator pod: pods \"populate-"),
+        "{message}"
+    );
+    assert!(message.contains("must specify requests.cpu"), "{message}");
+
+    // A storage quota below the first PVC: Forklift's plan controller is refused; the VM fails
+    // with the API server's message as its error.
+    let ns2 = bed.namespace("fsim-quota2").await;
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "storage", "namespace": ns2},
+        "spec": {"hard": {"requests.storage": "10Gi"}},
+    }))
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns2);
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    while quotas
+        .get("storage")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.hard)
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let objects = objects_for(&ns2, &["rdu-web-01"]);
+    let plan = plans(&objects)[0].clone();
+    let _sim2 = sim(&ns2, &["--time-scale", "200"]);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    plan_until(&client, &ns2, &plan, 30, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
+    start_migration(&client, &ns2, &plan, "run").await;
+    let p = plan_until(&client, &ns2, &plan, 60, |o| {
+        condition(o, "Failed").is_some()
+    })
+    .await;
+    let vm = &p["status"]["migration"]["vms"][0];
+    assert_eq!(vm["error"]["phase"], "CreateDataVolumes", "{vm}");
+    let reason = vm["error"]["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("persistentvolumeclaims \""), "{reason}");
+    assert!(
+        reason.contains("is forbidden: exceeded quota: storage"),
+        "{reason}"
+    );
 }

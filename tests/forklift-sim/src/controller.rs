@@ -2,8 +2,11 @@
 //! starts, resumes and cancels executions, moves the simulation on, and writes statuses
 //! (server-side apply on the status subresource, at a bounded rate per running plan).
 
+mod target;
+
 use crate::conditions::{self, ADVISORY, REQUIRED, WARN, cond, cond_items, durable, stamp};
-use crate::retry;
+use crate::footprint::Footprint;
+use crate::objects::Stores;
 use crate::run::{Outcome, Stage, VmRun, plan_outcome, same_vm};
 use crate::validate::{self, Cluster, MapKind, PlanContext, name, namespace, ref_key, uid};
 use crate::world::{Lookup, World};
@@ -15,9 +18,7 @@ use common::{Error, Result};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
@@ -75,6 +76,9 @@ struct Run {
     failed_once: HashSet<String>,
     last_flush: Option<Instant>,
     force_flush: bool,
+    /// Cold to the host cluster: disks go through volume populators (else nothing is created
+    /// for them yet and the link model alone moves them).
+    populators: bool,
 }
 
 impl Run {
@@ -102,8 +106,20 @@ fn outcome_condition(outcome: Outcome, subject: &str, reason: &str) -> Value {
 
 const EXECUTION_TYPES: [&str; 4] = ["Executing", "Succeeded", "Failed", "Canceled"];
 
+/// The roles forklift-sim plays on the target side besides Forklift's plan controller.
+struct Roles {
+    cdi: crate::cdi::Cdi,
+    provisioner: crate::provisioner::Provisioner,
+    populator: crate::populator::Populator,
+    node: crate::node::NodeRole,
+    kubevirt: crate::kubevirt::KubeVirtRole,
+}
+
 pub struct Controller {
     client: Client,
+    stores: Stores,
+    footprint: Footprint,
+    roles: Roles,
     args: Args,
     world: World,
     link: LinkModel,
@@ -113,7 +129,6 @@ pub struct Controller {
     provider_ar: ApiResource,
     network_map_ar: ApiResource,
     storage_map_ar: ApiResource,
-    vm_ar: ApiResource,
     /// Status we last wrote, by object uid: fresher than the reflectors' view.
     written: HashMap<String, Value>,
     /// Executions, by plan uid.
@@ -173,6 +188,7 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         // Target VMs live in the plans' target namespaces: always cluster-wide.
         virtual_machines: reflect(&client, &vm_ar, None),
     };
+    let stores = Stores::start(&client);
     // Nothing is decided on a partial view: a missing Migration would cancel its execution.
     let ready = async {
         let _ = cluster.providers.wait_until_ready().await;
@@ -182,6 +198,7 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         let _ = cluster.migrations.wait_until_ready().await;
         let _ = cluster.secrets.wait_until_ready().await;
         let _ = cluster.virtual_machines.wait_until_ready().await;
+        stores.wait_until_ready().await;
     };
     tokio::select! {
         _ = ready => {}
@@ -193,8 +210,30 @@ pub async fn run(args: Args, world: World) -> Result<()> {
     );
     let link = args.link();
     let tick = Duration::from_secs_f64(args.tick);
+    let roles = Roles {
+        cdi: crate::cdi::Cdi::new(client.clone()),
+        provisioner: crate::provisioner::Provisioner::new(
+            client.clone(),
+            args.storage_capacity.iter().cloned().collect(),
+        ),
+        populator: crate::populator::Populator::new(client.clone(), args.populator_resources()),
+        node: crate::node::NodeRole::new(client.clone()),
+        kubevirt: crate::kubevirt::KubeVirtRole::new(
+            client.clone(),
+            args.cpu_allocation_ratio,
+            !args.disable_serial_console_log,
+        ),
+    };
+    let footprint = Footprint::new(
+        client.clone(),
+        args.filesystem_overhead,
+        args.block_overhead,
+    );
     let mut controller = Controller {
         client,
+        stores,
+        footprint,
+        roles,
         args,
         world,
         link,
@@ -204,7 +243,6 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         provider_ar,
         network_map_ar,
         storage_map_ar,
-        vm_ar,
         written: HashMap::new(),
         runs: HashMap::new(),
         sim_secs: 0.0,
@@ -310,8 +348,11 @@ impl Controller {
         self.validate_providers(&now).await;
         self.validate_maps(&now).await;
         self.manage_runs(&now).await;
-        self.schedule(&now);
+        for (key, vi) in self.schedule(&now) {
+            self.started(&key, vi).await;
+        }
         self.advance(dt, &now).await;
+        self.play_roles().await;
         for run in self.runs.values_mut() {
             if run.outcome.is_none() && run.vms.iter().all(|v| v.outcome().is_some()) {
                 let outcome = if run.cancel_reason.is_some() {
@@ -543,6 +584,8 @@ impl Controller {
             failed_once: list(FAILED_ONCE_ANNOTATION),
             last_flush: None,
             force_flush: true,
+            populators: self.args.footprint == crate::Footprint::Full
+                && self.plan_uses_populators(plan),
         }
     }
 
@@ -740,31 +783,20 @@ impl Controller {
         run.force_flush = true;
     }
 
+    /// Forklift's `Cancel`: the VM Canceled, then `cleanup` of what it made (its VirtualMachine,
+    /// its PVCs and prime PVCs, populators, pods and Secrets of this migration).
     async fn cancel_vm(&mut self, run: &mut Run, index: usize, now: &str) {
-        let created = run.vms[index].target_created;
-        let target_ns = self.target_namespace(&run.plan_key);
-        if created {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
-            let _ = api
-                .delete(&run.vms[index].target_name, &DeleteParams::default())
-                .await;
+        let started = run.vms[index].started.is_some();
+        if started && (run.populators || run.vms[index].target_created) {
+            if let Some(target) = self.target_of(run, &run.vms[index]) {
+                self.footprint.cleanup(&target, false).await;
+            }
         }
         let vm = &mut run.vms[index];
         vm.finish(Outcome::Canceled, now, None);
         run.force_flush = true;
         let event = self.vm_event("vm_finished", run, index);
         self.emit(event);
-    }
-
-    fn target_namespace(&self, plan_key: &(String, String)) -> String {
-        validate::find_in(&self.cluster.plans, plan_key)
-            .and_then(|p| {
-                p.data["spec"]["targetNamespace"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .unwrap_or_default()
     }
 
     fn vm_event(&self, kind: &str, run: &Run, index: usize) -> Value {
@@ -779,6 +811,7 @@ impl Controller {
             e["transferred_bytes"] = Value::from(vm.transferred_bytes() as u64);
             e["sim_duration_secs"] =
                 Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
+            e["cluster_wait_secs"] = Value::from((vm.cluster_wait_secs * 1000.0).round() / 1000.0);
         }
         e
     }
@@ -791,7 +824,8 @@ impl Controller {
 
     /// Starts pending VMs while their source provider has fewer than max_vm_inflight running,
     /// across all executing plans; plans in order of their execution start, VMs in spec order.
-    fn schedule(&mut self, now: &str) {
+    /// Returns the VMs started (run key, index).
+    fn schedule(&mut self, now: &str) -> Vec<(String, usize)> {
         let max = self.args.max_vm_inflight as usize;
         let mut inflight: HashMap<(String, String), usize> = HashMap::new();
         for run in self.runs.values() {
@@ -804,6 +838,7 @@ impl Controller {
             (&ra.started, &ra.plan_key).cmp(&(&rb.started, &rb.plan_key))
         });
         let mut events = Vec::new();
+        let mut started = Vec::new();
         for key in keys {
             let mut run = self.runs.remove(&key).unwrap();
             if run.outcome.is_none() {
@@ -833,6 +868,7 @@ impl Controller {
                     e["inflight"] = Value::from(*count as u64);
                     e["max_vm_inflight"] = Value::from(max as u64);
                     events.push(e);
+                    started.push((key.clone(), i));
                 }
             }
             self.runs.insert(key, run);
@@ -840,29 +876,68 @@ impl Controller {
         for e in events {
             self.emit(e);
         }
+        started
     }
 
     /// Moves the simulation on by `dt` simulated seconds.
     async fn advance(&mut self, dt: f64, now: &str) {
-        let keys: Vec<String> = self.runs.keys().cloned().collect();
-        // Initialize timers.
-        for key in &keys {
-            let run = self.runs.get_mut(key).unwrap();
-            for vm in &mut run.vms {
+        let due = self.initialize_timers(dt);
+        if !due.is_empty() {
+            self.allocate(due, now).await;
+        }
+        let view = self.transfer_view();
+        self.move_bytes(dt, &view);
+        let (to_create, finished, failed_once, events) = self.transfer_outcomes(dt, now, &view);
+        for (key, vi) in to_create {
+            self.create_target(&key, vi, now).await;
+        }
+        for (key, vi) in finished {
+            self.clean_up(&key, vi).await;
+        }
+        for plan_key in failed_once {
+            self.record_failed_once(&plan_key).await;
+        }
+        for (key, vi, kind) in events {
+            if let Some(run) = self.runs.get(&key) {
+                let event = self.vm_event(kind, run, vi);
+                self.emit(event);
+            }
+        }
+    }
+
+    /// Counts down Initialize; returns the VMs due for their volumes (Forklift's
+    /// CreateDataVolumes, done by `allocate`), again after a transient failure's backoff.
+    fn initialize_timers(&mut self, dt: f64) -> Vec<(String, usize)> {
+        let mut due = Vec::new();
+        for (key, run) in &mut self.runs {
+            for (vi, vm) in run.vms.iter_mut().enumerate() {
                 if let Stage::Initialize { left_secs } = &mut vm.stage {
                     *left_secs -= dt;
-                    if *left_secs <= 0.0 {
-                        vm.step_completed[0] = Some(now.to_string());
-                        vm.step_started[1] = Some(now.to_string());
-                        for d in &mut vm.disks {
-                            d.started = Some(now.to_string());
-                        }
-                        vm.stage = Stage::Transfer;
+                    if *left_secs <= 0.0 && vm.create_backoff.due() {
+                        due.push((key.clone(), vi));
                     }
                 }
             }
         }
-        // Disk transfers: one shared link per source provider.
+        due
+    }
+
+    /// Whether a disk's bytes may flow: on the populator path only while its populator pod runs.
+    fn flows(
+        run: &Run,
+        vm: &VmRun,
+        disk: &crate::run::DiskRun,
+        view: &target::TransferView,
+    ) -> bool {
+        !run.populators
+            || view
+                .flowing
+                .contains(&(run.migration_uid.clone(), vm.id.clone(), disk.id.clone()))
+    }
+
+    /// Disk transfers: one shared link per source provider.
+    fn move_bytes(&mut self, dt: f64, view: &target::TransferView) {
+        let keys: Vec<String> = self.runs.keys().cloned().collect();
         let mut providers: Vec<(String, String)> =
             self.runs.values().map(|r| r.provider_key.clone()).collect();
         providers.sort();
@@ -876,12 +951,13 @@ impl Controller {
                     continue;
                 }
                 for (vi, vm) in run.vms.iter().enumerate() {
-                    if vm.stage == Stage::Transfer {
-                        for (di, d) in vm.disks.iter().enumerate() {
-                            if d.remaining_bytes > 0.0 {
-                                slots.push((key.clone(), vi, di));
-                                remaining.push(d.remaining_bytes);
-                            }
+                    if vm.stage != Stage::Transfer {
+                        continue;
+                    }
+                    for (di, d) in vm.disks.iter().enumerate() {
+                        if d.remaining_bytes > 0.0 && Self::flows(run, vm, d, view) {
+                            slots.push((key.clone(), vi, di));
+                            remaining.push(d.remaining_bytes);
                         }
                     }
                 }
@@ -891,42 +967,49 @@ impl Controller {
                 self.runs.get_mut(&key).unwrap().vms[vi].disks[di].remaining_bytes = left;
             }
         }
-        // Transfer outcomes, VM creation, creation timers.
+    }
+
+    /// Transfer outcomes and creation timers. A disk's task completes when its bytes are all
+    /// there and (populator path) its PVC is Bound, as Forklift's `updatePopulatorCopyProgress`
+    /// marks it. Returns the VMs to create, the VMs finished (for cleanup), the plans with an
+    /// injected failure to record, and the events to emit.
+    #[allow(clippy::type_complexity)]
+    fn transfer_outcomes(
+        &mut self,
+        dt: f64,
+        now: &str,
+        view: &target::TransferView,
+    ) -> (
+        Vec<(String, usize)>,
+        Vec<(String, usize)>,
+        Vec<(String, String)>,
+        Vec<(String, usize, &'static str)>,
+    ) {
         let creation_secs = self.link.creation_secs();
-        let mut to_create = Vec::new();
-        let mut events = Vec::new();
-        let mut failed_once = Vec::new();
-        for key in &keys {
-            let run = self.runs.get_mut(key).unwrap();
+        let (mut to_create, mut finished, mut failed_once, mut events) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, run) in &mut self.runs {
             for vi in 0..run.vms.len() {
                 let vm = &mut run.vms[vi];
                 match &mut vm.stage {
                     Stage::Transfer => {
+                        let mut flowing = false;
                         for d in &mut vm.disks {
-                            if d.remaining_bytes <= 0.0 && d.completed.is_none() {
+                            let disk_key = (run.migration_uid.clone(), vm.id.clone(), d.id.clone());
+                            let bound = !run.populators || view.bound.contains(&disk_key);
+                            flowing |= d.remaining_bytes > 0.0 && view.flowing.contains(&disk_key);
+                            if d.remaining_bytes <= 0.0 && bound && d.completed.is_none() {
                                 d.completed = Some(now.to_string());
                             }
                         }
-                        let done = vm.disks.iter().all(|d| d.remaining_bytes <= 0.0);
+                        if run.populators && !flowing {
+                            vm.cluster_wait_secs += dt;
+                        }
+                        let done = vm.disks.iter().all(|d| d.completed.is_some());
                         if let Some(at) = vm.fail_at_bytes
                             && vm.transferred_bytes() >= at
                         {
-                            // A tick may carry the transfer past the failure point: the
-                            // failure happened midway, so no disk got past half.
-                            for d in &mut vm.disks {
-                                d.remaining_bytes = d.remaining_bytes.max(d.total_bytes / 2.0);
-                                if d.remaining_bytes > 0.0 {
-                                    d.completed = None;
-                                }
-                            }
-                            vm.finish(
-                                Outcome::Failed,
-                                now,
-                                Some((
-                                    "CopyDisks".to_string(),
-                                    "forklift-sim: injected failure: the disk transfer was interrupted.".to_string(),
-                                )),
-                            );
+                            vm.fail_midway(now);
                             run.force_flush = true;
                             if !run.fail_always {
                                 run.failed_once.insert(vm.id.clone());
@@ -937,7 +1020,7 @@ impl Controller {
                             vm.step_completed[1] = Some(now.to_string());
                             vm.step_started[2] = Some(now.to_string());
                             vm.stage = Stage::Create {
-                                left_secs: creation_secs,
+                                left_secs: (creation_secs - vm.cluster_wait_secs).max(0.0),
                             };
                             to_create.push((key.clone(), vi));
                             events.push((key.clone(), vi, "vm_transferred"));
@@ -952,24 +1035,14 @@ impl Controller {
                             vm.finish(Outcome::Succeeded, now, None);
                             run.force_flush = true;
                             events.push((key.clone(), vi, "vm_finished"));
+                            finished.push((key.clone(), vi));
                         }
                     }
                     _ => {}
                 }
             }
         }
-        for (key, vi) in to_create {
-            self.create_target(&key, vi, now).await;
-        }
-        for plan_key in failed_once {
-            self.record_failed_once(&plan_key).await;
-        }
-        for (key, vi, kind) in events {
-            if let Some(run) = self.runs.get(&key) {
-                let event = self.vm_event(kind, run, vi);
-                self.emit(event);
-            }
-        }
+        (to_create, finished, failed_once, events)
     }
 
     /// Creates the target namespace if missing, as Forklift does.
@@ -986,80 +1059,6 @@ impl Controller {
         )
         .await
         .map(|_| ())
-    }
-
-    /// Applies the kubevirt.io/v1 VirtualMachine of a VM (and its namespace). A transient API
-    /// error keeps the VM in VirtualMachineCreation and requeues the apply with backoff; a
-    /// refusal fails the VM.
-    async fn create_target(&mut self, key: &str, vi: usize, now: &str) {
-        let Some(run) = self.runs.get(key) else {
-            return;
-        };
-        let plan = validate::find_in(&self.cluster.plans, &run.plan_key);
-        let target_ns = self.target_namespace(&run.plan_key);
-        let vm = &run.vms[vi];
-        let world_vm = self.world.vms.iter().find(|w| w.id == vm.id);
-        let body = json!({
-            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-            "metadata": {
-                "name": vm.target_name, "namespace": target_ns,
-                "labels": {"vmID": vm.id, "plan": plan.as_ref().map(uid).unwrap_or_default(),
-                           "migration": run.migration_uid},
-                "annotations": {"forklift-sim.liftkit.io/source-vm-name": vm.name},
-            },
-            "spec": {
-                "runStrategy": if world_vm.is_some_and(|w| w.status == "up") { "Always" } else { "Halted" },
-                "template": {"spec": {
-                    "domain": {
-                        "cpu": world_vm.map(|w| w.cpu.clone()).unwrap_or_default(),
-                        "memory": {"guest": world_vm.map(|w| w.memory_bytes).unwrap_or(0).to_string()},
-                        "firmware": {"uuid": vm.id},
-                    },
-                    "volumes": vm.disks.iter().map(|d| json!({"name": d.id, "persistentVolumeClaim": {"claimName": d.id}})).collect::<Vec<_>>(),
-                }},
-            },
-        });
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &target_ns, &self.vm_ar);
-        let name = vm.target_name.clone();
-        let result = match self.ensure_namespace(&target_ns).await {
-            Ok(()) => api
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&body),
-                )
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        let run = self.runs.get_mut(key).unwrap();
-        match result {
-            Ok(()) => {
-                run.vms[vi].target_created = true;
-                run.vms[vi].create_backoff = Default::default();
-            }
-            Err(e) if retry::is_transient(&e) => {
-                let vm = &mut run.vms[vi];
-                let delay = vm.create_backoff.failed();
-                tracing::info!(
-                    "VirtualMachine {target_ns}/{name}: {e}; retrying in {} ms (attempt {})",
-                    delay.as_millis(),
-                    vm.create_backoff.failures + 1
-                );
-            }
-            Err(e) => {
-                run.vms[vi].finish(
-                    Outcome::Failed,
-                    now,
-                    Some((
-                        "CreateVM".to_string(),
-                        format!("cannot create VirtualMachine {target_ns}/{name}: {e}"),
-                    )),
-                );
-                run.force_flush = true;
-            }
-        }
     }
 
     async fn record_failed_once(&self, plan_key: &(String, String)) {

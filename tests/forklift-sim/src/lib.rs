@@ -2,10 +2,19 @@
 //! Validates Providers, Maps and Plans, runs Migrations over a simulated shared link
 //! (common::linkmodel) with a time scale; all state lives in the cluster, so it can restart.
 
+pub mod cdi;
 pub mod conditions;
 pub mod controller;
+pub mod events;
+pub mod footprint;
+pub mod kubevirt;
+pub mod node;
+pub mod objects;
+pub mod populator;
+pub mod provisioner;
 pub mod retry;
 pub mod run;
+pub mod sizing;
 pub mod validate;
 pub mod world;
 
@@ -27,19 +36,69 @@ const LONG_ABOUT: &str = "\
 Plays Forklift's part against a Kubernetes API server, for tests and benchmarks. Validates
 Providers, NetworkMaps, StorageMaps and Plans with Forklift's condition types, and runs
 Migrations: per VM the oVirt cold pipeline Initialize, DiskTransfer (progress in MB, one task
-per disk), VirtualMachineCreation (a kubevirt.io/v1 VirtualMachine in the target namespace),
-limited to --max-vm-inflight running VMs per source provider across all plans.
+per disk), VirtualMachineCreation, limited to --max-vm-inflight running VMs per source provider
+across all plans.
+
+In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
+the host cluster (volume populators), in Forklift's order: a Secret, per disk an
+OvirtVolumePopulator and a PVC whose dataSourceRef names it, sized by Forklift's
+CalculateSpaceWithOverhead for the volume mode of the class's StorageProfile (1 MiB alignment,
+then Filesystem / (1 - --filesystem-overhead %), Block + --block-overhead), a PVC consumer pod
+(requests 1 CPU / 1Gi, limits 4 / 8Gi) for the new Pending PVCs, then the VirtualMachine, which
+becomes the PVCs' owner; after a success the populators, populator pods, consumer pod and Secret
+are deleted. (Warm plans and remote destinations create no disk objects yet; nor does
+--footprint vm-only.)
+
+It also plays, against the real API server, the roles no process of the test bed fills:
+  CDI: a StorageProfile per StorageClass, claim property sets from CDI v1.66.0's capabilities
+    table by provisioner; the CDIConfig's filesystem overhead per class (default 0.06);
+  the volume populator controller: per populator PVC the pod populate-<uid> (resources from the
+    --populator-container-* flags, Forklift v2.12.4+ defaults) and the prime PVC prime-<uid> of
+    the same size, class and mode, progress on the CR while the pod runs, then the prime PV
+    re-bound to the PVC (kube-controller-manager's PV binder binds it) and the prime PVC deleted;
+  the storage provisioner: a PV pre-bound to each Pending PVC of a known class, from a pool per
+    class (--storage-capacity; unlimited by default), reclaim policy Delete (space returned when
+    the PV is deleted once Released);
+  one node: binds admitted pods whose PVCs are Bound (pods/binding), runs them; a populator pod
+    succeeds when its disk is copied (at once when no execution tracks its disk), the consumer
+    pod at once; virt-launcher pods run on;
+  KubeVirt v1.9.0: a VirtualMachineInstance for a VM to run and its virt-launcher pod: compute
+    requests memory = guest + overhead (260Mi + 8Mi per vCPU, +53Mi with a TPM), CPU = vCPUs /
+    --cpu-allocation-ratio, ephemeral-storage 50M; a guest-console-log sidecar (5m / 35M) unless
+    --disable-serial-console-log; limits set when a ResourceQuota in the namespace limits them.
+With --namespace, these roles act only in that namespace and its plans' target namespaces.
+
+Refusals, as upstream handles them (the API server's message is kept verbatim):
+  objects of Forklift's plan controller (Secret, OvirtVolumePopulator, PVC, consumer pod:
+    phase CreateDataVolumes; VirtualMachine: phase CreateVM): the VM fails with the message as
+    its error (migration.go: step.AddError(err.Error())); a StorageProfile without claim
+    property sets fails it with \"no accessMode defined on StorageProfile for StorageClass\";
+  the populator pod: Warning Event PopulatorCreationError \"Failed to create populator pod:
+    <message>\" on the PVC, retried with backoff; the prime PVC: Warning Event
+    PopulatorPVCCreationError \"Failed to create populator PVC: <message>\", and, as upstream,
+    not tried again once its pod exists: the pod stays Pending and the VM waits in CopyDisks
+    until the pod is deleted;
+  the launcher pod: Warning Event FailedCreate \"Error creating pod: <message>\" on the VMI,
+    retried with backoff;
+  a class whose pool is exhausted: the PVC stays Pending with a Warning Event
+    ProvisioningFailed naming the class, the request and the shortfall.
+A VM that fails keeps its PVCs; a new Migration starts it again with new ones (Forklift only
+cleans up the VirtualMachine of an earlier attempt), so the old PVCs still count in quotas.
 
 Disk transfers share one link per source provider: the bandwidth is split evenly among running
-transfers, and beyond --contention-threshold transfers the aggregate shrinks by
---contention-penalty x (n - threshold) / n (never below 10%). Each VM also spends
---per-vm-overhead (half in Initialize, half in VirtualMachineCreation). --time-scale 600 runs
-600 simulated seconds per real second.
+transfers (on the populator path, disks whose populator pod runs), and beyond
+--contention-threshold transfers the aggregate shrinks by --contention-penalty x (n - threshold)
+/ n (never below 10%). Each VM also spends --per-vm-overhead (half in Initialize, half in
+VirtualMachineCreation). --time-scale 600 runs 600 simulated seconds per real second. Time a VM
+waits on the cluster in DiskTransfer (no disk flowing yet, or all copied but a PVC not yet bound)
+is taken out of its VirtualMachineCreation time, the part of the overhead it stands for;
+vm_finished events report it (cluster_wait_secs). The cluster's own latency passes in real time,
+so it counts --time-scale times over: to time scheduling alone, use --footprint vm-only.
 
-All state is in the cluster: restarted, forklift-sim resumes running migrations from their status.
-As Forklift, it requeues a step that hits a transient API error (the server unreachable, a
-timeout, 429, 5xx) and retries it with backoff; only a refusal (4xx such as 403 or 422) fails the
-VM.";
+All state is in the cluster: restarted, forklift-sim resumes running migrations from their status
+and finds its objects again by their labels. It requeues a step that hits a transient API error
+(the server unreachable, a timeout, 429, 5xx) and retries it with backoff; a refusal (4xx such as
+403 or 422) fails the VM.";
 
 #[derive(Debug, Parser)]
 #[command(name = "forklift-sim", version, about = "Plays Forklift's controllers against a Kubernetes API server",
@@ -85,11 +144,71 @@ pub struct Args {
     /// Write a JSON line per significant transition to stdout
     #[arg(long)]
     pub events: bool,
+    /// Forklift's FILESYSTEM_OVERHEAD: percent added to populator PVCs of Filesystem volumes
+    #[arg(long, value_name = "PERCENT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..100))]
+    pub filesystem_overhead: u32,
+    /// Forklift's BLOCK_OVERHEAD: bytes added to populator PVCs of Block volumes (4096, 1Mi)
+    #[arg(long, value_name = "SIZE", default_value = "0", value_parser = common::size::parse_size)]
+    pub block_overhead: u64,
+    /// Capacity of a StorageClass's pool for the provisioner (trident-nfs=2TiB); repeatable;
+    /// classes not named are unlimited
+    #[arg(long, value_name = "CLASS=SIZE", value_parser = parse_capacity)]
+    pub storage_capacity: Vec<(String, u64)>,
+    /// The populator pod's CPU request (ForkliftController populator_container_requests_cpu;
+    /// "" for none, as before Forklift v2.12.4)
+    #[arg(long, value_name = "QUANTITY", default_value = "100m")]
+    pub populator_container_requests_cpu: String,
+    /// The populator pod's memory request (populator_container_requests_memory)
+    #[arg(long, value_name = "QUANTITY", default_value = "512Mi")]
+    pub populator_container_requests_memory: String,
+    /// The populator pod's CPU limit (populator_container_limits_cpu)
+    #[arg(long, value_name = "QUANTITY", default_value = "1000m")]
+    pub populator_container_limits_cpu: String,
+    /// The populator pod's memory limit (populator_container_limits_memory)
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub populator_container_limits_memory: String,
+    /// What executions create in target namespaces: `full`, what Forklift creates (see above);
+    /// `vm-only`, only the VirtualMachine, disks timed by the link model alone (for benchmarks of
+    /// scheduling, where the cluster's own latency, multiplied by --time-scale, would blur it)
+    #[arg(long, value_name = "WHAT", value_enum, default_value_t = Footprint::Full)]
+    pub footprint: Footprint,
+    /// KubeVirt's cpuAllocationRatio: a virt-launcher pod requests vCPUs / RATIO CPUs
+    #[arg(long, value_name = "RATIO", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpu_allocation_ratio: u32,
+    /// KubeVirt's disableSerialConsoleLog: no guest-console-log container in virt-launcher pods
+    #[arg(long)]
+    pub disable_serial_console_log: bool,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
 
+/// What executions create in target namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Footprint {
+    Full,
+    VmOnly,
+}
+
+/// `CLASS=SIZE` for --storage-capacity.
+fn parse_capacity(text: &str) -> std::result::Result<(String, u64), String> {
+    let (class, size) = text
+        .split_once('=')
+        .filter(|(c, _)| !c.trim().is_empty())
+        .ok_or_else(|| format!("{text:?}: expected CLASS=SIZE, like trident-nfs=2TiB"))?;
+    Ok((class.trim().to_string(), common::size::parse_size(size)?))
+}
+
 impl Args {
+    pub fn populator_resources(&self) -> populator::PodResources {
+        populator::PodResources {
+            requests_cpu: self.populator_container_requests_cpu.clone(),
+            requests_memory: self.populator_container_requests_memory.clone(),
+            limits_cpu: self.populator_container_limits_cpu.clone(),
+            limits_memory: self.populator_container_limits_memory.clone(),
+            image: "quay.io/kubev2v/ovirt-populator:release-v2.12".to_string(),
+        }
+    }
+
     pub fn link(&self) -> LinkModel {
         LinkModel {
             bandwidth_bytes_per_sec: self.bandwidth,

@@ -42,6 +42,39 @@ impl Backoff {
     }
 }
 
+/// Backoffs by key (an object's uid), for controllers that retry many objects independently, as
+/// client-go's rate-limited work queue does.
+#[derive(Debug, Default)]
+pub struct Keyed {
+    backoffs: std::collections::HashMap<String, Backoff>,
+}
+
+impl Keyed {
+    pub fn due(&self, key: &str) -> bool {
+        self.backoffs.get(key).is_none_or(Backoff::due)
+    }
+
+    /// Records a failure for `key`; returns the delay before its next attempt.
+    pub fn failed(&mut self, key: &str) -> Duration {
+        self.backoffs.entry(key.to_string()).or_default().failed()
+    }
+
+    /// Failures so far for `key`.
+    pub fn failures(&self, key: &str) -> u32 {
+        self.backoffs.get(key).map_or(0, |b| b.failures)
+    }
+
+    pub fn succeeded(&mut self, key: &str) {
+        self.backoffs.remove(key);
+    }
+
+    /// Waits `delay` before acting on `key` again (a change is on its way to the watch cache).
+    pub fn pause(&mut self, key: &str, delay: Duration) {
+        let entry = self.backoffs.entry(key.to_string()).or_default();
+        entry.next_at = Some(Instant::now() + delay);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,10 @@ pub struct VmRun {
     /// Simulated clock when the VM started, for events.
     pub sim_started_secs: f64,
     pub wait_reason: Option<String>,
+    /// Simulated seconds spent in DiskTransfer waiting on the cluster (no disk flowing yet, or
+    /// all copied but not all PVCs bound): taken out of VirtualMachineCreation's share of the
+    /// per-VM overhead, which is what that overhead stands for.
+    pub cluster_wait_secs: f64,
 }
 
 impl VmRun {
@@ -112,6 +116,7 @@ impl VmRun {
             create_backoff: Default::default(),
             sim_started_secs: 0.0,
             wait_reason: None,
+            cluster_wait_secs: 0.0,
         }
     }
 
@@ -156,6 +161,25 @@ impl VmRun {
         self.completed = Some(now.to_string());
         self.error = error;
         self.stage = Stage::Done(outcome);
+    }
+
+    /// The injected failure: the VM fails in CopyDisks. A tick may carry the transfer past the
+    /// failure point: the failure happened midway, so no disk got past half.
+    pub fn fail_midway(&mut self, now: &str) {
+        for d in &mut self.disks {
+            d.remaining_bytes = d.remaining_bytes.max(d.total_bytes / 2.0);
+            if d.remaining_bytes > 0.0 {
+                d.completed = None;
+            }
+        }
+        self.finish(
+            Outcome::Failed,
+            now,
+            Some((
+                "CopyDisks".to_string(),
+                "forklift-sim: injected failure: the disk transfer was interrupted.".to_string(),
+            )),
+        );
     }
 
     fn phase(&self, initialize_secs: f64) -> &'static str {

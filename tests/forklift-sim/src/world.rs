@@ -9,10 +9,14 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Disk {
     pub id: String,
+    /// The VM's disk attachment id (Forklift names the PVC after it; oVirt gives it the disk's id).
+    pub attachment_id: String,
     pub alias: String,
     pub provisioned_bytes: u64,
+    pub actual_bytes: u64,
     pub storage_domain: Option<String>,
     pub lun: bool,
+    pub bootable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -25,12 +29,24 @@ pub struct WorldVm {
     pub cpu: Value,
     pub memory_bytes: u64,
     pub status: String,
+    pub os_type: String,
 }
 
 impl WorldVm {
     /// Disks Forklift copies (LUNs are re-attached, not copied).
     pub fn copied_disks(&self) -> impl Iterator<Item = &Disk> {
         self.disks.iter().filter(|d| !d.lun)
+    }
+
+    /// vCPUs as KubeVirt counts them: sockets x cores x threads, each at least 1.
+    pub fn vcpus(&self) -> u64 {
+        let count = |key: &str| self.cpu[key].as_u64().unwrap_or(1).max(1);
+        count("sockets") * count("cores") * count("threads")
+    }
+
+    /// Forklift v2.12.5 `adapter/ovirt/builder.go` `mapTpm`: a persistent TPM for these guests.
+    pub fn has_tpm(&self) -> bool {
+        self.os_type == "windows_2022" || self.os_type == "windows_11"
     }
 }
 
@@ -83,10 +99,13 @@ impl World {
             .map(|d| {
                 let disk = Disk {
                     id: text(d, "id"),
+                    attachment_id: text(d, "id"),
                     alias: text(d, "alias"),
                     provisioned_bytes: d["provisioned_size"].as_u64().unwrap_or(0),
+                    actual_bytes: d["actual_size"].as_u64().unwrap_or(0),
                     storage_domain: d["storage_domain"].as_str().map(str::to_string),
                     lun: d["storage_type"] == "lun",
+                    bootable: false,
                 };
                 (disk.id.clone(), disk)
             })
@@ -106,11 +125,19 @@ impl World {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|a| disks.get(a["disk"].as_str()?).cloned())
+                    .filter_map(|a| {
+                        let mut disk = disks.get(a["disk"].as_str()?)?.clone();
+                        if let Some(id) = a["id"].as_str() {
+                            disk.attachment_id = id.to_string();
+                        }
+                        disk.bootable = a["bootable"] == true;
+                        Some(disk)
+                    })
                     .collect(),
                 cpu: vm["cpu"].clone(),
                 memory_bytes: vm["memory"].as_u64().unwrap_or(0),
                 status: text(vm, "status"),
+                os_type: text(vm, "os_type"),
             })
             .collect();
         let named = |key: &str| {
