@@ -4,11 +4,13 @@
 
 #[path = "kubebed/mod.rs"]
 mod kubebed;
+mod pipeline;
+mod support;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, ResourceQuota};
 use kube::Api;
 use kube::api::PostParams;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Waits up to `secs` for `check` to give Some.
@@ -134,4 +136,272 @@ async fn the_test_bed_collects_owned_objects() {
         }
     })
     .await;
+}
+
+// ------------------------------------------------------------- the pipeline through the footprint
+
+const MAP: &str = "tests/fixtures/demo-networks.map";
+const URL: &str = "https://engine.example.com/ovirt-engine/api";
+
+/// A tool's run: exit code, stdout, stderr.
+fn tool(bin: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    pipeline::run_with_env(bin, args, stdin, &[("NO_COLOR", "1")])
+}
+
+/// The demo lab through ovirt-dump and owner-group: the records every planning tool reads.
+fn owned() -> &'static [u8] {
+    static OWNED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    OWNED.get_or_init(|| pipeline::owned(pipeline::demo_records()))
+}
+
+/// liftkit's manifests for the demo lab: rbac-gen with capacity-calc's quotas, and plan-gen's
+/// Forklift objects in `forklift_ns`.
+struct Manifests {
+    dir: tempfile::TempDir,
+    rbac: std::path::PathBuf,
+    plans: std::path::PathBuf,
+}
+
+fn manifests(forklift_ns: &str, quota_args: &[&str]) -> Manifests {
+    let dir = tempfile::tempdir().unwrap();
+    let (quotas, rbac, plans) = (
+        dir.path().join("quotas.jsonl"),
+        dir.path().join("rbac.jsonl"),
+        dir.path().join("plans.jsonl"),
+    );
+    let mut args = vec!["--quota", "--storage-map", "*=trident-nfs"];
+    args.extend_from_slice(quota_args);
+    let out = tool(env!("CARGO_BIN_EXE_capacity-calc"), &args, owned());
+    assert_eq!(
+        pipeline::code(&out),
+        0,
+        "capacity-calc: {}",
+        pipeline::stderr(&out)
+    );
+    std::fs::write(&quotas, &out.stdout).unwrap();
+    let out = tool(
+        env!("CARGO_BIN_EXE_rbac-gen"),
+        &[
+            "--strip-domain",
+            "--quota",
+            quotas.to_str().unwrap(),
+            "-o",
+            rbac.to_str().unwrap(),
+        ],
+        owned(),
+    );
+    assert_eq!(
+        pipeline::code(&out),
+        0,
+        "rbac-gen: {}",
+        pipeline::stderr(&out)
+    );
+    let out = pipeline::run_with_env(
+        env!("CARGO_BIN_EXE_plan-gen"),
+        &[
+            "--url",
+            URL,
+            "--namespace",
+            forklift_ns,
+            "--map-file",
+            MAP,
+            "--with-secret",
+            "--user",
+            "admin@internal",
+            "--insecure-skip-verify",
+            "-q",
+            "-o",
+            plans.to_str().unwrap(),
+        ],
+        owned(),
+        &[("OVIRT_PASSWORD", "ovirt-sim-demo")],
+    );
+    assert!(
+        matches!(pipeline::code(&out), 0 | 1),
+        "plan-gen: {}",
+        pipeline::stderr(&out)
+    );
+    Manifests { dir, rbac, plans }
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A Kubernetes quantity in bytes or millicores (the forms quota status uses: plain, m, Ki..Ei,
+/// k..E); parsed here, not by k8s-openapi or liftkit.
+fn quantity(text: &str) -> f64 {
+    let units: [(&str, f64); 14] = [
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+        ("", 1.0),
+    ];
+    let (unit, factor) = units.iter().find(|(u, _)| text.ends_with(u)).unwrap();
+    let number: f64 = text[..text.len() - unit.len()]
+        .parse()
+        .unwrap_or_else(|_| panic!("{text}"));
+    number * factor
+}
+
+/// Samples every ResourceQuota's status until stopped: (samples taken, resources seen used above
+/// hard, the highest used/hard ratio per namespace and resource).
+struct QuotaSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(
+        u64,
+        Vec<String>,
+        std::collections::BTreeMap<(String, String), f64>,
+    )>,
+}
+
+impl QuotaSampler {
+    fn start(client: kube::Client) -> QuotaSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let api: Api<ResourceQuota> = Api::all(client);
+            let (mut samples, mut over, mut peak) =
+                (0u64, Vec::new(), std::collections::BTreeMap::new());
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(list) = api.list(&Default::default()).await {
+                    samples += 1;
+                    for q in list.items {
+                        let ns = q.metadata.namespace.clone().unwrap_or_default();
+                        let status = q.status.unwrap_or_default();
+                        let (hard, used) = (
+                            status.hard.unwrap_or_default(),
+                            status.used.unwrap_or_default(),
+                        );
+                        for (resource, limit) in &hard {
+                            let Some(u) = used.get(resource) else {
+                                continue;
+                            };
+                            let (u, h) = (quantity(&u.0), quantity(&limit.0));
+                            if u > h {
+                                over.push(format!("{ns}: {resource} used {} > hard {}", u, h));
+                            }
+                            if h > 0.0 {
+                                let r =
+                                    peak.entry((ns.clone(), resource.clone())).or_insert(0.0f64);
+                                *r = r.max(u / h);
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            (samples, over, peak)
+        });
+        QuotaSampler { stop, task }
+    }
+
+    async fn finish(
+        self,
+    ) -> (
+        u64,
+        Vec<String>,
+        std::collections::BTreeMap<(String, String), f64>,
+    ) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+fn plan_run(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// The done-when of issue 11: on the real API server and controller manager, the demo pipeline
+/// with rbac-gen's quotas and LimitRanges migrates every planned VM, and no namespace's quota
+/// usage is ever above its hard limit (sampled all along).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
+    let bed = kubebed::Testbed::shared();
+    let forklift_ns = bed.namespace("mtv").await;
+    let m = manifests(&forklift_ns, &["--headroom", "10%"]);
+    let plans: Vec<Value> = read_lines(&m.plans)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .collect();
+    let vms: usize = plans
+        .iter()
+        .map(|p| p["spec"]["vms"].as_array().unwrap().len())
+        .sum();
+    assert!(vms > 50, "the demo plans {vms} VMs");
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &forklift_ns,
+            "--time-scale",
+            "1200",
+            "--status-interval",
+            "300ms",
+        ],
+    );
+    let sampler = QuotaSampler::start(bed.client().await);
+    let out = tokio::task::spawn_blocking({
+        let (kubeconfig, rbac, plans) = (bed.kubeconfig.clone(), m.rbac.clone(), m.plans.clone());
+        move || {
+            plan_run(
+                &kubeconfig,
+                &[
+                    "--ready-timeout",
+                    "120s",
+                    rbac.to_str().unwrap(),
+                    plans.to_str().unwrap(),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let (samples, over, peak) = sampler.finish().await;
+    let err = pipeline::stderr(&out);
+    assert_eq!(pipeline::code(&out), 0, "{err}");
+    let events = pipeline::lines(&out);
+    assert_eq!(events_of(&events, "vm-succeeded").len(), vms, "{err}");
+    assert!(
+        events_of(&events, "refusal").is_empty(),
+        "{:?}",
+        events_of(&events, "refusal")
+    );
+    assert!(over.is_empty(), "quota usage above hard: {over:?}");
+    assert!(samples >= 10, "only {samples} quota samples during the run");
+    // The quotas were in play, not idle: storage usage came close to its limit somewhere.
+    let storage = peak
+        .iter()
+        .filter(|((_, r), _)| r == "requests.storage")
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max);
+    assert!(storage > 0.5, "storage quotas barely used: {peak:?}");
+    let _ = &m.dir;
 }

@@ -160,14 +160,20 @@ wait_controller_manager() {
 }
 
 # apply_object FILE: server-side apply of the one object in FILE (YAML), at the path its apiVersion
-# and kind give. Cluster-scoped kinds only (what cluster/ holds); the plural is kind, lowercased, + s.
+# and kind give. Cluster-scoped kinds only (what cluster/ holds); the plural is the kind lowercased
+# with English's regular plural (StorageClass -> storageclasses, Policy -> policies).
 apply_object() {
   local api_version kind name plural base
   api_version=$(awk '/^apiVersion:/ { print $2; exit }' "$1")
   kind=$(awk '/^kind:/ { print $2; exit }' "$1")
   name=$(awk '/^metadata:/ { m = 1; next } m && /^  name:/ { print $2; exit }' "$1")
   [[ -n $api_version && -n $kind && -n $name ]] || { log "$1: no apiVersion, kind or metadata.name"; return 1; }
-  plural=${kind,,}s
+  plural=${kind,,}
+  case $plural in
+  *s | *x | *ch | *sh) plural+=es ;;
+  *[^aeiou]y) plural=${plural%y}ies ;;
+  *) plural+=s ;;
+  esac
   if [[ $api_version == */* ]]; then base=/apis/$api_version; else base=/api/$api_version; fi
   api PATCH "$base/$plural/$name?fieldManager=liftkit-testbed&force=true" \
     -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$1" >/dev/null
