@@ -405,3 +405,387 @@ async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
     assert!(storage > 0.5, "storage quotas barely used: {peak:?}");
     let _ = &m.dir;
 }
+
+// ------------------------------------------------------------- refusals plan-run names
+
+const MIB: u64 = 1 << 20;
+
+/// Forklift v2.12.5 pkg/controller/plan/util/utils.go `CalculateSpaceWithOverhead` for a
+/// Filesystem volume with the default FILESYSTEM_OVERHEAD 10 (pkg/settings/migration.go): the
+/// provisioned size aligned to 1 MiB, divided by 0.9, rounded up.
+fn populator_pvc_bytes(provisioned: u64) -> u64 {
+    let aligned = provisioned.div_ceil(MIB) * MIB;
+    (aligned as f64 / 0.9).ceil() as u64
+}
+
+/// The final PVC bytes of a world VM's disks (from tests/worlds/demo.json, read as plain JSON).
+fn world_vm_pvc_bytes(name: &str) -> Vec<u64> {
+    let world = pipeline::world();
+    let vm = world["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap();
+    vm["disk_attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let disk = world["disks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["id"] == a["disk"])
+                .unwrap();
+            populator_pvc_bytes(disk["provisioned_size"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// plan-gen's objects with one Plan left, for VM `vm` alone, targeting `target`.
+fn one_vm_plan(m: &Manifests, vm: &str, target: &str) -> std::path::PathBuf {
+    let mut kept = false;
+    let objects: Vec<Value> = read_lines(&m.plans)
+        .into_iter()
+        .filter_map(|mut o| {
+            if o["kind"] != "Plan" {
+                return Some(o);
+            }
+            let vms = o["spec"]["vms"].as_array().unwrap().clone();
+            let one: Vec<Value> = vms.into_iter().filter(|v| v["name"] == vm).collect();
+            if one.is_empty() || kept {
+                return None;
+            }
+            kept = true;
+            o["spec"]["vms"] = Value::from(one);
+            o["spec"]["targetNamespace"] = Value::from(target);
+            o["metadata"]["annotations"]
+                .as_object_mut()
+                .map(|a| a.remove("liftkit.io/total-disk-bytes"));
+            Some(o)
+        })
+        .collect();
+    assert!(kept, "no plan holds {vm}");
+    let path = m.dir.path().join(format!("one-{vm}.jsonl"));
+    let text: String = objects.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// plan-run in the background; its events as they come.
+struct Running {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Running {
+    fn start(kubeconfig: &std::path::Path, args: &[&str]) -> Running {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Running { child, rx }
+    }
+
+    /// The first event of `kind` within `secs`.
+    fn wait(&self, kind: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(e) if e["event"] == kind => return e,
+                Ok(_) => {}
+                Err(e) => panic!("no {kind} event within {secs} s ({e})"),
+            }
+        }
+    }
+
+    /// SIGINT, as Ctrl-C; the exit code and stderr.
+    fn interrupt(mut self) -> (i32, String) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.code().unwrap_or(-1), err)
+    }
+}
+
+async fn set_quota(ns: &str, hard: Value) {
+    let client = kubebed::Testbed::shared().client().await;
+    let api: Api<ResourceQuota> = Api::namespaced(client, ns);
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota",
+                       "metadata": {"name": "tight", "namespace": ns}, "spec": {"hard": hard}});
+    api.patch(
+        "tight",
+        &kube::api::PatchParams::apply("footprint-test").force(),
+        &kube::api::Patch::Apply(&quota),
+    )
+    .await
+    .unwrap();
+    // Enforced once the quota controller has written the new hard limits into the status.
+    eventually(60, "quota status", || {
+        let api = api.clone();
+        let want = hard.clone();
+        async move {
+            let status = api.get("tight").await.ok()?.status?;
+            let got = status.hard?;
+            want.as_object()?
+                .keys()
+                .all(|k| got.contains_key(k))
+                .then_some(())?;
+            (serde_json::to_value(&got).ok()? == want || status.used.is_some()).then_some(())
+        }
+    })
+    .await;
+}
+
+/// A storage quota 1 GiB below what a VM's copy needs at its peak: the populator's prime PVC is
+/// refused by the API server (its Event, Forklift v2.12.5 lib-volume-populator), the VM waits, and
+/// plan-run names the namespace, the PVC and the quota. Canceled, the quota raised, a rerun with
+/// --retry-failed migrates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_quota_below_the_copy_peak_is_named_and_a_retry_after_the_fix_succeeds() {
+    let bed = kubebed::Testbed::shared();
+    let forklift_ns = bed.namespace("mtv-q").await;
+    let target = bed.namespace("tight-q").await;
+    let m = manifests(&forklift_ns, &[]);
+    let plan = one_vm_plan(&m, "ba_shared_vm_1", &target);
+    let steady: u64 = world_vm_pvc_bytes("ba_shared_vm_1").iter().sum();
+    // Every disk of the VM is copied at once: its target PVCs plus a prime PVC each.
+    let peak = 2 * steady;
+    set_quota(
+        &target,
+        json!({"requests.storage": format!("{}", peak - (1 << 30))}),
+    )
+    .await;
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &forklift_ns,
+            "--time-scale",
+            "600",
+            "--status-interval",
+            "300ms",
+        ],
+    );
+    let args = [
+        "--ready-timeout",
+        "120s",
+        "--cancel-on-interrupt",
+        m.rbac.to_str().unwrap(),
+        plan.to_str().unwrap(),
+    ];
+    let run = Running::start(&bed.kubeconfig, &args);
+    let refusal = run.wait("refusal", 180);
+    assert_eq!(refusal["target_namespace"], target.as_str(), "{refusal}");
+    assert_eq!(refusal["cause"], "quota", "{refusal}");
+    let message = refusal["message"].as_str().unwrap();
+    assert!(
+        message.contains("exceeded quota: tight") && message.contains("requests.storage"),
+        "{refusal}"
+    );
+    assert!(
+        refusal["object"]
+            .as_str()
+            .unwrap()
+            .contains("PersistentVolumeClaim/"),
+        "{refusal}"
+    );
+    let (code, err) = run.interrupt();
+    assert_eq!(code, 130, "{err}");
+    assert!(
+        err.contains("exceeded quota: tight"),
+        "the summary names the refusal: {err}"
+    );
+
+    // The fix: room for the canceled attempt's PVCs and a new copy. Then --retry-failed.
+    set_quota(
+        &target,
+        json!({"requests.storage": format!("{}", 3 * peak)}),
+    )
+    .await;
+    let mut retry = vec!["--retry-failed"];
+    retry.extend_from_slice(&args);
+    let out = tokio::task::spawn_blocking({
+        let kubeconfig = bed.kubeconfig.clone();
+        let retry: Vec<String> = retry.iter().map(|s| s.to_string()).collect();
+        move || {
+            plan_run(
+                &kubeconfig,
+                &retry.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    assert_eq!(events_of(&pipeline::lines(&out), "vm-succeeded").len(), 1);
+}
+
+/// A storage class whose pool is exhausted: the PVC stays Pending with ProvisioningFailed and
+/// plan-run names it; forklift-sim restarted with a larger pool (the storage team's fix), a rerun
+/// attaches to the running migration and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_storage_pool_is_named_and_the_migration_goes_on_once_space_is_added() {
+    let bed = kubebed::Testbed::shared();
+    let forklift_ns = bed.namespace("mtv-c").await;
+    let target = bed.namespace("full-c").await;
+    let m = manifests(&forklift_ns, &[]);
+    let plan = one_vm_plan(&m, "ba_shared_vm_1", &target);
+    let sim_args = |capacity: &str| -> Vec<String> {
+        [
+            "--namespace",
+            &forklift_ns,
+            "--time-scale",
+            "600",
+            "--status-interval",
+            "300ms",
+            "--storage-capacity",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("trident-nfs={capacity}")])
+        .collect()
+    };
+    let small = sim_args("20Gi");
+    let mut sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &small.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let args = [
+        "--ready-timeout",
+        "120s",
+        m.rbac.to_str().unwrap(),
+        plan.to_str().unwrap(),
+    ];
+    let run = Running::start(&bed.kubeconfig, &args);
+    let refusal = run.wait("refusal", 180);
+    assert_eq!(refusal["target_namespace"], target.as_str(), "{refusal}");
+    assert_eq!(refusal["cause"], "capacity", "{refusal}");
+    assert_eq!(refusal["reason"], "ProvisioningFailed", "{refusal}");
+    assert!(
+        refusal["message"].as_str().unwrap().contains("trident-nfs"),
+        "{refusal}"
+    );
+    let (code, err) = run.interrupt();
+    assert_eq!(code, 130, "{err}");
+
+    sim.stop();
+    let large = sim_args("10Ti");
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &large.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let out = tokio::task::spawn_blocking({
+        let kubeconfig = bed.kubeconfig.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        move || {
+            plan_run(
+                &kubeconfig,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    // The migration went on without plan-run (the cluster holds its state): the rerun follows it
+    // to the end or finds it already succeeded.
+    let events = pipeline::lines(&out);
+    let finished = events_of(&events, "plan-finished");
+    let skipped = events_of(&events, "skipped");
+    assert!(
+        (finished.len() == 1 && finished[0]["outcome"] == "Succeeded")
+            || (skipped.len() == 1 && skipped[0]["reason"] == "succeeded in an earlier run"),
+        "{events:?}"
+    );
+}
+
+/// A hand-made quota on requests.cpu and no LimitRange, with a ForkliftController whose populator
+/// pods carry no requests (populator_container_requests_cpu/memory emptied; Forklift v2.12.5
+/// cmd/populator-controller `buildResources` then sets none): the API server refuses the
+/// populator pod ("must specify requests.cpu"), and plan-run names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_quota_without_a_limit_range_refuses_request_less_populator_pods_and_is_named() {
+    let bed = kubebed::Testbed::shared();
+    let forklift_ns = bed.namespace("mtv-p").await;
+    let target = bed.namespace("cpu-p").await;
+    let m = manifests(&forklift_ns, &[]);
+    let plan = one_vm_plan(&m, "ba_shared_vm_1", &target);
+    set_quota(&target, json!({"requests.cpu": "40"})).await;
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &forklift_ns,
+            "--time-scale",
+            "600",
+            "--status-interval",
+            "300ms",
+            "--populator-container-requests-cpu",
+            "",
+            "--populator-container-requests-memory",
+            "",
+            "--populator-container-limits-cpu",
+            "",
+            "--populator-container-limits-memory",
+            "",
+        ],
+    );
+    let args = [
+        "--ready-timeout",
+        "120s",
+        m.rbac.to_str().unwrap(),
+        plan.to_str().unwrap(),
+    ];
+    let run = Running::start(&bed.kubeconfig, &args);
+    let refusal = run.wait("refusal", 180);
+    assert_eq!(refusal["cause"], "quota", "{refusal}");
+    assert!(
+        refusal["object"]
+            .as_str()
+            .unwrap()
+            .contains("PersistentVolumeClaim/"),
+        "{refusal}"
+    );
+    let message = refusal["message"].as_str().unwrap();
+    assert!(
+        message.contains("failed quota: tight") && message.contains("requests.cpu"),
+        "{refusal}"
+    );
+    let (code, err) = run.interrupt();
+    assert_eq!(code, 130, "{err}");
+}

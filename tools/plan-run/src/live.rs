@@ -618,8 +618,8 @@ pub async fn run(
                         on_plan(&value, &mut tracked, &mut scheduler, &mut events)?;
                     }
                     Watched::Migrations(_) => {
-                        on_migration(&value, &mut tracked, &mut scheduler, &mut events,
-                                     &mut progress)?;
+                        on_migration(&value, &mut tracked, &mut scheduler, &mut refusals,
+                                     &mut events, &mut progress)?;
                     }
                     Watched::Events(_) => {
                         on_event(&value, &tracked, &mut refusals, &mut events, &mut progress)?;
@@ -714,6 +714,16 @@ fn on_event(
         .filter(|t| t.plan.target_namespace.as_deref() == Some(refusal.namespace.as_str()))
         .map(|t| t.plan.key.name.as_str())
         .collect();
+    report_refusal(refusal, &plans, events, progress)
+}
+
+/// One refusal as an event on stdout and a line on the terminal.
+fn report_refusal(
+    refusal: &refusals::Refusal,
+    plans: &[&str],
+    events: &mut Events,
+    progress: &mut Progress,
+) -> Result<()> {
     events.emit(
         jiff::Timestamp::now(),
         "refusal",
@@ -876,6 +886,7 @@ fn on_migration(
     value: &Value,
     tracked: &mut BTreeMap<PlanKey, Tracked>,
     scheduler: &mut Scheduler,
+    refusals: &mut Refusals,
     events: &mut Events,
     progress: &mut Progress,
 ) -> Result<()> {
@@ -933,6 +944,11 @@ fn on_migration(
                     Outcome::Canceled => "vm-canceled",
                 };
                 events.emit(now, event, Some(&key), fields)?;
+                if let (Some(error), Some(target)) = (&vm.error, &t.plan.target_namespace)
+                    && let Some(refusal) = refusals.observe_vm_error(target, error)
+                {
+                    report_refusal(refusal, &[key.name.as_str()], events, progress)?;
+                }
             }
             None if entry.0 != vm.bytes_done && vm.bytes_total > 0 => {
                 entry.0 = vm.bytes_done;

@@ -46,8 +46,14 @@ pub fn classify(event: &Value) -> Option<Cause> {
     if event["type"].as_str() != Some("Warning") {
         return None;
     }
-    let message = event["message"].as_str().unwrap_or_default();
-    let reason = event["reason"].as_str().unwrap_or_default();
+    classify_text(
+        event["message"].as_str().unwrap_or_default(),
+        event["reason"].as_str().unwrap_or_default(),
+    )
+}
+
+/// What a refusal's message (and an Event's reason) say.
+fn classify_text(message: &str, reason: &str) -> Option<Cause> {
     if message.contains("exceeded quota") || message.contains("failed quota") {
         Some(Cause::Quota)
     } else if reason == "ProvisioningFailed" {
@@ -89,6 +95,42 @@ impl Refusals {
         }
     }
 
+    /// The refusal a failed VM's error in the Plan status reports (Forklift's plan controller
+    /// puts the API server's message there when it could not create a PVC, a populator or the
+    /// VirtualMachine), when it is one and has not been reported yet.
+    pub fn observe_vm_error(&mut self, namespace: &str, error: &str) -> Option<&Refusal> {
+        let cause = classify_text(error, "")?;
+        // The API server's words: `<resource> "<name>" is forbidden: ...`.
+        let object = error
+            .split_once(" is forbidden")
+            .and_then(|(head, _)| {
+                let (resource, name) = head.rsplit_once(" \"")?;
+                let resource = resource.rsplit(' ').next()?;
+                Some(format!("{resource}/{}", name.trim_end_matches('"')))
+            })
+            .unwrap_or_else(|| "?".to_string());
+        self.push(Refusal {
+            namespace: namespace.to_string(),
+            object,
+            reason: "VMFailed".to_string(),
+            message: error.to_string(),
+            cause,
+        })
+    }
+
+    fn push(&mut self, refusal: Refusal) -> Option<&Refusal> {
+        let key = (
+            refusal.namespace.clone(),
+            refusal.object.clone(),
+            refusal.message.clone(),
+        );
+        if !self.seen.insert(key) {
+            return None;
+        }
+        self.list.push(refusal);
+        self.list.last()
+    }
+
     /// The refusal `event` reports, when it is one and has not been reported yet.
     pub fn observe(&mut self, event: &Value) -> Option<&Refusal> {
         let cause = classify(event)?;
@@ -111,16 +153,7 @@ impl Refusals {
             message: event["message"].as_str().unwrap_or_default().to_string(),
             cause,
         };
-        let key = (
-            refusal.namespace.clone(),
-            refusal.object.clone(),
-            refusal.message.clone(),
-        );
-        if !self.seen.insert(key) {
-            return None;
-        }
-        self.list.push(refusal);
-        self.list.last()
+        self.push(refusal)
     }
 }
 
@@ -206,6 +239,19 @@ mod tests {
             "a repeated Event is reported once"
         );
         assert_eq!(r.list.len(), 1);
+    }
+
+    #[test]
+    fn a_vm_error_with_the_api_servers_refusal_names_the_object() {
+        let mut r = Refusals::new(jiff::Timestamp::UNIX_EPOCH);
+        let error = "persistentvolumeclaims \"vm-1-disk-0\" is forbidden: exceeded quota: q, requested: requests.storage=10Gi, used: requests.storage=95Gi, limited: requests.storage=100Gi";
+        let got = r.observe_vm_error("alice-ns", error).unwrap();
+        assert_eq!(got.object, "persistentvolumeclaims/vm-1-disk-0");
+        assert_eq!(got.cause, Cause::Quota);
+        assert!(
+            r.observe_vm_error("alice-ns", "image copy failed")
+                .is_none()
+        );
     }
 
     #[test]
