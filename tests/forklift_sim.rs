@@ -843,10 +843,32 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
         )
     };
 
+    // CDI's StorageProfiles, as its capabilities table (CDI v1.66.0
+    // pkg/storagecapabilities/storagecapabilities.go) has them first: Trident ontap-nas
+    // ReadWriteMany/Filesystem, Ceph RBD ReadWriteMany/Block. Forklift takes the first set.
+    let profiles: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "cdi.kubevirt.io",
+            "v1beta1",
+            "StorageProfile",
+        )),
+    );
+    for (class, mode) in [("trident-nfs", "Filesystem"), ("ceph-rbd-block", "Block")] {
+        let first =
+            profiles.get(class).await.unwrap().data["status"]["claimPropertySets"][0].clone();
+        assert_eq!(
+            first,
+            json!({"accessModes": ["ReadWriteMany"], "volumeMode": mode}),
+            "{class}"
+        );
+    }
+
     // While the disks are copied: each target PVC has Forklift's size, names its
     // OvirtVolumePopulator, and its prime PVC and populator pod exist with the same request.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen_primes = std::collections::HashSet::new();
+    let mut seen_consumers = std::collections::HashSet::new();
     loop {
         let pvcs: Vec<PersistentVolumeClaim> = list(&client, &ns).await;
         let pods: Vec<Pod> = list(&client, &ns).await;
@@ -895,12 +917,29 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
                 }
             }
         }
-        if seen_primes.len() >= 2 {
+        // Forklift's PVC consumer pod (kubevirt.go createPodToBindPVCs) waits, Pending, for the
+        // PVCs it mounts, with the VIRT_V2V_CONTAINER_REQUESTS_* defaults: 1 CPU, 1Gi.
+        for consumer in pods
+            .iter()
+            .filter(|p| label(&p.metadata, "forklift.app") == Some("consumer"))
+        {
+            let requests = consumer.spec.as_ref().unwrap().containers[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .clone()
+                .unwrap();
+            assert_eq!(quantity(&requests["cpu"].0, true), 1000);
+            assert_eq!(quantity(&requests["memory"].0, false), 1024 * MIB);
+            seen_consumers.insert(consumer.metadata.name.clone().unwrap());
+        }
+        if seen_primes.len() >= 2 && !seen_consumers.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "never saw prime PVCs with their pods: {seen_primes:?}"
+            "never saw prime PVCs with their pods ({seen_primes:?}) and a consumer pod"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -987,12 +1026,18 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
     let mut wanted = vm_disks.clone();
     wanted.sort();
     assert_eq!(found, wanted);
-    let pods: Vec<Pod> = list(&client, &ns).await;
-    assert!(
-        pods.iter()
-            .all(|p| !p.metadata.name.as_deref().unwrap().starts_with("populate-")),
-        "populator pods left"
-    );
+    loop {
+        let pods: Vec<Pod> = list(&client, &ns).await;
+        let left = pods.iter().any(|p| {
+            let name = p.metadata.name.as_deref().unwrap();
+            name.starts_with("populate-") || seen_consumers.contains(name)
+        });
+        if !left {
+            break;
+        }
+        assert!(Instant::now() < deadline, "populator or consumer pods left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let crs: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &ns,
