@@ -853,10 +853,32 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
         )
     };
 
+    // CDI's StorageProfiles, as its capabilities table (CDI v1.66.0
+    // pkg/storagecapabilities/storagecapabilities.go) has them first: Trident ontap-nas
+    // ReadWriteMany/Filesystem, Ceph RBD ReadWriteMany/Block. Forklift takes the first set.
+    let profiles: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "cdi.kubevirt.io",
+            "v1beta1",
+            "StorageProfile",
+        )),
+    );
+    for (class, mode) in [("trident-nfs", "Filesystem"), ("ceph-rbd-block", "Block")] {
+        let first =
+            profiles.get(class).await.unwrap().data["status"]["claimPropertySets"][0].clone();
+        assert_eq!(
+            first,
+            json!({"accessModes": ["ReadWriteMany"], "volumeMode": mode}),
+            "{class}"
+        );
+    }
+
     // While the disks are copied: each target PVC has Forklift's size, names its
     // OvirtVolumePopulator, and its prime PVC and populator pod exist with the same request.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen_primes = std::collections::HashSet::new();
+    let mut seen_consumers = std::collections::HashSet::new();
     loop {
         let pvcs: Vec<PersistentVolumeClaim> = list(&client, &ns).await;
         let pods: Vec<Pod> = list(&client, &ns).await;
@@ -905,12 +927,29 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
                 }
             }
         }
-        if seen_primes.len() >= 2 {
+        // Forklift's PVC consumer pod (kubevirt.go createPodToBindPVCs) waits, Pending, for the
+        // PVCs it mounts, with the VIRT_V2V_CONTAINER_REQUESTS_* defaults: 1 CPU, 1Gi.
+        for consumer in pods
+            .iter()
+            .filter(|p| label(&p.metadata, "forklift.app") == Some("consumer"))
+        {
+            let requests = consumer.spec.as_ref().unwrap().containers[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .clone()
+                .unwrap();
+            assert_eq!(quantity(&requests["cpu"].0, true), 1000);
+            assert_eq!(quantity(&requests["memory"].0, false), 1024 * MIB);
+            seen_consumers.insert(consumer.metadata.name.clone().unwrap());
+        }
+        if seen_primes.len() >= 2 && !seen_consumers.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "never saw prime PVCs with their pods: {seen_primes:?}"
+            "never saw prime PVCs with their pods ({seen_primes:?}) and a consumer pod"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -997,12 +1036,18 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
     let mut wanted = vm_disks.clone();
     wanted.sort();
     assert_eq!(found, wanted);
-    let pods: Vec<Pod> = list(&client, &ns).await;
-    assert!(
-        pods.iter()
-            .all(|p| !p.metadata.name.as_deref().unwrap().starts_with("populate-")),
-        "populator pods left"
-    );
+    loop {
+        let pods: Vec<Pod> = list(&client, &ns).await;
+        let left = pods.iter().any(|p| {
+            let name = p.metadata.name.as_deref().unwrap();
+            name.starts_with("populate-") || seen_consumers.contains(name)
+        });
+        if !left {
+            break;
+        }
+        assert!(Instant::now() < deadline, "populator or consumer pods left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let crs: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &ns,
@@ -1276,5 +1321,98 @@ async fn a_quota_refusals_fail_the_vm_or_record_the_populators_event_with_the_ap
     assert!(
         reason.contains("is forbidden: exceeded quota: storage"),
         "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_quota_below_the_copy_peak_refuses_the_prime_pvc_and_the_vm_waits() {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-peak").await;
+    let client = bed.client().await;
+    // rdu-web-01's one 50 GiB disk: its PVC fits, its prime PVC (the same size) does not.
+    let pvc_bytes = forklift_populator_bytes(50 * 1024 * MIB, false);
+    let hard = 2 * pvc_bytes - 1024 * MIB;
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "storage", "namespace": ns},
+        "spec": {"hard": {"requests.storage": hard.to_string()}},
+    }))
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    while quotas
+        .get("storage")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.hard)
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let objects = objects_for(&ns, &["rdu-web-01"]);
+    let plan = plans(&objects)[0].clone();
+    let _sim = sim(&ns, &["--time-scale", "200"]);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    start_migration(&client, &ns, &plan, "run").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        if let Some(e) = events(&client, &ns, "PopulatorPVCCreationError")
+            .await
+            .into_iter()
+            .next()
+        {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no PopulatorPVCCreationError event"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // The populator controller's Event on the PVC, with the API server's message.
+    let message = refused.message.unwrap();
+    assert!(
+        message.starts_with("Failed to create populator PVC: persistentvolumeclaims \"prime-"),
+        "{message}"
+    );
+    assert!(message.contains("exceeded quota: storage"), "{message}");
+    assert_eq!(
+        refused.involved_object.kind.as_deref(),
+        Some("PersistentVolumeClaim")
+    );
+    // As upstream, the pod made before the prime PVC stays, unschedulable, and the VM waits.
+    plan_until(&client, &ns, &plan, 10, |o| {
+        o["status"]["migration"]["vms"][0]["phase"] == "CopyDisks"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let p = get(&client, "Plan", &ns, &plan).await;
+    let vm = &p["status"]["migration"]["vms"][0];
+    assert_eq!(vm["phase"], "CopyDisks", "{vm}");
+    assert!(vm_condition(vm, "Failed").is_none(), "{vm}");
+    let pods: Vec<Pod> = list(&client, &ns).await;
+    let populator = pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref().unwrap().starts_with("populate-"))
+        .unwrap();
+    let status = populator.status.as_ref().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+    let scheduled = status
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .unwrap();
+    assert!(
+        scheduled
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("persistentvolumeclaim \"prime-"),
+        "{scheduled:?}"
     );
 }

@@ -787,10 +787,11 @@ impl Controller {
     /// its PVCs and prime PVCs, populators, pods and Secrets of this migration).
     async fn cancel_vm(&mut self, run: &mut Run, index: usize, now: &str) {
         let started = run.vms[index].started.is_some();
-        if started && (run.populators || run.vms[index].target_created) {
-            if let Some(target) = self.target_of(run, &run.vms[index]) {
-                self.footprint.cleanup(&target, false).await;
-            }
+        if started
+            && (run.populators || run.vms[index].target_created)
+            && let Some(target) = self.target_of(run, &run.vms[index])
+        {
+            self.footprint.cleanup(&target, false).await;
         }
         let vm = &mut run.vms[index];
         vm.finish(Outcome::Canceled, now, None);

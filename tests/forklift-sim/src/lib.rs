@@ -98,7 +98,8 @@ so it counts --time-scale times over: to time scheduling alone, use --footprint 
 All state is in the cluster: restarted, forklift-sim resumes running migrations from their status
 and finds its objects again by their labels. It requeues a step that hits a transient API error
 (the server unreachable, a timeout, 429, 5xx) and retries it with backoff; a refusal (4xx such as
-403 or 422) fails the VM.";
+403 or 422) fails the VM. (Forklift v2.12.5 fails the VM on a transient error in CreateDataVolumes
+and CreateVM too; the simulator retries so that tests can restart the API server under it.)";
 
 #[derive(Debug, Parser)]
 #[command(name = "forklift-sim", version, about = "Plays Forklift's controllers against a Kubernetes API server",

@@ -252,9 +252,12 @@ impl Provisioner {
             let released = pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
             let delete =
                 spec.and_then(|s| s.persistent_volume_reclaim_policy.as_deref()) == Some("Delete");
-            if !(ours(&pv) && released && delete && pv.metadata.deletion_timestamp.is_none())
-                || !scope.contains(&pv_claim_namespace(&pv))
-            {
+            let candidate = ours(&pv)
+                && released
+                && delete
+                && pv.metadata.deletion_timestamp.is_none()
+                && scope.contains(&pv_claim_namespace(&pv));
+            if !candidate {
                 continue;
             }
             let name = name_of(pv.as_ref());
