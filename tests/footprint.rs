@@ -259,15 +259,17 @@ fn quantity(text: &str) -> f64 {
     number * factor
 }
 
-/// Samples every ResourceQuota's status until stopped: (samples taken, resources seen used above
-/// hard, the highest used/hard ratio per namespace and resource).
+/// Samples taken, resources seen used above hard, the highest used/hard per namespace and resource.
+type Samples = (
+    u64,
+    Vec<String>,
+    std::collections::BTreeMap<(String, String), f64>,
+);
+
+/// Samples every ResourceQuota's status until stopped.
 struct QuotaSampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<(
-        u64,
-        Vec<String>,
-        std::collections::BTreeMap<(String, String), f64>,
-    )>,
+    task: tokio::task::JoinHandle<Samples>,
 }
 
 impl QuotaSampler {
