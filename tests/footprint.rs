@@ -405,6 +405,7 @@ async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
         .map(|(_, v)| *v)
         .fold(0.0, f64::max);
     assert!(storage > 0.5, "storage quotas barely used: {peak:?}");
+
     let _ = &m.dir;
 }
 
