@@ -106,6 +106,21 @@ fn a_symlink_to_a_fifo_is_written_through_and_both_stay() {
     assert_eq!(names(dir.path()), ["out.jsonl", "pipe"]);
 }
 
+/// The case: a symlink to /proc/self/fd/1 writes to the tool's stdout (a pipe here).
+#[test]
+fn a_symlink_to_proc_self_fd_1_writes_to_stdout() {
+    let expected = expected();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("out.jsonl");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let out = vm_select_to(&link);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out.stdout == expected, "the records came out on stdout");
+    assert_eq!(kind(&link), "symlink");
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/proc/self/fd/1"));
+    assert_eq!(names(dir.path()), ["out.jsonl"]);
+}
+
 #[test]
 fn a_symlink_to_a_regular_file_stays_a_symlink_and_its_target_is_replaced() {
     let expected = expected();

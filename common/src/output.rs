@@ -53,30 +53,37 @@ enum Target {
 /// Symlinks followed at most, as Linux's MAXSYMLINKS.
 const MAX_SYMLINKS: usize = 40;
 
-/// Follows `path`'s symlinks to what they name. A dangling symlink leads to the file to create.
+/// Where `path` leads. The kernel follows its symlinks (/proc's magic links to pipes included);
+/// a symlink to a regular file is replaced at its target, and a dangling one creates its target.
 fn resolve(path: &Path) -> io::Result<Target> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(meta) if !meta.is_file() => Ok(Target::Direct),
+        Ok(_) if fs::symlink_metadata(path)?.file_type().is_symlink() => {
+            fs::canonicalize(path).map(Target::Replace)
+        }
+        Ok(_) => Ok(Target::Replace(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => to_create(path).map(Target::Replace),
+        Err(e) => Err(e),
+    }
+}
+
+/// The file to create for a `path` that leads nowhere: the end of its symlinks, if any.
+fn to_create(path: &Path) -> io::Result<PathBuf> {
     let mut at = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
-        let kind = match fs::symlink_metadata(&at) {
-            Ok(meta) => meta.file_type(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::Replace(at)),
-            Err(e) => return Err(e),
-        };
-        if kind.is_symlink() {
-            let link = fs::read_link(&at)?;
-            // A relative link is relative to the directory holding it; join keeps an absolute one.
-            at = at
-                .parent()
-                .map_or_else(|| link.clone(), |dir| dir.join(&link));
-        } else if kind.is_file() {
-            return Ok(Target::Replace(at));
-        } else if kind.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            ));
-        } else {
-            return Ok(Target::Direct);
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&at)?;
+                // Relative to the directory holding the link; join keeps an absolute one.
+                at = at
+                    .parent()
+                    .map_or_else(|| link.clone(), |dir| dir.join(&link));
+            }
+            _ => return Ok(at),
         }
     }
     Err(io::Error::other("too many levels of symbolic links"))
@@ -272,6 +279,28 @@ mod tests {
         assert_eq!((kind(&link), kind(&fifo)), ("symlink", "fifo"));
         assert_eq!(fs::read_link(&link).unwrap(), Path::new("pipe"));
         assert_eq!(names(dir.path()), ["out.jsonl", "pipe"]);
+    }
+
+    /// The issue's `-o` symlink to /proc/self/fd/N: the kernel's magic link to a pipe.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_symlink_to_a_proc_fd_of_a_pipe_is_written_through() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = io::pipe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("out.jsonl");
+        let fd = format!("/proc/self/fd/{}", writer.as_raw_fd());
+        std::os::unix::fs::symlink(&fd, &link).unwrap();
+        let mut out = Output::create(Some(&link)).unwrap();
+        out.write_all(b"through\n").unwrap();
+        out.commit().unwrap();
+        drop(writer);
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "through\n");
+        assert_eq!(kind(&link), "symlink");
+        assert_eq!(names(dir.path()), ["out.jsonl"]);
     }
 
     #[cfg(unix)]
