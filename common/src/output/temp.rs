@@ -157,14 +157,27 @@ fn writer_pid(rest: &str) -> Option<u32> {
     }
 }
 
-/// Whether process `pid` exists (kill with signal 0: only "no such process" means gone).
+/// Whether process `pid` runs: it exists (kill with signal 0: only "no such process" means gone)
+/// and, where /proc says, is not a zombie (killed, not yet reaped: it writes no more).
 #[cfg(unix)]
 fn is_running(pid: u32) -> bool {
     use rustix::process::{Pid, test_kill_process};
-    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+    let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return true;
     };
-    test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
+    test_kill_process(raw) != Err(rustix::io::Errno::SRCH) && !is_zombie(pid)
+}
+
+/// The state in /proc/PID/stat, after the command name in parentheses (which may hold any byte).
+#[cfg(unix)]
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.trim_start().chars().next()
+        })
+        .is_some_and(|state| state == 'Z' || state == 'X')
 }
 
 #[cfg(not(unix))]
@@ -265,6 +278,22 @@ mod tests {
         ] {
             assert_eq!(writer_pid(other), None, "{other}");
         }
+    }
+
+    /// A killed process stays a zombie until its parent reaps it, and kill(pid, 0) still finds it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_zombie_is_not_running() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let stat = format!("/proc/{pid}/stat");
+        let start = std::time::Instant::now();
+        while !fs::read_to_string(&stat).unwrap().contains(") Z ") {
+            assert!(start.elapsed().as_secs() < 10, "no zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!is_running(pid));
+        child.wait().unwrap();
     }
 
     #[cfg(unix)]
