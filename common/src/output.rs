@@ -9,7 +9,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use temp::live_paths;
+#[cfg(test)]
+use temp::live_paths;
 
 /// What the `-o FILE` options of every tool (and plan-gen's `--report`) say after their first
 /// line, in `--help` and the man pages.

@@ -20,7 +20,8 @@ fn live() -> MutexGuard<'static, Vec<PathBuf>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The temporary files registered now (for tests).
+/// The temporary files registered now.
+#[cfg(test)]
 pub fn live_paths() -> Vec<PathBuf> {
     live().clone()
 }
