@@ -25,12 +25,16 @@ pub enum ExitCode {
     NoPerm = 77,
     /// Bad configuration (missing password, unreadable CA file).
     Config = 78,
-    /// Interrupted (Ctrl-C).
+    /// Hung up (SIGHUP): the terminal or session went away; a temporary output file is removed.
+    HungUp = 129,
+    /// Interrupted (SIGINT, Ctrl-C).
     Interrupted = 130,
+    /// Terminated (SIGTERM, as `timeout` and `kill` send); a temporary output file is removed.
+    Terminated = 143,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 12] = [
+    pub const ALL: [ExitCode; 14] = [
         ExitCode::Ok,
         ExitCode::Findings,
         ExitCode::Usage,
@@ -42,7 +46,9 @@ impl ExitCode {
         ExitCode::Protocol,
         ExitCode::NoPerm,
         ExitCode::Config,
+        ExitCode::HungUp,
         ExitCode::Interrupted,
+        ExitCode::Terminated,
     ];
 
     pub fn code(self) -> i32 {
@@ -68,7 +74,9 @@ impl ExitCode {
                 "authentication or permission denied (credentials, TLS verification)"
             }
             ExitCode::Config => "bad configuration (missing password, unreadable CA file)",
-            ExitCode::Interrupted => "interrupted",
+            ExitCode::HungUp => "hung up (SIGHUP)",
+            ExitCode::Interrupted => "interrupted (SIGINT, Ctrl-C)",
+            ExitCode::Terminated => "terminated (SIGTERM)",
         }
     }
 

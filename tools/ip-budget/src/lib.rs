@@ -75,7 +75,12 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        long_help = common::output::long_help("Write to FILE instead of stdout")
+    )]
     pub output: Option<PathBuf>,
     /// Map a network: SRC=pod|multus:NS/NAME|ignored; SRC is a name, DC/name, id or * (repeatable)
     #[arg(long = "network-map", value_name = "SRC=DST")]

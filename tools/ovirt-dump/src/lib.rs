@@ -83,7 +83,12 @@ pub struct Args {
     pub insecure: bool,
 
     /// Write the records to FILE, atomically, instead of stdout
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        long_help = common::output::long_help("Write the records to FILE instead of stdout")
+    )]
     pub output: Option<PathBuf>,
 
     /// Export only the VMs matching this engine search query, e.g. 'cluster=prod and status=up'

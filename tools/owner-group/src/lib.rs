@@ -72,7 +72,12 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        long_help = common::output::long_help("Write to FILE instead of stdout")
+    )]
     pub output: Option<PathBuf>,
     /// A role that makes its holder an owner (repeatable; replaces the default list)
     #[arg(long, value_name = "ROLE")]

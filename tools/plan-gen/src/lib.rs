@@ -61,7 +61,12 @@ pub struct Args {
     pub inputs: Vec<PathBuf>,
 
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        value_name = "FILE",
+        long_help = common::output::long_help("Write to FILE instead of stdout")
+    )]
     pub output_file: Option<PathBuf>,
 
     /// Output format
@@ -132,7 +137,11 @@ pub struct Args {
     pub include_blocked: bool,
 
     /// Write the preflight findings to FILE as JSON lines
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = common::output::long_help("Write the preflight findings to FILE as JSON lines")
+    )]
     pub report: Option<PathBuf>,
 
     #[command(flatten)]

@@ -56,7 +56,12 @@ pub struct Args {
     pub inputs: Vec<PathBuf>,
 
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        value_name = "FILE",
+        long_help = common::output::long_help("Write to FILE instead of stdout")
+    )]
     pub output_file: Option<PathBuf>,
 
     /// Output format

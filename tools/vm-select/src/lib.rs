@@ -48,7 +48,12 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        long_help = common::output::long_help("Write to FILE instead of stdout")
+    )]
     pub output: Option<PathBuf>,
     /// Keep VMs in use now or stopped less than DURATION ago (90d, 12w, 36h, 30m, 45s)
     #[arg(long, value_name = "DURATION")]
