@@ -405,7 +405,8 @@ pub async fn run(
                 .boxed(),
         );
     }
-    streams.extend(event_watches(&client, &tracked).await);
+    let (event_streams, events_unreadable) = event_watches(&client, &tracked).await;
+    streams.extend(event_streams);
     let mut stream = futures::stream::select_all(streams);
     // Slack for a cluster clock a little behind ours: a refusal right at the start still counts.
     let mut refusals = Refusals::new(
@@ -662,28 +663,39 @@ pub async fn run(
     };
     let code = summary(&tracked, &scheduler, on_interrupt, begun.elapsed());
     report_refusals(&refusals);
+    if !events_unreadable.is_empty() {
+        eprintln!(
+            "plan-run: warning: cannot list Events in namespace(s) {}: refusals there (quota, storage) could not be named",
+            events_unreadable.join(", ")
+        );
+    }
     Ok(code)
 }
 
-/// Watches of the Events in the plans' target namespaces. A namespace whose Events the user may
-/// not list is named once and not watched: Events explain a stuck VM, they decide nothing.
+/// Watches of the Events in the plans' target namespaces, and the namespaces whose Events the user
+/// may not list (named after the summary, not watched: Events explain a stuck VM, they decide
+/// nothing, and a run that fails for another reason keeps its one-line error).
 async fn event_watches(
     client: &kube::Client,
     tracked: &BTreeMap<PlanKey, Tracked>,
-) -> Vec<futures::stream::BoxStream<'static, WatchItem>> {
+) -> (
+    Vec<futures::stream::BoxStream<'static, WatchItem>>,
+    Vec<String>,
+) {
     let targets: BTreeSet<&str> = tracked
         .values()
         .filter_map(|t| t.plan.target_namespace.as_deref())
         .collect();
     let resource = ApiResource::erase::<k8s_openapi::api::core::v1::Event>(&());
-    let mut streams = Vec::new();
+    let (mut streams, mut unreadable) = (Vec::new(), Vec::new());
     for ns in targets {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
         if let Err(e) = api.list(&ListParams::default().limit(1)).await {
-            tracing::warn!(
-                "cannot list Events in namespace {ns} ({}): refusals there (quota, storage) will not be named",
+            tracing::info!(
+                "cannot list Events in namespace {ns}: {}",
                 kubeerr::describe(&e)
             );
+            unreadable.push(ns.to_string());
             continue;
         }
         let watched = Watched::Events(ns.to_string());
@@ -694,7 +706,7 @@ async fn event_watches(
                 .boxed(),
         );
     }
-    streams
+    (streams, unreadable)
 }
 
 /// A Warning Event in a target namespace: when it reports a refusal, an event naming the
