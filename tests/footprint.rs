@@ -370,21 +370,27 @@ async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
         ],
     );
     let sampler = QuotaSampler::start(bed.client().await);
-    let out = tokio::task::spawn_blocking({
-        let (kubeconfig, rbac, plans) = (bed.kubeconfig.clone(), m.rbac.clone(), m.plans.clone());
-        move || {
-            plan_run(
-                &kubeconfig,
-                &[
-                    "--ready-timeout",
-                    "120s",
-                    rbac.to_str().unwrap(),
-                    plans.to_str().unwrap(),
-                ],
-            )
-        }
-    })
+    // A VM that waits for good (a refusal Forklift never retries) must fail the test, not hang it.
+    let out = tokio::time::timeout(
+        Duration::from_secs(900),
+        tokio::task::spawn_blocking({
+            let (kubeconfig, rbac, plans) =
+                (bed.kubeconfig.clone(), m.rbac.clone(), m.plans.clone());
+            move || {
+                plan_run(
+                    &kubeconfig,
+                    &[
+                        "--ready-timeout",
+                        "120s",
+                        rbac.to_str().unwrap(),
+                        plans.to_str().unwrap(),
+                    ],
+                )
+            }
+        }),
+    )
     .await
+    .expect("plan-run did not finish the demo within 900 s")
     .unwrap();
     let (samples, over, peak) = sampler.finish().await;
     let err = pipeline::stderr(&out);
