@@ -131,14 +131,13 @@ fn a_symlink_to_a_regular_file_stays_a_symlink_and_its_target_is_replaced() {
     let target = files.join("inventory.jsonl");
     fs::write(&target, "old\n").unwrap();
     let link = links.join("out.jsonl");
-    std::os::unix::fs::symlink("../files/inventory.jsonl", &link).unwrap();
+    // A relative link target inside the temp dir (links/ -> ../files/), resolved from the link.
+    let relative = Path::new("..").join("files").join("inventory.jsonl");
+    std::os::unix::fs::symlink(&relative, &link).unwrap();
     let out = vm_select_to(&link);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(kind(&link), "symlink");
-    assert_eq!(
-        fs::read_link(&link).unwrap(),
-        Path::new("../files/inventory.jsonl")
-    );
+    assert_eq!(fs::read_link(&link).unwrap(), relative);
     assert!(
         fs::read(&target).unwrap() == expected,
         "the target holds the records"
