@@ -34,29 +34,11 @@ fn forklift(kind: &str, plural: &str) -> ApiResource {
 }
 
 fn reflect(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Store<DynamicObject> {
-    let writer = Writer::new(resource.clone());
-    let reader = writer.as_reader();
     let api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
         None => Api::all_with(client.clone(), resource),
     };
-    let kind = resource.kind.clone();
-    // The watcher re-lists after any error (an API server restart cuts every watch); the
-    // backoff keeps it from hammering a server that is down.
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    tokio::spawn(async move {
-        stream
-            .for_each(|event| {
-                if let Err(e) = event {
-                    tracing::warn!("watch {kind}: {e}; retrying");
-                }
-                futures::future::ready(())
-            })
-            .await;
-    });
-    reader
+    crate::objects::reflect(api, resource.clone(), resource.kind.clone())
 }
 
 /// One executing Migration of a plan.

@@ -64,7 +64,11 @@ pub fn virtual_machine_instance() -> ApiResource {
 
 /// Keeps a store of `api`'s objects up to date in the background; the watcher lists again after
 /// any error (an API server restart cuts every watch), with backoff.
-pub fn reflect<K>(api: Api<K>, dyntype: K::DynamicType, what: &'static str) -> Store<K>
+pub fn reflect<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    what: impl std::fmt::Display + Send + Sync + 'static,
+) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
