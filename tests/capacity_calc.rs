@@ -91,6 +91,8 @@ struct Expect {
     peak_total: u64,
     /// Not in the report rows: the copy pods of the VMs in flight (checked in quota records).
     copy_pods: u64,
+    /// Not in the report rows: VMs in flight that have a disk to copy, one PVC consumer pod each.
+    consumer_pods: u64,
 }
 
 fn owner_grouped_demo() -> tempfile::NamedTempFile {
@@ -239,6 +241,7 @@ fn add_peak(e: &mut Expect, needs: &[VmNeed], inflight: usize) {
     let copies = needs.iter().map(|n| n.copy.values().sum()).collect();
     e.peak_total = e.pvc.values().sum::<u64>() + largest(copies, inflight);
     e.copy_pods = largest(needs.iter().map(|n| n.disks).collect(), inflight);
+    e.consumer_pods = (needs.iter().filter(|n| n.disks > 0).count() as u64).min(inflight as u64);
 }
 
 fn got(row: &Value) -> Expect {
@@ -267,6 +270,7 @@ fn got(row: &Value) -> Expect {
         peak: per_class("peak_pvc_bytes"),
         peak_total: n("peak_pvc_total_bytes"),
         copy_pods: 0,
+        consumer_pods: 0,
     }
 }
 
@@ -294,6 +298,7 @@ fn check_demo(extra: &[&str], path: Path, inflight: usize) -> (BTreeMap<String, 
     );
     let without_pods = |e: &Expect| Expect {
         copy_pods: 0,
+        consumer_pods: 0,
         ..e.clone()
     };
     for (ns, e) in &expected {
@@ -421,7 +426,10 @@ fn demo_world_availability_and_quotas() {
 
 /// The quota records: storage at the peak (plus LUN PVCs), memory for KubeVirt's launcher pods
 /// plus the populator pods in flight (Forklift v2.12.5 pkg/settings/populator.go: 512Mi, 100m
-/// each), one core per vCPU plus the console-log sidecars' 5m, all times 1.2, rounded up.
+/// each) and one PVC consumer pod per VM in flight with a disk (Forklift v2.12.5
+/// pkg/controller/plan/kubevirt.go createPodToBindPVCs, VIRT_V2V_CONTAINER_REQUESTS_* defaults in
+/// pkg/settings/migration.go: 1Gi, 1000m), one core per vCPU plus the console-log sidecars' 5m,
+/// all times 1.2, rounded up.
 fn check_quotas(quotas: &[Value], expected: &BTreeMap<String, Expect>, order: &[String]) {
     let vms = by_id("vms");
     let namespaces = world_namespaces();
@@ -457,9 +465,10 @@ fn check_quotas(quotas: &[Value], expected: &BTreeMap<String, Expect>, order: &[
         }
         let in_flight = e.copy_pods;
         assert_eq!(q["copy_pods_in_flight"], in_flight);
-        let memory = launcher[ns] + in_flight * 512 * MIB;
+        assert_eq!(q["consumer_pods_in_flight"], e.consumer_pods);
+        let memory = launcher[ns] + in_flight * 512 * MIB + e.consumer_pods * 1024 * MIB;
         assert_eq!(hard["requests.memory"], gi(memory).as_str(), "{q}");
-        let cpu_millis = e.vcpus * 1000 + 5 * e.vms + 100 * in_flight;
+        let cpu_millis = e.vcpus * 1000 + 5 * e.vms + 100 * in_flight + 1000 * e.consumer_pods;
         assert_eq!(
             hard["requests.cpu"],
             grow(cpu_millis).div_ceil(1000).to_string().as_str(),

@@ -95,6 +95,15 @@ impl CopyPath {
             CopyPath::ColdDataVolume | CopyPath::WarmDataVolume => CDI_IMPORTER_POD_REQUESTS,
         }
     }
+
+    /// The requests of the one pod per VM besides the copy pods, on the populator path only:
+    /// Forklift's PVC consumer pod (see `PVC_CONSUMER_POD_REQUESTS`).
+    pub fn vm_pod(self) -> Option<PodResources> {
+        match self {
+            CopyPath::Populator => Some(PVC_CONSUMER_POD_REQUESTS),
+            CopyPath::ColdDataVolume | CopyPath::WarmDataVolume => None,
+        }
+    }
 }
 
 /// Forklift's and CDI's settings that size disks.
@@ -255,6 +264,15 @@ pub const POPULATOR_POD_REQUESTS: PodResources = PodResources {
 };
 /// Forklift v2.12.5 pkg/settings/populator.go: the populator pod's limits (1 CPU, 1Gi).
 pub const POPULATOR_POD_LIMITS: PodResources = PodResources {
+    memory_bytes: 1 << 30,
+    cpu_millis: 1000,
+};
+/// Forklift v2.12.5 pkg/controller/plan/kubevirt.go `createPodToBindPVCs`, called by
+/// `EnsurePopulatorVolumes` in CreateDataVolumes (migration.go) for a VM's Pending populator PVCs:
+/// one pod per VM mounting them, requests VIRT_V2V_CONTAINER_REQUESTS_CPU/MEMORY (defaults 1000m and
+/// 1Gi, pkg/settings/migration.go). It cannot start before the populators bind the PVCs, so it is
+/// Pending, and counted by a quota, for the whole copy.
+pub const PVC_CONSUMER_POD_REQUESTS: PodResources = PodResources {
     memory_bytes: 1 << 30,
     cpu_millis: 1000,
 };

@@ -52,10 +52,11 @@ snapshot deltas. Forklift copies all disks of a VM at once and migrates at most 
 VMs per provider (--max-vm-inflight, 20), so a group's peak is its PVCs plus the copy-time PVCs of
 its --max-vm-inflight largest VMs (per class: the largest in that class).
 
-Groups: VM-level keys (namespace, owner, data-center, cluster) put each VM in one group (owner:
+Groups: VM-level keys (namespace, owner, data-center, cluster, vm) put each VM in one group (owner:
 one group per owner, so a VM with two owners counts in both); disk-level keys (storage-domain,
-storage-class) split a VM's disks between groups, and its vms/vcpus/memory count in every group
-holding one of its disks. A shared disk (same disk id on several VMs) counts once per group and once
+storage-class, disk) split a VM's disks between groups, and its vms/vcpus/memory count in every
+group holding one of its disks. `--by vm,disk` lists every disk's PVC: the size Forklift requests
+for it, byte for byte. A shared disk (same disk id on several VMs) counts once per group and once
 in the totals. The totals row counts every VM and disk once. Memory: one accumulator per group
 (with the copy-time bytes of its --max-vm-inflight largest VMs), plus the ids of shared disks.
 
@@ -69,7 +70,7 @@ into a ResourceQuota and a LimitRange:
    \"copy_path\": \"populator\", \"max_vm_inflight\": 20,
    \"pvc_bytes\": {...}, \"peak_pvc_bytes\": {...}, \"pvc_total_bytes\": N,
    \"peak_pvc_total_bytes\": N, \"lun_bytes\": N, \"launcher_memory_bytes\": N,
-   \"launcher_cpu_millis\": N, \"copy_pods_in_flight\": N,
+   \"launcher_cpu_millis\": N, \"copy_pods_in_flight\": N, \"consumer_pods_in_flight\": N,
    \"hard\": {\"requests.storage\": \"250Gi\",
             \"<class>.storageclass.storage.k8s.io/requests.storage\": \"250Gi\",
             \"requests.cpu\": \"8\", \"requests.memory\": \"24Gi\",
@@ -80,8 +81,10 @@ Every hard figure is the namespace's need times (1 + --headroom), rounded up: st
 whole GiB, CPU to whole cores, VMs to a whole VM. Storage: the peak, plus the LUN PVCs Forklift
 creates without a class. Memory: KubeVirt v1.9.0's launcher pod requests (guest memory + its
 overhead + the console-log sidecar) plus the copy pods in flight (Forklift's populator pods request
-512Mi, CDI's importers 60M). CPU: one core per vCPU (KubeVirt requests vCPUs / 10 by default; a
-core per vCPU holds for any cpuAllocationRatio and for dedicated CPUs) plus 100m per copy pod.
+512Mi, CDI's importers 60M) and, on the populator path, one PVC consumer pod per VM in flight
+(Forklift v2.12.5 kubevirt.go createPodToBindPVCs: 1Gi, Pending while its disks are copied). CPU:
+one core per vCPU (KubeVirt requests vCPUs / 10 by default; a core per vCPU holds for any
+cpuAllocationRatio and for dedicated CPUs) plus 100m per copy pod and 1 core per consumer pod.
 limit_range holds the defaults rbac-gen writes for pods that set none.";
 
 #[derive(Debug, Parser)]

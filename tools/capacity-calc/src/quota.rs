@@ -33,10 +33,15 @@ pub fn quota_record(namespace: &str, sums: &Sums, settings: &Settings) -> Value 
     let gib = |x: u64| k8s_quantity(round_up_gib(grow(x)).max(if x > 0 { GIB } else { 0 }));
     let copy_pod = settings.path.copy_pod();
     let pods = sums.copy_pods.sum;
+    // Per VM in flight, on the populator path: Forklift's PVC consumer pod.
+    let vm_pods = settings.path.vm_pod().map_or(0, |_| sums.copying_vms.sum);
+    let vm_pod = settings.path.vm_pod().unwrap_or(copy_pod);
     let memory = sums
         .launcher_memory_bytes
-        .saturating_add(pods.saturating_mul(copy_pod.memory_bytes));
-    let cpu_millis = sums.launcher_cpu_millis + pods * copy_pod.cpu_millis;
+        .saturating_add(pods.saturating_mul(copy_pod.memory_bytes))
+        .saturating_add(vm_pods.saturating_mul(vm_pod.memory_bytes));
+    let cpu_millis =
+        sums.launcher_cpu_millis + pods * copy_pod.cpu_millis + vm_pods * vm_pod.cpu_millis;
     let peak = sums.peak_pvc_bytes();
     let mut hard = Map::new();
     // LUN PVCs have no class but count in requests.storage (builder.go LunPersistentVolumeClaims).
@@ -71,6 +76,7 @@ pub fn quota_record(namespace: &str, sums: &Sums, settings: &Settings) -> Value 
         "launcher_memory_bytes": sums.launcher_memory_bytes,
         "launcher_cpu_millis": sums.launcher_cpu_millis,
         "copy_pods_in_flight": pods,
+        "consumer_pods_in_flight": vm_pods,
         "hard": hard,
         "limit_range": limit_range(),
     })

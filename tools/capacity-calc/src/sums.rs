@@ -18,6 +18,10 @@ pub enum Key {
     Cluster,
     StorageDomain,
     StorageClass,
+    /// Each VM on its own (its name): a row per VM.
+    Vm,
+    /// Each disk on its own (its disk id): a row per disk, the PVC Forklift creates for it.
+    Disk,
 }
 
 impl Key {
@@ -29,10 +33,12 @@ impl Key {
             Key::Cluster => "cluster",
             Key::StorageDomain => "storage_domain",
             Key::StorageClass => "storage_class",
+            Key::Vm => "vm",
+            Key::Disk => "disk",
         }
     }
     fn per_disk(self) -> bool {
-        matches!(self, Key::StorageDomain | Key::StorageClass)
+        matches!(self, Key::StorageDomain | Key::StorageClass | Key::Disk)
     }
 }
 
@@ -80,6 +86,9 @@ pub struct Sums {
     copy_total: Largest,
     /// Copy pods (one per disk) of the VMs that can be in flight together.
     pub copy_pods: Largest,
+    /// VMs with a disk to copy among those that can be in flight together (each has one PVC
+    /// consumer pod on the populator path).
+    pub copying_vms: Largest,
     /// What the launcher pods request (KubeVirt), and the CPU the quota allows them.
     pub launcher_memory_bytes: u64,
     pub launcher_cpu_millis: u64,
@@ -141,6 +150,7 @@ impl Sums {
         }
         self.copy_total.push(inflight, total);
         self.copy_pods.push(inflight, pods);
+        self.copying_vms.push(inflight, u64::from(pods > 0));
     }
 
     /// Whether a disk counts here: only shared disks can come twice, so only their ids are kept.
@@ -208,7 +218,10 @@ fn vm_key_values(vm: &SizedVm, key: Key) -> Vec<String> {
         }
         Key::DataCenter => named(vm.data_center.as_ref().map(label)),
         Key::Cluster => named(vm.cluster.as_ref().map(label)),
-        Key::StorageDomain | Key::StorageClass => unreachable!("disk keys are per disk"),
+        Key::Vm => vec![vm.name.clone()],
+        Key::StorageDomain | Key::StorageClass | Key::Disk => {
+            unreachable!("disk keys are per disk")
+        }
     }
 }
 
@@ -221,6 +234,11 @@ fn disk_key_value(disk: &SizedDisk, class: &str, key: Key) -> String {
         },
         Key::StorageClass if disk.is_lun() => "(lun)".into(),
         Key::StorageClass => class.to_string(),
+        Key::Disk => disk
+            .disk_id
+            .as_deref()
+            .unwrap_or(&disk.attachment_id)
+            .to_string(),
         _ => unreachable!("VM keys are per VM"),
     }
 }
