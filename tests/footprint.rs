@@ -325,15 +325,57 @@ impl QuotaSampler {
     }
 }
 
+/// Runs plan-run to its end, at most `PLAN_RUN_LIMIT`: a VM that waits for good (a refusal
+/// Forklift never retries) fails the test with plan-run's last words, instead of hanging it.
 fn plan_run(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
+    const PLAN_RUN_LIMIT: Duration = Duration::from_secs(900);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut from: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + PLAN_RUN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let Some(status) = status else {
+        let tail =
+            |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(3000)..]).into_owned();
+        panic!(
+            "plan-run did not finish within {} s; its last events:\n{}\nstderr:\n{}",
+            PLAN_RUN_LIMIT.as_secs(),
+            tail(&stdout),
+            tail(&stderr)
+        );
+    };
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -370,27 +412,21 @@ async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
         ],
     );
     let sampler = QuotaSampler::start(bed.client().await);
-    // A VM that waits for good (a refusal Forklift never retries) must fail the test, not hang it.
-    let out = tokio::time::timeout(
-        Duration::from_secs(900),
-        tokio::task::spawn_blocking({
-            let (kubeconfig, rbac, plans) =
-                (bed.kubeconfig.clone(), m.rbac.clone(), m.plans.clone());
-            move || {
-                plan_run(
-                    &kubeconfig,
-                    &[
-                        "--ready-timeout",
-                        "120s",
-                        rbac.to_str().unwrap(),
-                        plans.to_str().unwrap(),
-                    ],
-                )
-            }
-        }),
-    )
+    let out = tokio::task::spawn_blocking({
+        let (kubeconfig, rbac, plans) = (bed.kubeconfig.clone(), m.rbac.clone(), m.plans.clone());
+        move || {
+            plan_run(
+                &kubeconfig,
+                &[
+                    "--ready-timeout",
+                    "120s",
+                    rbac.to_str().unwrap(),
+                    plans.to_str().unwrap(),
+                ],
+            )
+        }
+    })
     .await
-    .expect("plan-run did not finish the demo within 900 s")
     .unwrap();
     let (samples, over, peak) = sampler.finish().await;
     let err = pipeline::stderr(&out);
