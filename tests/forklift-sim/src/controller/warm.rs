@@ -122,7 +122,6 @@ impl Controller {
                     vm.stage = Stage::Cutover;
                     events.push((key.clone(), vi, "vm_cutover"));
                 } else if timing.sim_secs >= w.next_precopy_sim {
-                    w.next_precopy_at = None;
                     start_copy(vm, &run.migration_uid, now, &timing);
                     vm.step_completed[1] = None;
                     vm.stage = Stage::Transfer;
