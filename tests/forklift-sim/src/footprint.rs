@@ -161,18 +161,40 @@ impl Footprint {
         let data = json!({"data": t.provider_secret});
         let secret = self.ensure_secret(t, ("isPopulator", "true"), data).await?;
         let existing = self.populators_of(t).await?;
+        let claims = if existing.is_empty() {
+            Vec::new()
+        } else {
+            self.target_pvcs(t).await?
+        };
         let mut profiles: HashMap<String, (Vec<String>, VolumeMode)> = HashMap::new();
         let mut created = Vec::new();
         for disk in vm.copied_disks() {
-            if existing.iter().any(|cr| {
+            let found = existing.iter().find(|cr| {
                 has_labels(
                     cr.metadata.labels.as_ref(),
                     &[("diskID", &disk.attachment_id)],
                 )
-            }) {
-                continue;
-            }
-            let cr = self.create_populator(t, disk, &secret).await?;
+            });
+            let cr = match found {
+                // Forklift skips a disk whose CR exists. It fails the VM on any error after
+                // making a CR, where forklift-sim retries a transient one (a 409 from quota
+                // admission): that retry makes the PVC the CR still lacks, or the VM would wait
+                // for good.
+                Some(cr) => {
+                    let name = cr.metadata.name.clone().unwrap_or_default();
+                    let named = claims.iter().any(|p| {
+                        p.spec
+                            .as_ref()
+                            .and_then(|s| s.data_source_ref.as_ref())
+                            .is_some_and(|r| r.name == name)
+                    });
+                    if named {
+                        continue;
+                    }
+                    name
+                }
+                None => self.create_populator(t, disk, &secret).await?,
+            };
             let class = disk
                 .storage_domain
                 .as_ref()
