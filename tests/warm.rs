@@ -102,22 +102,36 @@ fn warm_objects(
     map: &std::path::Path,
     target: &dyn Fn(&str) -> String,
 ) -> Vec<Value> {
+    plan_objects(records, forklift_ns, map, true, target)
+}
+
+/// plan-gen's objects (`--warm` when `warm`), as `warm_objects` describes.
+fn plan_objects(
+    records: &[u8],
+    forklift_ns: &str,
+    map: &std::path::Path,
+    warm: bool,
+    target: &dyn Fn(&str) -> String,
+) -> Vec<Value> {
+    let mut args = vec![
+        "--url",
+        URL,
+        "--namespace",
+        forklift_ns,
+        "--map-file",
+        map.to_str().unwrap(),
+        "--with-secret",
+        "--user",
+        "admin@internal",
+        "--insecure-skip-verify",
+        "-q",
+    ];
+    if warm {
+        args.push("--warm");
+    }
     let out = pipeline::run_with_env(
         env!("CARGO_BIN_EXE_plan-gen"),
-        &[
-            "--url",
-            URL,
-            "--namespace",
-            forklift_ns,
-            "--map-file",
-            map.to_str().unwrap(),
-            "--warm",
-            "--with-secret",
-            "--user",
-            "admin@internal",
-            "--insecure-skip-verify",
-            "-q",
-        ],
+        &args,
         records,
         &[("OVIRT_PASSWORD", "ovirt-sim-demo")],
     );
@@ -128,7 +142,7 @@ fn warm_objects(
     );
     let mut objects = pipeline::lines(&out);
     for o in objects.iter_mut().filter(|o| o["kind"] == "Plan") {
-        assert_eq!(o["spec"]["type"], "warm", "{o}");
+        assert_eq!(o["spec"]["type"], if warm { "warm" } else { "cold" }, "{o}");
         let original = o["spec"]["targetNamespace"].as_str().unwrap().to_string();
         o["spec"]["targetNamespace"] = Value::from(target(&original));
     }
@@ -416,61 +430,7 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
     let bed = kubebed::Testbed::shared();
     let client = bed.client().await;
     let ns = bed.namespace("warm-t").await;
-    let dir = tempfile::tempdir().unwrap();
-    let chosen: String = std::fs::read_to_string(pipeline::demo_records())
-        .unwrap()
-        .lines()
-        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["name"] == "rdu-web-02")
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let one = dir.path().join("one.jsonl");
-    std::fs::write(&one, chosen).unwrap();
-    let owned = pipeline::owned(&one);
-    let same = |_: &str| ns.clone();
-    let objects = warm_objects(&owned, &ns, &map_file(dir.path(), "trident-nfs"), &same);
-    let plan = objects
-        .iter()
-        .find(|o| o["kind"] == "Plan")
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-        .unwrap();
-    // 600 simulated seconds per real second: a precopy every 6 s.
-    let sim = kubebed::ForkliftSim::start(
-        bed,
-        &pipeline::world_path(),
-        &[
-            "--namespace",
-            &ns,
-            "--events",
-            "--time-scale",
-            "600",
-            "--precopy-interval",
-            "60m",
-            "--warm-change-rate",
-            "2",
-            "--status-interval",
-            "300ms",
-        ],
-    );
-    for o in &objects {
-        apply(&client, o).await;
-    }
-    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &forklift("Plan"));
-    let ready = |p: &DynamicObject| {
-        p.data["status"]["conditions"].as_array().is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready(&plans.get(&plan).await.unwrap()) {
-        assert!(Instant::now() < deadline, "plan not Ready");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let cutover = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
-    let cutover_text = cutover.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    start_migration(&client, &ns, &plan, &cutover_text).await;
-    let cutover: jiff::Timestamp = cutover_text.parse().unwrap();
-
+    let (sim, plan, cutover) = start_warm_plan(&client, &ns, "rdu-web-02", 30).await;
     let (vm, seen) = watch_warm_vm(&client, &ns, &plan).await;
     assert!(
         seen.successes_before_cutover >= 2,
@@ -521,7 +481,10 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
         .into_iter()
         .filter(|e| e["event"] == "vm_finished")
         .collect();
-    eprintln!("warm: {warm}\nvm_finished: {}", finished.first().cloned().unwrap_or_default());
+    eprintln!(
+        "warm: {warm}\nvm_finished: {}",
+        finished.first().cloned().unwrap_or_default()
+    );
     assert_eq!(finished.len(), 1, "{finished:?}");
     assert_eq!(finished[0]["result"], "Succeeded");
     assert_eq!(
@@ -534,6 +497,72 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
         finished[0]
     );
     assert_cleaned_up(&client, &ns).await;
+}
+
+/// plan-gen --warm's objects for one demo VM in `ns` (its target namespace too), applied, with
+/// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s), and a
+/// Migration whose cutover is `cutover_in_secs` real seconds away. Returns the simulator, the
+/// plan's name and the cutover time.
+async fn start_warm_plan(
+    client: &kube::Client,
+    ns: &str,
+    vm: &str,
+    cutover_in_secs: i64,
+) -> (kubebed::ForkliftSim, String, jiff::Timestamp) {
+    let bed = kubebed::Testbed::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let chosen: String = std::fs::read_to_string(pipeline::demo_records())
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["name"] == vm)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let one = dir.path().join("one.jsonl");
+    std::fs::write(&one, chosen).unwrap();
+    let owned = pipeline::owned(&one);
+    let same = |_: &str| ns.to_string();
+    let objects = warm_objects(&owned, ns, &map_file(dir.path(), "trident-nfs"), &same);
+    let plan = objects
+        .iter()
+        .find(|o| o["kind"] == "Plan")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .unwrap();
+    let sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            ns,
+            "--events",
+            "--time-scale",
+            "600",
+            "--precopy-interval",
+            "60m",
+            "--warm-change-rate",
+            "2",
+            "--status-interval",
+            "300ms",
+        ],
+    );
+    for o in &objects {
+        apply(client, o).await;
+    }
+    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
+    let ready = |p: &DynamicObject| {
+        p.data["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&plans.get(&plan).await.unwrap()) {
+        assert!(Instant::now() < deadline, "plan not Ready");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let cutover = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(cutover_in_secs);
+    let cutover_text = cutover.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    start_migration(client, ns, &plan, &cutover_text).await;
+    (sim, plan, cutover_text.parse().unwrap())
 }
 
 /// What the test saw of a warm VM while it ran.
@@ -618,5 +647,202 @@ async fn assert_cleaned_up(client: &kube::Client, ns: &str) {
             "left: {left_dvs} DataVolumes, {importers} importer pods, {scratch} scratch PVCs; PVCs owned by the VM: {owned_by_vm}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A cold plan whose destination Provider is a remote cluster (an openshift Provider with a URL)
+/// takes the DataVolume path too (Forklift v2.12.5 adapter/ovirt/builder.go
+/// `SupportsVolumePopulators` false): DataVolumes asking for immediate binding without CDI's
+/// populators switched off and without checkpoints, one importer pod per PVC and no scratch PVC
+/// (a raw download needs none: CDI v1.66.0 import-controller.go `requiresScratchSpace`), PVCs
+/// sized as CDI sizes them, and the VM succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_plan_to_a_remote_cluster_imports_through_datavolumes_without_scratch() {
+    let bed = kubebed::Testbed::shared();
+    let client = bed.client().await;
+    let ns = bed.namespace("remote").await;
+    let dir = tempfile::tempdir().unwrap();
+    let chosen: String = std::fs::read_to_string(pipeline::demo_records())
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["name"] == "rdu-web-02")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let one = dir.path().join("one.jsonl");
+    std::fs::write(&one, chosen).unwrap();
+    let same = |_: &str| ns.clone();
+    let map = map_file(dir.path(), "trident-nfs");
+    let mut objects = plan_objects(&pipeline::owned(&one), &ns, &map, false, &same);
+    // The destination becomes a remote cluster: a URL and a token Secret.
+    let remote = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "remote-cluster", "namespace": ns},
+        "stringData": {"token": "remote-token"}});
+    for o in objects
+        .iter_mut()
+        .filter(|o| o["kind"] == "Provider" && o["spec"]["type"] == "openshift")
+    {
+        o["spec"]["url"] = Value::from("https://api.remote.example.com:6443");
+        o["spec"]["secret"] = json!({"name": "remote-cluster", "namespace": ns});
+    }
+    objects.insert(0, remote);
+    let plan = objects
+        .iter()
+        .find(|o| o["kind"] == "Plan")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .unwrap();
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &ns,
+            "--time-scale",
+            "300",
+            "--status-interval",
+            "300ms",
+        ],
+    );
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &forklift("Plan"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !plans.get(&plan).await.unwrap().data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    {
+        assert!(Instant::now() < deadline, "plan not Ready");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let migrations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &forklift("Migration"));
+    let migration: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Migration",
+        "metadata": {"name": "run", "namespace": ns},
+        "spec": {"plan": {"name": plan, "namespace": ns}},
+    }))
+    .unwrap();
+    migrations
+        .create(&PostParams::default(), &migration)
+        .await
+        .unwrap();
+    let seen = watch_remote(&client, &ns, &plan).await;
+    let disks = world_disks(&seen.vm_ids);
+    assert!(!disks.is_empty());
+    for (_, disk, size) in &disks {
+        let bytes = seen.pvc_bytes.get(disk).copied();
+        assert_eq!(
+            bytes,
+            Some(cdi_pvc_bytes(*size, false)),
+            "PVC of disk {disk}"
+        );
+    }
+    assert!(
+        seen.importers.iter().all(|p| !p.contains("-checkpoint-")),
+        "{:?}",
+        seen.importers
+    );
+    assert_eq!(seen.importers.len(), disks.len(), "{:?}", seen.importers);
+    assert!(!seen.scratch, "a scratch PVC on a cold import");
+    assert_cleaned_up(&client, &ns).await;
+}
+
+/// What the remote-destination test saw.
+#[derive(Default)]
+struct SeenRemote {
+    vm_ids: HashSet<String>,
+    /// PVC request per disk (the disk-source annotation).
+    pvc_bytes: BTreeMap<String, u64>,
+    importers: HashSet<String>,
+    scratch: bool,
+}
+
+/// Polls until the plan's VMs are done (all Succeeded), checking each DataVolume's annotations.
+async fn watch_remote(client: &kube::Client, ns: &str, plan: &str) -> SeenRemote {
+    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
+    let dvs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &data_volumes());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let mut seen = SeenRemote::default();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        for dv in dvs.list(&Default::default()).await.unwrap().items {
+            let a = dv.metadata.annotations.clone().unwrap_or_default();
+            // kubevirt.go `dataVolumes`: not warm, remote: immediate binding, populators not
+            // switched off, no checkpoints.
+            assert_eq!(
+                a.get("cdi.kubevirt.io/storage.bind.immediate.requested")
+                    .map(String::as_str),
+                Some("true")
+            );
+            assert!(
+                !a.contains_key("cdi.kubevirt.io/storage.usePopulator"),
+                "{a:?}"
+            );
+            assert!(
+                dv.data["spec"]["checkpoints"].is_null(),
+                "{}",
+                dv.data["spec"]
+            );
+        }
+        for pod in pods.list(&Default::default()).await.unwrap().items {
+            let name = pod.metadata.name.unwrap();
+            if name.starts_with("importer-") {
+                seen.importers.insert(name);
+            }
+        }
+        for pvc in pvcs.list(&Default::default()).await.unwrap().items {
+            seen.scratch |= pvc.metadata.name.as_deref().unwrap().ends_with("-scratch");
+            // CDI notes its importer pod on the PVC (AnnImportPod), even once the pod is gone.
+            if let Some(pod) = pvc
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("cdi.kubevirt.io/storage.import.importPodName"))
+            {
+                seen.importers.insert(pod.clone());
+            }
+            if let Some(disk) = pvc
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("forklift.konveyor.io/disk-source"))
+            {
+                seen.pvc_bytes.insert(disk.clone(), request_bytes(&pvc));
+            }
+        }
+        let p = plans.get(plan).await.unwrap();
+        let vms = p.data["status"]["migration"]["vms"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let done = |vm: &Value| {
+            vm["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["status"] == "True")
+        };
+        if !vms.is_empty() && vms.iter().all(done) {
+            for vm in &vms {
+                let ok = vm["conditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["type"] == "Succeeded");
+                assert!(ok, "{vm}");
+                seen.vm_ids.insert(vm["id"].as_str().unwrap().to_string());
+            }
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not done in 180 s: {}",
+            p.data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -39,7 +39,8 @@ const LONG_ABOUT: &str = "\
 Plays Forklift's part against a Kubernetes API server, for tests and benchmarks. Validates
 Providers, NetworkMaps, StorageMaps and Plans with Forklift's condition types, and runs
 Migrations: per VM the oVirt cold pipeline Initialize, DiskTransfer (progress in MB, one task
-per disk), VirtualMachineCreation, limited to --max-vm-inflight running VMs per source provider
+per disk), VirtualMachineCreation (warm: Initialize, DiskTransfer, Cutover,
+VirtualMachineCreation), limited to --max-vm-inflight running VMs per source provider
 across all plans.
 
 In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
@@ -57,9 +58,10 @@ builder.go DataVolumes): a Secret with CDI's keys (accessKeyId, secretKey), a Co
 engine CA (ca.pem, from the provider Secret's ca.crt; empty without one), per image disk a
 DataVolume <plan>-<vm id>-XXXXX with an imageio source and a storage request of max(provisioned,
 actual) in the StorageMap's class (its access and volume modes only when the map gives them);
-warm ones annotated usePopulator \"false\" and carrying a checkpoint per precopy. Once the
-VirtualMachine owns the PVCs the DataVolumes and importer pods are deleted; after any outcome the
-importer pods, ConfigMap and Secrets; after a cancel also the PVCs and DataVolumes.
+warm ones annotated usePopulator \"false\" and carrying a checkpoint per precopy (the transfer
+network annotation is left out). Once the VirtualMachine owns the PVCs the DataVolumes and
+importer pods are deleted; after any outcome the importer pods, ConfigMap and Secrets; after a
+cancel, and when a VM starts again, also the PVCs and DataVolumes of earlier attempts.
 
 Warm plans follow Forklift's warm itinerary for oVirt: the initial snapshot and a full copy,
 then CopyingPaused; every --precopy-interval (PRECOPY_INTERVAL, 60 minutes) a snapshot, a
