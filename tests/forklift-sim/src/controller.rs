@@ -3,6 +3,7 @@
 //! (server-side apply on the status subresource, at a bounded rate per running plan).
 
 mod target;
+mod warm;
 
 use crate::conditions::{self, ADVISORY, REQUIRED, WARN, cond, cond_items, durable, stamp};
 use crate::footprint::Footprint;
@@ -58,9 +59,13 @@ struct Run {
     failed_once: HashSet<String>,
     last_flush: Option<Instant>,
     force_flush: bool,
-    /// Cold to the host cluster: disks go through volume populators (else nothing is created
-    /// for them yet and the link model alone moves them).
+    /// Cold to the host cluster: disks go through volume populators.
     populators: bool,
+    /// Warm, or to a remote cluster: disks go through CDI DataVolumes. (Neither with
+    /// `--footprint vm-only`: the link model alone moves them.)
+    datavolumes: bool,
+    /// A warm plan: precopies, then a cutover at the Migration's `spec.cutover`.
+    warm: bool,
 }
 
 impl Run {
@@ -93,6 +98,7 @@ struct Roles {
     cdi: crate::cdi::Cdi,
     provisioner: crate::provisioner::Provisioner,
     populator: crate::populator::Populator,
+    cdi_import: crate::cdi_import::CdiImport,
     node: crate::node::NodeRole,
     kubevirt: crate::kubevirt::KubeVirtRole,
 }
@@ -199,6 +205,7 @@ pub async fn run(args: Args, world: World) -> Result<()> {
             args.storage_capacity.iter().cloned().collect(),
         ),
         populator: crate::populator::Populator::new(client.clone(), args.populator_resources()),
+        cdi_import: crate::cdi_import::CdiImport::new(client.clone()),
         node: crate::node::NodeRole::new(client.clone()),
         kubevirt: crate::kubevirt::KubeVirtRole::new(
             client.clone(),
@@ -568,6 +575,9 @@ impl Controller {
             force_flush: true,
             populators: self.args.footprint == crate::Footprint::Full
                 && self.plan_uses_populators(plan),
+            datavolumes: self.args.footprint == crate::Footprint::Full
+                && !self.plan_uses_populators(plan),
+            warm: target::is_warm(&plan.data),
         }
     }
 
@@ -644,6 +654,9 @@ impl Controller {
                             ),
                             None => VmRun::new(spec_vm, world_vm, target),
                         };
+                        if run.warm && vm.warm.is_none() {
+                            vm.warm = Some(Default::default());
+                        }
                         if vm.in_flight() {
                             vm.fail_at_bytes = self.fail_point(&run, &vm);
                         }
@@ -684,6 +697,9 @@ impl Controller {
                             };
                             let target = validate::target_name(spec_vm, Some(world_vm));
                             let mut vm = VmRun::new(spec_vm, Some(world_vm), target);
+                            if run.warm {
+                                vm.warm = Some(Default::default());
+                            }
                             // Re-runs keep VMs that already succeeded (Forklift's begin()).
                             if let Some(s) = status["migration"]["vms"]
                                 .as_array()
@@ -770,10 +786,13 @@ impl Controller {
     async fn cancel_vm(&mut self, run: &mut Run, index: usize, now: &str) {
         let started = run.vms[index].started.is_some();
         if started
-            && (run.populators || run.vms[index].target_created)
+            && (run.populators || run.datavolumes || run.vms[index].target_created)
             && let Some(target) = self.target_of(run, &run.vms[index])
         {
             self.footprint.cleanup(&target, false).await;
+            if run.datavolumes {
+                self.footprint.cleanup_data_volumes(&target, false).await;
+            }
         }
         let vm = &mut run.vms[index];
         vm.finish(Outcome::Canceled, now, None);
@@ -795,6 +814,12 @@ impl Controller {
             e["sim_duration_secs"] =
                 Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
             e["cluster_wait_secs"] = Value::from((vm.cluster_wait_secs * 1000.0).round() / 1000.0);
+            if let Some(w) = &vm.warm {
+                e["precopies"] = Value::from(w.precopies.len());
+                if let (Some(cut), Some(made)) = (w.cutover_sim, w.created_sim) {
+                    e["downtime_secs"] = Value::from(((made - cut) * 1000.0).round() / 1000.0);
+                }
+            }
         }
         e
     }
@@ -847,6 +872,10 @@ impl Controller {
                     vm.step_started[0] = Some(now.to_string());
                     vm.sim_started_secs = self.sim_secs;
                     vm.fail_at_bytes = fail;
+                    // Warm: CreateInitialSnapshot, the first precopy's snapshot.
+                    if let Some(w) = &mut vm.warm {
+                        w.snapshot(&vm.id, &run.migration_uid, now, self.sim_secs);
+                    }
                     let mut e = self.vm_event("vm_started", &run, i);
                     e["inflight"] = Value::from(*count as u64);
                     e["max_vm_inflight"] = Value::from(max as u64);
@@ -868,6 +897,8 @@ impl Controller {
         if !due.is_empty() {
             self.allocate(due, now).await;
         }
+        self.warm_transitions(now);
+        self.write_checkpoints().await;
         let view = self.transfer_view();
         self.move_bytes(dt, &view);
         let (to_create, finished, failed_once, events) = self.transfer_outcomes(dt, now, &view);
@@ -912,7 +943,7 @@ impl Controller {
         disk: &crate::run::DiskRun,
         view: &target::TransferView,
     ) -> bool {
-        !run.populators
+        !(run.populators || run.datavolumes)
             || view
                 .flowing
                 .contains(&(run.migration_uid.clone(), vm.id.clone(), disk.id.clone()))
@@ -934,7 +965,7 @@ impl Controller {
                     continue;
                 }
                 for (vi, vm) in run.vms.iter().enumerate() {
-                    if vm.stage != Stage::Transfer {
+                    if !matches!(vm.stage, Stage::Transfer | Stage::Cutover) {
                         continue;
                     }
                     for (di, d) in vm.disks.iter().enumerate() {
@@ -953,9 +984,12 @@ impl Controller {
     }
 
     /// Transfer outcomes and creation timers. A disk's task completes when its bytes are all
-    /// there and (populator path) its PVC is Bound, as Forklift's `updatePopulatorCopyProgress`
-    /// marks it. Returns the VMs to create, the VMs finished (for cleanup), the plans with an
-    /// injected failure to record, and the events to emit.
+    /// there and the cluster says so: on the populator path its PVC Bound (Forklift's
+    /// `updatePopulatorCopyProgress`), on the DataVolume path its DataVolume Succeeded or Paused
+    /// with the last checkpoint copied (`updateCopyProgress`). A copy done ends a warm precopy
+    /// (CopyingPaused) or the cutover, or a cold transfer (then CreateVM). Returns the VMs to
+    /// create, the VMs finished (for cleanup), the plans with an injected failure to record, and
+    /// the events to emit.
     #[allow(clippy::type_complexity)]
     fn transfer_outcomes(
         &mut self,
@@ -969,26 +1003,23 @@ impl Controller {
         Vec<(String, usize, &'static str)>,
     ) {
         let creation_secs = self.link.creation_secs();
+        let warm_timing = self.warm_timing();
         let (mut to_create, mut finished, mut failed_once, mut events) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (key, run) in &mut self.runs {
             for vi in 0..run.vms.len() {
                 let vm = &mut run.vms[vi];
                 match &mut vm.stage {
-                    Stage::Transfer => {
-                        let mut flowing = false;
-                        for d in &mut vm.disks {
-                            let disk_key = (run.migration_uid.clone(), vm.id.clone(), d.id.clone());
-                            let bound = !run.populators || view.bound.contains(&disk_key);
-                            flowing |= d.remaining_bytes > 0.0 && view.flowing.contains(&disk_key);
-                            if d.remaining_bytes <= 0.0 && bound && d.completed.is_none() {
-                                d.completed = Some(now.to_string());
-                            }
-                        }
-                        if run.populators && !flowing {
-                            vm.cluster_wait_secs += dt;
-                        }
-                        let done = vm.disks.iter().all(|d| d.completed.is_some());
+                    Stage::Transfer | Stage::Cutover => {
+                        let done = Self::copy_landed(
+                            run.populators,
+                            run.datavolumes,
+                            &run.migration_uid,
+                            vm,
+                            view,
+                            dt,
+                            now,
+                        );
                         if let Some(at) = vm.fail_at_bytes
                             && vm.transferred_bytes() >= at
                         {
@@ -1000,13 +1031,12 @@ impl Controller {
                             }
                             events.push((key.clone(), vi, "vm_finished"));
                         } else if done {
-                            vm.step_completed[1] = Some(now.to_string());
-                            vm.step_started[2] = Some(now.to_string());
-                            vm.stage = Stage::Create {
-                                left_secs: (creation_secs - vm.cluster_wait_secs).max(0.0),
-                            };
-                            to_create.push((key.clone(), vi));
-                            events.push((key.clone(), vi, "vm_transferred"));
+                            let event = warm::copy_done(vm, now, creation_secs, &warm_timing);
+                            if matches!(vm.stage, Stage::Create { .. }) {
+                                to_create.push((key.clone(), vi));
+                            }
+                            run.force_flush = true;
+                            events.push((key.clone(), vi, event));
                         }
                     }
                     Stage::Create { left_secs } => {
@@ -1026,6 +1056,40 @@ impl Controller {
             }
         }
         (to_create, finished, failed_once, events)
+    }
+
+    /// Marks the disks of a copying VM whose copy landed; whether all did. Time no disk of it
+    /// flows counts as waiting on the cluster.
+    fn copy_landed(
+        populators: bool,
+        datavolumes: bool,
+        migration_uid: &str,
+        vm: &mut VmRun,
+        view: &target::TransferView,
+        dt: f64,
+        now: &str,
+    ) -> bool {
+        // The checkpoints a DataVolume must have copied: one per precopy so far (0 when cold).
+        let expected = vm.warm.as_ref().map_or(0, |w| w.precopies.len());
+        let mut flowing = false;
+        for d in &mut vm.disks {
+            let disk_key = (migration_uid.to_string(), vm.id.clone(), d.id.clone());
+            let landed = if populators {
+                view.bound.contains(&disk_key)
+            } else if datavolumes {
+                view.copied.get(&disk_key).is_some_and(|n| *n >= expected)
+            } else {
+                true
+            };
+            flowing |= d.remaining_bytes > 0.0 && view.flowing.contains(&disk_key);
+            if d.remaining_bytes <= 0.0 && landed && d.completed.is_none() {
+                d.completed = Some(now.to_string());
+            }
+        }
+        if (populators || datavolumes) && !flowing {
+            vm.cluster_wait_secs += dt;
+        }
+        vm.disks.iter().all(|d| d.completed.is_some())
     }
 
     /// Creates the target namespace if missing, as Forklift does.

@@ -60,6 +60,12 @@ pub struct Target {
     pub provider_secret: BTreeMap<String, ByteString>,
     /// Storage domain id -> storage class, from the plan's StorageMap.
     pub classes: HashMap<String, String>,
+    /// The StorageMap's pairs in order (what `Builder.DataVolumes` walks).
+    pub storage_pairs: Vec<StoragePair>,
+    /// The plan is warm.
+    pub warm: bool,
+    /// The destination Provider is the host cluster.
+    pub destination_host: bool,
     pub power_on: bool,
 }
 
@@ -76,7 +82,7 @@ impl Target {
         ]
     }
 
-    fn label_map(pairs: &[(&'static str, String)]) -> Value {
+    pub(crate) fn label_map(pairs: &[(&'static str, String)]) -> Value {
         Value::Object(
             pairs
                 .iter()
@@ -85,7 +91,7 @@ impl Target {
         )
     }
 
-    fn selector_of(pairs: &[(&'static str, String)]) -> String {
+    pub(crate) fn selector_of(pairs: &[(&'static str, String)]) -> String {
         let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         selector(&borrowed)
     }
@@ -99,6 +105,15 @@ impl Target {
         let host = rest.split('/').next().unwrap_or_default();
         format!("{scheme}://{host}")
     }
+}
+
+/// One pair of a StorageMap, its source resolved to a storage domain id.
+#[derive(Debug, Clone)]
+pub struct StoragePair {
+    pub storage_domain: String,
+    pub class: String,
+    pub volume_mode: Option<String>,
+    pub access_mode: Option<String>,
 }
 
 /// What `PopulatorVolumes` made this time: the new PVCs (their phase as the API server
@@ -126,7 +141,7 @@ impl Footprint {
         }
     }
 
-    fn api<K>(&self, ns: &str) -> Api<K>
+    pub(crate) fn api<K>(&self, ns: &str) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
@@ -134,7 +149,7 @@ impl Footprint {
         Api::namespaced(self.client.clone(), ns)
     }
 
-    fn dynamic(&self, ns: &str, ar: &kube::api::ApiResource) -> Api<DynamicObject> {
+    pub(crate) fn dynamic(&self, ns: &str, ar: &kube::api::ApiResource) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), ns, ar)
     }
 
@@ -143,20 +158,43 @@ impl Footprint {
     /// list of the migration's CRs serves every disk's `getVolumePopulator`, and one read of a
     /// StorageProfile every disk of its class: the same answers in fewer requests.)
     pub async fn populator_volumes(&self, t: &Target, vm: &WorldVm) -> Result<Volumes, StepError> {
-        let secret = self.ensure_secret(t, ("isPopulator", "true")).await?;
+        let data = json!({"data": t.provider_secret});
+        let secret = self.ensure_secret(t, ("isPopulator", "true"), data).await?;
         let existing = self.populators_of(t).await?;
+        let claims = if existing.is_empty() {
+            Vec::new()
+        } else {
+            self.target_pvcs(t).await?
+        };
         let mut profiles: HashMap<String, (Vec<String>, VolumeMode)> = HashMap::new();
         let mut created = Vec::new();
         for disk in vm.copied_disks() {
-            if existing.iter().any(|cr| {
+            let found = existing.iter().find(|cr| {
                 has_labels(
                     cr.metadata.labels.as_ref(),
                     &[("diskID", &disk.attachment_id)],
                 )
-            }) {
-                continue;
-            }
-            let cr = self.create_populator(t, disk, &secret).await?;
+            });
+            let cr = match found {
+                // Forklift skips a disk whose CR exists. It fails the VM on any error after
+                // making a CR, where forklift-sim retries a transient one (a 409 from quota
+                // admission): that retry makes the PVC the CR still lacks, or the VM would wait
+                // for good.
+                Some(cr) => {
+                    let name = cr.metadata.name.clone().unwrap_or_default();
+                    let named = claims.iter().any(|p| {
+                        p.spec
+                            .as_ref()
+                            .and_then(|s| s.data_source_ref.as_ref())
+                            .is_some_and(|r| r.name == name)
+                    });
+                    if named {
+                        continue;
+                    }
+                    name
+                }
+                None => self.create_populator(t, disk, &secret).await?,
+            };
             let class = disk
                 .storage_domain
                 .as_ref()
@@ -179,11 +217,13 @@ impl Footprint {
         Ok(Volumes { created })
     }
 
-    /// `ensureSecret`: one Secret per VM and purpose, found again by its labels.
-    async fn ensure_secret(
+    /// `ensureSecret`: one Secret per VM and purpose, found again by its labels; `content` holds
+    /// its `data` or `stringData`.
+    pub(crate) async fn ensure_secret(
         &self,
         t: &Target,
         purpose: (&'static str, &str),
+        content: Value,
     ) -> Result<String, StepError> {
         let mut labels = t.vm_labels();
         labels.push((purpose.0, purpose.1.to_string()));
@@ -194,13 +234,16 @@ impl Footprint {
         if let Some(found) = list.items.first() {
             return Ok(found.metadata.name.clone().unwrap_or_default());
         }
-        let secret: Secret = serde_json::from_value(json!({
+        let mut body = json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"generateName": format!("{}-{}-", t.plan_name, t.vm_id),
                 "namespace": t.namespace, "labels": Target::label_map(&labels)},
-            "data": t.provider_secret,
-        }))
-        .map_err(|e| StepError::Refused(e.to_string()))?;
+        });
+        if let (Some(body), Some(content)) = (body.as_object_mut(), content.as_object()) {
+            body.extend(content.clone());
+        }
+        let secret: Secret =
+            serde_json::from_value(body).map_err(|e| StepError::Refused(e.to_string()))?;
         let made = api.create(&PostParams::default(), &secret).await?;
         Ok(made.metadata.name.unwrap_or_default())
     }
@@ -520,7 +563,7 @@ impl Footprint {
         .await;
     }
 
-    async fn delete_all<K>(&self, t: &Target, sel: &str, keep: impl Fn(&K) -> bool)
+    pub(crate) async fn delete_all<K>(&self, t: &Target, sel: &str, keep: impl Fn(&K) -> bool)
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone

@@ -3,8 +3,10 @@
 //! (common::linkmodel) with a time scale; all state lives in the cluster, so it can restart.
 
 pub mod cdi;
+pub mod cdi_import;
 pub mod conditions;
 pub mod controller;
+pub mod datavolume;
 pub mod events;
 pub mod footprint;
 pub mod kubevirt;
@@ -16,6 +18,7 @@ pub mod retry;
 pub mod run;
 pub mod sizing;
 pub mod validate;
+pub mod warm;
 pub mod world;
 
 use clap::Parser;
@@ -36,7 +39,8 @@ const LONG_ABOUT: &str = "\
 Plays Forklift's part against a Kubernetes API server, for tests and benchmarks. Validates
 Providers, NetworkMaps, StorageMaps and Plans with Forklift's condition types, and runs
 Migrations: per VM the oVirt cold pipeline Initialize, DiskTransfer (progress in MB, one task
-per disk), VirtualMachineCreation, limited to --max-vm-inflight running VMs per source provider
+per disk), VirtualMachineCreation (warm: Initialize, DiskTransfer, Cutover,
+VirtualMachineCreation), limited to --max-vm-inflight running VMs per source provider
 across all plans.
 
 In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
@@ -46,12 +50,42 @@ CalculateSpaceWithOverhead for the volume mode of the class's StorageProfile (1 
 then Filesystem / (1 - --filesystem-overhead %), Block + --block-overhead), a PVC consumer pod
 (requests 1 CPU / 1Gi, limits 4 / 8Gi) for the new Pending PVCs, then the VirtualMachine, which
 becomes the PVCs' owner; after a success the populators, populator pods, consumer pod and Secret
-are deleted. (Warm plans and remote destinations create no disk objects yet; nor does
---footprint vm-only.)
+are deleted. --footprint vm-only creates no disk objects at all.
+
+Warm plans, and plans whose destination Provider is not the host (the remote cluster is played by
+the same API server), take Forklift's DataVolume path instead (kubevirt.go DataVolumes, oVirt
+builder.go DataVolumes): a Secret with CDI's keys (accessKeyId, secretKey), a ConfigMap with the
+engine CA (ca.pem, from the provider Secret's ca.crt; empty without one), per image disk a
+DataVolume <plan>-<vm id>-XXXXX with an imageio source and a storage request of max(provisioned,
+actual) in the StorageMap's class (its access and volume modes only when the map gives them);
+warm ones annotated usePopulator \"false\" and carrying a checkpoint per precopy (the transfer
+network annotation is left out). Once the VirtualMachine owns the PVCs the DataVolumes and
+importer pods are deleted; after any outcome the importer pods, ConfigMap and Secrets; after a
+cancel, and when a VM starts again, also the PVCs and DataVolumes of earlier attempts.
+
+Warm plans follow Forklift's warm itinerary for oVirt: the initial snapshot and a full copy,
+then CopyingPaused; every --precopy-interval (PRECOPY_INTERVAL, 60 minutes) a snapshot, a
+checkpoint on the DataVolumes and a copy of what the guest changed since the last snapshot
+(--warm-change-rate percent of each disk's allocated bytes per hour); once the Migration's
+spec.cutover is past, the cutover (a Cutover step: final snapshot, final checkpoint, the last
+changes copied with the source off), then the VirtualMachine. The Plan status carries each VM's
+warm block (precopies with snapshot and times, successes, nextPrecopyAt); vm_finished events
+report precopies and downtime_secs (simulated time from the cutover's start to the
+VirtualMachine's creation). Snapshot ids are made up: no engine is asked. After a restart a
+paused warm VM starts its next precopy at once, and a copy under way starts over.
 
 It also plays, against the real API server, the roles no process of the test bed fills:
   CDI: a StorageProfile per StorageClass, claim property sets from CDI v1.66.0's capabilities
     table by provisioner; the CDIConfig's filesystem overhead per class (default 0.06);
+  CDI v1.66.0's import of a DataVolume (without CDI populators: Forklift disables them on warm
+    DataVolumes, and the test bed has no CSIDriver that would enable them on cold ones): a PVC
+    of the DataVolume's name, owned by it, in the DataVolume's volume mode else the
+    StorageProfile's, requesting Filesystem ceil(aligned 1 MiB * (1 + CDIConfig overhead)),
+    Block the request; an importer pod importer-<pvc> (importer-<pvc>-checkpoint-<id> per
+    checkpoint; requests 100m / 60M, limits 750m / 600M); while a checkpoint is imported a
+    scratch PVC <pvc>-scratch owned by the pod (Filesystem, the class's overhead on the PVC's
+    usable space, 1 MiB aligned), gone with the pod; the DataVolume's phase (Pending,
+    ImportScheduled, ImportInProgress, Paused between checkpoints, Succeeded) and progress;
   the volume populator controller: per populator PVC the pod populate-<uid> (resources from the
     --populator-container-* flags, Forklift v2.12.4+ defaults) and the prime PVC prime-<uid> of
     the same size, class and mode, progress on the CR while the pod runs, then the prime PV
@@ -59,9 +93,9 @@ It also plays, against the real API server, the roles no process of the test bed
   the storage provisioner: a PV pre-bound to each Pending PVC of a known class, from a pool per
     class (--storage-capacity; unlimited by default), reclaim policy Delete (space returned when
     the PV is deleted once Released);
-  one node: binds admitted pods whose PVCs are Bound (pods/binding), runs them; a populator pod
-    succeeds when its disk is copied (at once when no execution tracks its disk), the consumer
-    pod at once; virt-launcher pods run on;
+  one node: binds admitted pods whose PVCs are Bound (pods/binding), runs them; a populator or
+    importer pod succeeds when its disk (or the checkpoint's changes) is copied (at once when no
+    execution tracks its disk), the consumer pod at once; virt-launcher pods run on;
   KubeVirt v1.9.0: a VirtualMachineInstance for a VM to run and its virt-launcher pod: compute
     requests memory = guest + overhead (260Mi + 8Mi per vCPU, +53Mi with a TPM), CPU = vCPUs /
     --cpu-allocation-ratio, ephemeral-storage 50M; a guest-console-log sidecar (5m / 35M) unless
@@ -81,12 +115,20 @@ Refusals, as upstream handles them (the API server's message is kept verbatim):
   the launcher pod: Warning Event FailedCreate \"Error creating pod: <message>\" on the VMI,
     retried with backoff;
   a class whose pool is exhausted: the PVC stays Pending with a Warning Event
-    ProvisioningFailed naming the class, the request and the shortfall.
-A VM that fails keeps its PVCs; a new Migration starts it again with new ones (Forklift only
-cleans up the VirtualMachine of an earlier attempt), so the old PVCs still count in quotas.
+    ProvisioningFailed naming the class, the request and the shortfall;
+  on the DataVolume path, the Secret, ConfigMap and DataVolumes as Forklift's objects above
+    (the VM fails in CreateDataVolumes); the DataVolume's PVC: the DataVolume stays Pending with
+    a Warning Event ErrExceededQuota (the API server's message), retried; an importer pod: a
+    Warning Event ErrExceededQuota or ErrStartingPod on the PVC with CDI's generic message
+    \"Error starting pod '<name>': ...\", retried; a scratch PVC: a Warning Event
+    ErrExceededQuota on the PVC, retried (the importer pod waits Pending meanwhile). The VM waits
+    in CopyDisks while CDI retries.
+A VM that fails keeps its PVCs (and DataVolumes); a new Migration starts it again with new ones
+(Forklift only cleans up the VirtualMachine of an earlier attempt), so the old PVCs still count in
+quotas.
 
 Disk transfers share one link per source provider: the bandwidth is split evenly among running
-transfers (on the populator path, disks whose populator pod runs), and beyond
+transfers (disks whose populator or importer pod runs), and beyond
 --contention-threshold transfers the aggregate shrinks by --contention-penalty x (n - threshold)
 / n (never below 10%). Each VM also spends --per-vm-overhead (half in Initialize, half in
 VirtualMachineCreation). --time-scale 600 runs 600 simulated seconds per real second. Time a VM
@@ -173,6 +215,14 @@ pub struct Args {
     /// scheduling, where the cluster's own latency, multiplied by --time-scale, would blur it)
     #[arg(long, value_name = "WHAT", value_enum, default_value_t = Footprint::Full)]
     pub footprint: Footprint,
+    /// Forklift's PRECOPY_INTERVAL (ForkliftController controller_precopy_interval, in minutes
+    /// there): simulated time between the end of a warm precopy and the next one (60m, 2h)
+    #[arg(long, value_name = "DURATION", default_value = "60m", value_parser = parse_duration_secs)]
+    pub precopy_interval: f64,
+    /// The guest's change rate on warm plans: percent of each disk's allocated bytes rewritten
+    /// per simulated hour, copied by the next precopy or the cutover
+    #[arg(long, value_name = "PERCENT_PER_HOUR", default_value_t = 1.0)]
+    pub warm_change_rate: f64,
     /// KubeVirt's cpuAllocationRatio: a virt-launcher pod requests vCPUs / RATIO CPUs
     #[arg(long, value_name = "RATIO", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub cpu_allocation_ratio: u32,
@@ -225,6 +275,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     common::tls::install_crypto_provider();
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         return Err(Error::usage("--time-scale must be a positive number"));
+    }
+    if !(args.warm_change_rate >= 0.0 && args.warm_change_rate.is_finite())
+        || args.precopy_interval <= 0.0
+    {
+        return Err(Error::usage(
+            "--warm-change-rate must not be negative and --precopy-interval must be positive",
+        ));
     }
     if args.tick <= 0.0 || args.status_interval < 0.0 {
         return Err(Error::usage(

@@ -17,7 +17,12 @@ pub enum Stage {
     Initialize {
         left_secs: f64,
     },
+    /// DiskTransfer: the disks copied (warm: one precopy).
     Transfer,
+    /// Warm: CopyingPaused, until the next precopy or the cutover.
+    Paused,
+    /// Warm: the cutover, copying the last changes with the source VM off.
+    Cutover,
     Create {
         left_secs: f64,
     },
@@ -29,21 +34,40 @@ pub struct DiskRun {
     pub id: String,
     pub alias: String,
     pub total_bytes: f64,
+    /// The disk's allocated bytes (oVirt actual_size), what the guest changes a share of.
+    pub used_bytes: f64,
+    /// Bytes of the copy under way (the whole disk, or a warm delta).
+    pub stage_bytes: f64,
     pub remaining_bytes: f64,
+    /// Bytes copied by earlier warm stages.
+    pub copied_before: f64,
     pub started: Option<String>,
     pub completed: Option<String>,
 }
 
 impl DiskRun {
-    fn total_mb(&self) -> i64 {
+    pub(crate) fn total_mb(&self) -> i64 {
         (self.total_bytes / MIB) as i64
     }
-    fn completed_mb(&self) -> i64 {
+    /// The task's progress: the share copied of the stage under way, in MB of the disk (as
+    /// Forklift's `updateCopyProgress` scales the DataVolume's percent to the task's total).
+    pub(crate) fn completed_mb(&self) -> i64 {
         if self.remaining_bytes <= 0.0 {
             self.total_mb()
+        } else if self.stage_bytes > 0.0 {
+            let done = (self.stage_bytes - self.remaining_bytes) / self.stage_bytes;
+            ((done * self.total_bytes / MIB) as i64).min(self.total_mb())
         } else {
-            (((self.total_bytes - self.remaining_bytes) / MIB) as i64).min(self.total_mb())
+            0
         }
+    }
+    /// Starts a new copy of `bytes` (a warm precopy or the cutover's delta).
+    pub fn restart(&mut self, bytes: f64, now: &str) {
+        self.copied_before += self.stage_bytes - self.remaining_bytes.max(0.0);
+        self.stage_bytes = bytes;
+        self.remaining_bytes = bytes;
+        self.started = Some(now.to_string());
+        self.completed = None;
     }
 }
 
@@ -58,9 +82,10 @@ pub struct VmRun {
     pub disks: Vec<DiskRun>,
     pub started: Option<String>,
     pub completed: Option<String>,
-    /// Start and end times of Initialize, DiskTransfer and VirtualMachineCreation.
-    pub step_started: [Option<String>; 3],
-    pub step_completed: [Option<String>; 3],
+    /// Start and end times of Initialize, DiskTransfer, VirtualMachineCreation and (warm)
+    /// Cutover.
+    pub step_started: [Option<String>; 4],
+    pub step_completed: [Option<String>; 4],
     /// Inject a failure once this many bytes are transferred.
     pub fail_at_bytes: Option<f64>,
     pub error: Option<(String, String)>,
@@ -76,6 +101,8 @@ pub struct VmRun {
     /// all copied but not all PVCs bound): taken out of VirtualMachineCreation's share of the
     /// per-VM overhead, which is what that overhead stands for.
     pub cluster_wait_secs: f64,
+    /// A warm migration's precopies and cutover.
+    pub warm: Option<crate::warm::WarmState>,
 }
 
 impl VmRun {
@@ -87,7 +114,10 @@ impl VmRun {
                         id: d.id.clone(),
                         alias: d.alias.clone(),
                         total_bytes: d.provisioned_bytes as f64,
+                        used_bytes: d.actual_bytes as f64,
+                        stage_bytes: d.provisioned_bytes as f64,
                         remaining_bytes: d.provisioned_bytes as f64,
+                        copied_before: 0.0,
                         started: None,
                         completed: None,
                     })
@@ -117,6 +147,7 @@ impl VmRun {
             sim_started_secs: 0.0,
             wait_reason: None,
             cluster_wait_secs: 0.0,
+            warm: None,
         }
     }
 
@@ -127,7 +158,7 @@ impl VmRun {
     pub fn transferred_bytes(&self) -> f64 {
         self.disks
             .iter()
-            .map(|d| d.total_bytes - d.remaining_bytes.max(0.0))
+            .map(|d| d.copied_before + d.stage_bytes - d.remaining_bytes.max(0.0))
             .sum()
     }
 
@@ -146,8 +177,9 @@ impl VmRun {
     pub fn finish(&mut self, outcome: Outcome, now: &str, error: Option<(String, String)>) {
         let step = match self.stage {
             Stage::Initialize { .. } => Some(0),
-            Stage::Transfer => Some(1),
+            Stage::Transfer | Stage::Paused => Some(1),
             Stage::Create { .. } => Some(2),
+            Stage::Cutover => Some(3),
             _ => None,
         };
         if outcome == Outcome::Succeeded
@@ -191,34 +223,159 @@ impl VmRun {
                 } else {
                     1.0
                 };
-                match (done * 4.0) as u32 {
-                    0 => "StorePowerState",
-                    1 => "PowerOffSource",
-                    2 => "WaitForPowerOff",
+                // Forklift v2.12.5 migrator/base/migrator.go: the cold itinerary powers the
+                // source off first; the warm one takes the initial snapshot instead.
+                let warm = self.warm.is_some();
+                match ((done * 4.0) as u32, warm) {
+                    (0, false) => "StorePowerState",
+                    (1, false) => "PowerOffSource",
+                    (2, false) => "WaitForPowerOff",
+                    (0, true) => "CreateInitialSnapshot",
+                    (1, true) => "WaitForInitialSnapshot",
                     _ => "CreateDataVolumes",
                 }
             }
             Stage::Transfer => "CopyDisks",
+            Stage::Paused => "CopyingPaused",
+            Stage::Cutover => "Finalize",
             Stage::Create { .. } => "CreateVM",
             Stage::Done(_) => "Completed",
         }
     }
 
+    /// Steps by index: 0 Initialize, 1 DiskTransfer, 2 VirtualMachineCreation, 3 Cutover.
     fn step_phase(&self, step: usize) -> &'static str {
         let current = match &self.stage {
-            Stage::Pending => 0,
-            Stage::Initialize { .. } => 1,
-            Stage::Transfer => 2,
-            Stage::Create { .. } => 3,
-            Stage::Done(_) => 4,
+            Stage::Pending => None,
+            Stage::Initialize { .. } => Some(0),
+            Stage::Transfer | Stage::Paused => Some(1),
+            Stage::Cutover => Some(3),
+            Stage::Create { .. } => Some(2),
+            Stage::Done(_) => None,
         };
         if self.step_completed[step].is_some() {
             "Completed"
-        } else if current == step + 1 {
+        } else if current == Some(step) {
             "Running"
         } else {
             "Pending"
         }
+    }
+
+    /// The step whose error a failed VM shows: the one started and not completed.
+    fn failed_step(&self) -> Option<usize> {
+        match (&self.stage, &self.error) {
+            (Stage::Done(Outcome::Failed), Some(_)) => (0..4)
+                .find(|s| self.step_started[*s].is_some() && self.step_completed[*s].is_none()),
+            _ => None,
+        }
+    }
+
+    fn error_value(&self) -> Option<Value> {
+        self.error
+            .as_ref()
+            .map(|(phase, reason)| json!({"phase": phase, "reasons": [reason]}))
+    }
+
+    /// A pipeline step with its times and, for the failed step, the VM's error.
+    fn timed(&self, step: usize, mut v: Value) -> Value {
+        if let Some(t) = &self.step_started[step] {
+            v["started"] = Value::from(t.clone());
+        }
+        if let Some(t) = &self.step_completed[step] {
+            v["completed"] = Value::from(t.clone());
+        }
+        if self.failed_step() == Some(step)
+            && let Some(e) = self.error_value()
+        {
+            v["error"] = e;
+        }
+        v
+    }
+
+    /// The tasks of a disk step, one per disk (name = disk id, progress in MB), as
+    /// `Builder.Tasks`; a warm precopy's tasks carry the precopy number (`resetPrecopyTasks`).
+    fn disk_tasks(&self, precopy: Option<usize>) -> Vec<Value> {
+        self.disks
+            .iter()
+            .map(|d| {
+                let mut task = json!({
+                    "name": d.id, "description": d.alias,
+                    "phase": if d.completed.is_some() { "Completed" } else if d.started.is_some() { "Running" } else { "Pending" },
+                    "progress": {"completed": d.completed_mb(), "total": d.total_mb()},
+                    "annotations": {"unit": "MB"},
+                });
+                if let Some(n) = precopy {
+                    task["annotations"]["Precopy"] = Value::from(n.to_string());
+                }
+                if let Some(t) = &d.started {
+                    task["started"] = Value::from(t.clone());
+                }
+                if let Some(t) = &d.completed {
+                    task["completed"] = Value::from(t.clone());
+                }
+                task
+            })
+            .collect()
+    }
+
+    /// A disk step (DiskTransfer, Cutover) with its tasks; `shown` false renders it untouched.
+    fn disk_step(&self, step: usize, name: &str, description: &str, shown: bool) -> Value {
+        let precopy = self.warm.as_ref().map(|w| w.precopies.len());
+        let tasks = if shown {
+            self.disk_tasks(precopy.filter(|_| step == 1))
+        } else {
+            self.disks
+                .iter()
+                .map(|d| json!({"name": d.id, "description": d.alias, "phase": "Pending",
+                    "progress": {"completed": 0, "total": d.total_mb()}, "annotations": {"unit": "MB"}}))
+                .collect()
+        };
+        let completed: i64 = tasks
+            .iter()
+            .map(|t| t["progress"]["completed"].as_i64().unwrap_or(0))
+            .sum();
+        self.timed(
+            step,
+            json!({
+                "name": name, "description": description,
+                "phase": self.step_phase(step),
+                "progress": {"completed": completed,
+                    "total": self.disks.iter().map(DiskRun::total_mb).sum::<i64>()},
+                "annotations": {"unit": "MB"},
+                "tasks": tasks,
+            }),
+        )
+    }
+
+    /// The pipeline: Initialize, DiskTransfer, (warm) Cutover, VirtualMachineCreation.
+    fn pipeline(&self) -> Value {
+        let one = |step: usize| i64::from(self.step_completed[step].is_some());
+        let mut initialize = json!({
+            "name": "Initialize", "description": "Initialize migration.",
+            "phase": self.step_phase(0), "progress": {"completed": one(0), "total": 1},
+        });
+        if let (Stage::Pending, Some(reason)) = (&self.stage, &self.wait_reason) {
+            initialize["reason"] = Value::from(reason.clone());
+        }
+        let mut steps = vec![self.timed(0, initialize)];
+        match &self.warm {
+            None => steps.push(self.disk_step(1, "DiskTransfer", "Transfer disks.", true)),
+            Some(_) => {
+                // The DiskTransfer step shows the precopies; the Cutover step the final copy
+                // (while it has not begun, its tasks are untouched).
+                let cutover = self.step_started[3].is_some();
+                let copying = !cutover;
+                steps.push(self.disk_step(1, "DiskTransfer", "Transfer disks.", copying));
+                steps.push(self.disk_step(3, "Cutover", "Finalize disk transfer.", cutover));
+            }
+        }
+        let creation = json!({
+            "name": "VirtualMachineCreation", "description": "Create VM.",
+            "phase": self.step_phase(2), "progress": {"completed": one(2), "total": 1},
+        });
+        steps.push(self.timed(2, creation));
+        Value::from(steps)
     }
 
     /// The VM's entry of `status.migration.vms[]`.
@@ -238,84 +395,17 @@ impl VmRun {
         status["phase"] = Value::from(self.phase(initialize_secs));
         status["newName"] = Value::from(self.target_name.clone());
         status["restorePowerState"] = Value::from("Off");
-        let error = self
-            .error
-            .as_ref()
-            .map(|(phase, reason)| json!({"phase": phase, "reasons": [reason]}));
-        let failed_step = match (&self.stage, &self.error) {
-            (Stage::Done(Outcome::Failed), Some(_)) => (0..3)
-                .find(|s| self.step_started[*s].is_some() && self.step_completed[*s].is_none()),
-            _ => None,
-        };
-        let timed = |step: usize, mut v: Value| {
-            if let Some(t) = &self.step_started[step] {
-                v["started"] = Value::from(t.clone());
-            }
-            if let Some(t) = &self.step_completed[step] {
-                v["completed"] = Value::from(t.clone());
-            }
-            if failed_step == Some(step)
-                && let Some(e) = &error
-            {
-                v["error"] = e.clone();
-            }
-            v
-        };
-        let one = |step: usize| {
-            if self.step_completed[step].is_some() {
-                1
-            } else {
-                0
-            }
-        };
-        let mut initialize = json!({
-            "name": "Initialize", "description": "Initialize migration.",
-            "phase": self.step_phase(0), "progress": {"completed": one(0), "total": 1},
-        });
-        if let (Stage::Pending, Some(reason)) = (&self.stage, &self.wait_reason) {
-            initialize["reason"] = Value::from(reason.clone());
+        status["pipeline"] = self.pipeline();
+        if let Some(w) = &self.warm {
+            status["warm"] = w.render();
         }
-        let tasks: Vec<Value> = self
-            .disks
-            .iter()
-            .map(|d| {
-                let mut task = json!({
-                    "name": d.id, "description": d.alias,
-                    "phase": if d.completed.is_some() { "Completed" } else if d.started.is_some() { "Running" } else { "Pending" },
-                    "progress": {"completed": d.completed_mb(), "total": d.total_mb()},
-                    "annotations": {"unit": "MB"},
-                });
-                if let Some(t) = &d.started {
-                    task["started"] = Value::from(t.clone());
-                }
-                if let Some(t) = &d.completed {
-                    task["completed"] = Value::from(t.clone());
-                }
-                task
-            })
-            .collect();
-        let transfer = json!({
-            "name": "DiskTransfer", "description": "Transfer disks.",
-            "phase": self.step_phase(1),
-            "progress": {
-                "completed": self.disks.iter().map(DiskRun::completed_mb).sum::<i64>(),
-                "total": self.disks.iter().map(DiskRun::total_mb).sum::<i64>(),
-            },
-            "annotations": {"unit": "MB"},
-            "tasks": tasks,
-        });
-        let creation = json!({
-            "name": "VirtualMachineCreation", "description": "Create VM.",
-            "phase": self.step_phase(2), "progress": {"completed": one(2), "total": 1},
-        });
-        status["pipeline"] = json!([timed(0, initialize), timed(1, transfer), timed(2, creation)]);
         if let Some(t) = &self.started {
             status["started"] = Value::from(t.clone());
         }
         if let Some(t) = &self.completed {
             status["completed"] = Value::from(t.clone());
         }
-        if let Some(e) = error {
+        if let Some(e) = self.error_value() {
             status["error"] = e;
         }
         if let (Some(outcome), Some(t)) = (self.outcome(), &self.completed) {
@@ -353,9 +443,14 @@ impl VmRun {
             .into_iter()
             .flatten()
             .collect();
-        for (i, step_name) in ["Initialize", "DiskTransfer", "VirtualMachineCreation"]
-            .iter()
-            .enumerate()
+        for (i, step_name) in [
+            "Initialize",
+            "DiskTransfer",
+            "VirtualMachineCreation",
+            "Cutover",
+        ]
+        .iter()
+        .enumerate()
         {
             if let Some(step) = steps.iter().find(|s| s["name"] == *step_name) {
                 run.step_started[i] = text(&step["started"]);
@@ -418,6 +513,9 @@ impl VmRun {
                 left_secs: (creation_secs - elapsed(2)).max(0.0),
             }
         };
+        if status["warm"].is_object() {
+            crate::warm::resume(&mut run, status);
+        }
         run
     }
 }

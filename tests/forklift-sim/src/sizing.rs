@@ -67,7 +67,7 @@ pub fn datavolume_request_bytes(provisioned_bytes: u64, actual_bytes: u64) -> u6
 /// `pkg/util/util.go` `GetRequiredSpace`): Filesystem volumes get `ceil(aligned * (1 +
 /// overhead))` in float64, the request aligned to 1 MiB; Block volumes the request as given.
 /// `overhead` is the CDIConfig's fraction (status.filesystemOverhead, per class or global; CDI's
-/// default 0.055). CDI multiplies since its commit 26e34df4f (2025-07, "Fix math in overhead
+/// default 0.06, `pkg/common/common.go` `DefaultGlobalOverhead`). CDI multiplies since its commit 26e34df4f (2025-07, "Fix math in overhead
 /// size calculations"); Forklift's `CalculateSpaceWithCDIOverhead` still divides.
 pub fn cdi_pvc_bytes(requested_bytes: u64, mode: VolumeMode, overhead: f64) -> u64 {
     match mode {
@@ -77,6 +77,25 @@ pub fn cdi_pvc_bytes(requested_bytes: u64, mode: VolumeMode, overhead: f64) -> u
             (aligned as f64 * (1.0 + overhead)).ceil() as u64
         }
     }
+}
+
+/// CDI v1.66.0 `pkg/controller/util.go` `createScratchPersistentVolumeClaim`: the scratch PVC of a
+/// PVC requesting `pvc_bytes` (of `mode`) in a Filesystem-mode class with `overhead`: the usable
+/// space `GetUsableSpace(pvc overhead, pvc_bytes)` (`pkg/util/util.go`: ceil(bytes / (1 + o)),
+/// rounded down to 1 MiB; the PVC's overhead is 0 in Block mode), then `GetRequiredSpace` with the
+/// scratch PVC's own (Filesystem) overhead, rounded up to 1 MiB.
+pub fn cdi_scratch_bytes(pvc_bytes: u64, mode: VolumeMode, overhead: f64) -> u64 {
+    let pvc_overhead = if mode == VolumeMode::Filesystem {
+        overhead
+    } else {
+        0.0
+    };
+    let usable =
+        (pvc_bytes as f64 / (1.0 + pvc_overhead)).ceil() as u64 / ALIGN_BYTES * ALIGN_BYTES;
+    round_up(
+        cdi_pvc_bytes(usable, VolumeMode::Filesystem, overhead),
+        ALIGN_BYTES,
+    )
 }
 
 const MI: u64 = 1024 * 1024;

@@ -3,7 +3,8 @@
 //! provisioner, the populator controller, the node, KubeVirt), driven from the simulation.
 
 use super::{Controller, Run};
-use crate::footprint::{StepError, Target};
+use crate::cdi_import::importer_owner;
+use crate::footprint::{StepError, StoragePair, Target};
 use crate::node::Fate;
 use crate::objects::{Scope, has_labels};
 use crate::populator::{self, populator_ref};
@@ -17,34 +18,57 @@ use std::collections::{HashMap, HashSet};
 /// A disk of a VM of a migration: (migration uid, VM id, disk id).
 pub type DiskKey = (String, String, String);
 
-/// Where each disk's populator claim stands, read from the cluster once per tick.
+/// Where each disk's claim stands, read from the cluster once per tick.
 #[derive(Default)]
 pub struct TransferView {
-    /// Disks whose populator pod is running: their bytes flow.
+    /// Disks whose populator pod or CDI importer pod is running: their bytes flow.
     pub flowing: HashSet<DiskKey>,
-    /// Disks whose claim is Bound: Forklift marks their task Completed.
+    /// Disks whose populator claim is Bound: Forklift marks their task Completed.
     pub bound: HashSet<DiskKey>,
+    /// Disks whose DataVolume copied its last checkpoint (Paused with the PVC's
+    /// checkpoint-copied annotation): how many checkpoints it had; `usize::MAX` once Succeeded.
+    pub copied: HashMap<DiskKey, usize>,
     /// Disks whose claim exists.
     pub claimed: HashSet<DiskKey>,
 }
 
+/// A disk PVC's (migration uid, VM id, disk id): the populator's claims carry the disk in the
+/// `diskID` label; a DataVolume's claim has the DataVolume's labels and annotations, the disk in
+/// Forklift's disk-source annotation.
 fn disk_key(pvc: &PersistentVolumeClaim) -> Option<DiskKey> {
     let labels = pvc.metadata.labels.as_ref()?;
+    let disk = labels.get("diskID").or_else(|| {
+        pvc.metadata
+            .annotations
+            .as_ref()?
+            .get(crate::footprint::ANN_DISK_SOURCE)
+    })?;
     Some((
         labels.get("migration")?.clone(),
         labels.get("vmID")?.clone(),
-        labels.get("diskID")?.clone(),
+        disk.clone(),
     ))
 }
 
 /// Forklift v2.12.5 `adapter/ovirt/builder.go` `SupportsVolumePopulators`: a cold plan whose
 /// destination is the host cluster (an `openshift` Provider without a URL).
 pub fn uses_populators(plan: &Value, destination: Option<&Value>) -> bool {
-    let warm = plan["spec"]["warm"] == true || plan["spec"]["type"] == "warm";
-    let host = destination.is_some_and(|p| {
-        p["spec"]["type"] == "openshift" && p["spec"]["url"].as_str().unwrap_or_default().is_empty()
-    });
-    !warm && host
+    !is_warm(plan) && destination.is_some_and(is_host)
+}
+
+/// Forklift v2.12.5 `pkg/apis/forklift/v1beta1/plan.go` `IsWarm`: `spec.type` warm, or the
+/// deprecated `spec.warm`.
+pub fn is_warm(plan: &Value) -> bool {
+    plan["spec"]["warm"] == true || plan["spec"]["type"] == "warm"
+}
+
+/// Forklift v2.12.5 `provider.go` `IsHost`: an `openshift` Provider without a URL.
+pub fn is_host(provider: &Value) -> bool {
+    provider["spec"]["type"] == "openshift"
+        && provider["spec"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
 }
 
 impl Controller {
@@ -102,6 +126,7 @@ impl Controller {
             .and_then(|s| s.data.clone())
             .unwrap_or_default();
         let mut classes = HashMap::new();
+        let mut storage_pairs = Vec::new();
         if let Some(map) = validate::find_in(
             &self.cluster.storage_maps,
             &ref_key(&spec["map"]["storage"], ns),
@@ -112,9 +137,25 @@ impl Controller {
                     pair["destination"]["storageClass"].as_str(),
                 ) {
                     classes.insert(sd.id.clone(), class.to_string());
+                    let text = |key: &str| {
+                        pair["destination"][key]
+                            .as_str()
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                    };
+                    storage_pairs.push(StoragePair {
+                        storage_domain: sd.id.clone(),
+                        class: class.to_string(),
+                        volume_mode: text("volumeMode"),
+                        access_mode: text("accessMode"),
+                    });
                 }
             }
         }
+        let destination = validate::find_in(
+            &self.cluster.providers,
+            &ref_key(&spec["provider"]["destination"], ns),
+        );
         let world_vm = self.world.vms.iter().find(|w| w.id == vm.id);
         Some(Target {
             namespace: spec["targetNamespace"]
@@ -136,6 +177,9 @@ impl Controller {
             provider_url,
             provider_secret,
             classes,
+            storage_pairs,
+            warm: is_warm(&plan.data),
+            destination_host: destination.as_ref().is_some_and(|d| is_host(&d.data)),
             power_on: world_vm.is_some_and(|w| w.status == "up"),
         })
     }
@@ -146,11 +190,14 @@ impl Controller {
         let Some(run) = self.runs.get(key) else {
             return;
         };
-        if !run.populators {
+        if !(run.populators || run.datavolumes) {
             return;
         }
         if let Some(target) = self.target_of(run, &run.vms[vi]) {
             self.footprint.cleanup(&target, false).await;
+            if run.datavolumes {
+                self.footprint.cleanup_data_volumes(&target, false).await;
+            }
         }
     }
 
@@ -167,18 +214,30 @@ impl Controller {
             };
             let vm = &run.vms[vi];
             let world_vm = self.world.vms.iter().find(|w| w.id == vm.id).cloned();
-            let job = match (run.populators, self.target_of(run, vm), world_vm) {
-                (true, Some(target), Some(world_vm)) => Some((target, world_vm)),
+            let on_cluster = run.populators || run.datavolumes;
+            let checkpoints = super::warm::initial_checkpoints(vm);
+            let job = match (on_cluster, self.target_of(run, vm), world_vm) {
+                (true, Some(target), Some(world_vm)) => {
+                    Some((target, world_vm, run.populators, checkpoints))
+                }
                 _ => None,
             };
             work.push((key, vi, job));
         }
         let this = &*self;
         let results = futures::future::join_all(work.iter().map(|(_, _, job)| async move {
-            let Some((target, world_vm)) = job else {
+            let Some((target, world_vm, populators, checkpoints)) = job else {
                 return Ok(());
             };
             this.ensure_target_namespace(&target.namespace).await?;
+            if !populators {
+                // migration.go CreateDataVolumes: `DataVolumes`, `SetCheckpoints` (warm),
+                // `EnsureDataVolumes`.
+                return this
+                    .footprint
+                    .data_volumes(target, world_vm, checkpoints.as_ref())
+                    .await;
+            }
             let volumes = this.footprint.populator_volumes(target, world_vm).await?;
             this.footprint.consumer_pod(target, &volumes.created).await
         }))
@@ -198,6 +257,11 @@ impl Controller {
                 vm.step_started[1] = Some(now.to_string());
                 for d in &mut vm.disks {
                     d.started = Some(now.to_string());
+                }
+                if let Some(w) = &mut vm.warm
+                    && run.datavolumes
+                {
+                    w.checkpoints_written = Some((w.precopies.len(), false));
                 }
                 vm.stage = Stage::Transfer;
             }
@@ -243,12 +307,20 @@ impl Controller {
             Ok(()) => self.footprint.ensure_vm(&target, &world_vm).await,
             Err(e) => Err(e),
         };
+        if result.is_ok() && run.datavolumes {
+            // CreateVM: `DeleteDataVolumes` and `deleteImporterPods` once the VM owns the PVCs.
+            self.footprint.delete_data_volumes(&target).await;
+        }
+        let sim_secs = self.sim_secs;
         let run = self.runs.get_mut(key).unwrap();
         let vm = &mut run.vms[vi];
         match result {
             Ok(()) => {
                 vm.target_created = true;
                 vm.create_backoff = Default::default();
+                if let Some(w) = &mut vm.warm {
+                    w.created_sim.get_or_insert(sim_secs);
+                }
             }
             Err(StepError::Transient(e)) => {
                 let delay = vm.create_backoff.failed();
@@ -273,24 +345,30 @@ impl Controller {
             return;
         };
         let vm = &run.vms[vi];
-        if !run.populators {
+        if !(run.populators || run.datavolumes) {
             return;
         }
         let succeeded = vm.outcome() == Some(Outcome::Succeeded);
         if let Some(target) = self.target_of(run, vm) {
             self.footprint.cleanup(&target, succeeded).await;
+            if run.datavolumes {
+                self.footprint
+                    .cleanup_data_volumes(&target, succeeded)
+                    .await;
+            }
         }
     }
 
-    /// Reads the disks' claims and populator pods from the cluster.
+    /// Reads the disks' claims, DataVolumes and copy pods from the cluster.
     pub(super) fn transfer_view(&self) -> TransferView {
         let mut view = TransferView::default();
-        let running: HashSet<(String, String)> = self
-            .stores
-            .pods
-            .state()
+        let pods = self.stores.pods.state();
+        let running = |p: &&std::sync::Arc<Pod>| {
+            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        };
+        let running_pods: HashSet<(String, String)> = pods
             .iter()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter(running)
             .map(|p| {
                 (
                     p.metadata.namespace.clone().unwrap_or_default(),
@@ -298,24 +376,43 @@ impl Controller {
                 )
             })
             .collect();
-        for pvc in self.stores.pvcs.state() {
-            if populator_ref(&pvc).is_none() {
-                continue;
-            }
-            let Some(key) = disk_key(&pvc) else {
+        let importing: HashSet<String> = pods
+            .iter()
+            .filter(running)
+            .filter_map(|p| importer_owner(p))
+            .collect();
+        let claims = crate::objects::by_name(&self.stores.pvcs.state());
+        for pvc in claims.values() {
+            let Some(key) = disk_key(pvc) else {
                 continue;
             };
+            let uid = pvc.metadata.uid.clone().unwrap_or_default();
+            if populator_ref(pvc).is_none() {
+                if importing.contains(&uid) {
+                    view.flowing.insert(key);
+                }
+                continue;
+            }
             view.claimed.insert(key.clone());
             if pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound") {
                 view.bound.insert(key.clone());
             }
-            let uid = pvc.metadata.uid.clone().unwrap_or_default();
             let pod = (
                 pvc.metadata.namespace.clone().unwrap_or_default(),
                 populator::pod_name(&uid),
             );
-            if running.contains(&pod) {
+            if running_pods.contains(&pod) {
                 view.flowing.insert(key);
+            }
+        }
+        for dv in self.stores.data_volumes.state() {
+            let ns = dv.metadata.namespace.clone().unwrap_or_default();
+            let name = dv.metadata.name.clone().unwrap_or_default();
+            let Some(pvc) = claims.get(&(ns, name)) else {
+                continue;
+            };
+            if let (Some(key), Some(n)) = (disk_key(pvc), dv_copied(&dv, pvc)) {
+                view.copied.insert(key, n);
             }
         }
         view
@@ -324,15 +421,18 @@ impl Controller {
     /// Percent copied and whether done, per disk of the VMs transferring now.
     fn disk_progress(&self) -> HashMap<DiskKey, (i64, bool)> {
         let mut progress = HashMap::new();
-        for run in self.runs.values().filter(|r| r.populators) {
+        for run in self.runs.values().filter(|r| r.populators || r.datavolumes) {
             for vm in &run.vms {
-                if vm.stage != Stage::Transfer && !matches!(vm.stage, Stage::Create { .. }) {
+                if !matches!(
+                    vm.stage,
+                    Stage::Transfer | Stage::Cutover | Stage::Create { .. }
+                ) {
                     continue;
                 }
                 for d in &vm.disks {
                     let done = d.remaining_bytes <= 0.0;
-                    let percent = if d.total_bytes > 0.0 {
-                        (((d.total_bytes - d.remaining_bytes.max(0.0)) / d.total_bytes) * 100.0)
+                    let percent = if d.stage_bytes > 0.0 {
+                        (((d.stage_bytes - d.remaining_bytes.max(0.0)) / d.stage_bytes) * 100.0)
                             .floor() as i64
                     } else {
                         100
@@ -368,6 +468,7 @@ impl Controller {
             roles.cdi.reconcile(stores),
             roles.provisioner.reconcile(stores, &scope),
             roles.populator.reconcile(stores, &scope, &percent),
+            roles.cdi_import.reconcile(stores, &scope, &percent),
             roles.node.reconcile(stores, &scope, &fate),
             roles
                 .kubevirt
@@ -390,12 +491,36 @@ fn pod_fate(
     ) {
         return Fate::Succeed;
     }
-    if let Some(uid) = name.strip_prefix("populate-") {
+    let copying = name
+        .strip_prefix("populate-")
+        .map(str::to_string)
+        .or_else(|| importer_owner(pod));
+    if let Some(uid) = copying {
         let done = claims
-            .get(uid)
+            .get(&uid)
             .and_then(|k| progress.get(k))
             .is_none_or(|p| p.1);
         return if done { Fate::Succeed } else { Fate::Run };
     }
     Fate::Run
+}
+
+/// What Forklift's `updateCopyProgress` reads of a DataVolume: Succeeded (`usize::MAX`), or
+/// Paused with its PVC annotated as having copied the last checkpoint (the checkpoint count).
+fn dv_copied(dv: &kube::api::DynamicObject, pvc: &PersistentVolumeClaim) -> Option<usize> {
+    let checkpoints = dv.data["spec"]["checkpoints"].as_array();
+    match dv.data["status"]["phase"].as_str()? {
+        "Succeeded" => Some(usize::MAX),
+        "Paused" => {
+            let list = checkpoints?;
+            let last = list.last()?["current"].as_str()?;
+            let key = format!("{}.{last}", crate::cdi_import::ANN_CHECKPOINT_COPIED);
+            pvc.metadata
+                .annotations
+                .as_ref()?
+                .contains_key(&key)
+                .then_some(list.len())
+        }
+        _ => None,
+    }
 }
