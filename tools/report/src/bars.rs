@@ -1,0 +1,192 @@
+//! Horizontal bar charts, laid out here and drawn by the `bars.svg` template: one row per item
+//! (a storage class, a namespace, a subnet, a concern), its bars side by side (stacked) or one
+//! under the other (grouped), and an optional marker line (what is available).
+
+use serde::Serialize;
+
+pub const WIDTH: f64 = 900.0;
+const LABEL_WIDTH: f64 = 220.0;
+const RIGHT_MARGIN: f64 = 20.0;
+const TOP: f64 = 8.0;
+const AXIS_HEIGHT: f64 = 28.0;
+const BAR_HEIGHT: f64 = 12.0;
+const ROW_GAP: f64 = 8.0;
+/// Longer labels are cut (with …) in the chart; their full text is in the bar's hover title.
+const LABEL_CHARS: usize = 32;
+
+#[derive(Debug, Serialize)]
+pub struct Chart {
+    pub id: String,
+    pub title: String,
+    pub width: f64,
+    pub height: f64,
+    pub plot_left: f64,
+    pub plot_right: f64,
+    pub axis_y: f64,
+    pub ticks: Vec<Tick>,
+    pub rows: Vec<Row>,
+    pub legend: Vec<Legend>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tick {
+    pub x: f64,
+    pub label: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub label: String,
+    pub full_label: String,
+    pub label_y: f64,
+    pub bars: Vec<Bar>,
+    pub marker: Option<Marker>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Bar {
+    pub class: String,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    pub title: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Marker {
+    pub x: f64,
+    pub y1: f64,
+    pub y2: f64,
+    pub title: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Legend {
+    pub class: String,
+    pub label: String,
+}
+
+/// One bar before layout: its CSS class, value and hover text.
+pub struct Segment {
+    pub class: &'static str,
+    pub value: f64,
+    pub title: String,
+}
+
+/// A row before layout.
+pub struct Item {
+    pub label: String,
+    pub segments: Vec<Segment>,
+    /// Segments side by side (parts of one whole) rather than one under the other.
+    pub stacked: bool,
+    pub marker: Option<(f64, String)>,
+}
+
+/// Lays out `items` on one scale from 0 to the largest bar or marker; `tick_label` formats
+/// a value on the axis.
+pub fn layout(
+    id: &str,
+    title: &str,
+    items: Vec<Item>,
+    legend: &[(&str, &str)],
+    tick_label: impl Fn(f64) -> String,
+) -> Chart {
+    let plot_right = WIDTH - RIGHT_MARGIN;
+    let plot_width = plot_right - LABEL_WIDTH;
+    let max = items.iter().map(extent).fold(0.0, f64::max).max(1.0);
+    let x = |value: f64| LABEL_WIDTH + plot_width * (value / max).clamp(0.0, 1.0);
+    let mut y = TOP;
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let lanes = if item.stacked {
+            1
+        } else {
+            item.segments.len().max(1)
+        };
+        let row_height = lanes as f64 * BAR_HEIGHT;
+        let mut start = 0.0;
+        let mut bars = Vec::new();
+        for (lane, segment) in item.segments.into_iter().enumerate() {
+            let (from, lane) = if item.stacked {
+                (start, 0)
+            } else {
+                (0.0, lane)
+            };
+            start = from + segment.value;
+            bars.push(Bar {
+                class: segment.class.into(),
+                x: round(x(from)),
+                y: round(y + lane as f64 * BAR_HEIGHT),
+                width: round(x(from + segment.value) - x(from)),
+                height: BAR_HEIGHT - 1.0,
+                title: segment.title,
+            });
+        }
+        let marker = item.marker.map(|(value, title)| Marker {
+            x: round(x(value)),
+            y1: round(y - 3.0),
+            y2: round(y + row_height + 2.0),
+            title,
+        });
+        rows.push(Row {
+            label: cut(&item.label),
+            full_label: item.label,
+            label_y: round(y + row_height / 2.0),
+            bars,
+            marker,
+        });
+        y += row_height + ROW_GAP;
+    }
+    let ticks = (0..=4)
+        .map(|i| {
+            let value = max * f64::from(i) / 4.0;
+            Tick {
+                x: round(x(value)),
+                label: tick_label(value),
+            }
+        })
+        .collect();
+    Chart {
+        id: id.into(),
+        title: title.into(),
+        width: WIDTH,
+        height: round(y + AXIS_HEIGHT),
+        plot_left: LABEL_WIDTH,
+        plot_right,
+        axis_y: round(y),
+        ticks,
+        rows,
+        legend: legend
+            .iter()
+            .map(|(class, label)| Legend {
+                class: (*class).into(),
+                label: (*label).into(),
+            })
+            .collect(),
+    }
+}
+
+/// The largest value an item reaches on the scale.
+fn extent(item: &Item) -> f64 {
+    let bars = if item.stacked {
+        item.segments.iter().map(|s| s.value).sum()
+    } else {
+        item.segments.iter().map(|s| s.value).fold(0.0, f64::max)
+    };
+    item.marker.as_ref().map_or(bars, |(m, _)| bars.max(*m))
+}
+
+pub fn cut(label: &str) -> String {
+    if label.chars().count() <= LABEL_CHARS {
+        label.to_string()
+    } else {
+        let mut cut: String = label.chars().take(LABEL_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+pub fn round(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}

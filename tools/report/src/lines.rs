@@ -1,0 +1,160 @@
+//! Line charts over the schedule's time axis, drawn by plotters' SVG backend: bytes in flight
+//! (the running plans' disks, as plan-run's scheduler counts them) and the copy throughput.
+//! Their text is numbers and times only; names never reach plotters.
+
+use crate::timeline::Timeline;
+use crate::timescale::TimeScale;
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (900, 240);
+const WINDOW_SHADE: RGBColor = RGBColor(255, 214, 102);
+const LINE: RGBColor = RGBColor(31, 94, 168);
+
+/// A series: points (seconds from the start, value) and the unit the values are in.
+struct Series {
+    id: &'static str,
+    title: String,
+    unit: &'static str,
+    points: Vec<(f64, f64)>,
+}
+
+/// In flight: a step line that holds each value until the next change.
+pub fn inflight(timeline: &Timeline, scale: &TimeScale) -> Result<String, String> {
+    let (unit, div) = byte_unit(timeline.inflight.iter().map(|p| p.1).max().unwrap_or(0));
+    let mut points = vec![(0.0, 0.0)];
+    let mut last = 0.0;
+    for &(t, bytes) in &timeline.inflight {
+        let x = scale.secs(t);
+        let y = bytes as f64 / div;
+        points.push((x, last));
+        points.push((x, y));
+        last = y;
+    }
+    points.push((scale.span_secs(), last));
+    draw(
+        &Series {
+            id: "chart-inflight",
+            title: format!("Disk bytes of the running plans ({unit})"),
+            unit,
+            points,
+        },
+        scale,
+    )
+}
+
+/// Throughput: bytes copied per interval (about 40 over the run) divided by its length.
+pub fn throughput(timeline: &Timeline, scale: &TimeScale) -> Result<String, String> {
+    let span = scale.span_secs();
+    let bucket = nice_bucket(span / 40.0);
+    let buckets = (span / bucket).ceil().max(1.0) as usize;
+    let mut done_at_end = vec![0u64; buckets + 1];
+    // Bytes done by the end of each bucket: the last cumulative value at or before it.
+    let mut next = 0;
+    for (i, slot) in done_at_end.iter_mut().enumerate() {
+        let limit = i as f64 * bucket;
+        while next < timeline.done.len() && scale.secs(timeline.done[next].0) <= limit {
+            next += 1;
+        }
+        *slot = next.checked_sub(1).map_or(0, |n| timeline.done[n].1);
+    }
+    let rates: Vec<f64> = done_at_end
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]) as f64 / bucket)
+        .collect();
+    let (unit, div) = byte_unit(rates.iter().copied().fold(0.0, f64::max) as u64);
+    let mut points = Vec::with_capacity(rates.len() * 2);
+    for (i, rate) in rates.iter().enumerate() {
+        points.push((i as f64 * bucket, rate / div));
+        points.push(((i + 1) as f64 * bucket, rate / div));
+    }
+    draw(
+        &Series {
+            id: "chart-throughput",
+            title: format!(
+                "Bytes copied per {} ({unit}/s){}",
+                human_secs(bucket),
+                if timeline.live {
+                    ""
+                } else {
+                    ", counted when each VM finishes"
+                }
+            ),
+            unit,
+            points,
+        },
+        scale,
+    )
+}
+
+fn draw(series: &Series, scale: &TimeScale) -> Result<String, String> {
+    let mut svg = String::new();
+    let span = scale.span_secs();
+    let top = series.points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&series.title, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..span, 0f64..top)
+            .map_err(|e| e.to_string())?;
+        let label = |x: &f64| scale.offset_label(*x);
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .x_label_formatter(&label)
+            .y_labels(5)
+            .y_desc(series.unit)
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let shade = WINDOW_SHADE.mix(0.35).filled();
+        chart
+            .draw_series(scale.windows().into_iter().map(|(from, to)| {
+                Rectangle::new([(scale.secs(from), 0.0), (scale.secs(to), top)], shade)
+            }))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                series.points.iter().copied(),
+                LINE.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    // Named like the other charts, so the page (and its tests) can find it.
+    Ok(svg.replacen(
+        "<svg ",
+        &format!("<svg id=\"{}\" class=\"chart line\" ", series.id),
+        1,
+    ))
+}
+
+/// The binary unit that keeps `max` readable, and its size in bytes.
+fn byte_unit(max: u64) -> (&'static str, f64) {
+    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in UNITS {
+        if max >= 1u64 << shift {
+            return (unit, (1u64 << shift) as f64);
+        }
+    }
+    ("B", 1.0)
+}
+
+/// A round interval at least `secs` long: 1, 5, 10, 15, 30 minutes, 1, 2, 6 hours, a day.
+fn nice_bucket(secs: f64) -> f64 {
+    [60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0]
+        .into_iter()
+        .find(|b| *b >= secs)
+        .unwrap_or(86400.0)
+}
+
+fn human_secs(secs: f64) -> String {
+    if secs >= 3600.0 {
+        format!("{} h", secs / 3600.0)
+    } else {
+        format!("{} min", secs / 60.0)
+    }
+}
