@@ -2,7 +2,7 @@
 //! needed and free, shortfalls highlighted; targets without a subnet; ip-budget --allocate's
 //! records counted per target.
 
-use crate::bars::{self, Chart, Item, Segment};
+use crate::bars::{self, Arrange, Chart, Item, Segment};
 use crate::inputs::AddressRow;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,8 +78,9 @@ pub fn build(rows: &[AddressRow]) -> Addresses {
     }
 }
 
-/// One stacked bar per subnet: reserved, needed (within the free addresses), still free, and
-/// the shortfall beyond the subnet's end; the marker is the subnet's size.
+/// One stacked bar per subnet, in percent of its usable addresses (a /22 and a /28 side by
+/// side stay readable): reserved, needed (within the free addresses), still free, and the
+/// shortfall beyond the subnet's end; the marker is the subnet's size (100%).
 fn chart(subnets: &[Subnet]) -> Chart {
     let items = subnets
         .iter()
@@ -91,6 +92,7 @@ fn chart(subnets: &[Subnet]) -> Chart {
                 ("free", s.free - placed, "still free"),
                 ("shortfall", s.shortfall, "SHORT"),
             ];
+            let percent = |n: u64| 100.0 * n as f64 / s.size.max(1) as f64;
             Item {
                 label: format!("{} {}", s.target, s.subnet),
                 segments: parts
@@ -98,18 +100,23 @@ fn chart(subnets: &[Subnet]) -> Chart {
                     .filter(|(_, n, _)| *n > 0)
                     .map(|(class, n, what)| Segment {
                         class,
-                        value: n as f64,
-                        title: format!("{} {}: {what} {n}", s.target, s.subnet),
+                        value: percent(n),
+                        title: format!("{} {}: {what} {n} of {}", s.target, s.subnet, s.size),
                     })
                     .collect(),
-                stacked: true,
-                marker: Some((s.size as f64, format!("{} usable addresses", s.size))),
+                arrange: Arrange::Stacked,
+                marker: Some((100.0, format!("{} usable addresses", s.size))),
+                value: if s.shortfall > 0 {
+                    format!("{} needed, {} free: SHORT {}", s.needed, s.free, s.shortfall)
+                } else {
+                    format!("{} needed, {} free", s.needed, s.free)
+                },
             }
         })
         .collect();
     bars::layout(
         "chart-addresses",
-        "Addresses per target subnet: reserved, needed, free; short beyond the subnet's size",
+        "Addresses per target subnet, in percent of its usable addresses",
         items,
         &[
             ("reserved", "reserved"),
@@ -117,6 +124,6 @@ fn chart(subnets: &[Subnet]) -> Chart {
             ("free", "still free"),
             ("shortfall", "short"),
         ],
-        |v| format!("{}", v.round() as u64),
+        |v| format!("{}%", v.round() as u64),
     )
 }

@@ -1,16 +1,17 @@
 //! Horizontal bar charts, laid out here and drawn by the `bars.svg` template: one row per item
-//! (a storage class, a namespace, a subnet, a concern), its bars side by side (stacked) or one
-//! under the other (grouped), and an optional marker line (what is available).
+//! (a storage class, a namespace, a subnet, a concern), its bars side by side (stacked) or all
+//! from zero (overlaid), an optional marker line (what is available) and its figures as text.
 
 use serde::Serialize;
 
 pub const WIDTH: f64 = 900.0;
 const LABEL_WIDTH: f64 = 220.0;
-const RIGHT_MARGIN: f64 = 20.0;
+/// Room right of the longest bar for its figures.
+const RIGHT_MARGIN: f64 = 170.0;
 const TOP: f64 = 8.0;
 const AXIS_HEIGHT: f64 = 28.0;
-const BAR_HEIGHT: f64 = 12.0;
-const ROW_GAP: f64 = 8.0;
+const BAR_HEIGHT: f64 = 13.0;
+const ROW_GAP: f64 = 5.0;
 /// Longer labels are cut (with …) in the chart; their full text is in the bar's hover title.
 const LABEL_CHARS: usize = 32;
 
@@ -41,6 +42,9 @@ pub struct Row {
     pub label_y: f64,
     pub bars: Vec<Bar>,
     pub marker: Option<Marker>,
+    /// The row's figures, printed right of its bars (hover titles do not print).
+    pub value: String,
+    pub value_x: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,13 +78,22 @@ pub struct Segment {
     pub title: String,
 }
 
+/// How a row's segments share its space.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Arrange {
+    /// Side by side: parts of one whole.
+    Stacked,
+    /// All from zero in one lane, the first (the largest) underneath.
+    Overlaid,
+}
+
 /// A row before layout.
 pub struct Item {
     pub label: String,
     pub segments: Vec<Segment>,
-    /// Segments side by side (parts of one whole) rather than one under the other.
-    pub stacked: bool,
+    pub arrange: Arrange,
     pub marker: Option<(f64, String)>,
+    pub value: String,
 }
 
 /// Lays out `items` on one scale from 0 to the largest bar or marker; `tick_label` formats
@@ -99,26 +112,20 @@ pub fn layout(
     let mut y = TOP;
     let mut rows = Vec::with_capacity(items.len());
     for item in items {
-        let lanes = if item.stacked {
-            1
-        } else {
-            item.segments.len().max(1)
-        };
-        let row_height = lanes as f64 * BAR_HEIGHT;
+        let stacked = item.arrange == Arrange::Stacked;
         let mut start = 0.0;
         let mut bars = Vec::new();
-        for (lane, segment) in item.segments.into_iter().enumerate() {
-            let (from, lane) = if item.stacked {
-                (start, 0)
-            } else {
-                (0.0, lane)
-            };
+        let mut right: f64 = LABEL_WIDTH;
+        for segment in item.segments {
+            let from = if stacked { start } else { 0.0 };
             start = from + segment.value;
+            let width = x(from + segment.value) - x(from);
+            right = right.max(x(from) + width);
             bars.push(Bar {
                 class: segment.class.into(),
                 x: round(x(from)),
-                y: round(y + lane as f64 * BAR_HEIGHT),
-                width: round(x(from + segment.value) - x(from)),
+                y: round(y),
+                width: round(width),
                 height: BAR_HEIGHT - 1.0,
                 title: segment.title,
             });
@@ -126,17 +133,19 @@ pub fn layout(
         let marker = item.marker.map(|(value, title)| Marker {
             x: round(x(value)),
             y1: round(y - 3.0),
-            y2: round(y + row_height + 2.0),
+            y2: round(y + BAR_HEIGHT + 2.0),
             title,
         });
         rows.push(Row {
             label: cut(&item.label),
             full_label: item.label,
-            label_y: round(y + row_height / 2.0),
+            label_y: round(y + BAR_HEIGHT / 2.0),
             bars,
             marker,
+            value: item.value,
+            value_x: round(right + 4.0),
         });
-        y += row_height + ROW_GAP;
+        y += BAR_HEIGHT + ROW_GAP;
     }
     let ticks = (0..=4)
         .map(|i| {
@@ -169,7 +178,7 @@ pub fn layout(
 
 /// The largest value an item reaches on the scale.
 fn extent(item: &Item) -> f64 {
-    let bars = if item.stacked {
+    let bars = if item.arrange == Arrange::Stacked {
         item.segments.iter().map(|s| s.value).sum()
     } else {
         item.segments.iter().map(|s| s.value).fold(0.0, f64::max)

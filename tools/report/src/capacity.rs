@@ -1,7 +1,7 @@
 //! The capacity section: per storage class the PVC bytes the target keeps (steady) and requests
 //! while copying (peak) against what is available; per group (namespace) the same, largest first.
 
-use crate::bars::{self, Chart, Item, Segment};
+use crate::bars::{self, Arrange, Chart, Item, Segment};
 use crate::inputs::CapacityRow;
 use common::size::human_bytes;
 use serde::Serialize;
@@ -13,7 +13,6 @@ pub struct Capacity {
     /// Whether the class totals are the sum of the groups' (no totals row in the input): the sum
     /// of the groups' peaks is then an upper bound of the peak.
     pub summed: bool,
-    pub groups: Vec<GroupNeed>,
     pub class_chart: Chart,
     pub group_chart: Chart,
 }
@@ -26,14 +25,6 @@ pub struct ClassNeed {
     pub available: Option<String>,
     pub headroom: Option<String>,
     pub exceeded: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct GroupNeed {
-    pub label: String,
-    pub vms: Option<u64>,
-    pub steady: String,
-    pub peak: String,
 }
 
 /// Class totals: steady and peak bytes per class.
@@ -59,15 +50,6 @@ pub fn build(rows: &[CapacityRow], available: &BTreeMap<String, u64>) -> Capacit
     Capacity {
         class_chart: class_chart(&totals, &available_by_class),
         group_chart: group_chart(&groups),
-        groups: groups
-            .iter()
-            .map(|r| GroupNeed {
-                label: r.label(),
-                vms: r.vms.or(r.vm_count),
-                steady: human_bytes(r.pvc_bytes.values().sum()),
-                peak: human_bytes(peak_of(r)),
-            })
-            .collect(),
         classes,
         summed,
     }
@@ -120,25 +102,30 @@ fn class_needs(totals: &Totals, available: &BTreeMap<String, u64>) -> Vec<ClassN
         .collect()
 }
 
+/// The peak underneath, the steady need (never larger) over it.
 fn need_segments(steady: u64, peak: u64) -> Vec<Segment> {
     vec![
-        Segment {
-            class: "steady",
-            value: steady as f64,
-            title: format!("steady (PVCs kept): {}", human_bytes(steady)),
-        },
         Segment {
             class: "peak",
             value: peak as f64,
             title: format!("peak (while copying): {}", human_bytes(peak)),
         },
+        Segment {
+            class: "steady",
+            value: steady as f64,
+            title: format!("steady (PVCs kept): {}", human_bytes(steady)),
+        },
     ]
+}
+
+fn need_text(steady: u64, peak: u64) -> String {
+    format!("{} / {}", human_bytes(steady), human_bytes(peak))
 }
 
 const LEGEND: [(&str, &str); 3] = [
     ("steady", "steady: PVCs kept"),
     ("peak", "peak: while copying"),
-    ("available", "available"),
+    ("available", "available (dashed)"),
 ];
 
 fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
@@ -148,12 +135,13 @@ fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
             let mut segments = need_segments(steady, peak);
             let over = available.get(class).is_some_and(|a| peak > *a);
             if over {
-                segments[1].class = "peak over";
+                segments[0].class = "peak over";
             }
             Item {
                 label: class.clone(),
                 segments,
-                stacked: false,
+                arrange: Arrange::Overlaid,
+                value: need_text(steady, peak),
                 marker: available
                     .get(class)
                     .map(|a| (*a as f64, format!("available: {}", human_bytes(*a)))),
@@ -162,7 +150,7 @@ fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
         .collect();
     bars::layout(
         "chart-capacity-classes",
-        "PVC bytes per storage class: steady and peak against what is available",
+        "PVC bytes per storage class, steady / peak, against what is available",
         items,
         &LEGEND,
         |v| human_bytes(v as u64),
@@ -172,16 +160,23 @@ fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
 fn group_chart(groups: &[&CapacityRow]) -> Chart {
     let items = groups
         .iter()
-        .map(|row| Item {
-            label: row.label(),
-            segments: need_segments(row.pvc_bytes.values().sum(), peak_of(row)),
-            stacked: false,
-            marker: None,
+        .map(|row| {
+            let steady = row.pvc_bytes.values().sum();
+            Item {
+                label: row.label(),
+                segments: need_segments(steady, peak_of(row)),
+                arrange: Arrange::Overlaid,
+                marker: None,
+                value: match row.vms.or(row.vm_count) {
+                    Some(n) => format!("{n} VM(s): {}", need_text(steady, peak_of(row))),
+                    None => need_text(steady, peak_of(row)),
+                },
+            }
         })
         .collect();
     bars::layout(
         "chart-capacity-groups",
-        "PVC bytes per group, largest peak first",
+        "PVC bytes per group, steady / peak, largest peak first",
         items,
         &LEGEND[..2],
         |v| human_bytes(v as u64),

@@ -4,6 +4,7 @@
 
 use crate::timeline::Timeline;
 use crate::timescale::TimeScale;
+use jiff::SignedDuration;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (900, 240);
@@ -14,7 +15,7 @@ const LINE: RGBColor = RGBColor(31, 94, 168);
 struct Series {
     id: &'static str,
     title: String,
-    unit: &'static str,
+    unit: String,
     points: Vec<(f64, f64)>,
 }
 
@@ -35,7 +36,7 @@ pub fn inflight(timeline: &Timeline, scale: &TimeScale) -> Result<String, String
         &Series {
             id: "chart-inflight",
             title: format!("Disk bytes of the running plans ({unit})"),
-            unit,
+            unit: unit.to_string(),
             points,
         },
         scale,
@@ -47,19 +48,9 @@ pub fn throughput(timeline: &Timeline, scale: &TimeScale) -> Result<String, Stri
     let span = scale.span_secs();
     let bucket = nice_bucket(span / 40.0);
     let buckets = (span / bucket).ceil().max(1.0) as usize;
-    let mut done_at_end = vec![0u64; buckets + 1];
-    // Bytes done by the end of each bucket: the last cumulative value at or before it.
-    let mut next = 0;
-    for (i, slot) in done_at_end.iter_mut().enumerate() {
-        let limit = i as f64 * bucket;
-        while next < timeline.done.len() && scale.secs(timeline.done[next].0) <= limit {
-            next += 1;
-        }
-        *slot = next.checked_sub(1).map_or(0, |n| timeline.done[n].1);
-    }
-    let rates: Vec<f64> = done_at_end
-        .windows(2)
-        .map(|w| w[1].saturating_sub(w[0]) as f64 / bucket)
+    let at = |secs: f64| timeline.done_at(scale.start + SignedDuration::from_secs_f64(secs));
+    let rates: Vec<f64> = (0..buckets)
+        .map(|i| (at((i + 1) as f64 * bucket) - at(i as f64 * bucket)).max(0.0) / bucket)
         .collect();
     let (unit, div) = byte_unit(rates.iter().copied().fold(0.0, f64::max) as u64);
     let mut points = Vec::with_capacity(rates.len() * 2);
@@ -71,58 +62,64 @@ pub fn throughput(timeline: &Timeline, scale: &TimeScale) -> Result<String, Stri
         &Series {
             id: "chart-throughput",
             title: format!(
-                "Bytes copied per {} ({unit}/s){}",
+                "Copy throughput per {} ({unit}/s){}",
                 human_secs(bucket),
                 if timeline.live {
                     ""
                 } else {
-                    ", counted when each VM finishes"
+                    ", each VM's bytes spread from its plan's start to its end"
                 }
             ),
-            unit,
+            unit: format!("{unit}/s"),
             points,
         },
         scale,
     )
 }
 
+/// Points are in seconds from the start; the axis counts minutes (hours past two days), so that
+/// plotters' round numbers fall on round times.
 fn draw(series: &Series, scale: &TimeScale) -> Result<String, String> {
-    let mut svg = String::new();
-    let span = scale.span_secs();
+    let unit_secs = if scale.span_secs() > 2.0 * 86400.0 {
+        3600.0
+    } else {
+        60.0
+    };
+    let span = scale.span_secs() / unit_secs;
     let top = series.points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(|x| e(&x))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(&series.title, ("sans-serif", 15))
             .margin(8)
             .x_label_area_size(28)
             .y_label_area_size(64)
             .build_cartesian_2d(0f64..span, 0f64..top)
-            .map_err(|e| e.to_string())?;
-        let label = |x: &f64| scale.offset_label(*x);
+            .map_err(|x| e(&x))?;
+        let label = |x: &f64| scale.offset_label(*x * unit_secs);
         chart
             .configure_mesh()
             .x_labels(8)
             .x_label_formatter(&label)
             .y_labels(5)
-            .y_desc(series.unit)
+            .y_desc(series.unit.as_str())
             .light_line_style(WHITE)
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(|x| e(&x))?;
         let shade = WINDOW_SHADE.mix(0.35).filled();
+        let windows = scale.windows().into_iter().map(|(from, to)| {
+            let (a, b) = (scale.secs(from) / unit_secs, scale.secs(to) / unit_secs);
+            Rectangle::new([(a, 0.0), (b, top)], shade)
+        });
+        chart.draw_series(windows).map_err(|x| e(&x))?;
+        let points = series.points.iter().map(|(x, y)| (x / unit_secs, *y));
         chart
-            .draw_series(scale.windows().into_iter().map(|(from, to)| {
-                Rectangle::new([(scale.secs(from), 0.0), (scale.secs(to), top)], shade)
-            }))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(
-                series.points.iter().copied(),
-                LINE.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .draw_series(LineSeries::new(points, LINE.stroke_width(2)))
+            .map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))?;
     }
     // Named like the other charts, so the page (and its tests) can find it.
     Ok(svg.replacen(

@@ -1,7 +1,7 @@
 //! The preflight section: plan-gen's findings grouped by category (Critical first) and concern,
 //! with the VMs each concerns, and the VMs the Critical ones block.
 
-use crate::bars::{self, Chart, Item, Segment};
+use crate::bars::{self, Arrange, Chart, Item, Segment};
 use crate::inputs::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -129,8 +129,9 @@ fn chart(categories: &[Category]) -> Chart {
                     value: c.vms as f64,
                     title: format!("{} {}: {} VM(s)", cat.name, c.id, c.vms),
                 }],
-                stacked: true,
+                arrange: Arrange::Stacked,
                 marker: None,
+                value: format!("{} VM(s)", c.vms),
             })
         })
         .collect();

@@ -24,7 +24,13 @@ pub struct Summary {
 pub struct Reason {
     pub why: String,
     pub vms: usize,
+    /// `namespace/vm` (with the detail, if any), the first NAMES_SHOWN.
+    pub names: Vec<String>,
+    pub more: usize,
 }
+
+/// VM names listed per reason before "and N more".
+const NAMES_SHOWN: usize = 40;
 
 #[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LeftOut {
@@ -120,17 +126,32 @@ fn blocked(findings: &[Finding]) -> Vec<LeftOut> {
 }
 
 fn reasons(left_out: &[LeftOut]) -> Vec<Reason> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_why: BTreeMap<&str, Vec<&LeftOut>> = BTreeMap::new();
     for l in left_out {
-        *counts.entry(&l.why).or_default() += 1;
+        by_why.entry(&l.why).or_default().push(l);
     }
-    let mut reasons: Vec<Reason> = counts
+    let mut reasons: Vec<Reason> = by_why
         .into_iter()
         .map(|(why, vms)| Reason {
             why: why.into(),
-            vms,
+            vms: vms.len(),
+            more: vms.len().saturating_sub(NAMES_SHOWN),
+            names: vms.iter().take(NAMES_SHOWN).map(|l| name(l)).collect(),
         })
         .collect();
     reasons.sort_by(|a, b| b.vms.cmp(&a.vms).then(a.why.cmp(&b.why)));
     reasons
+}
+
+fn name(l: &LeftOut) -> String {
+    let vm = if l.namespace.is_empty() {
+        l.vm.clone()
+    } else {
+        format!("{}/{}", l.namespace, l.vm)
+    };
+    if l.detail.is_empty() {
+        vm
+    } else {
+        format!("{vm} ({})", l.detail)
+    }
 }

@@ -81,6 +81,32 @@ impl Timeline {
         }
     }
 
+    /// Bytes copied by `t`. A live run: the VMs' last reported progress. A simulation reports
+    /// only when each VM ends, so its bytes are spread evenly from its plan's start to its end.
+    pub fn done_at(&self, t: Timestamp) -> f64 {
+        if self.live {
+            let reported = self.done.partition_point(|(at, _)| *at <= t);
+            return reported.checked_sub(1).map_or(0.0, |i| self.done[i].1 as f64);
+        }
+        let mut done = 0.0;
+        for plan in &self.plans {
+            let Some(start) = plan.started else { continue };
+            for vm in &plan.vms {
+                let span = vm.time.duration_since(start).as_secs_f64();
+                let elapsed = t.duration_since(start).as_secs_f64();
+                let share = if span > 0.0 {
+                    (elapsed / span).clamp(0.0, 1.0)
+                } else if t >= vm.time {
+                    1.0
+                } else {
+                    0.0
+                };
+                done += vm.bytes as f64 * share;
+            }
+        }
+        done
+    }
+
     /// VMs that failed: (name, plan's namespace, error).
     pub fn failed_vms(&self) -> Vec<(String, String, String)> {
         self.plans
