@@ -107,7 +107,10 @@ fn chart(subnets: &[Subnet]) -> Chart {
                 arrange: Arrange::Stacked,
                 marker: Some((100.0, format!("{} usable addresses", s.size))),
                 value: if s.shortfall > 0 {
-                    format!("{} needed, {} free: SHORT {}", s.needed, s.free, s.shortfall)
+                    format!(
+                        "{} needed, {} free: SHORT {}",
+                        s.needed, s.free, s.shortfall
+                    )
                 } else {
                     format!("{} needed, {} free", s.needed, s.free)
                 },
@@ -124,6 +127,7 @@ fn chart(subnets: &[Subnet]) -> Chart {
             ("free", "still free"),
             ("shortfall", "short"),
         ],
+        1.0,
         |v| format!("{}%", v.round() as u64),
     )
 }

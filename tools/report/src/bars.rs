@@ -96,18 +96,22 @@ pub struct Item {
     pub value: String,
 }
 
-/// Lays out `items` on one scale from 0 to the largest bar or marker; `tick_label` formats
-/// a value on the axis.
+/// Lays out `items` on one scale from 0 past the largest bar or marker, with ticks on round
+/// multiples of `unit` (1 for counts, a binary unit for bytes); `tick_label` formats a tick.
 pub fn layout(
     id: &str,
     title: &str,
     items: Vec<Item>,
     legend: &[(&str, &str)],
+    unit: f64,
     tick_label: impl Fn(f64) -> String,
 ) -> Chart {
     let plot_right = WIDTH - RIGHT_MARGIN;
     let plot_width = plot_right - LABEL_WIDTH;
-    let max = items.iter().map(extent).fold(0.0, f64::max).max(1.0);
+    let largest = items.iter().map(extent).fold(0.0, f64::max).max(unit) / unit;
+    let step = nice_step(largest / 4.0);
+    let ticks_count = (largest / step).ceil().max(1.0) as u32;
+    let max = f64::from(ticks_count) * step * unit;
     let x = |value: f64| LABEL_WIDTH + plot_width * (value / max).clamp(0.0, 1.0);
     let mut y = TOP;
     let mut rows = Vec::with_capacity(items.len());
@@ -147,9 +151,9 @@ pub fn layout(
         });
         y += BAR_HEIGHT + ROW_GAP;
     }
-    let ticks = (0..=4)
+    let ticks = (0..=ticks_count)
         .map(|i| {
-            let value = max * f64::from(i) / 4.0;
+            let value = f64::from(i) * step * unit;
             Tick {
                 x: round(x(value)),
                 label: tick_label(value),
@@ -174,6 +178,25 @@ pub fn layout(
             })
             .collect(),
     }
+}
+
+/// A round step (1, 2, 2.5 or 5 times a power of ten) at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let magnitude = 10f64.powf(raw.max(1e-9).log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// The binary unit (bytes) that a scale up to `max` bytes counts in.
+pub fn byte_unit(max: f64) -> f64 {
+    [40, 30, 20, 10]
+        .into_iter()
+        .map(|shift| (1u64 << shift) as f64)
+        .find(|unit| max >= *unit)
+        .unwrap_or(1.0)
 }
 
 /// The largest value an item reaches on the scale.

@@ -129,6 +129,12 @@ const LEGEND: [(&str, &str); 3] = [
 ];
 
 fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
+    let largest = totals
+        .values()
+        .map(|t| t.1)
+        .chain(available.values().copied())
+        .max();
+    let unit = bars::byte_unit(largest.unwrap_or(0) as f64);
     let items = totals
         .iter()
         .map(|(class, &(steady, peak))| {
@@ -153,6 +159,7 @@ fn class_chart(totals: &Totals, available: &BTreeMap<String, u64>) -> Chart {
         "PVC bytes per storage class, steady / peak, against what is available",
         items,
         &LEGEND,
+        unit,
         |v| human_bytes(v as u64),
     )
 }
@@ -179,6 +186,7 @@ fn group_chart(groups: &[&CapacityRow]) -> Chart {
         "PVC bytes per group, steady / peak, largest peak first",
         items,
         &LEGEND[..2],
+        bars::byte_unit(groups.first().map_or(0, |g| peak_of(g)) as f64),
         |v| human_bytes(v as u64),
     )
 }

@@ -134,7 +134,11 @@ pub fn layout(timeline: &Timeline, scale: &TimeScale) -> Gantt {
         id: "chart-gantt".into(),
         title: format!(
             "{} of {} plan(s), {} to {}",
-            if timeline.live { "Run" } else { "Simulated schedule" },
+            if timeline.live {
+                "Run"
+            } else {
+                "Simulated schedule"
+            },
             timeline.plans.len(),
             scale.label(timeline.start),
             scale.label(timeline.end)

@@ -24,34 +24,43 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use summary::{BLOCKED, FAILED, NOT_SELECTED};
-
 const LONG_ABOUT: &str = "\
 Reads liftkit's outputs (JSON lines; each option repeatable) and writes one HTML page that needs
 nothing else when opened: no network, no scripts, no web fonts; its charts are inline SVG (hover a
-bar for its details), and it prints. A section appears for each kind of input given:
-- summary (--vms, --inventory): VMs, owners, target namespaces, disk bytes (a shared disk once),
-  and the VMs left out and why: not selected (in --inventory, not in --vms), blocked by a
-  Critical preflight finding (--preflight), failed in a live run (--events);
-- capacity (--capacity: capacity-calc's rows, with its totals row, or its --quota records): per
-  storage class the PVC bytes kept (steady) and requested while copying (peak) against
-  --available (or the totals row's available_bytes); per group, the largest peak first. Without
-  a totals row the class figures are the groups' sums, and the peak an upper bound;
-- addresses (--addresses: ip-budget's report, or its --allocate records): per target subnet the
-  addresses reserved, needed and free, shortfalls in red; targets given no subnet;
-- preflight (--preflight: plan-gen's --report): findings by category and concern, with their
-  VMs, and the VMs the Critical ones keep out of the plans;
-- schedule (--events: plan-run's events, from --simulate or a live run): a Gantt chart of the
-  plans (a mark per VM when it finished), the --window shaded, the disk bytes of the running
-  plans and the throughput over time; for a live run, what remains;
-- verification (--verify: vm-verify's records, one JSON object per check:
-  {\"vm\": NAME, \"check\": NAME, \"ok\": BOOL, \"message\": TEXT}; only failed ones is enough): the
-  VMs that passed (no failed check; a live run's migrated VMs count) and those that failed.
+bar for its details; each bar's figures are also printed beside it), and it prints. A section
+appears for each kind of input given.
+
+Summary (--vms, --inventory): VMs, owners, target namespaces, disk bytes (a shared disk once), and
+the VMs left out and why: not selected (in --inventory, not in --vms), blocked by a Critical
+preflight finding (--preflight), failed in a live run (--events).
+
+Capacity (--capacity: capacity-calc's rows with its totals row, or its --quota records): per
+storage class the PVC bytes kept (steady) and requested while copying (peak) against --available
+(or the totals row's available_bytes); per group, the largest peak first. Without a totals row
+the class figures are the groups' sums, and the peak an upper bound.
+
+Addresses (--addresses: ip-budget's report, or its --allocate records): per target subnet the
+addresses reserved, needed and free, in percent of the subnet, shortfalls in red; targets given no
+subnet.
+
+Preflight (--preflight: plan-gen's --report): findings by category and concern with their VMs, and
+the VMs the Critical ones keep out of the plans.
+
+Schedule (--events: plan-run's events, from --simulate or a live run): a Gantt chart of the plans
+(a mark per VM when it finished; a table lists them too), the --window shaded, the disk bytes of
+the running plans and the copy throughput over time. A live run's throughput comes from its
+vm-progress events; a simulation reports each VM only when it ends, so its bytes are spread from
+its plan's start to its end. For a live run, what remains: plans, VMs, bytes.
+
+Verification (--verify: vm-verify's records, one JSON object per check, {\"vm\": NAME, \"check\":
+NAME, \"ok\": BOOL, \"message\": TEXT}; the failed ones alone will do): the VMs that passed (no
+failed check; a live run's migrated VMs count as checked) and those that failed, with why.
 
 Every name read (VMs, namespaces, plans, messages) is escaped by the template engine: a VM named
 <script> shows as text. Times are shown in --time-zone (the system's by default), the zone
 plan-run reads --window in. --only writes one chart as a standalone SVG instead of the page.
-Memory: every input line is held (a few hundred bytes each).";
+report exits 0 when it wrote the page, whatever the page shows (shortfalls and findings are the
+other tools' to signal). Memory: every input line is held (a few hundred bytes each).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Only {

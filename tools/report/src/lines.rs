@@ -86,7 +86,13 @@ fn draw(series: &Series, scale: &TimeScale) -> Result<String, String> {
         60.0
     };
     let span = scale.span_secs() / unit_secs;
-    let top = series.points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let top = series
+        .points
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        * 1.1;
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let mut svg = String::new();
     {
@@ -142,10 +148,12 @@ fn byte_unit(max: u64) -> (&'static str, f64) {
 
 /// A round interval at least `secs` long: 1, 5, 10, 15, 30 minutes, 1, 2, 6 hours, a day.
 fn nice_bucket(secs: f64) -> f64 {
-    [60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0]
-        .into_iter()
-        .find(|b| *b >= secs)
-        .unwrap_or(86400.0)
+    [
+        60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+    ]
+    .into_iter()
+    .find(|b| *b >= secs)
+    .unwrap_or(86400.0)
 }
 
 fn human_secs(secs: f64) -> String {

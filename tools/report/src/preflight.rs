@@ -50,9 +50,12 @@ fn rank(category: &str) -> usize {
         .unwrap_or(5)
 }
 
+/// Concern id -> (label, VM names in input order, each once).
+type Concerns<'a> = BTreeMap<&'a str, (&'a str, Vec<&'a str>)>;
+
 pub fn build(findings: &[Finding]) -> Preflight {
-    // category -> concern id -> (label, VM names in input order, each once)
-    let mut grouped: BTreeMap<(usize, &str), BTreeMap<&str, (&str, Vec<&str>)>> = BTreeMap::new();
+    // (rank, category) -> its concerns
+    let mut grouped: BTreeMap<(usize, &str), Concerns> = BTreeMap::new();
     let mut blocked: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
     for f in findings {
         let concern = grouped
@@ -97,7 +100,7 @@ pub fn build(findings: &[Finding]) -> Preflight {
     }
 }
 
-fn category(name: &str, concerns: BTreeMap<&str, (&str, Vec<&str>)>) -> Category {
+fn category(name: &str, concerns: Concerns) -> Category {
     let mut concerns: Vec<Concern> = concerns
         .into_iter()
         .map(|(id, (label, names))| Concern {
@@ -105,7 +108,11 @@ fn category(name: &str, concerns: BTreeMap<&str, (&str, Vec<&str>)>) -> Category
             label: label.into(),
             vms: names.len(),
             more: names.len().saturating_sub(NAMES_SHOWN),
-            names: names.iter().take(NAMES_SHOWN).map(|n| n.to_string()).collect(),
+            names: names
+                .iter()
+                .take(NAMES_SHOWN)
+                .map(|n| n.to_string())
+                .collect(),
         })
         .collect();
     concerns.sort_by(|a, b| b.vms.cmp(&a.vms).then(a.id.cmp(&b.id)));
@@ -144,6 +151,7 @@ fn chart(categories: &[Category]) -> Chart {
             ("warning", "Warning"),
             ("information", "Information"),
         ],
+        1.0,
         |v| format!("{}", v.round() as u64),
     )
 }

@@ -40,7 +40,11 @@ impl Page {
         let timeline = Timeline::from_events(&events);
         let mut page = Page::default();
         if !args.vms.is_empty() || !args.inventory.is_empty() {
-            let moved = if args.vms.is_empty() { &inventory } else { &vms };
+            let moved = if args.vms.is_empty() {
+                &inventory
+            } else {
+                &vms
+            };
             let failed = timeline.as_ref().map(Timeline::failed_vms);
             page.summary = Some(summary::build(
                 moved,

@@ -110,16 +110,25 @@ fn simulation_lines(timeline: &Timeline) -> Vec<(String, String)> {
     };
     let num = |k: &str| sim.get(k).and_then(serde_json::Value::as_f64);
     let bytes = |k: &str| num(k).map(|b| human_bytes(b as u64));
-    let secs = |k: &str| num(k).map(|s| plan_run::human_secs(s));
+    let secs = |k: &str| num(k).map(plan_run::human_secs);
     let lines = [
         ("plans", num("plans").map(|n| n.to_string())),
         ("VMs", num("vms").map(|n| n.to_string())),
         ("disk bytes", bytes("total_bytes")),
-        ("link", bytes("bandwidth_bytes_per_sec").map(|b| format!("{b}/s"))),
+        (
+            "link",
+            bytes("bandwidth_bytes_per_sec").map(|b| format!("{b}/s")),
+        ),
         ("makespan", secs("makespan_secs")),
         ("lower bound (bytes / bandwidth)", secs("lower_bound_secs")),
-        ("makespan / lower bound", num("ratio").map(|r| format!("{r:.2}"))),
-        ("most plans at once", num("peak_running_plans").map(|n| n.to_string())),
+        (
+            "makespan / lower bound",
+            num("ratio").map(|r| format!("{r:.2}")),
+        ),
+        (
+            "most plans at once",
+            num("peak_running_plans").map(|n| n.to_string()),
+        ),
         ("most bytes in flight", bytes("peak_inflight_bytes")),
     ];
     lines

@@ -70,7 +70,10 @@ pub fn build(
     let mut left_out = Vec::new();
     if let Some(inventory) = inventory {
         let chosen: BTreeSet<&str> = vms.iter().map(|vm| vm.id.as_str()).collect();
-        for vm in inventory.iter().filter(|vm| !chosen.contains(vm.id.as_str())) {
+        for vm in inventory
+            .iter()
+            .filter(|vm| !chosen.contains(vm.id.as_str()))
+        {
             left_out.push(LeftOut {
                 vm: vm.name.clone(),
                 namespace: vm.target_namespace.clone().unwrap_or_default(),

@@ -32,6 +32,8 @@ pub struct PlanSpan {
     pub outcome: Option<String>,
     pub blocked: Option<String>,
     pub vms: Vec<VmDone>,
+    /// Bytes copied per VM id, as last reported.
+    pub progress: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ impl Timeline {
             .iter()
             .map(|p| p.vm_count.saturating_sub(p.vms.len() as u64))
             .sum();
-        let done_open: u64 = open.iter().map(|p| p.vms.iter().map(|v| v.bytes).sum::<u64>()).sum();
+        let done_open: u64 = open.iter().flat_map(|p| p.progress.values()).sum();
         let total_open: u64 = open.iter().map(|p| p.total_bytes).sum();
         Remaining {
             plans: open.len(),
@@ -86,7 +88,9 @@ impl Timeline {
     pub fn done_at(&self, t: Timestamp) -> f64 {
         if self.live {
             let reported = self.done.partition_point(|(at, _)| *at <= t);
-            return reported.checked_sub(1).map_or(0.0, |i| self.done[i].1 as f64);
+            return reported
+                .checked_sub(1)
+                .map_or(0.0, |i| self.done[i].1 as f64);
         }
         let mut done = 0.0;
         for plan in &self.plans {
@@ -175,7 +179,12 @@ impl Builder {
                 span.outcome = Some(e.str("outcome").unwrap_or("Deleted").to_string());
             }
             "blocked" => span.blocked = Some(e.str("message").unwrap_or("").to_string()),
-            "vm-progress" => self.progress(e, e.u64("bytes_done")),
+            "vm-progress" => {
+                if let (Some(id), Some(bytes)) = (e.str("vm_id"), e.u64("bytes_done")) {
+                    span.progress.insert(id.to_string(), bytes);
+                }
+                self.progress(e, e.u64("bytes_done"));
+            }
             "vm-succeeded" | "vm-failed" | "vm-canceled" => self.vm_done(e),
             _ => {}
         }
@@ -204,8 +213,15 @@ impl Builder {
             e.str("plan").unwrap_or("").to_string(),
         );
         if let Some(span) = self.plans.get_mut(&key) {
+            if let (Some(id), Some(bytes)) = (e.str("vm_id"), bytes) {
+                span.progress.insert(id.to_string(), bytes);
+            }
             span.vms.push(VmDone {
-                name: e.str("vm_name").or(e.str("vm_id")).unwrap_or("").to_string(),
+                name: e
+                    .str("vm_name")
+                    .or(e.str("vm_id"))
+                    .unwrap_or("")
+                    .to_string(),
                 time: e.time,
                 bytes: bytes.unwrap_or(0),
                 outcome,

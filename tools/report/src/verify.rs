@@ -35,8 +35,10 @@ pub fn build(checks: &[Check], migrated: &[String]) -> Verification {
         }
     }
     let (passed, failed): (Vec<_>, Vec<_>) = by_vm.into_iter().partition(|(_, f)| f.is_empty());
-    let mut checks: Vec<(String, usize)> =
-        counts.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+    let mut checks: Vec<(String, usize)> = counts
+        .into_iter()
+        .map(|(c, n)| (c.to_string(), n))
+        .collect();
     checks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Verification {
         passed: passed.into_iter().map(|(vm, _)| vm.to_string()).collect(),
