@@ -17,10 +17,8 @@ mod verify;
 
 use clap::Parser;
 use common::output::Output;
-use common::size::parse_size;
 use common::{Error, ExitCode, Result};
 use plan_run::window::Window;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -131,25 +129,6 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
-fn parse_available(specs: &[String]) -> Result<BTreeMap<String, u64>> {
-    let mut available = BTreeMap::new();
-    for spec in specs {
-        let (class, size) = spec.split_once('=').ok_or_else(|| {
-            Error::usage(format!(
-                "--available {spec:?}: expected CLASS=SIZE (like trident-nfs=40TiB)"
-            ))
-        })?;
-        let bytes =
-            parse_size(size).map_err(|e| Error::usage(format!("--available {spec:?}: {e}")))?;
-        if available.insert(class.trim().to_string(), bytes).is_some() {
-            return Err(Error::usage(format!(
-                "--available: class {class} given twice"
-            )));
-        }
-    }
-    Ok(available)
-}
-
 fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
     match name {
         None => Ok(jiff::tz::TimeZone::system()),
@@ -160,7 +139,7 @@ fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
-    let available = parse_available(&args.available)?;
+    let available = common::size::parse_available(&args.available)?;
     let zone = time_zone(args.time_zone.as_deref())?;
     let given = [
         &args.vms,

@@ -134,3 +134,88 @@ fn next_midnight(midnight: Timestamp, zone: &TimeZone) -> Timestamp {
         .map(|z| z.timestamp())
         .unwrap_or(midnight + SignedDuration::from_hours(24))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn scale(start: &str, end: &str, window: &str, zone: &str) -> TimeScale {
+        TimeScale::new(
+            t(start),
+            t(end),
+            TimeZone::get(zone).unwrap(),
+            Some(Window::parse(window).unwrap()),
+        )
+    }
+
+    #[test]
+    fn windows_crossing_midnight_are_clipped_to_the_axis() {
+        let s = scale(
+            "2026-11-27T12:00:00Z",
+            "2026-11-29T12:00:00Z",
+            "22:00-06:00",
+            "UTC",
+        );
+        assert_eq!(
+            s.windows(),
+            [
+                (t("2026-11-27T22:00:00Z"), t("2026-11-28T06:00:00Z")),
+                (t("2026-11-28T22:00:00Z"), t("2026-11-29T06:00:00Z")),
+            ]
+        );
+        // Open already at the start (the night before's opening), closed after 06:00.
+        let s = scale(
+            "2026-11-28T01:00:00Z",
+            "2026-11-28T08:00:00Z",
+            "22:00-06:00",
+            "UTC",
+        );
+        assert_eq!(
+            s.windows(),
+            [(t("2026-11-28T01:00:00Z"), t("2026-11-28T06:00:00Z"))]
+        );
+    }
+
+    #[test]
+    fn the_window_is_read_in_the_scales_zone() {
+        // 22:00 in Prague (UTC+1 in November) is 21:00 UTC.
+        let s = scale(
+            "2026-11-27T12:00:00Z",
+            "2026-11-28T12:00:00Z",
+            "22:00-06:00",
+            "Europe/Prague",
+        );
+        assert_eq!(
+            s.windows(),
+            [(t("2026-11-27T21:00:00Z"), t("2026-11-28T05:00:00Z"))]
+        );
+        assert_eq!(s.label(t("2026-11-27T21:00:00Z")), "2026-11-27 22:00");
+    }
+
+    #[test]
+    fn ticks_fall_on_round_local_times_with_the_date_where_the_day_changes() {
+        let s = scale(
+            "2026-11-27T22:07:00Z",
+            "2026-11-28T01:00:00Z",
+            "22:00-06:00",
+            "UTC",
+        );
+        let labels: Vec<String> = s.ticks().into_iter().map(|(_, l)| l).collect();
+        // 2 h 53 min: 30-minute steps (10-minute ones would be 17 ticks, 15-minute ones 11).
+        assert_eq!(
+            labels,
+            [
+                "11-27 22:30",
+                "23:00",
+                "23:30",
+                "11-28 00:00",
+                "00:30",
+                "01:00"
+            ]
+        );
+    }
+}
