@@ -309,10 +309,17 @@ fn every_section_of_the_demo_report_is_there_with_its_figures() {
         .iter()
         .map(|v| v["target_namespace"].as_str().unwrap())
         .collect();
-    assert!(
-        summary.contains(&namespaces.len().to_string()),
-        "{summary:?}"
+    assert_eq!(
+        summary[3],
+        namespaces.len().to_string(),
+        "target namespaces"
     );
+    let owners: BTreeSet<&str> = selected
+        .iter()
+        .flat_map(|v| v["owners"].as_array().unwrap())
+        .map(|o| o["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(summary[2], owners.len().to_string(), "owners");
     // Left out: every inventory VM not selected, and every VM plan-gen left out.
     let blocked: BTreeSet<&str> = findings
         .iter()

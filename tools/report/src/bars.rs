@@ -109,7 +109,7 @@ pub fn layout(
     let plot_right = WIDTH - RIGHT_MARGIN;
     let plot_width = plot_right - LABEL_WIDTH;
     let largest = items.iter().map(extent).fold(0.0, f64::max).max(unit) / unit;
-    let step = nice_step(largest / 4.0);
+    let step = nice_step(largest / 5.0);
     let ticks_count = (largest / step).ceil().max(1.0) as u32;
     let max = f64::from(ticks_count) * step * unit;
     let x = |value: f64| LABEL_WIDTH + plot_width * (value / max).clamp(0.0, 1.0);
