@@ -1,6 +1,9 @@
 //! Horizontal bar charts, laid out here and drawn by the `bars.svg` template: one row per item
 //! (a storage class, a namespace, a subnet, a concern), its bars side by side (stacked) or all
 //! from zero (overlaid), an optional marker line (what is available) and its figures as text.
+//! A template rather than plotters, as for the Gantt chart: plotters' SVG backend writes neither
+//! `<title>` (the hover text naming each bar's VMs or namespace) nor class attributes (which the
+//! page's styles and the tests use); it draws the lines over time (lines.rs).
 
 use serde::Serialize;
 
