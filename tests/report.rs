@@ -867,6 +867,40 @@ fn chromium_renders_the_demo_report_without_console_errors() {
 }
 
 #[test]
+fn the_demo_report_prints() {
+    // Chromium's print to PDF (A4/Letter, the print stylesheet): several pages, no console error.
+    let (_, page) = demo_report();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("report.pdf");
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium: {log}");
+    assert_eq!(console_messages(&log), Vec::<&str>::new(), "console: {log}");
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    let text = String::from_utf8_lossy(&bytes);
+    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+    assert!(pages >= 3, "{pages} page(s)");
+}
+
+#[test]
 fn the_console_check_sees_a_page_that_fails() {
     // The control for the test above: a page whose script throws is caught by the same check.
     let dir = tempfile::tempdir().unwrap();
