@@ -48,7 +48,8 @@ Schedule (--events: plan-run's events, from --simulate or a live run): a Gantt c
 (a mark per VM when it finished; a table lists them too), the --window shaded, the disk bytes of
 the running plans and the copy throughput over time. A live run's throughput comes from its
 vm-progress events; a simulation reports each VM only when it ends, so its bytes are spread from
-its plan's start to its end. For a live run, what remains: plans, VMs, bytes.
+its plan's start to its end. Events without --simulate's closing `simulation` line are a live
+run's; for a live run, what remains: plans, VMs, bytes (its last event is now).
 
 Verification (--verify: vm-verify's records, one JSON object per check, {\"vm\": NAME, \"check\":
 NAME, \"ok\": BOOL, \"message\": TEXT}; the failed ones alone will do): the VMs that passed (no
