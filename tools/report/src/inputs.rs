@@ -60,14 +60,17 @@ pub struct CapacityRow {
     pub rest: serde_json::Map<String, Value>,
 }
 
-/// The key columns capacity-calc's `--by` writes, in its order (capacity-calc's `Key::column`).
-pub const CAPACITY_KEYS: [&str; 6] = [
+/// The key columns capacity-calc's `--by` writes, in its order (capacity-calc's `Key::column`;
+/// `vm` and `disk` are its per-VM and per-disk keys).
+pub const CAPACITY_KEYS: [&str; 8] = [
     "namespace",
     "owner",
     "data_center",
     "cluster",
     "storage_domain",
     "storage_class",
+    "vm",
+    "disk",
 ];
 
 impl CapacityRow {
