@@ -2,20 +2,22 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
-TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen
+TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen report
 
 .PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke
 
 all: build
 
-# Debian packages and toolchain pieces the build and tests need on a fresh machine.
-DEBIAN_PACKAGES := curl openssl util-linux ca-certificates
+# Debian packages and toolchain pieces the build and tests need on a fresh machine; tests/report.rs
+# renders report's page in headless Chromium (with a font, so its text draws).
+DEBIAN_PACKAGES := curl openssl util-linux ca-certificates chromium fonts-dejavu-core
 
 deps:
 	@command -v cargo >/dev/null || { echo "make: cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
 	@command -v go >/dev/null || { echo "make: go not found: install Go 1.26 or newer (the Kubernetes test bed is built from the Go module proxy)" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
-	@missing=""; for c in curl openssl flock; do command -v $$c >/dev/null || missing=1; done; \
+	@missing=""; for c in curl openssl flock chromium; do command -v $$c >/dev/null || missing=1; done; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(DEBIAN_PACKAGES); \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(DEBIAN_PACKAGES); fi; \

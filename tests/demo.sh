@@ -38,12 +38,17 @@ echo "(NFS data domains to trident-nfs; sizes as Forklift v2.12.5's volume popul
 capacity-calc --by namespace --storage-map '*=trident-nfs' --available trident-nfs=40TiB \
   --format table "$out/selected.jsonl"
 capacity-calc --quota --headroom 20% --storage-map '*=trident-nfs' "$out/selected.jsonl" >"$out/quotas.jsonl"
+capacity-calc --by namespace --storage-map '*=trident-nfs' --available trident-nfs=40TiB -q \
+  -o "$out/capacity.jsonl" "$out/selected.jsonl"
 
 section "ip-budget: addresses on the target networks"
-ip-budget --map-file tests/fixtures/demo-networks.map \
-  --subnet vm-network-rdu=10.10.0.0/22 --subnet vm-network-tlv=10.20.0.0/23 \
-  --reserve 10.10.0.1 --reserve 10.20.0.1 --reserve 10.10.0.2-10.10.0.50 \
+# TLV2's vlan400 moves to a /28 that is too small: ip-budget shows the shortfall and exits 1.
+subnets=(--subnet vm-networks/rdu-vlan201=10.10.0.0/22 --subnet vm-networks/tlv-apps=10.20.0.0/28
+  --reserve 10.10.0.1 --reserve 10.20.0.1 --reserve 10.10.0.2-10.10.0.50)
+ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" \
   --format table "$out/selected.jsonl" || echo "(ip-budget found a shortfall: exit $?)" >&2
+ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" -q \
+  -o "$out/addresses.jsonl" "$out/selected.jsonl" || [ $? = 1 ]
 
 section "rbac-gen + plan-gen: manifests into $out/manifests, with Forklift's preflight"
 mkdir -p "$out/manifests"
@@ -60,3 +65,11 @@ echo "manifests: $(wc -l <"$out/manifests/rbac.jsonl") RBAC objects, $(grep -c '
 section "plan-run --simulate: the schedule over a 10 Gbit/s link, 4 plans at a time"
 plan-run --simulate --bandwidth 10Gbit/s --max-running-plans 4 --start 2026-11-27T22:00:00Z \
   "$out/manifests/rbac.jsonl" "$out/manifests/plans.jsonl" >"$out/schedule.jsonl"
+
+section "report: the whole migration on one page"
+report --vms "$out/selected.jsonl" --inventory "$out/inventory.jsonl" --capacity "$out/capacity.jsonl" \
+  --addresses "$out/addresses.jsonl" --preflight "$out/manifests/preflight.jsonl" \
+  --events "$out/schedule.jsonl" --window 22:00-06:00 --time-zone UTC --title "liftkit demo lab" \
+  -o "$out/report.html"
+echo "(the tests render it in headless Chromium: docs/report.png is that screenshot)" >&2
+echo "$out/report.html"

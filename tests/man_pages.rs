@@ -13,6 +13,7 @@ fn commands() -> Vec<clap::Command> {
         rbac_gen::command(),
         plan_gen::command(),
         plan_run::command(),
+        report::command(),
     ]
 }
 

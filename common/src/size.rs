@@ -65,6 +65,27 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     u64::try_from(bytes).map_err(|_| too_big())
 }
 
+/// Parses `--available CLASS=SIZE` values (capacity-calc, report): bytes per storage class.
+pub fn parse_available(specs: &[String]) -> crate::Result<std::collections::BTreeMap<String, u64>> {
+    use crate::Error;
+    let mut available = std::collections::BTreeMap::new();
+    for spec in specs {
+        let (class, size) = spec.split_once('=').ok_or_else(|| {
+            Error::usage(format!(
+                "--available {spec:?}: expected CLASS=SIZE (like trident-nfs=40TiB)"
+            ))
+        })?;
+        let bytes =
+            parse_size(size).map_err(|e| Error::usage(format!("--available {spec:?}: {e}")))?;
+        if available.insert(class.trim().to_string(), bytes).is_some() {
+            return Err(Error::usage(format!(
+                "--available: class {class} given twice"
+            )));
+        }
+    }
+    Ok(available)
+}
+
 /// Parses a fraction: `5.5%` is 0.055, and a bare number is taken as a fraction (`0.055`, the way
 /// CDI's configuration spells its filesystem overhead). Must lie in [0, 10] (0% to 1000%).
 pub fn parse_fraction(text: &str) -> Result<f64, String> {

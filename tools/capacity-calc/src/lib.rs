@@ -222,25 +222,6 @@ fn parse_volume_modes(specs: &[String]) -> Result<BTreeMap<String, VolumeMode>> 
     Ok(modes)
 }
 
-fn parse_available(specs: &[String]) -> Result<BTreeMap<String, u64>> {
-    let mut available = BTreeMap::new();
-    for spec in specs {
-        let (class, size) = spec.split_once('=').ok_or_else(|| {
-            Error::usage(format!(
-                "--available {spec:?}: expected CLASS=SIZE (like trident-nfs=40TiB)"
-            ))
-        })?;
-        let bytes =
-            parse_size(size).map_err(|e| Error::usage(format!("--available {spec:?}: {e}")))?;
-        if available.insert(class.trim().to_string(), bytes).is_some() {
-            return Err(Error::usage(format!(
-                "--available: class {class} given twice"
-            )));
-        }
-    }
-    Ok(available)
-}
-
 /// The planner the flags describe.
 fn planner(args: &Args) -> Result<Planner> {
     let block_bytes = parse_size(&args.block_overhead)
@@ -265,7 +246,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let planner = planner(&args)?;
     let headroom =
         parse_fraction(&args.headroom).map_err(|e| Error::usage(format!("--headroom {e}")))?;
-    let available = parse_available(&args.available)?;
+    let available = common::size::parse_available(&args.available)?;
     if args.quota && args.format != Format::Jsonl {
         return Err(Error::usage(
             "--quota writes JSON lines only (drop --format)",

@@ -1,0 +1,208 @@
+//! The liftkit outputs report reads, each decoded into the few fields its section shows; every
+//! other field is ignored, so newer outputs still read.
+
+use common::jsonl::Input;
+use common::{Error, Result};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A VM record (ovirt-dump, vm-select, owner-group): what the summary counts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Vm {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub owners: Option<Vec<Owner>>,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    #[serde(default)]
+    pub disks: Option<Vec<Disk>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Owner {
+    pub principal: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Disk {
+    #[serde(default)]
+    pub disk_id: Option<String>,
+    #[serde(default)]
+    pub attachment_id: Option<String>,
+    #[serde(default)]
+    pub provisioned_bytes: Option<u64>,
+    #[serde(default)]
+    pub lun_size_bytes: Option<u64>,
+}
+
+/// A capacity-calc row (`--by ...`, the totals row has `total: true`) or a quota record
+/// (`--quota`): both carry the per-class PVC bytes, steady and at the copy peak.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CapacityRow {
+    #[serde(default)]
+    pub total: bool,
+    #[serde(default)]
+    pub pvc_bytes: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub peak_pvc_bytes: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub available_bytes: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub vms: Option<u64>,
+    #[serde(default)]
+    pub vm_count: Option<u64>,
+    /// The group's key columns (namespace, owner, storage_class, ...) among the other fields.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+/// The key columns capacity-calc's `--by` writes, in its order (capacity-calc's `Key::column`;
+/// `vm` and `disk` are its per-VM and per-disk keys).
+pub const CAPACITY_KEYS: [&str; 8] = [
+    "namespace",
+    "owner",
+    "data_center",
+    "cluster",
+    "storage_domain",
+    "storage_class",
+    "vm",
+    "disk",
+];
+
+impl CapacityRow {
+    /// The group's name: its key columns joined by ` / `.
+    pub fn label(&self) -> String {
+        let parts: Vec<&str> = CAPACITY_KEYS
+            .iter()
+            .filter_map(|k| self.rest.get(*k).and_then(Value::as_str))
+            .collect();
+        if parts.is_empty() {
+            "(no key)".into()
+        } else {
+            parts.join(" / ")
+        }
+    }
+}
+
+/// An ip-budget line: a source-network or target row of the report, or an `--allocate` record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddressRow {
+    #[serde(default)]
+    pub report: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub subnet: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub reserved: Option<u64>,
+    #[serde(default)]
+    pub needed: Option<u64>,
+    #[serde(default)]
+    pub free: Option<u64>,
+    #[serde(default)]
+    pub shortfall: Option<u64>,
+    /// Allocation records only.
+    #[serde(default)]
+    pub vm: Option<String>,
+    #[serde(default)]
+    pub changed: Option<bool>,
+}
+
+/// A plan-gen preflight finding (`--report`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Finding {
+    pub vm_name: String,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    pub concern_id: String,
+    pub category: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub assessment: Option<String>,
+    #[serde(default)]
+    pub left_out: bool,
+}
+
+/// A vm-verify finding: one check of one migrated VM.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Check {
+    pub vm: String,
+    pub check: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Every line of every file in `paths`, decoded as `T`; errors name the file and line.
+pub fn read_all<T: DeserializeOwned>(paths: &[PathBuf]) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    for path in paths {
+        read_file(path, &mut all)?;
+    }
+    Ok(all)
+}
+
+fn read_file<T: DeserializeOwned>(path: &Path, into: &mut Vec<T>) -> Result<()> {
+    let mut input = Input::open(path)?;
+    while let Some(value) = input.next_value::<T>() {
+        into.push(value?);
+    }
+    Ok(())
+}
+
+/// A plan-run event: `{time, event, plan, namespace, ...}`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub time: jiff::Timestamp,
+    pub event: String,
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl Event {
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(Value::as_str)
+    }
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        self.fields.get(key).and_then(Value::as_u64)
+    }
+}
+
+/// plan-run's events, in the order read (plan-run writes them in time order).
+pub fn read_events(paths: &[PathBuf]) -> Result<Vec<Event>> {
+    let mut events = Vec::new();
+    for path in paths {
+        let mut input = Input::open(path)?;
+        while let Some(value) = input.next_value::<Value>() {
+            let value = value?;
+            let here = input.location();
+            events.push(event(value).map_err(|why| Error::data(format!("{here}: {why}")))?);
+        }
+    }
+    Ok(events)
+}
+
+fn event(value: Value) -> std::result::Result<Event, String> {
+    let Value::Object(fields) = value else {
+        return Err("not a plan-run event (expected a JSON object)".into());
+    };
+    let event = fields.get("event").and_then(Value::as_str);
+    let time = fields.get("time").and_then(Value::as_str);
+    let (Some(event), Some(time)) = (event, time) else {
+        return Err("not a plan-run event (expected \"time\" and \"event\")".into());
+    };
+    let time: jiff::Timestamp = time
+        .parse()
+        .map_err(|e| format!("time {time:?} is not an RFC 3339 time: {e}"))?;
+    Ok(Event {
+        time,
+        event: event.to_string(),
+        fields,
+    })
+}
