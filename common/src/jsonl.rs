@@ -102,7 +102,7 @@ impl Input {
             };
             return Some(match std::str::from_utf8(&self.buffer) {
                 Ok(text) => Ok((text.trim(), here)),
-                Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+                Err(_) => Err(not_utf8(here)),
             });
         }
     }
@@ -260,14 +260,28 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Reads all of a small input (a CSV or mapping file) with an error naming the file.
+/// A line that is not UTF-8: bad input data (65), like any other malformed line; the input
+/// itself was read.
+pub fn not_utf8(here: Location<'_>) -> Error {
+    Error::data(format!("{here}: line is not valid UTF-8"))
+}
+
+/// Reads all of a small input (a CSV or mapping file) with an error naming the file; text that
+/// is not UTF-8 is bad data (65) naming the line.
 pub fn read_to_string(path: &Path) -> Result<String> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let mut file =
         File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    file.read_to_string(&mut text)
+    file.read_to_end(&mut bytes)
         .map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|b| **b == b'\n').count() as u64;
+        not_utf8(Location {
+            name: &path.display().to_string(),
+            line,
+        })
+    })
 }
 
 #[cfg(test)]
@@ -310,6 +324,7 @@ mod tests {
         inp.next_value::<Value>().unwrap().unwrap();
         let err = inp.next_value::<Value>().unwrap().unwrap_err();
         assert!(err.message.contains("bin:2"), "{}", err.message);
+        assert_eq!(err.code, crate::ExitCode::DataErr);
     }
 
     #[test]

@@ -348,7 +348,7 @@ where
         }
         let decoded = match std::str::from_utf8(raw) {
             Ok(line) => map(line.trim(), here),
-            Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+            Err(_) => Err(crate::jsonl::not_utf8(here)),
         };
         match decoded {
             Ok(value) => values.push(value),
