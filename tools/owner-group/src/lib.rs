@@ -4,7 +4,7 @@
 use clap::Parser;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
-use common::output::Output;
+use common::output::{Output, Spool};
 use common::parallel::{self, LineSource};
 use common::record::{Owner, OwnerKind};
 use common::record::{PermissionView, Present, VmView, parse_vm_view};
@@ -328,7 +328,7 @@ pub struct NamespaceSummary {
 struct Source {
     name: String,
     path: PathBuf,
-    _spool: Option<tempfile::NamedTempFile>,
+    _spool: Option<Spool>,
 }
 
 impl Source {
@@ -351,10 +351,10 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     for path in paths {
         if path == Path::new("-") {
-            let spool = spool("stdin", &mut io::stdin().lock())?;
+            let spool = Spool::copy("owner-group", "stdin", &mut io::stdin().lock())?;
             sources.push(Source {
                 name: "stdin".into(),
-                path: spool.path().to_path_buf(),
+                path: spool.path()?.to_path_buf(),
                 _spool: Some(spool),
             });
         } else if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
@@ -362,10 +362,10 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
             let name = path.display().to_string();
             let mut input =
                 File::open(&path).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
-            let spool = spool(&name, &mut input)?;
+            let spool = Spool::copy("owner-group", &name, &mut input)?;
             sources.push(Source {
                 name,
-                path: spool.path().to_path_buf(),
+                path: spool.path()?.to_path_buf(),
                 _spool: Some(spool),
             });
         } else {
@@ -377,14 +377,6 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
         }
     }
     Ok(sources)
-}
-
-/// A copy of an input that can be read only once, in a temporary file.
-fn spool(name: &str, input: &mut impl Read) -> Result<tempfile::NamedTempFile> {
-    let mut spool = tempfile::NamedTempFile::new()
-        .map_err(|e| Error::io(format!("cannot create a temporary file for {name}: {e}")))?;
-    io::copy(input, spool.as_file_mut()).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
-    Ok(spool)
 }
 
 /// What owner-group reads of a VM record; every other field passes through as it came.
