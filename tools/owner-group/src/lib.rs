@@ -56,6 +56,10 @@ the VMs' ids and names).
 VMs without owners go to the namespace --unowned (default unowned), or are left out with
 --unowned drop; their count is reported on stderr.
 
+System namespaces (default, kube-*, openshift*) and those given with --protect are never targets:
+as --unowned they are exit 2, as a name the template gives an owner set exit 65 (naming the
+owners), before anything is written.
+
 --summary writes one record per namespace instead of the VM records:
   {\"namespace\", \"owner_users\": [user names], \"owner_groups\": [group names],
    \"vm_count\", \"vm_ids\": [...], \"vm_names\": [...]}
@@ -97,6 +101,8 @@ pub struct Args {
     /// Write one record per namespace (owners, VMs) instead of the VM records
     #[arg(long)]
     pub summary: bool,
+    #[command(flatten)]
+    pub protect: common::cli::Protect,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
@@ -308,6 +314,25 @@ pub fn check_template(template: &str) -> Result<()> {
     if rest.contains('{') || rest.contains('}') {
         return Err(Error::usage(format!(
             "--name-template {template:?}: only {{owners}} may appear in braces"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a namespace name that is a system or protected namespace (before a byte is written):
+/// its owners would get admin rights there.
+fn refuse_protected(
+    names: &HashMap<OwnerSetKey, String>,
+    sets: &BTreeMap<OwnerSetKey, Vec<String>>,
+    protect: &common::cli::Protect,
+) -> Result<()> {
+    for (key, owners) in sets {
+        let Some(why) = names.get(key).and_then(|name| protect.refuses(name)) else {
+            continue;
+        };
+        return Err(Error::data(format!(
+            "owners {}: namespace {why}: refused as a target (change --name-template)",
+            owners.join(", ")
         )));
     }
     Ok(())
@@ -574,6 +599,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.unowned
         )));
     }
+    if let Some(why) = (!drop_unowned)
+        .then(|| args.protect.refuses(&args.unowned))
+        .flatten()
+    {
+        return Err(Error::usage(format!(
+            "--unowned {:?}: {why}: refused as a target",
+            args.unowned
+        )));
+    }
     let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
     let sources = sources(&args.inputs)?;
 
@@ -627,6 +661,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(args.unowned.as_str())
     };
     let names = assign_names(&sets, &args.name_template, reserved)?;
+    refuse_protected(&names, &sets, &args.protect)?;
     let lists: Vec<OwnerList> = lists
         .into_iter()
         .map(|owners| {
