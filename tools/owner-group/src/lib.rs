@@ -555,8 +555,7 @@ fn annotate(
         buffer.extend_from_slice(b"}\n");
         return Ok(());
     }
-    let mut record: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(line).map_err(|e| Error::data(format!("not a JSON object: {e}")))?;
+    let mut record = record_map(line)?;
     record.insert(
         "owners".into(),
         serde_json::to_value(&list.owners).map_err(encode)?,
@@ -565,6 +564,15 @@ fn annotate(
     serde_json::to_writer(&mut *buffer, &record).map_err(encode)?;
     buffer.push(b'\n');
     Ok(())
+}
+
+/// A record line as a JSON object, to replace fields in it.
+fn record_map(line: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match common::jsonl::parse_value(line) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::data("not a JSON object")),
+        Err(e) => Err(Error::data(common::jsonl::describe_json_error(&e))),
+    }
 }
 
 fn principals(owners: &[Owner], kind: OwnerKind) -> Vec<String> {
@@ -630,6 +638,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let vm: OwnershipView =
                 parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
             let has_fields = vm.owners.0 || vm.target_namespace.0;
+            if has_fields {
+                // Pass 2 rebuilds such a record: whatever would stop it (JSON nested deeper than
+                // serde_json's limit, which the view skips unread) is found here, before a byte
+                // is written, and named with its line.
+                record_map(line).map_err(|e| e.context(here))?;
+            }
             Ok((rules.owners(vm.permissions()), has_fields, line.len()))
         },
         |(owners, has_fields, line_len)| {
@@ -706,7 +720,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     continue;
                 };
                 if !args.summary {
-                    annotate(line, has_fields, list, namespace, &mut buffer)?;
+                    annotate(line, has_fields, list, namespace, &mut buffer)
+                        .map_err(|e| e.context(here))?;
                     writer.write_raw(&buffer)?;
                     continue;
                 }
