@@ -81,7 +81,7 @@ pub fn parse(name: &str, text: &str, objects: &mut Vec<Object>) -> Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
-            let value: Value = serde_json::from_str(line)
+            let value: Value = common::jsonl::parse_value(line)
                 .map_err(|e| Error::data(format!("{location}: not valid JSON: {e}")))?;
             objects.push(check(value, location)?);
         }

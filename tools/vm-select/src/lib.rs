@@ -578,11 +578,10 @@ fn select_from(
         if text.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        let value: serde_json::Value = common::jsonl::parse_value(text).map_err(|e| {
             Error::data(format!(
-                "{source}:{number}: not valid JSON: {} (column {})",
-                json_error_text(&e),
-                e.column()
+                "{source}:{number}: {}",
+                common::jsonl::describe_json_error(&e)
             ))
         })?;
         let vm =
@@ -616,13 +615,5 @@ fn select_from(
                 }
             }
         }
-    }
-}
-
-fn json_error_text(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(pos) => text[..pos].to_string(),
-        None => text,
     }
 }
