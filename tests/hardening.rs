@@ -368,3 +368,269 @@ fn owner_group_removes_its_stdin_spool_on_sigterm() {
     assert!(left.is_empty(), "{left:?}");
     let _ = run_with_env;
 }
+
+const PR: &str = env!("CARGO_BIN_EXE_plan-run");
+
+/// A Plan object as plan-gen writes it, with its total-disk-bytes annotation.
+fn plan(bytes: &str) -> String {
+    let plan = json!({"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+        "metadata": {"name": "p", "namespace": "m",
+                     "annotations": {"liftkit.io/total-disk-bytes": bytes}},
+        "spec": {"vms": [{"id": "v1", "name": "vm1"}]}});
+    format!("{plan}\n")
+}
+
+/// The issue's sizes: two disks of 10^19 bytes (their sum overflows 64 bits), 2^64 - 1 bytes in
+/// a plan annotation, a bandwidth of 1 bit/s. Every tool refuses the same record (1 PiB, common's
+/// rule), naming the line; none panics (exit 101).
+#[test]
+fn sizes_past_the_limit_are_bad_data_and_nothing_overflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = 10_000_000_000_000_000_000u64;
+    let big = json!({"schema": 1, "id": "v1", "name": "big", "target_namespace": "ns1",
+        "owners": [], "disks": [
+            {"attachment_id": "a1", "provisioned_bytes": huge, "actual_bytes": 1},
+            {"attachment_id": "a2", "provisioned_bytes": huge, "actual_bytes": 1}]});
+    let ok =
+        json!({"schema": 1, "id": "v0", "name": "ok", "target_namespace": "ns1", "owners": []});
+    let records = write(dir.path(), "big.jsonl", format!("{ok}\n{big}\n"));
+    let records = records.to_str().unwrap();
+    let engine = "https://engine.example.com/ovirt-engine/api";
+    let cases: [(&str, Vec<&str>); 5] = [
+        (PG, vec!["--url", engine, "--storage-map", "*=nfs"]),
+        (IPB, vec![]),
+        (RBAC, vec!["--strip-domain"]),
+        (CC, vec![]),
+        (VS, vec![]),
+    ];
+    for (tool, mut args) in cases {
+        args.push(records);
+        let out = run(tool, &args, b"");
+        assert_eq!(code(&out), 65, "{tool}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("big.jsonl:2: "), "{tool}: {err}");
+        assert!(
+            err.contains(&format!("{huge} is more than 1125899906842624 (1 PiB)")),
+            "{err}"
+        );
+    }
+    let out = run(
+        PR,
+        &[
+            "--simulate",
+            "--bandwidth",
+            "10Gbit/s",
+            "--records",
+            records,
+        ],
+        plan("1").as_bytes(),
+    );
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+
+    let annotated = plan(&u64::MAX.to_string());
+    let out = run(
+        PR,
+        &["--simulate", "--bandwidth", "10Gbit/s"],
+        annotated.as_bytes(),
+    );
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(stderr(&out).contains("stdin:1: "), "{}", stderr(&out));
+    // 1 TB at 1 bit/s takes 253,000 years: past the last time there is (year 9999).
+    let out = run(
+        PR,
+        &["--simulate", "--bandwidth", "1bit/s"],
+        plan("1000000000000").as_bytes(),
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give a higher --bandwidth"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "refused before any event");
+}
+
+#[test]
+fn every_bad_flag_value_of_the_issue_is_exit_2() {
+    let record = vm(
+        "v1",
+        "a",
+        nic("56:6f:1a:2b:00:01", &[]),
+        json!({"target_namespace": "a-ns", "owners": []}),
+    );
+    let input = record.as_bytes();
+    let cases: [(&str, &[&str]); 7] = [
+        (VS, &["--status", "bogus"]),
+        (RBAC, &["--strip-domain", "--cluster-role", ""]),
+        (RBAC, &["--strip-domain", "--cluster-role", "a/b"]),
+        (CC, &["--available", "=40TiB"]),
+        (CC, &["--cdi-filesystem-overhead", "0.9999999"]),
+        (
+            PR,
+            &["--simulate", "--bandwidth", "99999999999999999999Tbit/s"],
+        ),
+        (
+            DUMP,
+            &[
+                "--url",
+                "https://127.0.0.1:9/ovirt-engine/api",
+                "--user",
+                "a@internal",
+                "--search",
+                "(",
+            ],
+        ),
+    ];
+    for (tool, args) in cases {
+        let out = run_with_env(tool, args, input, &[("OVIRT_PASSWORD", "x")]);
+        assert_eq!(code(&out), 2, "{tool} {args:?}: {}", stderr(&out));
+    }
+    for tool in [OG, CC] {
+        let out = run_with_env(tool, &[], input, &[("LIFTKIT_THREADS", "abc")]);
+        assert_eq!(code(&out), 2, "{tool}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("LIFTKIT_THREADS \"abc\""),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // CDI's own bound: three decimals below 1 is a value it takes.
+    let out = run(CC, &["--cdi-filesystem-overhead", "0.999"], input);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn a_password_over_plain_http_is_warned_about() {
+    let out = run_with_env(
+        DUMP,
+        &[
+            "--url",
+            "http://127.0.0.1:9/ovirt-engine/api",
+            "--user",
+            "a@internal",
+            "--retries",
+            "1",
+        ],
+        b"",
+        &[("OVIRT_PASSWORD", "x"), ("NO_COLOR", "1")],
+    );
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("plain http: the password"), "{err}");
+    assert!(!err.contains("x\n"), "{err}");
+}
+
+#[test]
+fn system_and_protected_namespaces_are_never_targets() {
+    let unowned = vm("v1", "a", nic("56:6f:1a:2b:00:01", &[]), json!({}));
+    for name in ["kube-system", "default", "openshift-config"] {
+        let out = run(OG, &["--unowned", name], unowned.as_bytes());
+        assert_eq!(code(&out), 2, "{name}: {}", stderr(&out));
+    }
+    // A user named kube: the template gives kube-ns, a kube-* namespace.
+    let owned = vm(
+        "v1",
+        "a",
+        nic("56:6f:1a:2b:00:01", &[]),
+        json!({"permissions": [
+        {"id": "p", "role": {"id": "r", "name": "UserVmManager"},
+         "user": {"id": "u", "principal": "kube", "user_name": "kube@internal"}}]}),
+    );
+    let out = run(OG, &[], owned.as_bytes());
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("owners kube: namespace kube-ns"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+    let out = run(
+        OG,
+        &["--name-template", "{owners}-vms", "--protect", "kube-vms"],
+        owned.as_bytes(),
+    );
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    for (namespace, protect) in [
+        ("kube-system", None),
+        ("default", None),
+        ("prod", Some("prod")),
+        ("team-a", Some("team-*")),
+    ] {
+        let record = vm(
+            "v1",
+            "a",
+            nic("56:6f:1a:2b:00:01", &[]),
+            json!({"target_namespace": namespace, "owners": []}),
+        );
+        let mut args = vec!["--strip-domain"];
+        args.extend(protect.iter().flat_map(|p| ["--protect", p]));
+        let out = run(RBAC, &args, record.as_bytes());
+        assert_eq!(code(&out), 65, "{namespace}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("rbac-gen: stdin:1: VM a: target_namespace"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// The issue's owner-group case: a bad value on line 50 was reported as line 1, after 49 records
+/// had been written. A line nested deeper than serde_json's limit, with owner-group's fields
+/// (so the record is rebuilt), is such a value.
+#[test]
+fn owner_group_names_the_input_line_and_writes_nothing_first() {
+    let mut input = String::new();
+    for i in 1..50 {
+        input.push_str(&format!(
+            "{}\n",
+            json!({"schema": 1, "id": format!("v{i}"), "name": format!("vm{i}")})
+        ));
+    }
+    input.push_str(&format!(
+        "{{\"schema\":1,\"id\":\"v50\",\"name\":\"vm50\",\"owners\":[],\"deep\":{}{}}}\n",
+        "[".repeat(200),
+        "]".repeat(200)
+    ));
+    let out = run(OG, &[], input.as_bytes());
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("owner-group: stdin:50: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).is_empty(),
+        "written first: {}",
+        stdout(&out).lines().count()
+    );
+}
+
+/// One rule for a key given twice, in every tool: bad data naming the line (vm-select and
+/// ip-budget kept the last, rbac-gen wrote the namespace of the second).
+#[test]
+fn a_duplicate_key_is_bad_data_in_every_tool() {
+    let engine = "https://engine.example.com/ovirt-engine/api";
+    let line = "{\"schema\":1,\"id\":\"v1\",\"name\":\"a\",\"owners\":[],\"target_namespace\":\"x\",\"target_namespace\":\"y\"}\n";
+    let cases: [(&str, &[&str]); 6] = [
+        (VS, &[]),
+        (OG, &[]),
+        (CC, &[]),
+        (IPB, &[]),
+        (RBAC, &["--strip-domain"]),
+        (PG, &["--url", engine]),
+    ];
+    for (tool, args) in cases {
+        let out = run(tool, args, format!("\n{line}").as_bytes());
+        assert_eq!(code(&out), 65, "{tool}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("stdin:2: "),
+            "{tool}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("duplicate"),
+            "{tool}: {}",
+            stderr(&out)
+        );
+    }
+}
