@@ -66,9 +66,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// The largest size of one thing a VM has (its memory, one disk, a LUN) that liftkit takes as
-/// real: 1 PiB. oVirt's largest disk is 8 TiB (a LUN a few hundred TiB), so more is a unit mistake
-/// upstream or a hostile record; and with every part at most 2^50 bytes, a sum of 16,384 of them
-/// still fits in 64 bits. Every tool that reads sizes from records checks them against it.
+/// real: 1 PiB. No VM has a petabyte disk or memory, so more is a unit mistake upstream or a
+/// hostile record; and with every part at most 2^50 bytes, a sum of 16,384 of them still fits in
+/// 64 bits. Every tool that reads sizes from records checks them against it.
 pub const MAX_BYTES: u64 = 1 << 50;
 
 /// The largest total liftkit takes as real (a plan's disks, as plan-gen's annotation gives them):

@@ -518,7 +518,9 @@ fn absolute(fqdn: &str) -> String {
     }
 }
 
-fn nsupdate_text(records: &[Map<String, Value>], ttl: u32) -> String {
+/// The DNS changes of allocation records for nsupdate(1); a record whose fqdn is not a DNS name
+/// writes none (public for the fuzz target).
+pub fn nsupdate_text(records: &[Map<String, Value>], ttl: u32) -> String {
     let mut text = String::new();
     for r in records {
         let (Some(fqdn), true) = (
