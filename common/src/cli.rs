@@ -81,6 +81,23 @@ fn crate_filters(level: &str) -> String {
     .join(",")
 }
 
+/// `--protect`, shared by the tools that name target namespaces (owner-group, rbac-gen): with the
+/// system namespaces, those never to be targets (`common::names::protected_namespace`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct Protect {
+    /// A namespace never to target, besides default, kube-* and openshift* (repeatable; `team-*`
+    /// for a prefix)
+    #[arg(long = "protect", value_name = "NAMESPACE")]
+    pub protect: Vec<String>,
+}
+
+impl Protect {
+    /// Why `namespace` may not be a target, if it may not.
+    pub fn refuses(&self, namespace: &str) -> Option<String> {
+        crate::names::protected_namespace(namespace, &self.protect)
+    }
+}
+
 /// Colour only on a terminal and never when NO_COLOR is set.
 pub fn color_on_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()

@@ -15,8 +15,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
         let message: String = message.into();
-        // One line, always: a multi-line cause would break log parsers and cron mails.
+        // One line, always: a multi-line cause would break log parsers and cron mails. Names from
+        // the engine or a guest end up here too: no control character reaches a terminal.
         let message = message.replace(['\n', '\r'], " ");
+        let message = crate::untrusted::for_terminal(&message).into_owned();
         Error { code, message }
     }
     pub fn data(message: impl Into<String>) -> Self {

@@ -120,12 +120,21 @@ pub fn csv_bytes(columns: &[Column], rows: &[&Map<String, Value>]) -> Result<Vec
         .map_err(fail)?;
     for row in rows {
         writer
-            .write_record(columns.iter().map(|c| cell_text(c.value(row))))
+            .write_record(columns.iter().map(|c| csv_text(c.value(row))))
             .map_err(fail)?;
     }
     writer
         .into_inner()
         .map_err(|e| Error::new(crate::ExitCode::Software, format!("cannot write CSV: {e}")))
+}
+
+/// A value as a CSV cell: text that a spreadsheet would run as a formula is neutralised
+/// ([`crate::untrusted::csv_cell`]); numbers stay numbers.
+fn csv_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::Number(n)) => n.to_string(),
+        other => crate::untrusted::csv_cell(&cell_text(other)).into_owned(),
+    }
 }
 
 /// A value as one plain cell: strings as they are, arrays joined with `;`, null and absent empty.
@@ -148,7 +157,7 @@ fn table_cell(column: &Column, value: Option<&Value>) -> String {
             Some(bytes) => human_bytes(bytes),
             None => n.to_string(),
         },
-        _ => cell_text(value),
+        _ => crate::untrusted::for_terminal(&cell_text(value)).into_owned(),
     }
 }
 

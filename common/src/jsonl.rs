@@ -4,6 +4,7 @@
 use crate::error::{Error, Result, write_error};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -102,19 +103,100 @@ impl Input {
             };
             return Some(match std::str::from_utf8(&self.buffer) {
                 Ok(text) => Ok((text.trim(), here)),
-                Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+                Err(_) => Err(not_utf8(here)),
             });
         }
     }
 
-    /// The next non-blank line, decoded as `T`. `None` at the end of input.
-    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
+    /// The next non-blank line, decoded as `T` (duplicate keys refused, see [`parse_value`]).
+    /// `None` at the end of input.
+    pub fn next_value<T: DeserializeOwned + 'static>(&mut self) -> Option<Result<T>> {
         let (line, here) = match self.next_line()? {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
-        let parsed = serde_json::from_str(line);
+        let parsed = decode::<T>(line);
         Some(parsed.map_err(|e| Error::data(format!("{here}: {}", describe_json_error(&e)))))
+    }
+}
+
+/// A JSON text as a `Value`, with the one rule of liftkit for duplicate keys: an object that names
+/// a key twice is an error (bad data, 65). serde_json alone keeps the last, while a typed record
+/// refuses it; one rule for every tool keeps two tools from reading one line two ways.
+pub fn parse_value(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str::<StrictValue>(text).map(|strict| strict.0)
+}
+
+/// `line` decoded as `T` through [`parse_value`] (without a second pass when `T` is `Value`).
+fn decode<T: DeserializeOwned + 'static>(line: &str) -> serde_json::Result<T> {
+    let mut value = Some(parse_value(line)?);
+    if let Some(same) = (&mut value as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+        return Ok(same.take().expect("set above"));
+    }
+    serde_json::from_value(value.expect("set above"))
+}
+
+/// A `Value` whose objects name each key once.
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {}",
+                    Value::String(key)
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -156,7 +238,7 @@ impl Inputs {
     }
 
     /// The next value of any input, with the location (`file:line`) it came from.
-    pub fn next_value<T: DeserializeOwned>(&mut self) -> Option<Result<(T, String)>> {
+    pub fn next_value<T: DeserializeOwned + 'static>(&mut self) -> Option<Result<(T, String)>> {
         loop {
             if self.current.is_none() {
                 let path = self.paths.get(self.next)?.clone();
@@ -193,7 +275,7 @@ impl Inputs {
     }
 
     /// Calls `f` for every value; stops at the first error.
-    pub fn for_each<T: DeserializeOwned>(
+    pub fn for_each<T: DeserializeOwned + 'static>(
         &mut self,
         mut f: impl FnMut(T, &str) -> Result<()>,
     ) -> Result<()> {
@@ -260,14 +342,28 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Reads all of a small input (a CSV or mapping file) with an error naming the file.
+/// A line that is not UTF-8: bad input data (65), like any other malformed line; the input
+/// itself was read.
+pub fn not_utf8(here: Location<'_>) -> Error {
+    Error::data(format!("{here}: line is not valid UTF-8"))
+}
+
+/// Reads all of a small input (a CSV or mapping file) with an error naming the file; text that
+/// is not UTF-8 is bad data (65) naming the line.
 pub fn read_to_string(path: &Path) -> Result<String> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let mut file =
         File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    file.read_to_string(&mut text)
+    file.read_to_end(&mut bytes)
         .map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|b| **b == b'\n').count() as u64;
+        not_utf8(Location {
+            name: &path.display().to_string(),
+            line,
+        })
+    })
 }
 
 #[cfg(test)]
@@ -310,6 +406,26 @@ mod tests {
         inp.next_value::<Value>().unwrap().unwrap();
         let err = inp.next_value::<Value>().unwrap().unwrap_err();
         assert!(err.message.contains("bin:2"), "{}", err.message);
+        assert_eq!(err.code, crate::ExitCode::DataErr);
+    }
+
+    #[test]
+    fn a_duplicate_key_is_bad_data_at_any_depth() {
+        let mut inp = input("{\"a\":1,\"b\":{\"c\":1,\"c\":2}}\n{\"a\":1,\"a\":1}\n");
+        for line in [1, 2] {
+            let err = inp.next_value::<Value>().unwrap().unwrap_err();
+            assert_eq!(err.code, crate::ExitCode::DataErr);
+            assert!(
+                err.message.starts_with(&format!("test.jsonl:{line}: ")),
+                "{}",
+                err.message
+            );
+            assert!(err.message.contains("duplicate key"), "{}", err.message);
+        }
+        assert_eq!(
+            parse_value("[{\"a\":[1,{\"b\":null}]},2.5,\"x\",true]").unwrap(),
+            serde_json::json!([{"a": [1, {"b": null}]}, 2.5, "x", true])
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What every liftkit tool shares: the VM record, JSON-lines input and output, errors and the
 //! one exit-code table, logging to stderr, atomic output files and the TLS crypto provider; the
-//! mapping syntax, sizes, Kubernetes names and report formats of the planning tools.
+//! mapping syntax, sizes, Kubernetes names and report formats of the planning tools; the escaping
+//! and checks of what the engine and guests report.
 
 pub mod cli;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod parallel;
 pub mod record;
 pub mod size;
 pub mod tls;
+pub mod untrusted;
 
 pub use error::{Error, Result};
 pub use exit::ExitCode;

@@ -120,6 +120,10 @@ impl LinkModel {
     }
 }
 
+/// The highest rate taken as real: 1 PB/s, ten thousand times an 800 Gbit/s Ethernet link (the
+/// fastest there is); beyond it every figure computed from the rate rounds to nothing.
+pub const MAX_RATE_BYTES_PER_SEC: f64 = 1e15;
+
 /// Parses a rate into bytes per second. Byte rates use the size units of
 /// [`crate::size::parse_size`] (`1.25GB/s`, `800MiB/s`); bit rates use decimal or binary prefixes
 /// with `bit` (`10Gbit/s`, `100Mbit/s`, `1Gibit/s`) or `bps` (`10Gbps`). The `/s` is optional
@@ -173,6 +177,11 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     };
     if !rate.is_finite() || rate <= 0.0 {
         return Err(format!("{text:?}: a rate must be greater than zero"));
+    }
+    if rate > MAX_RATE_BYTES_PER_SEC {
+        return Err(format!(
+            "{text:?}: more than 1PB/s (8Pbit/s), ten thousand times the fastest Ethernet link: a unit mistake?"
+        ));
     }
     Ok(rate)
 }

@@ -88,6 +88,24 @@ pub fn with_suffix(label: &str, hash: &str) -> String {
     }
 }
 
+/// Why liftkit must not create or fill the namespace `name`, if it must not: the cluster's own
+/// (`default`, and `kube-system`, `kube-public`, `kube-node-lease`: every `kube-*`), OpenShift's
+/// (`openshift`, `openshift-*`: every name starting with `openshift`), and those in `protect`
+/// (exact names, or prefixes written `team-*`). Owners get admin rights in the namespaces liftkit
+/// writes: in one of these they would hold the platform.
+pub fn protected_namespace(name: &str, protect: &[String]) -> Option<String> {
+    if name == "default" || name.starts_with("kube-") || name.starts_with("openshift") {
+        return Some(format!(
+            "{name} is a system namespace (default, kube-*, openshift*)"
+        ));
+    }
+    let given = protect.iter().find(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p.as_str() == name,
+    })?;
+    Some(format!("{name} is protected (--protect {given})"))
+}
+
 /// The part of an oVirt principal that names a person or group: `alice@example.com-authz` and
 /// `alice` give `alice`; a group path `example.com/Groups/dba` gives `dba`.
 pub fn short_principal(principal: &str) -> &str {
@@ -141,6 +159,26 @@ mod tests {
         assert_eq!(long.len(), 63);
         assert!(is_rfc1123_label(&long));
         assert!(is_rfc1123_label(&with_suffix("ab-", &h)));
+    }
+
+    #[test]
+    fn system_and_protected_namespaces() {
+        for system in [
+            "default",
+            "kube-system",
+            "kube-public",
+            "openshift",
+            "openshift-etcd",
+        ] {
+            assert!(protected_namespace(system, &[]).is_some(), "{system}");
+        }
+        for fine in ["alice-ns", "unowned", "kubevirt-a", "my-default"] {
+            assert_eq!(protected_namespace(fine, &[]), None, "{fine}");
+        }
+        let protect = vec!["prod".to_string(), "team-*".to_string()];
+        assert!(protected_namespace("prod", &protect).is_some());
+        assert!(protected_namespace("team-a", &protect).is_some());
+        assert_eq!(protected_namespace("prod-2", &protect), None);
     }
 
     #[test]

@@ -154,6 +154,34 @@ impl Output {
     }
 }
 
+/// A temporary copy of an input that can be read only once (stdin, a pipe), for a tool that
+/// reads its input twice: in the temporary directory, named and removed like an output's
+/// temporary file (`.TOOL-spool.liftkit-PID-XXXXXX.tmp`, removed when dropped and on SIGINT,
+/// SIGTERM and SIGHUP; one a killed run left is removed by the next run of the same tool).
+pub struct Spool {
+    temp: temp::Temp,
+}
+
+impl Spool {
+    /// Copies all of `input` (named `name` in errors) into a new spool file of `tool`.
+    pub fn copy(tool: &str, name: &str, input: &mut impl io::Read) -> Result<Self> {
+        let at = std::env::temp_dir().join(format!("{tool}-spool"));
+        let mut temp = temp::Temp::create(&at, 0o600)
+            .map_err(|e| Error::io(format!("cannot create a temporary file for {name}: {e}")))?;
+        io::copy(input, &mut temp).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
+        temp.flush()
+            .map_err(|e| Error::io(format!("{name}: spool: {e}")))?;
+        Ok(Spool { temp })
+    }
+
+    /// Where the copy is, to be opened for reading (as often as needed).
+    pub fn path(&self) -> Result<&Path> {
+        self.temp
+            .path()
+            .map_err(|e| Error::io(format!("spool: {e}")))
+    }
+}
+
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {

@@ -92,18 +92,24 @@ struct Batch {
 /// A batch's results: the values of the lines before the first bad one, and its error.
 type Decoded<T> = (Vec<T>, Option<Error>);
 
-/// The worker count: the machine's parallelism, at most 8; `LIFTKIT_THREADS` overrides it.
-pub fn workers() -> usize {
-    if let Some(n) = std::env::var("LIFTKIT_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        return n.clamp(1, 64);
+/// The worker count: the machine's parallelism, at most 8; `LIFTKIT_THREADS` (1 to 64)
+/// overrides it. Any other value of it is a usage error (exit 2), not ignored.
+pub fn workers() -> Result<usize> {
+    match std::env::var("LIFTKIT_THREADS") {
+        Err(std::env::VarError::NotPresent) => Ok(std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .min(8)),
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n @ 1..=64) => Ok(n),
+            _ => Err(Error::usage(format!(
+                "LIFTKIT_THREADS {text:?}: expected a number of threads from 1 to 64"
+            ))),
+        },
+        Err(std::env::VarError::NotUnicode(text)) => Err(Error::usage(format!(
+            "LIFTKIT_THREADS {text:?}: expected a number of threads from 1 to 64"
+        ))),
     }
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-        .min(8)
 }
 
 /// Calls `map` on every non-blank line of `sources` (trimmed, checked to be UTF-8), on worker
@@ -115,7 +121,7 @@ where
     M: Fn(&str, Location<'_>) -> Result<T> + Sync,
     C: FnMut(T) -> Result<()>,
 {
-    let workers = workers();
+    let workers = workers()?;
     let in_flight = 4 * workers;
     let spare: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
@@ -348,7 +354,7 @@ where
         }
         let decoded = match std::str::from_utf8(raw) {
             Ok(line) => map(line.trim(), here),
-            Err(_) => Err(Error::no_input(format!("{here}: line is not valid UTF-8"))),
+            Err(_) => Err(crate::jsonl::not_utf8(here)),
         };
         match decoded {
             Ok(value) => values.push(value),

@@ -43,8 +43,11 @@ pub struct VmRecord {
     // Sizing.
     #[serde(rename = "type")]
     pub vm_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub memory_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub memory_guaranteed_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub memory_max_bytes: Option<u64>,
     pub memory_ballooning: Option<bool>,
     pub cpu: Option<Cpu>,
@@ -130,9 +133,13 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// vCPUs: sockets x cores x threads, each defaulting to 1 when the engine left it out.
+    /// vCPUs: sockets x cores x threads, each defaulting to 1 when the engine left it out (at
+    /// most u32::MAX: a record may say anything, and no product may overflow).
     pub fn vcpus(&self) -> u32 {
-        self.sockets.unwrap_or(1) * self.cores.unwrap_or(1) * self.threads.unwrap_or(1)
+        self.sockets
+            .unwrap_or(1)
+            .saturating_mul(self.cores.unwrap_or(1))
+            .saturating_mul(self.threads.unwrap_or(1))
     }
 }
 
@@ -203,10 +210,13 @@ pub struct Disk {
     /// image, lun, cinder, managed_block_storage.
     pub storage_type: Option<String>,
     pub content_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub provisioned_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub actual_bytes: Option<u64>,
     pub storage_domain: Option<NamedRef>,
     /// For LUN disks: the size of the logical unit(s).
+    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
     pub lun_size_bytes: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

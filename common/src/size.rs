@@ -75,6 +75,12 @@ pub fn parse_available(specs: &[String]) -> crate::Result<std::collections::BTre
                 "--available {spec:?}: expected CLASS=SIZE (like trident-nfs=40TiB)"
             ))
         })?;
+        let class = class.trim();
+        if class.is_empty() || !crate::names::is_rfc1123_subdomain(class) {
+            return Err(Error::usage(format!(
+                "--available {spec:?}: {class:?} is not a storage class name (lowercase RFC 1123 subdomain)"
+            )));
+        }
         let bytes =
             parse_size(size).map_err(|e| Error::usage(format!("--available {spec:?}: {e}")))?;
         if available.insert(class.trim().to_string(), bytes).is_some() {
@@ -84,6 +90,55 @@ pub fn parse_available(specs: &[String]) -> crate::Result<std::collections::BTre
         }
     }
     Ok(available)
+}
+
+/// The largest size of one thing a VM has (its memory, one disk, a LUN) that liftkit takes as
+/// real: 1 PiB. No VM has a petabyte disk or memory, so more is a unit mistake upstream or a
+/// hostile record; and with every part at most 2^50 bytes, a sum of 16,384 of them still fits in
+/// 64 bits. Every tool that reads sizes from records checks them against it.
+pub const MAX_BYTES: u64 = 1 << 50;
+
+/// The largest total liftkit takes as real (a plan's disks, as plan-gen's annotation gives them):
+/// 1 EiB, a thousand times the largest part; sixteen such totals still add up in 64 bits.
+pub const MAX_TOTAL_BYTES: u64 = 1 << 60;
+
+/// `bytes` when it is at most `limit`; otherwise why not, naming `what`.
+pub fn check_bytes(what: &str, bytes: u64, limit: u64) -> Result<u64, String> {
+    if bytes <= limit {
+        return Ok(bytes);
+    }
+    let shown = if limit == MAX_BYTES { "1 PiB" } else { "1 EiB" };
+    Err(format!(
+        "{what} {bytes} is more than {limit} ({shown}), the most liftkit takes as real (a unit mistake?)"
+    ))
+}
+
+/// A record's size field, checked as it is read (`#[serde(default, deserialize_with =
+/// "common::size::opt_bytes")]`): absent or null is `None`, more than [`MAX_BYTES`] an error, so
+/// every tool refuses the record (exit 65, naming the line) before it computes with the size.
+pub fn opt_bytes<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let bytes: Option<u64> = serde::Deserialize::deserialize(deserializer)?;
+    bytes
+        .map(|b| check_bytes("size", b, MAX_BYTES))
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The sum of `sizes`, exact up to 16 EiB and held there beyond (never wrapping, never a panic).
+/// With every part checked against [`MAX_BYTES`], any 16,384 parts add up exactly; where a total
+/// must be exact whatever the input, use [`checked_sum`].
+pub fn sum_bytes(sizes: impl IntoIterator<Item = u64>) -> u64 {
+    sizes.into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// The sum of `sizes`, or an error when it does not fit in 64 bits (16 EiB).
+pub fn checked_sum(sizes: impl IntoIterator<Item = u64>) -> Result<u64, String> {
+    sizes
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .ok_or_else(|| "sizes add up to more than 16 EiB".to_string())
 }
 
 /// Parses a fraction: `5.5%` is 0.055, and a bare number is taken as a fraction (`0.055`, the way
@@ -165,6 +220,36 @@ mod tests {
             let err = parse_size(bad).unwrap_err();
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn sizes_from_records_are_checked() {
+        assert_eq!(check_bytes("x", MAX_BYTES, MAX_BYTES), Ok(MAX_BYTES));
+        let err = check_bytes("provisioned_bytes", MAX_BYTES + 1, MAX_BYTES).unwrap_err();
+        assert!(
+            err.starts_with("provisioned_bytes 1125899906842625 is more than"),
+            "{err}"
+        );
+        #[derive(serde::Deserialize)]
+        struct D {
+            #[serde(default, deserialize_with = "opt_bytes")]
+            b: Option<u64>,
+        }
+        let ok: D = serde_json::from_str(r#"{"b": 1024}"#).unwrap();
+        assert_eq!(ok.b, Some(1024));
+        let none: D = serde_json::from_str(r#"{"b": null}"#).unwrap();
+        assert_eq!(none.b, None);
+        let absent: D = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.b, None);
+        let err = serde_json::from_str::<D>(r#"{"b": 10000000000000000000}"#)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("more than 1125899906842624"),
+            "{err}"
+        );
+        assert_eq!(checked_sum([1, 2, 3]), Ok(6));
+        assert!(checked_sum([u64::MAX, 1]).is_err());
     }
 
     #[test]

@@ -165,21 +165,44 @@ fn parse_filesystem_overhead(text: &str) -> Result<u32> {
     }
 }
 
+/// A storage class named in a flag (`CLASS=...`): a class name, never empty (`=40TiB` would give
+/// a figure no class has).
+fn class_name<'a>(flag: &str, spec: &str, class: &'a str) -> Result<&'a str> {
+    let class = class.trim();
+    if class.is_empty() || (class != "*" && !common::names::is_rfc1123_subdomain(class)) {
+        return Err(Error::usage(format!(
+            "{flag} {spec:?}: {class:?} is not a storage class name (lowercase RFC 1123 subdomain)"
+        )));
+    }
+    Ok(class)
+}
+
+/// Whether `fraction` is one CDI accepts: its Percent type is `^(0(?:\.\d{1,3})?|1)$`, a value in
+/// [0, 1) with at most three decimals (CDI v1.66.0 api/pkg/apis/core/v1beta1/types.go). 1 itself
+/// matches the pattern but means a volume with no room for data: refused too.
+fn is_cdi_percent(fraction: f64) -> bool {
+    let thousandths = fraction * 1000.0;
+    fraction < 1.0 && (thousandths - thousandths.round()).abs() < 1e-6
+}
+
 /// `--cdi-filesystem-overhead`: CDI accepts a fraction in [0, 1) (CDI v1.66.0 config-controller).
 fn parse_cdi_overheads(specs: &[String]) -> Result<(f64, BTreeMap<String, f64>)> {
     let mut global = None;
     let mut by_class = BTreeMap::new();
     for spec in specs {
         let (class, value) = match spec.split_once('=') {
-            Some((class, value)) => (Some(class.trim()), value),
+            Some((class, value)) => (
+                Some(class_name("--cdi-filesystem-overhead", spec, class)?),
+                value,
+            ),
             None => (None, spec.as_str()),
         };
         let fraction = parse_fraction(value)
             .ok()
-            .filter(|f| *f < 1.0)
+            .filter(|f| is_cdi_percent(*f))
             .ok_or_else(|| {
                 Error::usage(format!(
-                    "--cdi-filesystem-overhead {spec:?}: expected [CLASS=]PERCENT below 100% (like 6% or ceph-rbd=0.1)"
+                    "--cdi-filesystem-overhead {spec:?}: expected [CLASS=]PERCENT below 100% with at most three decimals as a fraction, as CDI takes it (like 6% or ceph-rbd=0.1)"
                 ))
             })?;
         let twice = match class {
@@ -208,6 +231,7 @@ fn parse_volume_modes(specs: &[String]) -> Result<BTreeMap<String, VolumeMode>> 
             ))
         };
         let (class, mode) = spec.split_once('=').ok_or_else(bad)?;
+        let class = class_name("--volume-mode", spec, class)?;
         let mode = match mode.trim().to_ascii_lowercase().as_str() {
             "block" => VolumeMode::Block,
             "filesystem" => VolumeMode::Filesystem,
@@ -270,9 +294,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     parallel::for_each_line(
         &LineSource::from_paths(&args.inputs),
         |line, here| {
-            let vm: SizedVm = parse_vm_view(line)
-                .and_then(|vm: SizedVm| vm.check_sizes().map(|()| vm))
-                .map_err(|e| Error::data(format!("{here}: {e}")))?;
+            // Sizes over common::size::MAX_BYTES are refused as the line is decoded.
+            let vm: SizedVm =
+                parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
             Ok(planner.plan(vm))
         },
         |planned| {

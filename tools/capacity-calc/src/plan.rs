@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 /// The storage class of disks no --storage-map rule matches.
 pub const UNMAPPED: &str = "unmapped";
 
-/// The largest memory or disk size taken as real: 1 PiB.
-pub const MAX_PLAUSIBLE_BYTES: u64 = 1 << 50;
+/// The largest memory or disk size taken as real: 1 PiB, common's rule for every tool.
+pub const MAX_PLAUSIBLE_BYTES: u64 = common::size::MAX_BYTES;
 
 /// What capacity-calc reads of a VM record; the rest is skipped unread.
 #[derive(Debug, Deserialize)]
@@ -23,7 +23,7 @@ pub struct SizedVm {
     pub data_center: Option<NamedRef>,
     #[serde(default)]
     pub cluster: Option<NamedRef>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::size::opt_bytes")]
     pub memory_bytes: Option<u64>,
     #[serde(default)]
     pub cpu: Option<Cpu>,
@@ -66,28 +66,6 @@ impl SizedVm {
             ),
         }
     }
-
-    /// Refuses sizes no VM has (over `MAX_PLAUSIBLE_BYTES`): a unit mistake upstream, and sums
-    /// of them would overflow.
-    pub fn check_sizes(&self) -> Result<(), String> {
-        let disk_sizes = self.disks().iter().flat_map(|disk| {
-            [
-                ("provisioned_bytes", disk.provisioned_bytes),
-                ("actual_bytes", disk.actual_bytes),
-                ("lun_size_bytes", disk.lun_size_bytes),
-            ]
-        });
-        match std::iter::once(("memory_bytes", self.memory_bytes))
-            .chain(disk_sizes)
-            .find(|(_, bytes)| bytes.is_some_and(|b| b > MAX_PLAUSIBLE_BYTES))
-        {
-            Some((field, Some(bytes))) => Err(format!(
-                "VM {}: {field} {bytes} is more than {} (1 PiB): not a size a VM has",
-                self.name, MAX_PLAUSIBLE_BYTES
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,11 +83,11 @@ pub struct SizedDisk {
     pub shareable: Option<bool>,
     #[serde(default)]
     pub storage_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::size::opt_bytes")]
     pub provisioned_bytes: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::size::opt_bytes")]
     pub actual_bytes: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::size::opt_bytes")]
     pub lun_size_bytes: Option<u64>,
     #[serde(default)]
     pub storage_domain: Option<NamedRef>,

@@ -60,7 +60,7 @@ impl Largest {
         } else if let Some(mut smallest) = self.heap.peek_mut()
             && smallest.0 < value
         {
-            self.sum = self.sum - smallest.0 + value;
+            self.sum = (self.sum - smallest.0).saturating_add(value);
             smallest.0 = value;
         }
     }
@@ -100,14 +100,16 @@ impl Sums {
     pub fn add(&mut self, planned: &PlannedVm, disks: &[usize], inflight: usize) {
         let vm = &planned.vm;
         self.vms += 1;
-        self.vcpus += u64::from(vm.vcpus());
+        self.vcpus = self.vcpus.saturating_add(u64::from(vm.vcpus()));
         self.memory_bytes = self
             .memory_bytes
             .saturating_add(vm.memory_bytes.unwrap_or(0));
         self.launcher_memory_bytes = self
             .launcher_memory_bytes
             .saturating_add(planned.guest.launcher_memory_bytes());
-        self.launcher_cpu_millis += planned.guest.quota_cpu_millis();
+        self.launcher_cpu_millis = self
+            .launcher_cpu_millis
+            .saturating_add(planned.guest.quota_cpu_millis());
         // This VM's copy-time bytes in this group, per class (a VM has few classes).
         let mut copy: Vec<(&str, u64)> = Vec::new();
         let mut pods = 0;

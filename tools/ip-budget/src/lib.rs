@@ -7,6 +7,7 @@ use common::jsonl::Inputs;
 use common::mapping::{Mappings, NetworkTarget, SourceObject};
 use common::output::Output;
 use common::record::{Nic, VmRecord, parse_vm_record};
+use common::untrusted::{dns_name_error, for_terminal, is_dns_name, parse_mac};
 use common::{Error, ExitCode, Result};
 pub use ipnet;
 use ipnet::IpNet;
@@ -46,7 +47,13 @@ lowest free address, never reserved, never given twice, never a network or broad
 VM's fqdn goes with its first NIC in that order. --format csv gives DHCP reservations (mac,
 new_ipv4, new_ipv6, hostname, ...); --format nsupdate gives the DNS changes for nsupdate(1): for
 each changed NIC with an fqdn, delete and add its A (AAAA) record, delete the old PTR records and
-add the new ones, each change followed by send. Memory: one entry per source network and target,
+add the new ones, each change followed by send.
+
+Refused: a CIDR with host bits set (10.20.0.5/24 in --subnet or --reserve: exit 2, the message
+names the network, 10.20.0.0/24); with --allocate, a VM whose fqdn (reported by its guest agent,
+so untrusted) is not a DNS name and a NIC whose MAC does not parse: named on stderr, left out of
+the DNS and DHCP changes, exit 1. Sizes are exact for every prefix (an IPv6 /63 has 2^65 - 1
+usable addresses: JSON numbers longer than 64 bits). Memory: one entry per source network and target,
 and with --allocate one per NIC.";
 
 /// How NICs without a reported address count.
@@ -141,6 +148,7 @@ fn addr(v6: bool, n: u128) -> IpAddr {
 pub fn parse_range(text: &str) -> std::result::Result<Range, String> {
     let text = text.trim();
     if let Ok(net) = text.parse::<IpNet>() {
+        check_network(&net).map_err(|e| format!("{text:?}: {e}"))?;
         let (v6, first) = num(net.network());
         let (_, last) = num(net.broadcast());
         return Ok(Range { v6, first, last });
@@ -176,6 +184,19 @@ pub fn parse_range(text: &str) -> std::result::Result<Range, String> {
         });
     }
     Err(format!("{text:?} is not a CIDR, an address or FIRST-LAST"))
+}
+
+/// Refuses a CIDR with host bits set (`2001:db8::/16`): which network was meant is a guess, and
+/// truncating it silently planned addresses in a network nobody named.
+pub fn check_network(net: &IpNet) -> std::result::Result<(), String> {
+    let network = net.trunc();
+    if network == *net {
+        Ok(())
+    } else {
+        Err(format!(
+            "{net} has host bits set: the network is {network} (or give a longer prefix)"
+        ))
+    }
 }
 
 /// A target subnet and its usable addresses.
@@ -215,11 +236,10 @@ impl Subnet {
         matches!(self.net, IpNet::V6(_))
     }
 
-    /// Usable hosts (saturating at u64::MAX).
-    pub fn size(&self) -> u64 {
-        self.usable
-            .map(|r| u64::try_from(r.last - r.first + 1).unwrap_or(u64::MAX))
-            .unwrap_or(0)
+    /// Usable hosts, exact for every prefix (an IPv6 /0 without its anycast address is
+    /// 2^128 - 1, the most a u128 holds).
+    pub fn size(&self) -> u128 {
+        self.usable.map(|r| r.last - r.first + 1).unwrap_or(0)
     }
 
     /// The reserved ranges clipped to the usable range, merged and sorted.
@@ -243,11 +263,12 @@ impl Subnet {
         merged
     }
 
-    pub fn reserved_count(&self, reserved: &[Range]) -> u64 {
+    /// Reserved usable addresses: at most the size, so the sum of the disjoint ranges fits.
+    pub fn reserved_count(&self, reserved: &[Range]) -> u128 {
         self.reserved_ranges(reserved)
             .iter()
-            .map(|(a, b)| u64::try_from(b - a + 1).unwrap_or(u64::MAX))
-            .fold(0u64, |s, n| s.saturating_add(n))
+            .map(|(a, b)| b - a + 1)
+            .sum()
     }
 
     pub fn contains_usable(&self, ip: IpAddr) -> bool {
@@ -312,7 +333,7 @@ impl Allocator {
 }
 
 fn usable_ip(text: &str) -> Option<IpAddr> {
-    let ip: IpAddr = text.trim().split('/').next()?.parse().ok()?;
+    let ip = common::untrusted::parse_ip(text)?;
     let skip = match ip {
         IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_unspecified(),
         IpAddr::V6(a) => {
@@ -351,6 +372,47 @@ fn network_key(nic: &Nic) -> (String, Option<u32>) {
         }
         None => ("(no network)".into(), None),
     }
+}
+
+/// `vm`'s name for people: the engine's text with control characters escaped.
+fn vm_label(vm: &VmRecord) -> String {
+    format!("VM {} ({})", for_terminal(&vm.name), for_terminal(&vm.id))
+}
+
+/// The VM's fqdn when it is a DNS name. The guest agent reports it, so it may be anything: one
+/// that is not a DNS name would write whatever it holds into nsupdate's input (a newline there
+/// starts a command of the guest's choosing), so it is refused, with the VM named.
+fn checked_fqdn(vm: &VmRecord, location: &str, refused: &mut Vec<String>) -> Option<String> {
+    let fqdn = vm.fqdn.as_deref()?;
+    match dns_name_error(fqdn) {
+        None => Some(fqdn.to_string()),
+        Some(why) => {
+            refused.push(format!(
+                "{location}: {}: fqdn {fqdn:?} is not a DNS name ({why}): no DNS change and no DHCP host name for it",
+                vm_label(vm)
+            ));
+            None
+        }
+    }
+}
+
+/// The NIC's MAC address, normalised; one that does not parse is refused, with the VM named.
+fn checked_mac(
+    vm: &VmRecord,
+    nic: &Nic,
+    location: &str,
+    refused: &mut Vec<String>,
+) -> Option<String> {
+    let mac = nic.mac.as_deref()?;
+    let parsed = parse_mac(mac);
+    if parsed.is_none() {
+        refused.push(format!(
+            "{location}: {} NIC {}: MAC {mac:?} is not a MAC address: no DHCP reservation for it",
+            vm_label(vm),
+            for_terminal(nic.name.as_deref().unwrap_or(&nic.id))
+        ));
+    }
+    parsed
 }
 
 /// Where a NIC goes: a target's display string, or why it needs no planned address.
@@ -418,6 +480,7 @@ fn parse_subnets(specs: &[String]) -> Result<BTreeMap<String, Vec<Subnet>>> {
             .trim()
             .parse()
             .map_err(|_| bad(format!("{cidr:?} is not a CIDR (like 10.20.0.0/24)")))?;
+        check_network(&net).map_err(bad)?;
         let subnet = Subnet::new(net);
         let list = targets.entry(parsed.to_string()).or_default();
         if list.iter().any(|s| s.is_v6() == subnet.is_v6()) {
@@ -455,7 +518,9 @@ fn absolute(fqdn: &str) -> String {
     }
 }
 
-fn nsupdate_text(records: &[Map<String, Value>], ttl: u32) -> String {
+/// The DNS changes of allocation records for nsupdate(1); a record whose fqdn is not a DNS name
+/// writes none (public for the fuzz target).
+pub fn nsupdate_text(records: &[Map<String, Value>], ttl: u32) -> String {
     let mut text = String::new();
     for r in records {
         let (Some(fqdn), true) = (
@@ -464,6 +529,9 @@ fn nsupdate_text(records: &[Map<String, Value>], ttl: u32) -> String {
         ) else {
             continue;
         };
+        if !is_dns_name(fqdn) {
+            continue; // refused when read; a DNS name is all nsupdate's input may carry
+        }
         let name = absolute(fqdn);
         let olds = |key: &str| -> Vec<IpAddr> {
             r.get(key)
@@ -518,11 +586,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut needs: Vec<NicNeed> = Vec::new();
     let mut target_nics: BTreeMap<String, u64> = BTreeMap::new();
     let mut vms = 0u64;
+    let mut refused: Vec<String> = Vec::new();
     Inputs::new(&args.inputs).for_each::<Value>(|value, location| {
         let vm: VmRecord =
             parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
         vms += 1;
+        // The fqdn and MACs land in DNS and DHCP input with --allocate only: checked there.
+        let allocate = args.allocate;
+        let fqdn = allocate
+            .then(|| checked_fqdn(&vm, location, &mut refused))
+            .flatten();
         for nic in vm.nics() {
+            for text in nic.ipv4.iter().chain(&nic.ipv6) {
+                if common::untrusted::parse_ip(text).is_none() {
+                    tracing::warn!(
+                        "{location}: {} NIC {}: {text:?} is not an address, not counted",
+                        vm_label(&vm),
+                        for_terminal(nic.name.as_deref().unwrap_or(&nic.id))
+                    );
+                }
+            }
             let key = network_key(nic);
             let target = target_of(&maps, nic);
             let (v4, v6) = nic_addresses(nic);
@@ -544,50 +627,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 vm_id: vm.id.clone(),
                 nic: nic.name.clone().unwrap_or_else(|| nic.id.clone()),
                 nic_id: nic.id.clone(),
-                mac: nic.mac.clone(),
+                mac: if allocate {
+                    checked_mac(&vm, nic, location, &mut refused)
+                } else {
+                    nic.mac.clone()
+                },
                 source_network: key.0.clone(),
                 target,
                 old_ipv4: v4,
                 old_ipv6: v6,
-                fqdn: vm.fqdn.clone(),
+                fqdn: fqdn.clone(),
             });
         }
         Ok(())
     })?;
 
-    // The target rows: one per target subnet, and one per target without a subnet.
-    let mut target_rows: Vec<Map<String, Value>> = Vec::new();
-    let mut shortfalls = Vec::new();
-    let all_targets: BTreeSet<String> = subnets.keys().chain(target_nics.keys()).cloned().collect();
-    for target in &all_targets {
-        let needed = target_nics.get(target).copied().unwrap_or(0);
-        let Some(list) = subnets.get(target) else {
-            tracing::warn!(
-                "{target}: {needed} NICs need an address, but no --subnet gives its subnet"
-            );
-            let row = json!({"report": "target", "target": target, "subnet": null, "family": null, "needed": needed});
-            target_rows.push(row.as_object().cloned().unwrap_or_default());
-            continue;
-        };
-        for subnet in list {
-            let size = subnet.size();
-            let reserved_count = subnet.reserved_count(&reserved);
-            let free = size.saturating_sub(reserved_count);
-            let shortfall = needed.saturating_sub(free);
-            if shortfall > 0 {
-                shortfalls.push(format!(
-                    "{target} {}: {needed} needed, {free} free, short by {shortfall}",
-                    subnet.net
-                ));
-            }
-            let row = json!({
-                "report": "target", "target": target, "subnet": subnet.net.to_string(),
-                "family": if subnet.is_v6() { "ipv6" } else { "ipv4" },
-                "size": size, "reserved": reserved_count, "needed": needed, "free": free, "shortfall": shortfall,
-            });
-            target_rows.push(row.as_object().cloned().unwrap_or_default());
-        }
-    }
+    let (target_rows, shortfalls) = target_rows(&subnets, &target_nics, &reserved);
     let network_rows: Vec<Map<String, Value>> = sources
         .iter()
         .map(|((path, vlan), s)| {
@@ -615,6 +670,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for line in &shortfalls {
         eprintln!("ip-budget: shortfall: {line}");
     }
+    for line in &refused {
+        eprintln!("ip-budget: refused: {line}");
+    }
     if !args.verbosity.quiet {
         let nics: u64 = sources.values().map(|s| s.nics).sum();
         eprintln!(
@@ -624,11 +682,107 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shortfalls.len()
         );
     }
-    Ok(if shortfalls.is_empty() {
+    Ok(if shortfalls.is_empty() && refused.is_empty() {
         ExitCode::Ok
     } else {
         ExitCode::Findings
     })
+}
+
+/// A target row of the report. Sizes are u128 so an IPv6 subnet's are exact: serde_json writes
+/// them as numbers of any length, where its `Value` holds 64 bits at most.
+#[derive(Debug, serde::Serialize)]
+struct TargetRow {
+    report: &'static str,
+    target: String,
+    subnet: Option<String>,
+    family: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u128>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reserved: Option<u128>,
+    needed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free: Option<u128>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shortfall: Option<u128>,
+}
+
+impl TargetRow {
+    fn jsonl(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The row as CSV and table cells: a figure beyond 64 bits as its digits.
+    fn cells(&self) -> Map<String, Value> {
+        let figure = |n: Option<u128>| match n.map(u64::try_from) {
+            None => Value::Null,
+            Some(Ok(small)) => json!(small),
+            Some(Err(_)) => Value::String(n.unwrap_or_default().to_string()),
+        };
+        let row = json!({
+            "report": self.report, "target": self.target, "subnet": self.subnet,
+            "family": self.family, "size": figure(self.size), "reserved": figure(self.reserved),
+            "needed": self.needed, "free": figure(self.free), "shortfall": figure(self.shortfall),
+        });
+        row.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// The target rows: one per target subnet, and one per target without a subnet; and the
+/// shortfalls, one line each.
+fn target_rows(
+    subnets: &BTreeMap<String, Vec<Subnet>>,
+    target_nics: &BTreeMap<String, u64>,
+    reserved: &[Range],
+) -> (Vec<TargetRow>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut shortfalls = Vec::new();
+    let all_targets: BTreeSet<&String> = subnets.keys().chain(target_nics.keys()).collect();
+    for target in all_targets {
+        let needed = target_nics.get(target).copied().unwrap_or(0);
+        let Some(list) = subnets.get(target) else {
+            tracing::warn!(
+                "{target}: {needed} NICs need an address, but no --subnet gives its subnet"
+            );
+            rows.push(TargetRow {
+                report: "target",
+                target: target.clone(),
+                subnet: None,
+                family: None,
+                size: None,
+                reserved: None,
+                needed,
+                free: None,
+                shortfall: None,
+            });
+            continue;
+        };
+        for subnet in list {
+            let size = subnet.size();
+            let reserved_count = subnet.reserved_count(reserved);
+            let free = size - reserved_count;
+            let shortfall = u128::from(needed).saturating_sub(free);
+            if shortfall > 0 {
+                shortfalls.push(format!(
+                    "{target} {}: {needed} needed, {free} free, short by {shortfall}",
+                    subnet.net
+                ));
+            }
+            rows.push(TargetRow {
+                report: "target",
+                target: target.clone(),
+                subnet: Some(subnet.net.to_string()),
+                family: Some(if subnet.is_v6() { "ipv6" } else { "ipv4" }),
+                size: Some(size),
+                reserved: Some(reserved_count),
+                needed,
+                free: Some(free),
+                shortfall: Some(shortfall),
+            });
+        }
+    }
+    (rows, shortfalls)
 }
 
 fn allocate(
@@ -748,9 +902,10 @@ fn render_allocations(
 
 fn render_report(
     networks: &[Map<String, Value>],
-    targets: &[Map<String, Value>],
+    target_rows: &[TargetRow],
     format: OutputFormat,
 ) -> Result<Vec<u8>> {
+    let targets: Vec<Map<String, Value>> = target_rows.iter().map(TargetRow::cells).collect();
     let network_columns: Vec<Column> = vec![
         Column::text("network"),
         Column::number("vlan"),
@@ -773,8 +928,9 @@ fn render_report(
     Ok(match format {
         OutputFormat::Jsonl => networks
             .iter()
-            .chain(targets)
-            .map(|r| format!("{}\n", Value::Object(r.clone())))
+            .map(|r| Value::Object(r.clone()).to_string())
+            .chain(target_rows.iter().map(TargetRow::jsonl))
+            .map(|line| format!("{line}\n"))
             .collect::<String>()
             .into_bytes(),
         OutputFormat::Csv => {
@@ -789,7 +945,7 @@ fn render_report(
         OutputFormat::Table => {
             let mut text = table_string(&network_columns, networks, None);
             text.push('\n');
-            text.push_str(&table_string(&target_columns, targets, None));
+            text.push_str(&table_string(&target_columns, &targets, None));
             text.into_bytes()
         }
         OutputFormat::Nsupdate => unreachable!("checked in run"),
@@ -807,7 +963,9 @@ mod tests {
         assert_eq!(s("10.0.0.0/31"), 2);
         assert_eq!(s("10.0.0.7/32"), 1);
         assert_eq!(s("fd00::/120"), 255);
-        assert_eq!(s("fd00::/64"), u64::MAX);
+        assert_eq!(s("fd00::/64"), u128::from(u64::MAX));
+        assert_eq!(s("fd00::/63"), (1u128 << 65) - 1);
+        assert_eq!(s("::/0"), u128::MAX);
     }
 
     #[test]

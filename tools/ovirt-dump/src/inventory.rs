@@ -10,8 +10,10 @@ use common::record::{
     self, Cpu, CpuPin, Disk, GuestOs, InheritedFrom, NameValue, NamedRef, Nic, Permission,
     PlacementPolicy, Snapshot, Statistics, VmRecord, Watchdog,
 };
+use common::untrusted;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use tracing::warn;
 
 /// What the VM list's `follow` embeds in every VM.
 pub const VM_FOLLOW: &str = "disk_attachments.disk,nics.reported_devices,permissions,statistics,tags,watchdogs,host_devices,snapshots";
@@ -448,27 +450,33 @@ impl Lookups {
                     },
                 }
             });
-            let (mut ipv4, mut ipv6) = (Vec::new(), Vec::new());
-            for device in list(nic, "reported_devices", "reported_device")? {
-                for ip in list(device, "ips", "ip")? {
-                    let Some(address) = text(ip, "address")? else {
-                        continue;
-                    };
-                    let v6 = match text(ip, "version")?.as_deref() {
-                        Some("v6") => true,
-                        Some("v4") => false,
-                        _ => address.contains(':'),
-                    };
-                    let family = if v6 { &mut ipv6 } else { &mut ipv4 };
-                    if !family.contains(&address) {
-                        family.push(address);
-                    }
+            let name = text(nic, "name")?;
+            let (ipv4, ipv6, invalid) = reported_addresses(nic)?;
+            let mac_text = text(nic, "mac.address")?;
+            let mac = mac_text.as_deref().and_then(untrusted::parse_mac);
+            let invalid_mac = mac_text.filter(|_| mac.is_none());
+            let mut extra = Map::new();
+            if !invalid.is_empty() || invalid_mac.is_some() {
+                let what = format!(
+                    "VM {} NIC {}",
+                    untrusted::for_terminal(&text(vm, "name")?.unwrap_or_default()),
+                    untrusted::for_terminal(name.as_deref().unwrap_or(&id))
+                );
+                if !invalid.is_empty() {
+                    warn!(
+                        "{what}: reported addresses that do not parse, kept in invalid_addresses: {invalid:?}"
+                    );
+                    extra.insert("invalid_addresses".into(), invalid.into());
+                }
+                if let Some(bad) = invalid_mac {
+                    warn!("{what}: MAC {bad:?} does not parse, kept in invalid_mac");
+                    extra.insert("invalid_mac".into(), bad.into());
                 }
             }
             nics.push(Nic {
                 id,
-                name: text(nic, "name")?,
-                mac: text(nic, "mac.address")?,
+                name,
+                mac,
                 interface: text(nic, "interface")?,
                 plugged: boolean(nic, "plugged")?,
                 linked: boolean(nic, "linked")?,
@@ -476,7 +484,7 @@ impl Lookups {
                 network,
                 ipv4,
                 ipv6,
-                extra: Map::new(),
+                extra,
             });
         }
         Ok(nics)
@@ -734,6 +742,30 @@ fn snapshots(vm: &Value) -> WireResult<Option<Vec<Snapshot>>> {
         })
         .collect::<WireResult<Vec<_>>>()
         .map(Some)
+}
+
+/// The addresses the guest agent reported on a NIC's devices, parsed (the guest may report
+/// anything): IPv4 and IPv6 in the engine's order without repeats, written the standard way, and
+/// the texts that are no address, as they came.
+fn reported_addresses(nic: &Value) -> WireResult<(Vec<String>, Vec<String>, Vec<String>)> {
+    let (mut ipv4, mut ipv6, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    for device in list(nic, "reported_devices", "reported_device")? {
+        for ip in list(device, "ips", "ip")? {
+            let Some(address) = text(ip, "address")? else {
+                continue;
+            };
+            let family = match untrusted::parse_ip(&address) {
+                Some(parsed) if parsed.is_ipv6() => (&mut ipv6, parsed.to_string()),
+                Some(parsed) => (&mut ipv4, parsed.to_string()),
+                None => (&mut invalid, address),
+            };
+            let (list, text) = family;
+            if !list.contains(&text) {
+                list.push(text);
+            }
+        }
+    }
+    Ok((ipv4, ipv6, invalid))
 }
 
 #[cfg(test)]

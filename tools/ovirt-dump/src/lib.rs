@@ -119,6 +119,32 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
+/// Checks what an engine search query must be to mean anything: not blank, quotes closed and
+/// parentheses balanced (outside quotes). The engine answers a broken query with an error page
+/// (a protocol error, 76, after login); this says what is wrong before anything is sent.
+pub fn check_search(query: &str) -> std::result::Result<(), String> {
+    if query.trim().is_empty() {
+        return Err("an empty query (leave --search out to export every VM)".into());
+    }
+    let (mut depth, mut quote) = (0i64, None);
+    for c in query.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') if depth == 0 => return Err("a ')' without its '('".into()),
+            (None, ')') => depth -= 1,
+            _ => {}
+        }
+    }
+    match (quote, depth) {
+        (Some(q), _) => Err(format!("a {q} quote is not closed")),
+        (None, 0) => Ok(()),
+        _ => Err("a '(' is not closed".into()),
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     common::tls::install_crypto_provider();
     args.verbosity.init_logging();
@@ -127,7 +153,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "--timeout: expected a positive number of seconds",
         ));
     }
+    if let Some(search) = &args.search {
+        check_search(search).map_err(|e| Error::usage(format!("--search {search:?}: {e}")))?;
+    }
     let password = read_password(args.password_file.as_deref())?;
+    if args.url.trim().to_ascii_lowercase().starts_with("http://") {
+        // plan-gen refuses http for the Provider it writes; an export may run in a lab, so here
+        // it is a warning, but never a silent one.
+        warn!(
+            "{}: plain http: the password and the session token cross the network unencrypted (use https)",
+            args.url
+        );
+    }
     let ca_pem = match &args.ca_file {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             Error::config(format!("{}: cannot read the CA file: {e}", path.display()))

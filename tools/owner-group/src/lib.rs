@@ -4,7 +4,7 @@
 use clap::Parser;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
-use common::output::Output;
+use common::output::{Output, Spool};
 use common::parallel::{self, LineSource};
 use common::record::{Owner, OwnerKind};
 use common::record::{PermissionView, Present, VmView, parse_vm_view};
@@ -56,6 +56,10 @@ the VMs' ids and names).
 VMs without owners go to the namespace --unowned (default unowned), or are left out with
 --unowned drop; their count is reported on stderr.
 
+System namespaces (default, kube-*, openshift*) and those given with --protect are never targets:
+as --unowned they are exit 2, as a name the template gives an owner set exit 65 (naming the
+owners), before anything is written.
+
 --summary writes one record per namespace instead of the VM records:
   {\"namespace\", \"owner_users\": [user names], \"owner_groups\": [group names],
    \"vm_count\", \"vm_ids\": [...], \"vm_names\": [...]}
@@ -97,6 +101,8 @@ pub struct Args {
     /// Write one record per namespace (owners, VMs) instead of the VM records
     #[arg(long)]
     pub summary: bool,
+    #[command(flatten)]
+    pub protect: common::cli::Protect,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
@@ -313,6 +319,25 @@ pub fn check_template(template: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a namespace name that is a system or protected namespace (before a byte is written):
+/// its owners would get admin rights there.
+fn refuse_protected(
+    names: &HashMap<OwnerSetKey, String>,
+    sets: &BTreeMap<OwnerSetKey, Vec<String>>,
+    protect: &common::cli::Protect,
+) -> Result<()> {
+    for (key, owners) in sets {
+        let Some(why) = names.get(key).and_then(|name| protect.refuses(name)) else {
+            continue;
+        };
+        return Err(Error::data(format!(
+            "owners {}: namespace {why}: refused as a target (change --name-template)",
+            owners.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// One record of --summary.
 #[derive(Debug, Default, Serialize)]
 pub struct NamespaceSummary {
@@ -328,7 +353,7 @@ pub struct NamespaceSummary {
 struct Source {
     name: String,
     path: PathBuf,
-    _spool: Option<tempfile::NamedTempFile>,
+    _spool: Option<Spool>,
 }
 
 impl Source {
@@ -351,10 +376,10 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     for path in paths {
         if path == Path::new("-") {
-            let spool = spool("stdin", &mut io::stdin().lock())?;
+            let spool = Spool::copy("owner-group", "stdin", &mut io::stdin().lock())?;
             sources.push(Source {
                 name: "stdin".into(),
-                path: spool.path().to_path_buf(),
+                path: spool.path()?.to_path_buf(),
                 _spool: Some(spool),
             });
         } else if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
@@ -362,10 +387,10 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
             let name = path.display().to_string();
             let mut input =
                 File::open(&path).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
-            let spool = spool(&name, &mut input)?;
+            let spool = Spool::copy("owner-group", &name, &mut input)?;
             sources.push(Source {
                 name,
-                path: spool.path().to_path_buf(),
+                path: spool.path()?.to_path_buf(),
                 _spool: Some(spool),
             });
         } else {
@@ -377,14 +402,6 @@ fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
         }
     }
     Ok(sources)
-}
-
-/// A copy of an input that can be read only once, in a temporary file.
-fn spool(name: &str, input: &mut impl Read) -> Result<tempfile::NamedTempFile> {
-    let mut spool = tempfile::NamedTempFile::new()
-        .map_err(|e| Error::io(format!("cannot create a temporary file for {name}: {e}")))?;
-    io::copy(input, spool.as_file_mut()).map_err(|e| Error::no_input(format!("{name}: {e}")))?;
-    Ok(spool)
 }
 
 /// What owner-group reads of a VM record; every other field passes through as it came.
@@ -538,8 +555,7 @@ fn annotate(
         buffer.extend_from_slice(b"}\n");
         return Ok(());
     }
-    let mut record: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(line).map_err(|e| Error::data(format!("not a JSON object: {e}")))?;
+    let mut record = record_map(line)?;
     record.insert(
         "owners".into(),
         serde_json::to_value(&list.owners).map_err(encode)?,
@@ -548,6 +564,15 @@ fn annotate(
     serde_json::to_writer(&mut *buffer, &record).map_err(encode)?;
     buffer.push(b'\n');
     Ok(())
+}
+
+/// A record line as a JSON object, to replace fields in it.
+fn record_map(line: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match common::jsonl::parse_value(line) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::data("not a JSON object")),
+        Err(e) => Err(Error::data(common::jsonl::describe_json_error(&e))),
+    }
 }
 
 fn principals(owners: &[Owner], kind: OwnerKind) -> Vec<String> {
@@ -582,6 +607,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.unowned
         )));
     }
+    if let Some(why) = (!drop_unowned)
+        .then(|| args.protect.refuses(&args.unowned))
+        .flatten()
+    {
+        return Err(Error::usage(format!(
+            "--unowned {:?}: {why}: refused as a target",
+            args.unowned
+        )));
+    }
     let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
     let sources = sources(&args.inputs)?;
 
@@ -604,6 +638,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let vm: OwnershipView =
                 parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
             let has_fields = vm.owners.0 || vm.target_namespace.0;
+            if has_fields {
+                // Pass 2 rebuilds such a record: whatever would stop it (JSON nested deeper than
+                // serde_json's limit, which the view skips unread) is found here, before a byte
+                // is written, and named with its line.
+                record_map(line).map_err(|e| e.context(here))?;
+            }
             Ok((rules.owners(vm.permissions()), has_fields, line.len()))
         },
         |(owners, has_fields, line_len)| {
@@ -635,6 +675,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(args.unowned.as_str())
     };
     let names = assign_names(&sets, &args.name_template, reserved)?;
+    refuse_protected(&names, &sets, &args.protect)?;
     let lists: Vec<OwnerList> = lists
         .into_iter()
         .map(|owners| {
@@ -679,7 +720,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     continue;
                 };
                 if !args.summary {
-                    annotate(line, has_fields, list, namespace, &mut buffer)?;
+                    annotate(line, has_fields, list, namespace, &mut buffer)
+                        .map_err(|e| e.context(here))?;
                     writer.write_raw(&buffer)?;
                     continue;
                 }

@@ -181,7 +181,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let result = preflight::check(records, &maps, args.include_blocked);
     if !args.verbosity.quiet {
         let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(preflight::render(&result, args.verbosity.verbose > 0).as_bytes());
+        let report = preflight::render(&result, args.verbosity.verbose > 0);
+        // VM names and the engine's texts are in it: no control character reaches the terminal.
+        let report = common::untrusted::lines_for_terminal(&report);
+        let _ = stderr.write_all(report.as_bytes());
     }
     if let Some(path) = &args.report {
         let mut out = Output::create(Some(path))?;

@@ -266,7 +266,7 @@ pub fn build(
         let numbered = parts.len() > 1;
         for (index, part) in parts.iter().enumerate() {
             let name = settings.plan_name(namespace, numbered.then_some(index + 1))?;
-            let total: u64 = part.iter().map(|vm| vm.disk_bytes).sum();
+            let total = common::size::sum_bytes(part.iter().map(|vm| vm.disk_bytes));
             let vm_refs: Vec<Value> = part
                 .iter()
                 .map(|vm| {

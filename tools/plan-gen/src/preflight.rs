@@ -390,8 +390,8 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
             .disks()
             .iter()
             .filter(|d| !d.is_lun())
-            .map(common::record::Disk::copied_bytes)
-            .sum();
+            .map(common::record::Disk::copied_bytes);
+        let disk_bytes = common::size::sum_bytes(disk_bytes);
         let namespace = input.record.target_namespace.clone().unwrap_or_default();
         vms.push(Vm {
             record: input.record,

@@ -81,7 +81,7 @@ pub fn parse(name: &str, text: &str, objects: &mut Vec<Object>) -> Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
-            let value: Value = serde_json::from_str(line)
+            let value: Value = common::jsonl::parse_value(line)
                 .map_err(|e| Error::data(format!("{location}: not valid JSON: {e}")))?;
             objects.push(check(value, location)?);
         }
@@ -193,12 +193,18 @@ pub fn plans(objects: &[Object]) -> Result<Vec<Plan>> {
         let annotation = &object.value["metadata"]["annotations"][TOTAL_DISK_BYTES_ANNOTATION];
         let bytes = match annotation {
             Value::Null => None,
-            Value::String(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-                Error::data(format!(
-                    "{}: Plan {key}: annotation {TOTAL_DISK_BYTES_ANNOTATION} {text:?} is not a byte count",
-                    object.location
-                ))
-            })?),
+            Value::String(text) => {
+                let bytes = text.trim().parse::<u64>().map_err(|_| {
+                    Error::data(format!(
+                        "{}: Plan {key}: annotation {TOTAL_DISK_BYTES_ANNOTATION} {text:?} is not a byte count",
+                        object.location
+                    ))
+                })?;
+                let what = format!("Plan {key}: annotation {TOTAL_DISK_BYTES_ANNOTATION}");
+                let checked =
+                    common::size::check_bytes(&what, bytes, common::size::MAX_TOTAL_BYTES);
+                Some(checked.map_err(|e| Error::data(format!("{}: {e}", object.location)))?)
+            }
             other => {
                 return Err(Error::data(format!(
                     "{}: Plan {key}: annotation {TOTAL_DISK_BYTES_ANNOTATION} must be a string, found {other}",
@@ -240,7 +246,8 @@ pub fn compute_bytes(plans: &mut [Plan], records: &[PathBuf]) -> Result<()> {
         Ok(())
     })?;
     for plan in plans.iter_mut().filter(|p| !p.bytes_known) {
-        plan.bytes = plan.vms.iter().filter_map(|vm| sizes.get(&vm.id)).sum();
+        plan.bytes =
+            common::size::sum_bytes(plan.vms.iter().filter_map(|vm| sizes.get(&vm.id)).copied());
         plan.bytes_known = plan.vms.iter().all(|vm| sizes.contains_key(&vm.id));
     }
     Ok(())
@@ -249,7 +256,7 @@ pub fn compute_bytes(plans: &mut [Plan], records: &[PathBuf]) -> Result<()> {
 /// The bytes a VM's disks need on the target, as Forklift sizes them: max(provisioned, actual)
 /// of every non-LUN disk.
 pub fn record_bytes(record: &common::record::VmRecord) -> u64 {
-    record_disk_bytes(record).iter().sum()
+    common::size::sum_bytes(record_disk_bytes(record))
 }
 
 /// [`record_bytes`] per disk: one entry per disk Forklift copies (LUNs are not copied).

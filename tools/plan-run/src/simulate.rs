@@ -7,8 +7,8 @@
 use crate::events::Events;
 use crate::manifest::Plan;
 use crate::sched::{PlanKey, Scheduler};
-use common::Result;
 use common::linkmodel::LinkModel;
+use common::{Error, Result};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::json;
@@ -86,7 +86,15 @@ pub fn run(
         vm_disks,
     } = setup;
     let (start, max_vm_inflight) = (*start, *max_vm_inflight);
-    let at = |t: f64| start + jiff::SignedDuration::from_secs_f64(t);
+    // Every instant is checked against the horizon below before it is used, so `at` never
+    // overflows; the clamp is a guard, not a rule.
+    let at = |t: f64| {
+        jiff::SignedDuration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| start.checked_add(d).ok())
+            .unwrap_or(Timestamp::MAX)
+    };
+    let horizon = horizon_secs(start);
     let minute_of_day = |t: f64| -> u32 {
         let local = at(t).to_zoned(zone.clone());
         local.hour() as u32 * 60 + local.minute() as u32
@@ -105,12 +113,13 @@ pub fn run(
     let mut plan_vms: Vec<Vec<usize>> = vec![Vec::new(); plans.len()];
     for (i, plan) in plans.iter().enumerate() {
         // VMs without a record share what the plan's bytes leave over, evenly.
-        let known: u64 = plan
+        let known = plan
             .vms
             .iter()
             .filter_map(|v| vm_disks.get(&v.id))
             .flatten()
-            .sum();
+            .copied();
+        let known = common::size::sum_bytes(known);
         let unknown = plan
             .vms
             .iter()
@@ -132,14 +141,18 @@ pub fn run(
                 plan: i,
                 id: vm.id.clone(),
                 name: vm.name.clone(),
-                bytes: disks.iter().sum(),
+                bytes: common::size::sum_bytes(disks.iter().copied()),
                 remaining: disks.iter().map(|b| *b as f64).collect(),
                 phase: Phase::Queued,
             });
         }
     }
 
-    let total_bytes: u64 = plans.iter().map(|p| p.bytes).sum();
+    let total_bytes = common::size::sum_bytes(plans.iter().map(|p| p.bytes));
+    let lower_bound_secs = total_bytes as f64 / link.bandwidth_bytes_per_sec;
+    if lower_bound_secs > horizon {
+        return Err(too_long(total_bytes, link, start));
+    }
     for plan in plans {
         scheduler.ready(&plan.key);
         events.emit(
@@ -307,16 +320,36 @@ pub fn run(
             }
         }
         t += dt;
+        if t > horizon {
+            return Err(too_long(total_bytes, link, start));
+        }
     }
     Ok(Outcome {
         makespan_secs: t,
-        lower_bound_secs: total_bytes as f64 / link.bandwidth_bytes_per_sec,
+        lower_bound_secs,
         total_bytes,
         plans: plans.len(),
         vms: vms.len(),
         peak_inflight_bytes: peak_inflight,
         peak_running_plans: peak_running,
     })
+}
+
+/// The seconds from `start` to the last instant a time zone can show (jiff's range ends in the
+/// year 9999), less a day for the zone's offset.
+fn horizon_secs(start: Timestamp) -> f64 {
+    let left = Timestamp::MAX.duration_since(start).as_secs_f64();
+    (left - 86_400.0).max(0.0)
+}
+
+/// The run cannot be simulated: it would end after the last time there is.
+fn too_long(total_bytes: u64, link: &LinkModel, start: Timestamp) -> Error {
+    Error::usage(format!(
+        "--simulate: {total_bytes} bytes at --bandwidth {} bytes/s from {start} would end after \
+         {} (the last time there is): give a higher --bandwidth",
+        link.bandwidth_bytes_per_sec,
+        Timestamp::MAX.strftime("%Y-%m-%d")
+    ))
 }
 
 fn finish_plan(

@@ -43,6 +43,10 @@ oVirt users become User subjects, oVirt groups Group subjects. Their cluster nam
 --strip-domain (alice@example.com -> alice, example.com/Groups/dba -> dba). An owner with neither is
 an error (exit 78) that lists every unmapped owner, unless --skip-unmapped (then exit 1).
 
+A record whose target_namespace is a system namespace (default, kube-*, openshift*) or one given
+with --protect is refused (exit 65, naming the line and VM): its owners would get admin rights
+there. --cluster-role must be a name a roleRef takes (not empty, no '/' or '%'; exit 2).
+
 Objects are written sorted (Namespace, Role, RoleBinding, LimitRange, ResourceQuota; by namespace
 and name),
 as JSON lines or, with --output yaml, a YAML stream; `kubectl apply -f -` reads both.
@@ -93,6 +97,9 @@ pub struct Args {
     #[arg(long)]
     pub skip_unmapped: bool,
 
+    #[command(flatten)]
+    pub protect: common::cli::Protect,
+
     /// capacity-calc quota records (JSON lines): write a ResourceQuota per namespace (and a LimitRange where it limits compute)
     #[arg(long, value_name = "FILE")]
     pub quota: Option<PathBuf>,
@@ -118,7 +125,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => Some(UserMap::load(path)?),
         None => None,
     };
-    let namespaces = read_records(&args.inputs)?;
+    check_role_name(&args.cluster_role)?;
+    let namespaces = read_records(&args.inputs, &args.protect)?;
     let quotas = match &args.quota {
         Some(path) => quota::load(path)?,
         None => BTreeMap::new(),
@@ -199,7 +207,28 @@ fn kind_word(kind: OwnerKind) -> &'static str {
     }
 }
 
-fn read_records(inputs: &[PathBuf]) -> Result<BTreeMap<String, NamespaceInfo>> {
+/// A ClusterRole name as a RoleBinding's roleRef takes it: not empty, not `.` or `..`, no `/` or
+/// `%` (Kubernetes v1.34 pkg/apis/rbac/validation `ValidateRoleBindingSpec`: roleRef.name is
+/// required and checked by `ValidateRBACName`, path.IsValidPathSegmentName).
+fn check_role_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name == "." || name == ".." {
+        "may not be '.' or '..'"
+    } else if name.contains(['/', '%']) {
+        "may not contain '/' or '%'"
+    } else {
+        return Ok(());
+    };
+    Err(Error::usage(format!(
+        "--cluster-role {name:?}: a ClusterRole name {why}"
+    )))
+}
+
+fn read_records(
+    inputs: &[PathBuf],
+    protect: &common::cli::Protect,
+) -> Result<BTreeMap<String, NamespaceInfo>> {
     let mut namespaces: BTreeMap<String, NamespaceInfo> = BTreeMap::new();
     common::jsonl::Inputs::new(inputs).for_each(|value: Value, location| {
         let record: VmRecord =
@@ -213,6 +242,12 @@ fn read_records(inputs: &[PathBuf]) -> Result<BTreeMap<String, NamespaceInfo>> {
         if !names::is_rfc1123_label(namespace) {
             return Err(Error::data(format!(
                 "{location}: VM {}: target_namespace {namespace:?} is not a valid namespace name",
+                record.name
+            )));
+        }
+        if let Some(why) = protect.refuses(namespace) {
+            return Err(Error::data(format!(
+                "{location}: VM {}: target_namespace {why}: refused as a target",
                 record.name
             )));
         }

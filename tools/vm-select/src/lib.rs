@@ -5,6 +5,7 @@ use clap::Parser;
 use common::jsonl::read_to_string;
 use common::output::Output;
 use common::record::{VmRecord, parse_vm_record};
+use common::untrusted::for_terminal;
 use common::{Error, ExitCode, Result};
 use std::collections::HashMap;
 use std::fs::File;
@@ -113,6 +114,44 @@ pub const IN_USE_STATUSES: &[&str] = &[
     "not_responding",
     "suspended",
 ];
+
+/// Every VM status the engine reports (oVirt REST API v4, `VmStatus`): --status takes these only,
+/// so a typo is an error instead of a filter that drops every VM.
+pub const VM_STATUSES: &[&str] = &[
+    "down",
+    "image_locked",
+    "migrating",
+    "not_responding",
+    "paused",
+    "powering_down",
+    "powering_up",
+    "reboot_in_progress",
+    "restoring_state",
+    "saving_state",
+    "suspended",
+    "unassigned",
+    "unknown",
+    "up",
+    "wait_for_launch",
+];
+
+/// The --status values, lowercased, each one a status the engine reports.
+fn parse_statuses(given: &[String]) -> Result<Vec<String>> {
+    given
+        .iter()
+        .map(|s| {
+            let status = s.trim().to_ascii_lowercase();
+            if VM_STATUSES.contains(&status.as_str()) {
+                Ok(status)
+            } else {
+                Err(Error::usage(format!(
+                    "--status {s:?}: not a VM status (one of {})",
+                    VM_STATUSES.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
 
 /// Parses `90d`, `12w`, `36h`, `30m`, `45s` into seconds.
 pub fn parse_duration(text: &str) -> std::result::Result<i64, String> {
@@ -295,11 +334,7 @@ impl Filter {
         Ok(Filter {
             activity,
             now,
-            statuses: args
-                .status
-                .iter()
-                .map(|s| s.trim().to_ascii_lowercase())
-                .collect(),
+            statuses: parse_statuses(&args.status)?,
             names,
             name_regexes,
             data_centers: args.data_center.clone(),
@@ -543,11 +578,10 @@ fn select_from(
         if text.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        let value: serde_json::Value = common::jsonl::parse_value(text).map_err(|e| {
             Error::data(format!(
-                "{source}:{number}: not valid JSON: {} (column {})",
-                json_error_text(&e),
-                e.column()
+                "{source}:{number}: {}",
+                common::jsonl::describe_json_error(&e)
             ))
         })?;
         let vm =
@@ -572,20 +606,14 @@ fn select_from(
             Verdict::Dropped { criterion, reason } => {
                 *counts.dropped.entry(criterion).or_default() += 1;
                 if explain {
-                    eprintln!(
+                    // The name, id and reason hold the engine's text (and a guest's): escaped.
+                    let line = format!(
                         "vm-select: {source}:{number}: dropped {} ({}): {criterion}: {reason}",
                         vm.name, vm.id
                     );
+                    eprintln!("{}", for_terminal(&line));
                 }
             }
         }
-    }
-}
-
-fn json_error_text(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(pos) => text[..pos].to_string(),
-        None => text,
     }
 }
