@@ -141,7 +141,7 @@ pub struct Check {
 }
 
 /// Every line of every file in `paths`, decoded as `T`; errors name the file and line.
-pub fn read_all<T: DeserializeOwned>(paths: &[PathBuf]) -> Result<Vec<T>> {
+pub fn read_all<T: DeserializeOwned + 'static>(paths: &[PathBuf]) -> Result<Vec<T>> {
     let mut all = Vec::new();
     for path in paths {
         read_file(path, &mut all)?;
@@ -149,7 +149,7 @@ pub fn read_all<T: DeserializeOwned>(paths: &[PathBuf]) -> Result<Vec<T>> {
     Ok(all)
 }
 
-fn read_file<T: DeserializeOwned>(path: &Path, into: &mut Vec<T>) -> Result<()> {
+fn read_file<T: DeserializeOwned + 'static>(path: &Path, into: &mut Vec<T>) -> Result<()> {
     let mut input = Input::open(path)?;
     while let Some(value) = input.next_value::<T>() {
         into.push(value?);
