@@ -457,6 +457,18 @@ impl Controller {
             ready: &ready,
             references: &references,
             own_vms: &own,
+            version: self.args.forklift_version,
+            mac_scope: self.args.namespace.as_ref().map(|ns| {
+                let mut scope: HashSet<String> = self
+                    .cluster
+                    .plans
+                    .state()
+                    .iter()
+                    .filter_map(|p| p.data["spec"]["targetNamespace"].as_str().map(str::to_string))
+                    .collect();
+                scope.insert(ns.clone());
+                scope
+            }),
         };
         validate::plan_conditions(plan, &ctx)
     }

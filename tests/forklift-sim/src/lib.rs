@@ -108,6 +108,10 @@ pub struct Args {
     /// The engine world file: the oVirt inventory (VMs, NICs, disks, networks, storage domains)
     #[arg(long, value_name = "FILE")]
     pub world: PathBuf,
+    /// The Forklift version whose plan validation it follows (the rules plan-gen's preflight
+    /// applies for the same version)
+    #[arg(long, value_name = "VERSION", value_enum, default_value_t = common::forklift::ForkliftVersion::DEFAULT)]
+    pub forklift_version: common::forklift::ForkliftVersion,
     /// Running VMs per source provider across all executing plans (Forklift's MAX_VM_INFLIGHT)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_vm_inflight: u32,

@@ -3,6 +3,7 @@
 
 mod access;
 mod events;
+mod forklift;
 mod kubeerr;
 mod live;
 pub mod manifest;
