@@ -793,7 +793,8 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
     let name_ok = |n: &str| {
         let b = n.as_bytes();
         b.len() < 64
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
             && b.first().is_none_or(u8::is_ascii_alphanumeric)
             && b.last().is_none_or(u8::is_ascii_alphanumeric)
     };
@@ -864,10 +865,12 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
         {
             hit("ovirt.nic.interface_type.unsupported");
         }
-        if nics
-            .iter()
-            .any(|n| n["interface"].as_str().unwrap_or("").contains("pci_passthrough"))
-        {
+        if nics.iter().any(|n| {
+            n["interface"]
+                .as_str()
+                .unwrap_or("")
+                .contains("pci_passthrough")
+        }) {
             hit("ovirt.nic.pci_passthrough.detected");
         }
         if nics.iter().any(|n| n["plugged"] == false) {
@@ -1249,7 +1252,11 @@ fn world_plan_blockers(world: &Value, map_file: &str, version: &str) -> BTreeSet
         }
         let zero_sized = vm["disk_attachments"].as_array().unwrap().iter().any(|a| {
             let d = &disks[a["disk"].as_str().unwrap()];
-            let size = if d["storage_type"] == "lun" { &d["lun_size"] } else { &d["provisioned_size"] };
+            let size = if d["storage_type"] == "lun" {
+                &d["lun_size"]
+            } else {
+                &d["provisioned_size"]
+            };
             size.as_u64().unwrap_or(0) == 0
         });
         if zero_sized {
@@ -1485,7 +1492,10 @@ fn demo_world_plan_blockers_and_left_out_vms_are_forklifts() {
         .filter(|(_, c)| c == "VMDuplicateNADMappings")
         .map(|(id, _)| id)
         .collect();
-    assert!(!only_2_12.is_empty() && only_2_12.is_subset(&nad), "{only_2_12:?}");
+    assert!(
+        !only_2_12.is_empty() && only_2_12.is_subset(&nad),
+        "{only_2_12:?}"
+    );
 }
 
 fn demo_blockers_at(version: &str) {
@@ -1501,7 +1511,11 @@ fn demo_blockers_at(version: &str) {
             )
         })
         .collect();
-    assert_eq!(raised, world_plan_blockers(world, DEMO_MAP, version), "{version}");
+    assert_eq!(
+        raised,
+        world_plan_blockers(world, DEMO_MAP, version),
+        "{version}"
+    );
 
     // Left out: exactly the VMs with a Critical finding; every other VM is in exactly one plan.
     let blocked = world_left_out(world, version);

@@ -72,45 +72,279 @@ use Category::{Critical, Information, Warning};
 
 /// Forklift's 39 oVirt concerns (rules_version 6), in the order of its rules table.
 pub const RULES: &[Rule] = &[
-    rule("ovirt.disk.capacity.invalid", Critical, "Disk has an invalid capacity", "disk_size.rego:18", disk_capacity),
-    rule("ovirt.disk.illegal_or_locked_status", Critical, "VM has an illegal or locked disk status condition", "disk_status.rego:7", disk_status),
-    rule("ovirt.disk.storage_type.unsupported", Critical, "Unsupported disk storage type detected", "disk_storage_type.rego:16", disk_storage_type),
-    rule("ovirt.disk.illegal_images.detected", Critical, "Illegal disk images detected", "illegal_images.rego:8", illegal_images),
-    rule("ovirt.disk.count.exceeds.limit", Warning, "VM has {disks} disks, which exceeds the limit of 165", "disk_count.rego:9", disk_count),
-    rule("ovirt.disk.interface_type.unsupported", Warning, "Unsupported disk interface type detected", "disk_interface_type.rego:16", disk_interface),
-    rule("ovirt.disk.shared.detected", Warning, "Shared disk detected", "shared_disk.rego:7", never_shared),
-    rule("ovirt.disk.scsi_reservation.enabled", Warning, "Shared disk detected", "scsi_reservation.rego:7", scsi_reservation),
-    rule("ovirt.nic.interface_type.unsupported", Warning, "Unsupported NIC interface type detected", "nic_interface_type.rego:16", nic_interface),
-    rule("ovirt.nic.pci_passthrough.detected", Warning, "NIC with host device passthrough detected", "nic_pci_passthrough.rego:7", nic_passthrough),
-    rule("ovirt.nic.unplugged.detected", Warning, "Unplugged NIC detected", "nic_plugged.rego:7", nic_unplugged),
-    rule("ovirt.nic.custom_properties.detected", Warning, "vNIC custom properties detected", "nic_custom_properties.rego:8", nic_custom_props),
-    rule("ovirt.nic.network_filter.detected", Warning, "NIC with network filter detected", "nic_network_filter.rego:7", nic_network_filter),
-    rule("ovirt.nic.port_mirroring.detected", Warning, "NIC with port mirroring detected", "nic_port_mirroring.rego:7", nic_port_mirroring),
-    rule("ovirt.nic.qos.detected", Warning, "NIC with QoS settings detected", "nic_qos.rego:7", nic_qos),
-    rule("ovirt.name.invalid", Warning, "Invalid VM Name", "name.rego:20", name_invalid),
-    rule("ovirt.vm.status_invalid", Warning, "VM has a status condition that may prevent successful migration", "vm_status.rego:14", vm_status),
-    rule("ovirt.os.unsupported", Warning, "Unsupported operating system detected", "vm_os.rego:8", os_unsupported),
-    rule("ovirt.tpm.required_by_os", Warning, "TPM detected", "tpm.rego:8", tpm_required),
-    rule("ovirt.secure_boot.detected", Warning, "UEFI secure boot detected", "secure_boot.rego:8", secure_boot),
-    rule("ovirt.bios.boot_menu.enabled", Warning, "VM has BIOS boot menu enabled", "bios_boot_menu.rego:8", boot_menu),
-    rule("ovirt.cpu.custom_model.detected", Warning, "Custom CPU Model detected", "cpu_custom_model.rego:8", cpu_custom_model),
-    rule("ovirt.cpu.pinning_policy.unsupported", Warning, "Unsupported CPU pinning policy detected", "cpu_policy.rego:9", cpu_policy),
-    rule("ovirt.cpu.shares.defined", Warning, "VM has CPU Shares Defined", "cpu_shares.rego:8", cpu_shares),
-    rule("ovirt.cpu.tuning.detected", Warning, "CPU tuning detected", "cpu_tune.rego:8", cpu_tune),
-    rule("ovirt.numa.tuning.detected", Warning, "NUMA tuning detected", "numa_tune.rego:8", never_numa),
-    rule("ovirt.vm.custom_properties.detected", Warning, "VM custom properties detected", "custom_properties.rego:8", vm_custom_props),
-    rule("ovirt.ha.enabled", Warning, "VM configured as HA", "ha.rego:8", ha),
-    rule("ovirt.ha.reservation.enabled", Warning, "Cluster has HA reservation", "ha_reservation.rego:8", ha_reservation),
-    rule("ovirt.cluster.ksm_enabled", Warning, "Cluster has KSM enabled", "ksm.rego:8", ksm),
-    rule("ovirt.host_devices.mapped", Warning, "VM has mapped host devices", "host_devices.rego:8", host_devices),
-    rule("ovirt.snapshot.online_memory.detected", Warning, "Online (memory) snapshot detected", "online_snapshot.rego:7", online_snapshot),
-    rule("ovirt.placement_policy.affinity_set", Warning, "Placement policy affinity", "placement_policy.rego:8", placement_policy),
-    rule("ovirt.usb.enabled", Warning, "USB support enabled", "usb.rego:8", usb),
-    rule("ovirt.watchdog.enabled", Warning, "Watchdog detected", "watchdog.rego:8", watchdog),
-    rule("ovirt.memory.ballooning.enabled", Information, "VM has memory ballooning enabled", "ballooned_memory.rego:8", ballooning),
-    rule("ovirt.display_type.spice.enabled", Information, "VM Display Type", "display_type.rego:8", spice),
-    rule("ovirt.iothreads.configured", Information, "IO Threads configuration detected", "io_threads.rego:8", io_threads),
-    rule("ovirt.storage.resume_behavior.unsupported", Information, "VM storage error resume behavior", "storage_error_resume_behaviour.rego:8", resume),
+    rule(
+        "ovirt.disk.capacity.invalid",
+        Critical,
+        "Disk has an invalid capacity",
+        "disk_size.rego:18",
+        disk_capacity,
+    ),
+    rule(
+        "ovirt.disk.illegal_or_locked_status",
+        Critical,
+        "VM has an illegal or locked disk status condition",
+        "disk_status.rego:7",
+        disk_status,
+    ),
+    rule(
+        "ovirt.disk.storage_type.unsupported",
+        Critical,
+        "Unsupported disk storage type detected",
+        "disk_storage_type.rego:16",
+        disk_storage_type,
+    ),
+    rule(
+        "ovirt.disk.illegal_images.detected",
+        Critical,
+        "Illegal disk images detected",
+        "illegal_images.rego:8",
+        illegal_images,
+    ),
+    rule(
+        "ovirt.disk.count.exceeds.limit",
+        Warning,
+        "VM has {disks} disks, which exceeds the limit of 165",
+        "disk_count.rego:9",
+        disk_count,
+    ),
+    rule(
+        "ovirt.disk.interface_type.unsupported",
+        Warning,
+        "Unsupported disk interface type detected",
+        "disk_interface_type.rego:16",
+        disk_interface,
+    ),
+    rule(
+        "ovirt.disk.shared.detected",
+        Warning,
+        "Shared disk detected",
+        "shared_disk.rego:7",
+        never_shared,
+    ),
+    rule(
+        "ovirt.disk.scsi_reservation.enabled",
+        Warning,
+        "Shared disk detected",
+        "scsi_reservation.rego:7",
+        scsi_reservation,
+    ),
+    rule(
+        "ovirt.nic.interface_type.unsupported",
+        Warning,
+        "Unsupported NIC interface type detected",
+        "nic_interface_type.rego:16",
+        nic_interface,
+    ),
+    rule(
+        "ovirt.nic.pci_passthrough.detected",
+        Warning,
+        "NIC with host device passthrough detected",
+        "nic_pci_passthrough.rego:7",
+        nic_passthrough,
+    ),
+    rule(
+        "ovirt.nic.unplugged.detected",
+        Warning,
+        "Unplugged NIC detected",
+        "nic_plugged.rego:7",
+        nic_unplugged,
+    ),
+    rule(
+        "ovirt.nic.custom_properties.detected",
+        Warning,
+        "vNIC custom properties detected",
+        "nic_custom_properties.rego:8",
+        nic_custom_props,
+    ),
+    rule(
+        "ovirt.nic.network_filter.detected",
+        Warning,
+        "NIC with network filter detected",
+        "nic_network_filter.rego:7",
+        nic_network_filter,
+    ),
+    rule(
+        "ovirt.nic.port_mirroring.detected",
+        Warning,
+        "NIC with port mirroring detected",
+        "nic_port_mirroring.rego:7",
+        nic_port_mirroring,
+    ),
+    rule(
+        "ovirt.nic.qos.detected",
+        Warning,
+        "NIC with QoS settings detected",
+        "nic_qos.rego:7",
+        nic_qos,
+    ),
+    rule(
+        "ovirt.name.invalid",
+        Warning,
+        "Invalid VM Name",
+        "name.rego:20",
+        name_invalid,
+    ),
+    rule(
+        "ovirt.vm.status_invalid",
+        Warning,
+        "VM has a status condition that may prevent successful migration",
+        "vm_status.rego:14",
+        vm_status,
+    ),
+    rule(
+        "ovirt.os.unsupported",
+        Warning,
+        "Unsupported operating system detected",
+        "vm_os.rego:8",
+        os_unsupported,
+    ),
+    rule(
+        "ovirt.tpm.required_by_os",
+        Warning,
+        "TPM detected",
+        "tpm.rego:8",
+        tpm_required,
+    ),
+    rule(
+        "ovirt.secure_boot.detected",
+        Warning,
+        "UEFI secure boot detected",
+        "secure_boot.rego:8",
+        secure_boot,
+    ),
+    rule(
+        "ovirt.bios.boot_menu.enabled",
+        Warning,
+        "VM has BIOS boot menu enabled",
+        "bios_boot_menu.rego:8",
+        boot_menu,
+    ),
+    rule(
+        "ovirt.cpu.custom_model.detected",
+        Warning,
+        "Custom CPU Model detected",
+        "cpu_custom_model.rego:8",
+        cpu_custom_model,
+    ),
+    rule(
+        "ovirt.cpu.pinning_policy.unsupported",
+        Warning,
+        "Unsupported CPU pinning policy detected",
+        "cpu_policy.rego:9",
+        cpu_policy,
+    ),
+    rule(
+        "ovirt.cpu.shares.defined",
+        Warning,
+        "VM has CPU Shares Defined",
+        "cpu_shares.rego:8",
+        cpu_shares,
+    ),
+    rule(
+        "ovirt.cpu.tuning.detected",
+        Warning,
+        "CPU tuning detected",
+        "cpu_tune.rego:8",
+        cpu_tune,
+    ),
+    rule(
+        "ovirt.numa.tuning.detected",
+        Warning,
+        "NUMA tuning detected",
+        "numa_tune.rego:8",
+        never_numa,
+    ),
+    rule(
+        "ovirt.vm.custom_properties.detected",
+        Warning,
+        "VM custom properties detected",
+        "custom_properties.rego:8",
+        vm_custom_props,
+    ),
+    rule(
+        "ovirt.ha.enabled",
+        Warning,
+        "VM configured as HA",
+        "ha.rego:8",
+        ha,
+    ),
+    rule(
+        "ovirt.ha.reservation.enabled",
+        Warning,
+        "Cluster has HA reservation",
+        "ha_reservation.rego:8",
+        ha_reservation,
+    ),
+    rule(
+        "ovirt.cluster.ksm_enabled",
+        Warning,
+        "Cluster has KSM enabled",
+        "ksm.rego:8",
+        ksm,
+    ),
+    rule(
+        "ovirt.host_devices.mapped",
+        Warning,
+        "VM has mapped host devices",
+        "host_devices.rego:8",
+        host_devices,
+    ),
+    rule(
+        "ovirt.snapshot.online_memory.detected",
+        Warning,
+        "Online (memory) snapshot detected",
+        "online_snapshot.rego:7",
+        online_snapshot,
+    ),
+    rule(
+        "ovirt.placement_policy.affinity_set",
+        Warning,
+        "Placement policy affinity",
+        "placement_policy.rego:8",
+        placement_policy,
+    ),
+    rule(
+        "ovirt.usb.enabled",
+        Warning,
+        "USB support enabled",
+        "usb.rego:8",
+        usb,
+    ),
+    rule(
+        "ovirt.watchdog.enabled",
+        Warning,
+        "Watchdog detected",
+        "watchdog.rego:8",
+        watchdog,
+    ),
+    rule(
+        "ovirt.memory.ballooning.enabled",
+        Information,
+        "VM has memory ballooning enabled",
+        "ballooned_memory.rego:8",
+        ballooning,
+    ),
+    rule(
+        "ovirt.display_type.spice.enabled",
+        Information,
+        "VM Display Type",
+        "display_type.rego:8",
+        spice,
+    ),
+    rule(
+        "ovirt.iothreads.configured",
+        Information,
+        "IO Threads configuration detected",
+        "io_threads.rego:8",
+        io_threads,
+    ),
+    rule(
+        "ovirt.storage.resume_behavior.unsupported",
+        Information,
+        "VM storage error resume behavior",
+        "storage_error_resume_behaviour.rego:8",
+        resume,
+    ),
 ];
 
 /// liftkit's own concern for a shared disk, which Forklift never flags (see [`never_shared`]).
@@ -236,7 +470,11 @@ fn disk_count(vm: &VmRecord) -> Option<String> {
 
 fn disk_interface(vm: &VmRecord) -> Option<String> {
     // disk_interface_type.rego:7: regex `sata|virtio_scsi|virtio`, unanchored.
-    let supported = |i: &str| ["sata", "virtio_scsi", "virtio"].iter().any(|s| i.contains(s));
+    let supported = |i: &str| {
+        ["sata", "virtio_scsi", "virtio"]
+            .iter()
+            .any(|s| i.contains(s))
+    };
     let hit = disks_where(vm, |d| !supported(d.interface.as_deref().unwrap_or("")))?;
     let missing = disks_where(vm, |d| d.interface.is_none());
     Some(format!(
@@ -279,9 +517,14 @@ fn nic_interface(vm: &VmRecord) -> Option<String> {
 }
 
 fn nic_passthrough(vm: &VmRecord) -> Option<String> {
-    nics_where(vm, |n| n.interface.as_deref().is_some_and(|i| i.contains("pci_passthrough"))).map(
-        |n| format!("NIC {n} is a PCI passthrough device, which needs SR-IOV set up on the target"),
-    )
+    nics_where(vm, |n| {
+        n.interface
+            .as_deref()
+            .is_some_and(|i| i.contains("pci_passthrough"))
+    })
+    .map(|n| {
+        format!("NIC {n} is a PCI passthrough device, which needs SR-IOV set up on the target")
+    })
 }
 
 fn nic_unplugged(vm: &VmRecord) -> Option<String> {
@@ -304,18 +547,28 @@ fn nic_custom_props(vm: &VmRecord) -> Option<String> {
 }
 
 fn nic_network_filter(vm: &VmRecord) -> Option<String> {
-    nics_where(vm, |n| n.vnic_profile.as_ref().is_some_and(|p| non_empty(&p.network_filter)))
-        .map(|n| format!("the vNIC profile of NIC {n} has a network filter, which is not migrated"))
+    nics_where(vm, |n| {
+        n.vnic_profile
+            .as_ref()
+            .is_some_and(|p| non_empty(&p.network_filter))
+    })
+    .map(|n| format!("the vNIC profile of NIC {n} has a network filter, which is not migrated"))
 }
 
 fn nic_port_mirroring(vm: &VmRecord) -> Option<String> {
-    nics_where(vm, |n| n.vnic_profile.as_ref().is_some_and(|p| p.port_mirroring == Some(true)))
-        .map(|n| format!("the vNIC profile of NIC {n} mirrors ports, which is not migrated"))
+    nics_where(vm, |n| {
+        n.vnic_profile
+            .as_ref()
+            .is_some_and(|p| p.port_mirroring == Some(true))
+    })
+    .map(|n| format!("the vNIC profile of NIC {n} mirrors ports, which is not migrated"))
 }
 
 fn nic_qos(vm: &VmRecord) -> Option<String> {
-    nics_where(vm, |n| n.vnic_profile.as_ref().is_some_and(|p| non_empty(&p.qos)))
-        .map(|n| format!("the vNIC profile of NIC {n} has QoS, which is not migrated"))
+    nics_where(vm, |n| {
+        n.vnic_profile.as_ref().is_some_and(|p| non_empty(&p.qos))
+    })
+    .map(|n| format!("the vNIC profile of NIC {n} has QoS, which is not migrated"))
 }
 
 /// name.rego:20-21: `^(([A-Za-z0-9][-A-Za-z0-9.]*)?[A-Za-z0-9])?$` and fewer than 64 characters:
@@ -323,7 +576,8 @@ fn nic_qos(vm: &VmRecord) -> Option<String> {
 pub fn rego_name_ok(name: &str) -> bool {
     let alnum = |c: char| c.is_ascii_alphanumeric();
     let chars_ok = name.chars().all(|c| alnum(c) || c == '-' || c == '.');
-    let ends_ok = name.chars().next().is_none_or(alnum) && name.chars().next_back().is_none_or(alnum);
+    let ends_ok =
+        name.chars().next().is_none_or(alnum) && name.chars().next_back().is_none_or(alnum);
     chars_ok && ends_ok && name.chars().count() < 64
 }
 
@@ -370,8 +624,15 @@ fn boot_menu(vm: &VmRecord) -> Option<String> {
 }
 
 fn cpu_custom_model(vm: &VmRecord) -> Option<String> {
-    let model = vm.cpu.as_ref()?.custom_model.as_deref().filter(|m| !m.is_empty())?;
-    Some(format!("custom CPU model {model}; target nodes must offer it"))
+    let model = vm
+        .cpu
+        .as_ref()?
+        .custom_model
+        .as_deref()
+        .filter(|m| !m.is_empty())?;
+    Some(format!(
+        "custom CPU model {model}; target nodes must offer it"
+    ))
 }
 
 fn cpu_policy(vm: &VmRecord) -> Option<String> {
@@ -426,8 +687,12 @@ fn host_devices(vm: &VmRecord) -> Option<String> {
 }
 
 fn online_snapshot(vm: &VmRecord) -> Option<String> {
-    let with_memory =
-        vm.snapshots.iter().flatten().filter(|s| s.persist_memory == Some(true)).count();
+    let with_memory = vm
+        .snapshots
+        .iter()
+        .flatten()
+        .filter(|s| s.persist_memory == Some(true))
+        .count();
     (with_memory > 0)
         .then(|| format!("{with_memory} snapshot(s) hold memory state, which is not migrated"))
 }

@@ -163,7 +163,10 @@ pub struct MacConflict {
 /// both versions): the source VM's MACs against the interfaces of every VirtualMachine in the
 /// destination cluster (`spec.template.spec.domain.devices.interfaces[].macAddress`), compared
 /// exactly as strings; empty MACs are skipped. `destination` is (namespace/name, MACs).
-pub fn mac_conflicts(source_macs: &[&str], destination: &[(String, Vec<String>)]) -> Vec<MacConflict> {
+pub fn mac_conflicts(
+    source_macs: &[&str],
+    destination: &[(String, Vec<String>)],
+) -> Vec<MacConflict> {
     let mut owner: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for (vm, macs) in destination {
         for mac in macs.iter().filter(|m| !m.is_empty()) {
@@ -196,7 +199,10 @@ pub fn mac_conflicts_message(vm_ref: &str, conflicts: &[MacConflict]) -> String 
         .iter()
         .map(|(vm, macs)| format!("MACs {} conflict with destination VM {vm}", macs.join(", ")))
         .collect();
-    format!("VM {vm_ref} has MAC address conflicts: {}", details.join("; "))
+    format!(
+        "VM {vm_ref} has MAC address conflicts: {}",
+        details.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -231,10 +237,16 @@ mod tests {
 
     #[test]
     fn macs_compare_exactly() {
-        let cluster = vec![("ns/vm1".to_string(), vec!["56:6f:00:00:00:01".to_string(), String::new()])];
+        let cluster = vec![(
+            "ns/vm1".to_string(),
+            vec!["56:6f:00:00:00:01".to_string(), String::new()],
+        )];
         assert_eq!(mac_conflicts(&["56:6f:00:00:00:01", ""], &cluster).len(), 1);
         assert!(mac_conflicts(&["56:6F:00:00:00:01"], &cluster).is_empty());
-        let message = mac_conflicts_message("id:x name:'v'", &mac_conflicts(&["56:6f:00:00:00:01"], &cluster));
+        let message = mac_conflicts_message(
+            "id:x name:'v'",
+            &mac_conflicts(&["56:6f:00:00:00:01"], &cluster),
+        );
         assert_eq!(
             message,
             "VM id:x name:'v' has MAC address conflicts: MACs 56:6f:00:00:00:01 conflict with destination VM ns/vm1"

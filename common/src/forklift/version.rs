@@ -111,7 +111,11 @@ mod tests {
             ("2.120.0", None),
             ("", None),
         ] {
-            assert_eq!(ForkliftVersion::of_installed(reported), expected, "{reported}");
+            assert_eq!(
+                ForkliftVersion::of_installed(reported),
+                expected,
+                "{reported}"
+            );
         }
     }
 

@@ -464,7 +464,11 @@ impl Controller {
                     .plans
                     .state()
                     .iter()
-                    .filter_map(|p| p.data["spec"]["targetNamespace"].as_str().map(str::to_string))
+                    .filter_map(|p| {
+                        p.data["spec"]["targetNamespace"]
+                            .as_str()
+                            .map(str::to_string)
+                    })
                     .collect();
                 scope.insert(ns.clone());
                 scope

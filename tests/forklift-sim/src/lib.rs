@@ -39,6 +39,16 @@ Migrations: per VM the oVirt cold pipeline Initialize, DiskTransfer (progress in
 per disk), VirtualMachineCreation, limited to --max-vm-inflight running VMs per source provider
 across all plans.
 
+Plans are validated as the Forklift version --forklift-version names validates them, with the
+rules plan-gen's preflight applies for the same version (common::forklift): besides the
+references, VMNetworksNotMapped (a NIC without a vNIC profile included),
+VMMultiplePodNetworkMappings, VMDuplicateNADMappings (2.12 only), VMStorageNotMapped,
+InvalidDiskSizes, VMCriticalConcerns (the Critical oVirt concerns, on the world's VMs as Forklift's
+inventory would hold them), MacConflicts (against the VirtualMachines in the cluster; with
+--namespace, those in that namespace and its plans' target namespaces) and VMAlreadyExists; a VM
+that already succeeded is not validated again. The VirtualMachines it creates keep the source
+NICs' MAC addresses, as Forklift's do.
+
 In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
 the host cluster (volume populators), in Forklift's order: a Secret, per disk an
 OvirtVolumePopulator and a PVC whose dataSourceRef names it, sized by Forklift's

@@ -317,18 +317,43 @@ impl VmConditions {
     /// The conditions, with Forklift's reasons and messages (v2.12.5 validation.go `validateVM`).
     fn into_conditions(mut self, conditions: &mut Vec<Value>) {
         let fixed: [(&str, &str, &str, &str); 7] = [
-            ("VMRefNotValid", CRITICAL, "NotSet", "Either `ID` or `Name` required."),
+            (
+                "VMRefNotValid",
+                CRITICAL,
+                "NotSet",
+                "Either `ID` or `Name` required.",
+            ),
             ("VMNotFound", CRITICAL, "NotFound", "VM not found."),
-            ("DuplicateVM", CRITICAL, "NotUnique", "Duplicate (source) VM."),
+            (
+                "DuplicateVM",
+                CRITICAL,
+                "NotUnique",
+                "Duplicate (source) VM.",
+            ),
             (
                 "TargetNameNotValid",
                 WARN,
                 "NotValid",
                 "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
             ),
-            ("VMNetworksNotMapped", CRITICAL, "NotValid", plan::NETWORKS_NOT_MAPPED.message),
-            ("VMStorageNotMapped", CRITICAL, "NotValid", plan::STORAGE_NOT_MAPPED.message),
-            ("VMMultiplePodNetworkMappings", CRITICAL, "NotValid", plan::MULTIPLE_POD.message),
+            (
+                "VMNetworksNotMapped",
+                CRITICAL,
+                "NotValid",
+                plan::NETWORKS_NOT_MAPPED.message,
+            ),
+            (
+                "VMStorageNotMapped",
+                CRITICAL,
+                "NotValid",
+                plan::STORAGE_NOT_MAPPED.message,
+            ),
+            (
+                "VMMultiplePodNetworkMappings",
+                CRITICAL,
+                "NotValid",
+                plan::MULTIPLE_POD.message,
+            ),
         ];
         for (kind, category, reason, message) in fixed {
             let items = self.take(kind);
@@ -344,17 +369,35 @@ impl VmConditions {
             let items = self.take(condition.kind);
             if !items.is_empty() {
                 let category = condition.category.as_str();
-                conditions.push(cond_items(condition.kind, category, "NotValid", condition.message, items));
+                conditions.push(cond_items(
+                    condition.kind,
+                    category,
+                    "NotValid",
+                    condition.message,
+                    items,
+                ));
             }
         }
         let items = self.take(plan::MAC_CONFLICTS.kind);
         if !items.is_empty() {
             let message = self.mac_messages.join("; ");
-            conditions.push(cond_items(plan::MAC_CONFLICTS.kind, CRITICAL, "NotValid", &message, items));
+            conditions.push(cond_items(
+                plan::MAC_CONFLICTS.kind,
+                CRITICAL,
+                "NotValid",
+                &message,
+                items,
+            ));
         }
         let items = self.take("VMAlreadyExists");
         if !items.is_empty() {
-            conditions.push(cond_items("VMAlreadyExists", CRITICAL, "NotUnique", "Target VM already exists.", items));
+            conditions.push(cond_items(
+                "VMAlreadyExists",
+                CRITICAL,
+                "NotUnique",
+                "Target VM already exists.",
+                items,
+            ));
         }
     }
 }
@@ -406,7 +449,10 @@ fn network_checks(
 fn vm_rule_checks(found: &mut VmConditions, item: &str, vm: &WorldVm, ctx: &PlanContext) {
     for concern in concerns::evaluate(&vm.record, ctx.version) {
         if concern.category == concerns::Category::Critical && concern.id.starts_with("ovirt.") {
-            found.add(plan::CRITICAL_CONCERNS.kind, format!("{item} ({})", concern.label));
+            found.add(
+                plan::CRITICAL_CONCERNS.kind,
+                format!("{item} ({})", concern.label),
+            );
         }
     }
     if !plan::invalid_disk_sizes(&vm.record).is_empty() {
@@ -417,7 +463,11 @@ fn vm_rule_checks(found: &mut VmConditions, item: &str, vm: &WorldVm, ctx: &Plan
         .virtual_machines
         .state()
         .iter()
-        .filter(|o| ctx.mac_scope.as_ref().is_none_or(|scope| scope.contains(namespace(o))))
+        .filter(|o| {
+            ctx.mac_scope
+                .as_ref()
+                .is_none_or(|scope| scope.contains(namespace(o)))
+        })
         .map(|o| {
             let macs = o.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
                 .as_array()
@@ -432,7 +482,9 @@ fn vm_rule_checks(found: &mut VmConditions, item: &str, vm: &WorldVm, ctx: &Plan
     let conflicts = plan::mac_conflicts(&macs, &destination);
     if !conflicts.is_empty() {
         found.add(plan::MAC_CONFLICTS.kind, item.to_string());
-        found.mac_messages.push(plan::mac_conflicts_message(item, &conflicts));
+        found
+            .mac_messages
+            .push(plan::mac_conflicts_message(item, &conflicts));
     }
 }
 
@@ -585,7 +637,9 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
             continue;
         }
         let exists = ctx.cluster.virtual_machines.find(|o| {
-            namespace(o) == target_ns && name(o) == target && o.metadata.deletion_timestamp.is_none()
+            namespace(o) == target_ns
+                && name(o) == target
+                && o.metadata.deletion_timestamp.is_none()
         });
         if exists.is_some() {
             found.add("VMAlreadyExists", item.clone());

@@ -205,25 +205,32 @@ fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
     let opt_text = |v: &Value| v.as_str().map(str::to_string);
     let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
     let cluster = by_id("clusters", &vm["cluster"]);
-    let name_values = |v: &Value| -> Option<Vec<record::NameValue>> {
-        serde_json::from_value(v.clone()).ok()
-    };
-    let disks = vm["disk_attachments"].as_array().into_iter().flatten().map(|a| {
-        let disk = by_id("disks", &a["disk"]);
-        let lun = disk["storage_type"] == "lun";
-        record::Disk {
-            attachment_id: text(a, "id"),
-            disk_id: opt_text(&disk["id"]),
-            alias: opt_text(&disk["alias"]),
-            interface: opt_text(&a["interface"]),
-            uses_scsi_reservation: flag(&a["uses_scsi_reservation"]),
-            status: opt_text(&disk["status"]),
-            storage_type: opt_text(&disk["storage_type"]),
-            provisioned_bytes: disk["provisioned_size"].as_u64(),
-            lun_size_bytes: if lun { Some(disk["lun_size"].as_u64().unwrap_or(0)) } else { None },
-            ..Default::default()
-        }
-    });
+    let name_values =
+        |v: &Value| -> Option<Vec<record::NameValue>> { serde_json::from_value(v.clone()).ok() };
+    let disks = vm["disk_attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let disk = by_id("disks", &a["disk"]);
+            let lun = disk["storage_type"] == "lun";
+            record::Disk {
+                attachment_id: text(a, "id"),
+                disk_id: opt_text(&disk["id"]),
+                alias: opt_text(&disk["alias"]),
+                interface: opt_text(&a["interface"]),
+                uses_scsi_reservation: flag(&a["uses_scsi_reservation"]),
+                status: opt_text(&disk["status"]),
+                storage_type: opt_text(&disk["storage_type"]),
+                provisioned_bytes: disk["provisioned_size"].as_u64(),
+                lun_size_bytes: if lun {
+                    Some(disk["lun_size"].as_u64().unwrap_or(0))
+                } else {
+                    None
+                },
+                ..Default::default()
+            }
+        });
     let nics = vm["nics"].as_array().into_iter().flatten().map(|n| {
         let profile = by_id("vnic_profiles", &n["vnic_profile"]);
         record::Nic {
@@ -277,7 +284,8 @@ fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
         ),
         placement_policy: Some(record::PlacementPolicy {
             affinity: Some(
-                opt_text(&vm["placement_policy"]["affinity"]).unwrap_or_else(|| "migratable".into()),
+                opt_text(&vm["placement_policy"]["affinity"])
+                    .unwrap_or_else(|| "migratable".into()),
             ),
             hosts: None,
         }),

@@ -31,7 +31,8 @@ namespace, the source Provider (type ovirt), the destination Provider `host` (ty
 url; written when --destination is host, only referenced otherwise), one NetworkMap, one
 StorageMap and one Plan per target namespace, split by --max-vms-per-plan and --max-size-per-plan
 into plan-NS-1, plan-NS-2, ... Each Plan carries the annotations liftkit.io/total-disk-bytes,
-liftkit.io/vm-count and liftkit.io/forklift-version, and the label liftkit.io/target-namespace.
+liftkit.io/vm-count, liftkit.io/forklift-version and liftkit.io/vm-macs (per VM id, its NICs' MAC
+addresses, for plan-run's live MacConflicts check), and the label liftkit.io/target-namespace.
 
 Preflight, offline, before anything is written, for the Forklift version --forklift-version
 names (its rules read in Forklift's code at the tag or commit listed below): every oVirt concern

@@ -284,8 +284,12 @@ pub fn build(
             let macs: serde_json::Map<String, Value> = part
                 .iter()
                 .filter_map(|vm| {
-                    let macs: Vec<&str> =
-                        vm.record.nics().iter().filter_map(|n| n.mac.as_deref()).collect();
+                    let macs: Vec<&str> = vm
+                        .record
+                        .nics()
+                        .iter()
+                        .filter_map(|n| n.mac.as_deref())
+                        .collect();
                     (!macs.is_empty()).then(|| (vm.record.id.clone(), json!(macs)))
                 })
                 .collect();

@@ -129,7 +129,12 @@ impl VmFindings<'_> {
     }
 
     fn condition(&mut self, condition: &plan::Condition, assessment: String) {
-        self.push(condition.kind, condition.category, condition.message, assessment);
+        self.push(
+            condition.kind,
+            condition.category,
+            condition.message,
+            assessment,
+        );
     }
 }
 
@@ -149,7 +154,8 @@ impl Sources {
         };
         for nic in vm.nics() {
             let (Some(_), Some(network)) = (plan::nic_network(nic), &nic.network) else {
-                mine.profileless.push(nic.name.clone().unwrap_or_else(|| nic.id.clone()));
+                mine.profileless
+                    .push(nic.name.clone().unwrap_or_else(|| nic.id.clone()));
                 continue;
             };
             let dc = network.data_center.as_ref().and_then(|d| d.name.as_deref());
@@ -160,12 +166,14 @@ impl Sources {
             };
             let destination = maps.network.lookup(&object).map(|r| r.destination.clone());
             let display = describe(dc, network.name.as_deref(), &network.id);
-            self.networks.entry(network.id.clone()).or_insert_with(|| Used {
-                name: network.name.clone(),
-                display,
-                destination: destination.clone(),
-                vms: BTreeSet::new(),
-            });
+            self.networks
+                .entry(network.id.clone())
+                .or_insert_with(|| Used {
+                    name: network.name.clone(),
+                    display,
+                    destination: destination.clone(),
+                    vms: BTreeSet::new(),
+                });
             let mac = nic.mac.as_ref().map(|m| m.to_ascii_lowercase());
             mine.nics.push((network.id.clone(), destination, mac));
         }
@@ -182,12 +190,14 @@ impl Sources {
             };
             let destination = maps.storage.lookup(&object).map(|r| r.destination.clone());
             let display = describe(vm_dc, domain.name.as_deref(), &domain.id);
-            self.storage.entry(domain.id.clone()).or_insert_with(|| Used {
-                name: domain.name.clone(),
-                display,
-                destination: destination.clone(),
-                vms: BTreeSet::new(),
-            });
+            self.storage
+                .entry(domain.id.clone())
+                .or_insert_with(|| Used {
+                    name: domain.name.clone(),
+                    display,
+                    destination: destination.clone(),
+                    vms: BTreeSet::new(),
+                });
             mine.storage.push((domain.id.clone(), destination));
         }
         mine
@@ -197,8 +207,16 @@ impl Sources {
 /// The Forklift destination of a mapping target (`api.DestinationNetwork`).
 fn destination(target: &NetworkTarget) -> plan::Destination<'_> {
     match target {
-        NetworkTarget::Pod => plan::Destination { kind: "pod", namespace: "", name: "" },
-        NetworkTarget::Ignored => plan::Destination { kind: "ignored", namespace: "", name: "" },
+        NetworkTarget::Pod => plan::Destination {
+            kind: "pod",
+            namespace: "",
+            name: "",
+        },
+        NetworkTarget::Ignored => plan::Destination {
+            kind: "ignored",
+            namespace: "",
+            name: "",
+        },
         NetworkTarget::Multus { namespace, name } => plan::Destination {
             kind: "multus",
             namespace,
@@ -216,14 +234,24 @@ fn vm_findings(
 ) {
     let vm = out.vm;
     for concern in concerns::evaluate(vm, version) {
-        out.push(concern.id, concern.category, &concern.label, concern.assessment);
+        out.push(
+            concern.id,
+            concern.category,
+            &concern.label,
+            concern.assessment,
+        );
     }
     direct_lun(out);
     let invalid = plan::invalid_disk_sizes(vm);
     if !invalid.is_empty() {
         let names: Vec<&str> = invalid
             .iter()
-            .map(|d| d.alias.as_deref().or(d.disk_id.as_deref()).unwrap_or(&d.attachment_id))
+            .map(|d| {
+                d.alias
+                    .as_deref()
+                    .or(d.disk_id.as_deref())
+                    .unwrap_or(&d.attachment_id)
+            })
             .collect();
         out.condition(
             &plan::INVALID_DISK_SIZES,
@@ -262,7 +290,10 @@ fn vm_findings(
         .collect();
     if !unmapped_storage.is_empty() {
         let list = unmapped_storage.into_iter().collect::<Vec<_>>().join(", ");
-        out.condition(&plan::STORAGE_NOT_MAPPED, format!("no --storage-map rule covers {list}"));
+        out.condition(
+            &plan::STORAGE_NOT_MAPPED,
+            format!("no --storage-map rule covers {list}"),
+        );
     }
     network_findings(out, mine, version);
 }
@@ -304,7 +335,10 @@ fn network_findings(out: &mut VmFindings, mine: &VmNetworks, version: ForkliftVe
         .collect();
     let (multiple_pod, duplicate_nad) = plan::network_duplicates(version, &per_nic);
     if multiple_pod {
-        let pods = per_nic.iter().filter(|p| p.first().is_some_and(|d| d.kind == "pod")).count();
+        let pods = per_nic
+            .iter()
+            .filter(|p| p.first().is_some_and(|d| d.kind == "pod"))
+            .count();
         out.condition(
             &plan::MULTIPLE_POD,
             format!("{pods} NICs map to the pod network; at most one may"),
@@ -313,7 +347,9 @@ fn network_findings(out: &mut VmFindings, mine: &VmNetworks, version: ForkliftVe
     if duplicate_nad {
         let mut nads: BTreeMap<String, usize> = BTreeMap::new();
         for d in per_nic.iter().flatten().filter(|d| d.kind == "multus") {
-            *nads.entry(format!("{}/{}", d.namespace, d.name)).or_default() += 1;
+            *nads
+                .entry(format!("{}/{}", d.namespace, d.name))
+                .or_default() += 1;
         }
         let shared: Vec<String> = nads
             .into_iter()
@@ -380,19 +416,30 @@ pub fn check(
     let left_out: BTreeSet<String> = if include_blocked {
         BTreeSet::new()
     } else {
-        findings.iter().filter(|f| blocking(f)).map(|f| f.vm_id.clone()).collect()
+        findings
+            .iter()
+            .filter(|f| blocking(f))
+            .map(|f| f.vm_id.clone())
+            .collect()
     };
     for finding in &mut findings {
         finding.left_out = left_out.contains(&finding.vm_id);
     }
     findings.sort_by(|a, b| {
-        (&a.target_namespace, &a.vm_name, &a.vm_id, a.category, &a.concern_id).cmp(&(
-            &b.target_namespace,
-            &b.vm_name,
-            &b.vm_id,
-            b.category,
-            &b.concern_id,
-        ))
+        (
+            &a.target_namespace,
+            &a.vm_name,
+            &a.vm_id,
+            a.category,
+            &a.concern_id,
+        )
+            .cmp(&(
+                &b.target_namespace,
+                &b.vm_name,
+                &b.vm_id,
+                b.category,
+                &b.concern_id,
+            ))
     });
     let vms = planned(records, resolved, &left_out, &mut sources);
     let Sources { networks, storage } = sources;
@@ -657,7 +704,11 @@ fn render_left_out(checked: &Checked) -> String {
         .filter(|f| f.left_out && f.category == Category::Critical)
     {
         left_out
-            .entry((f.target_namespace.as_str(), f.vm_name.as_str(), f.vm_id.as_str()))
+            .entry((
+                f.target_namespace.as_str(),
+                f.vm_name.as_str(),
+                f.vm_id.as_str(),
+            ))
             .or_default()
             .push(format!("{}: {}", f.concern_id, f.assessment));
     }
@@ -665,7 +716,10 @@ fn render_left_out(checked: &Checked) -> String {
     if !left_out.is_empty() {
         text.push_str("  left out:\n");
         for ((namespace, name, id), reasons) in &left_out {
-            text.push_str(&format!("    {namespace}/{name} ({id}): {}\n", reasons.join("; ")));
+            text.push_str(&format!(
+                "    {namespace}/{name} ({id}): {}\n",
+                reasons.join("; ")
+            ));
         }
     }
     text

@@ -24,7 +24,11 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
 
 /// Lists `resource` in each namespace, then cluster-wide; a kind the server lacks or a list it
 /// forbids gives nothing.
-async fn list(client: &kube::Client, resource: &ApiResource, namespaces: &BTreeSet<String>) -> Vec<DynamicObject> {
+async fn list(
+    client: &kube::Client,
+    resource: &ApiResource,
+    namespaces: &BTreeSet<String>,
+) -> Vec<DynamicObject> {
     let params = ListParams::default();
     for ns in namespaces {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
@@ -54,7 +58,12 @@ fn describe(object: &DynamicObject, kind: &str) -> String {
 /// roles/forkliftcontroller/templates/controller/deployment-controller.yml.j2). The
 /// ForkliftController's own status carries no version (its CRD: arbitrary Ansible status).
 pub async fn installed(client: &kube::Client, namespaces: &BTreeSet<String>) -> Option<Installed> {
-    let csv = resource("operators.coreos.com", "v1alpha1", "ClusterServiceVersion", "clusterserviceversions");
+    let csv = resource(
+        "operators.coreos.com",
+        "v1alpha1",
+        "ClusterServiceVersion",
+        "clusterserviceversions",
+    );
     for object in list(client, &csv, namespaces).await {
         let name = object.metadata.name.as_deref().unwrap_or_default();
         if (name.starts_with("forklift-operator.") || name.starts_with("mtv-operator."))
@@ -66,7 +75,12 @@ pub async fn installed(client: &kube::Client, namespaces: &BTreeSet<String>) -> 
             });
         }
     }
-    let controllers = resource("forklift.konveyor.io", "v1beta1", "ForkliftController", "forkliftcontrollers");
+    let controllers = resource(
+        "forklift.konveyor.io",
+        "v1beta1",
+        "ForkliftController",
+        "forkliftcontrollers",
+    );
     let deployments = resource("apps", "v1", "Deployment", "deployments");
     for controller in list(client, &controllers, namespaces).await {
         let ns = controller.metadata.namespace.clone().unwrap_or_default();
@@ -78,11 +92,19 @@ pub async fn installed(client: &kube::Client, namespaces: &BTreeSet<String>) -> 
             .as_array()
             .into_iter()
             .flatten()
-            .find_map(|c| c["image"].as_str().filter(|i| i.contains("forklift-controller")));
+            .find_map(|c| {
+                c["image"]
+                    .as_str()
+                    .filter(|i| i.contains("forklift-controller"))
+            });
         if let Some(tag) = image.and_then(image_tag) {
             return Some(Installed {
                 reported: tag.to_string(),
-                source: format!("{} image {}", describe(&deployment, "Deployment"), image.unwrap_or_default()),
+                source: format!(
+                    "{} image {}",
+                    describe(&deployment, "Deployment"),
+                    image.unwrap_or_default()
+                ),
             });
         }
     }
@@ -105,7 +127,11 @@ pub fn preflighted(objects: &[Object]) -> BTreeSet<Option<String>> {
     objects
         .iter()
         .filter(|o| o.kind() == "Plan")
-        .map(|o| o.value["metadata"]["annotations"][FORKLIFT_VERSION_ANNOTATION].as_str().map(str::to_string))
+        .map(|o| {
+            o.value["metadata"]["annotations"][FORKLIFT_VERSION_ANNOTATION]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -184,8 +210,14 @@ mod tests {
 
     #[test]
     fn image_tags() {
-        assert_eq!(image_tag("quay.io/kubev2v/forklift-controller:v2.12.5"), Some("v2.12.5"));
-        assert_eq!(image_tag("registry:5000/forklift-controller:latest"), Some("latest"));
+        assert_eq!(
+            image_tag("quay.io/kubev2v/forklift-controller:v2.12.5"),
+            Some("v2.12.5")
+        );
+        assert_eq!(
+            image_tag("registry:5000/forklift-controller:latest"),
+            Some("latest")
+        );
         assert_eq!(image_tag("registry:5000/forklift-controller"), None);
         assert_eq!(image_tag("quay.io/x/forklift-controller@sha256:abc"), None);
     }
@@ -198,8 +230,19 @@ mod tests {
         };
         let wanted = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect();
         assert_eq!(mismatch(&wanted(&["2.12"]), &installed("2.12.5")), None);
-        assert!(mismatch(&wanted(&["main"]), &installed("2.12.5")).unwrap().contains("--forklift-version 2.12"));
-        assert!(mismatch(&wanted(&["2.12"]), &installed("2.13.0")).unwrap().contains("does not know"));
-        assert_eq!(mismatch(&BTreeSet::from([None]), &installed("2.13.0")), None);
+        assert!(
+            mismatch(&wanted(&["main"]), &installed("2.12.5"))
+                .unwrap()
+                .contains("--forklift-version 2.12")
+        );
+        assert!(
+            mismatch(&wanted(&["2.12"]), &installed("2.13.0"))
+                .unwrap()
+                .contains("does not know")
+        );
+        assert_eq!(
+            mismatch(&BTreeSet::from([None]), &installed("2.13.0")),
+            None
+        );
     }
 }

@@ -471,7 +471,9 @@ pub async fn run(
             let t = tracked
                 .get_mut(&start.plan)
                 .expect("scheduled plan is tracked");
-            if t.migration.is_none() && mac_conflicts_block(&client, &start.plan, t, &mut events).await? {
+            if t.migration.is_none()
+                && mac_conflicts_block(&client, &start.plan, t, &mut events).await?
+            {
                 scheduler.done(&start.plan);
                 continue;
             }
@@ -1111,12 +1113,21 @@ async fn check_forklift_version(client: &kube::Client, objects: &[Object], plans
             if let Some(warning) = forklift::mismatch(&wanted, &installed) {
                 tracing::warn!("{warning}");
             } else {
-                tracing::info!("the cluster runs Forklift {} ({})", installed.reported, installed.source);
+                tracing::info!(
+                    "the cluster runs Forklift {} ({})",
+                    installed.reported,
+                    installed.source
+                );
             }
         }
         None => tracing::info!(
             "cannot tell which Forklift the cluster runs (no Forklift operator ClusterServiceVersion, no forklift-controller Deployment beside a ForkliftController); the manifests were preflighted for {}",
-            wanted.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+            wanted
+                .iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -1135,19 +1146,29 @@ async fn mac_conflicts_block(
     let conflicts = match forklift::live_mac_conflicts(client, &macs).await {
         Ok(conflicts) => conflicts,
         Err(e) => {
-            tracing::info!("{key}: cannot check MAC addresses against the cluster's VMs: {}", kubeerr::describe(&e));
+            tracing::info!(
+                "{key}: cannot check MAC addresses against the cluster's VMs: {}",
+                kubeerr::describe(&e)
+            );
             return Ok(false);
         }
     };
     if conflicts.is_empty() {
         return Ok(false);
     }
-    let names: HashMap<&str, &str> =
-        t.plan.vms.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
+    let names: HashMap<&str, &str> = t
+        .plan
+        .vms
+        .iter()
+        .map(|v| (v.id.as_str(), v.name.as_str()))
+        .collect();
     let message = conflicts
         .iter()
         .map(|(id, c)| {
-            let vm_ref = format!("id:{id} name:'{}'", names.get(id.as_str()).copied().unwrap_or_default());
+            let vm_ref = format!(
+                "id:{id} name:'{}'",
+                names.get(id.as_str()).copied().unwrap_or_default()
+            );
             common::forklift::plan::mac_conflicts_message(&vm_ref, c)
         })
         .collect::<Vec<_>>()
