@@ -1781,3 +1781,60 @@ fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
         );
     }
 }
+
+/// A concern on most VMs is grouped below the rare ones ("on N of M VMs", N and M counted from
+/// the world file: the engine reports affinity `migratable` for every VM not pinned), and
+/// `--hide ID` drops it from stderr but never from --report; an id no finding can have is exit 2.
+#[test]
+fn common_concerns_are_grouped_and_hide_drops_them_from_stderr_only() {
+    let world = pipeline::world();
+    let affinity = "ovirt.placement_policy.affinity_set";
+    let (out, report) = run_demo(&[]);
+    let err = stderr(&out);
+    let total = jsonl(demo_owned()).len();
+    let migratable = world_concerns(world)
+        .iter()
+        .filter(|(_, c)| c == affinity)
+        .count();
+    assert!(migratable * 2 > total, "{migratable} of {total}");
+    let lines: Vec<&str> = err.lines().collect();
+    let grouped = lines
+        .iter()
+        .position(|l| l.trim() == "on most VMs:")
+        .unwrap_or_else(|| panic!("no group in {err}"));
+    assert!(
+        lines[grouped + 1].contains(&format!(
+            "{affinity} (Placement policy affinity): on {migratable} of {total} VMs"
+        )),
+        "{err}"
+    );
+    // The rare concerns come first.
+    let rare = lines
+        .iter()
+        .position(|l| l.contains("ovirt.usb.enabled"))
+        .unwrap();
+    assert!(rare < grouped, "{err}");
+    let in_report = |r: &[Value]| r.iter().filter(|f| f["concern_id"] == affinity).count();
+    assert_eq!(in_report(&report), migratable);
+
+    let (out, report) = run_demo(&["--hide", affinity]);
+    let err = stderr(&out);
+    assert!(!err.contains(&format!("{affinity} (")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "({migratable} finding(s) of {affinity} hidden by --hide"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        in_report(&report),
+        migratable,
+        "--report keeps hidden concerns"
+    );
+
+    let line = assert_fails_one_line(&plan_gen(&["--hide", "ovirt.no.such", RECORDS]), 2);
+    assert!(
+        line.contains("ovirt.no.such") && line.contains(affinity),
+        "{line}"
+    );
+}

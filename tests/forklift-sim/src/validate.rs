@@ -617,7 +617,11 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         if !seen_ids.insert(vm.id.clone()) || !seen_targets.insert(target.clone()) {
             found.add("DuplicateVM", item.clone());
         }
-        if spec_vm["targetName"].as_str().is_none() && !common::names::is_rfc1123_label(&vm.name) {
+        // v2.12.5 validation.go:1052-1056: without a targetName, the source name must be a
+        // DNS-1123 subdomain (IsDNS1123Subdomain: dots allowed, up to 253 characters).
+        if spec_vm["targetName"].as_str().is_none()
+            && !common::names::is_rfc1123_subdomain(&vm.name)
+        {
             found.add("TargetNameNotValid", item.clone());
         }
         if let Some(networks) = &networks {

@@ -191,6 +191,7 @@ pub struct Input {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
+    preflight::check_hidden(&args.hide)?;
     let settings = objects::Settings::from_args(&args)?;
     let maps = args.maps.load()?;
     objects::check_maps(&maps)?;
@@ -199,7 +200,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    preflight::check_hidden(&args.hide)?;
     let records = read_records(&args.inputs)?;
     preflight::reject_duplicates(&records)?;
 
