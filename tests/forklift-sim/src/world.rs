@@ -186,53 +186,54 @@ impl World {
     }
 }
 
-/// The fields Forklift's oVirt rules read, from a world VM, with the values ovirt-sim serves for
-/// fields the world leaves out (tests/ovirt-sim/src/objects.rs: placement affinity `migratable`,
-/// storage_error_resume_behaviour `auto_resume`, booleans false). Forklift's collector keeps the
-/// disk's `sharable`, which the engine does not send, so `shareable` is not carried over
-/// (v2.12.5 pkg/controller/provider/container/ovirt/resource.go `Disk.ApplyTo`); a LUN disk's
-/// size is its logical unit's (`lun_size`).
-fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
-    let by_id = |kind: &str, id: &Value| -> Value {
-        doc[kind]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|o| o["id"] == *id && !id.is_null())
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let opt_text = |v: &Value| v.as_str().map(str::to_string);
-    let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
-    let cluster = by_id("clusters", &vm["cluster"]);
-    let name_values =
-        |v: &Value| -> Option<Vec<record::NameValue>> { serde_json::from_value(v.clone()).ok() };
-    let disks = vm["disk_attachments"]
+/// The object of `kind` with id `id` in the world, or null.
+fn by_id(doc: &Value, kind: &str, id: &Value) -> Value {
+    doc[kind]
         .as_array()
         .into_iter()
         .flatten()
+        .find(|o| o["id"] == *id && !id.is_null())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn opt_text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+fn name_values(v: &Value) -> Option<Vec<record::NameValue>> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// A VM's disks as Forklift's inventory holds them (see `inventory_record`).
+fn inventory_disks(doc: &Value, vm: &Value) -> Vec<record::Disk> {
+    let attachments = vm["disk_attachments"].as_array().into_iter().flatten();
+    attachments
         .map(|a| {
-            let disk = by_id("disks", &a["disk"]);
+            let disk = by_id(doc, "disks", &a["disk"]);
             let lun = disk["storage_type"] == "lun";
             record::Disk {
                 attachment_id: text(a, "id"),
                 disk_id: opt_text(&disk["id"]),
                 alias: opt_text(&disk["alias"]),
                 interface: opt_text(&a["interface"]),
-                uses_scsi_reservation: flag(&a["uses_scsi_reservation"]),
+                uses_scsi_reservation: Some(a["uses_scsi_reservation"].as_bool().unwrap_or(false)),
                 status: opt_text(&disk["status"]),
                 storage_type: opt_text(&disk["storage_type"]),
                 provisioned_bytes: disk["provisioned_size"].as_u64(),
-                lun_size_bytes: if lun {
-                    Some(disk["lun_size"].as_u64().unwrap_or(0))
-                } else {
-                    None
-                },
+                lun_size_bytes: lun.then(|| disk["lun_size"].as_u64().unwrap_or(0)),
                 ..Default::default()
             }
-        });
-    let nics = vm["nics"].as_array().into_iter().flatten().map(|n| {
-        let profile = by_id("vnic_profiles", &n["vnic_profile"]);
+        })
+        .collect()
+}
+
+/// A VM's NICs with their vNIC profiles and networks (see `inventory_record`).
+fn inventory_nics(doc: &Value, vm: &Value) -> Vec<record::Nic> {
+    let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
+    let nics = vm["nics"].as_array().into_iter().flatten();
+    nics.map(|n| {
+        let profile = by_id(doc, "vnic_profiles", &n["vnic_profile"]);
         record::Nic {
             id: text(n, "id"),
             name: opt_text(&n["name"]),
@@ -253,7 +254,19 @@ fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
             }),
             ..Default::default()
         }
-    });
+    })
+    .collect()
+}
+
+/// The fields Forklift's oVirt rules read, from a world VM, with the values ovirt-sim serves for
+/// fields the world leaves out (tests/ovirt-sim/src/objects.rs: placement affinity `migratable`,
+/// storage_error_resume_behaviour `auto_resume`, booleans false). Forklift's collector keeps the
+/// disk's `sharable`, which the engine does not send, so `shareable` is not carried over
+/// (v2.12.5 pkg/controller/provider/container/ovirt/resource.go `Disk.ApplyTo`); a LUN disk's
+/// size is its logical unit's (`lun_size`).
+fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
+    let cluster = by_id(doc, "clusters", &vm["cluster"]);
+    let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
     VmRecord {
         schema: record::SCHEMA_VERSION,
         id: text(vm, "id"),
@@ -303,8 +316,8 @@ fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
                 })
                 .collect()
         }),
-        disks: Some(disks.collect()),
-        nics: Some(nics.collect()),
+        disks: Some(inventory_disks(doc, vm)),
+        nics: Some(inventory_nics(doc, vm)),
         ..Default::default()
     }
 }
