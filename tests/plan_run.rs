@@ -1800,3 +1800,42 @@ async fn a_vm_in_the_cluster_with_a_mac_of_the_plan_blocks_it_before_it_starts()
     assert!(of(&events, "started").is_empty());
     assert!(migrations(&ns).await.is_empty());
 }
+
+/// forklift-sim says which Forklift it plays as the operator would (at main: a ForkliftController
+/// and its forklift-controller Deployment, image tag `latest`); plan-run reads it and warns about
+/// manifests preflighted for 2.12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forklift_sim_at_main_is_read_from_its_controller_deployment() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-main").await;
+    let _sim = sim(&ns, "1200", &["--forklift-version", "main"]);
+    let deployments = dynamic_api(&ns, "apps", "v1", "Deployment").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deployments
+        .get_opt("forklift-controller")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "forklift-sim wrote no forklift-controller Deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 1, &ns);
+    let out = plan_run(
+        &["--dry-run", input.to_str().unwrap()],
+        Some(&bed.kubeconfig),
+    );
+    let err = pipeline::stderr(&out);
+    assert_eq!(pipeline::code(&out), 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the cluster runs Forklift latest (Deployment {ns}/forklift-controller image quay.io/kubev2v/forklift-controller:latest), whose rules are liftkit's main; the manifests were preflighted for 2.12"
+        )),
+        "{err}"
+    );
+}

@@ -190,6 +190,9 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         "forklift-sim: watching; {} VMs in the world",
         world.vms.len()
     );
+    if let Some(ns) = args.namespace.as_deref() {
+        crate::operator::announce(&client, args.forklift_version, ns).await;
+    }
     let link = args.link();
     let tick = Duration::from_secs_f64(args.tick);
     let roles = Roles {

@@ -10,6 +10,7 @@ pub mod footprint;
 pub mod kubevirt;
 pub mod node;
 pub mod objects;
+pub mod operator;
 pub mod populator;
 pub mod provisioner;
 pub mod retry;
@@ -47,7 +48,10 @@ InvalidDiskSizes, VMCriticalConcerns (the Critical oVirt concerns, on the world'
 inventory would hold them), MacConflicts (against the VirtualMachines in the cluster; with
 --namespace, those in that namespace and its plans' target namespaces) and VMAlreadyExists; a VM
 that already succeeded is not validated again. The VirtualMachines it creates keep the source
-NICs' MAC addresses, as Forklift's do.
+NICs' MAC addresses, as Forklift's do. With --namespace it writes there what says which Forklift
+runs, as plan-run reads it: for 2.12 the operator's ClusterServiceVersion forklift-operator.v2.12.5
+(OLM), for main a ForkliftController and a forklift-controller Deployment (no replicas) whose
+image is tagged latest.
 
 In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
 the host cluster (volume populators), in Forklift's order: a Secret, per disk an

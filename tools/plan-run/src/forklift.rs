@@ -22,24 +22,21 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-/// Lists `resource` in each namespace, then cluster-wide; a kind the server lacks or a list it
+/// Lists `resource` in namespace `ns`, or cluster-wide; a kind the server lacks or a list it
 /// forbids gives nothing.
 async fn list(
     client: &kube::Client,
     resource: &ApiResource,
-    namespaces: &BTreeSet<String>,
+    ns: Option<&str>,
 ) -> Vec<DynamicObject> {
-    let params = ListParams::default();
-    for ns in namespaces {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
-        if let Ok(found) = api.list(&params).await
-            && !found.items.is_empty()
-        {
-            return found.items;
-        }
-    }
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-    api.list(&params).await.map(|l| l.items).unwrap_or_default()
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
 }
 
 fn describe(object: &DynamicObject, kind: &str) -> String {
@@ -58,13 +55,24 @@ fn describe(object: &DynamicObject, kind: &str) -> String {
 /// roles/forkliftcontroller/templates/controller/deployment-controller.yml.j2). The
 /// ForkliftController's own status carries no version (its CRD: arbitrary Ansible status).
 pub async fn installed(client: &kube::Client, namespaces: &BTreeSet<String>) -> Option<Installed> {
+    let scopes = namespaces.iter().map(|ns| Some(ns.as_str())).chain([None]);
+    for scope in scopes {
+        if let Some(found) = installed_in(client, scope).await {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// `installed` in one namespace, or cluster-wide.
+async fn installed_in(client: &kube::Client, scope: Option<&str>) -> Option<Installed> {
     let csv = resource(
         "operators.coreos.com",
         "v1alpha1",
         "ClusterServiceVersion",
         "clusterserviceversions",
     );
-    for object in list(client, &csv, namespaces).await {
+    for object in list(client, &csv, scope).await {
         let name = object.metadata.name.as_deref().unwrap_or_default();
         if (name.starts_with("forklift-operator.") || name.starts_with("mtv-operator."))
             && let Some(version) = object.data["spec"]["version"].as_str()
@@ -82,7 +90,7 @@ pub async fn installed(client: &kube::Client, namespaces: &BTreeSet<String>) -> 
         "forkliftcontrollers",
     );
     let deployments = resource("apps", "v1", "Deployment", "deployments");
-    for controller in list(client, &controllers, namespaces).await {
+    for controller in list(client, &controllers, scope).await {
         let ns = controller.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &deployments);
         let Ok(deployment) = api.get("forklift-controller").await else {
