@@ -56,22 +56,28 @@ async fn apply(client: &kube::Client, obj: &Value) {
 
 /// plan-gen's objects for the named demo VMs, in namespace `ns`, targets in `ns` too.
 fn objects_for(ns: &str, vms: &[&str]) -> Vec<Value> {
-    let (code, objects, _) = preflighted(ns, vms, &[]);
+    let (code, objects, _) = preflighted(ns, vms, &[], &|_| {});
     assert_eq!(code, 0, "plan-gen left VMs out");
     objects
 }
 
 /// plan-gen run with `extra` arguments over the named demo VMs (the real pipeline up to it):
 /// its exit status, its objects (Plans targeting `ns`) and its --report findings.
-fn preflighted(ns: &str, vms: &[&str], extra: &[&str]) -> (i32, Vec<Value>, Vec<Value>) {
+fn preflighted(
+    ns: &str,
+    vms: &[&str],
+    extra: &[&str],
+    edit: &dyn Fn(&mut Value),
+) -> (i32, Vec<Value>, Vec<Value>) {
     let records = std::fs::read_to_string(pipeline::demo_records()).unwrap();
     let chosen: String = records
         .lines()
-        .filter(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            vms.contains(&v["name"].as_str().unwrap_or_default())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| vms.contains(&v["name"].as_str().unwrap_or_default()))
+        .map(|mut v| {
+            edit(&mut v);
+            format!("{v}\n")
         })
-        .map(|l| format!("{l}\n"))
         .collect();
     let owned = pipeline::run(env!("CARGO_BIN_EXE_owner-group"), &[], chosen.as_bytes());
     assert!(
@@ -1497,7 +1503,7 @@ async fn preflight_and_forklift_sim_agree_on_what_each_version_refuses() {
             "--forklift-version",
             version,
         ];
-        let (_, objects, findings) = preflighted(&ns, &vms, &extra);
+        let (_, objects, findings) = preflighted(&ns, &vms, &extra, &|_| {});
         let _sim = sim(&ns, &["--forklift-version", version]);
         for o in &objects {
             apply(&client, o).await;
@@ -1595,4 +1601,54 @@ async fn a_mac_a_cluster_vm_already_has_is_mac_conflicts() {
         "{c}"
     );
     assert!(condition(&p, "Ready").is_none());
+}
+
+/// An engine older than 4.5.2.1: the preflight (from the records' engine_version) and forklift-sim
+/// (from the world's engine) both refuse a VM with a direct LUN, VMStorageNotSupported
+/// (pkg/controller/plan/adapter/ovirt/validator.go:175 DirectStorage), and pass the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_engine_refuses_direct_luns_in_the_preflight_and_on_forklift_sim_alike() {
+    let old = "4.4.10.7-1.el8";
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-old-engine").await;
+    let client = bed.client().await;
+    let vms = ["san-lun-db01", "rdu-web-01"];
+    let extra = ["--include-blocked", "--max-vms-per-plan", "1"];
+    let (_, objects, findings) = preflighted(&ns, &vms, &extra, &|r| {
+        r["engine_version"] = Value::from(old);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let world_path = dir.path().join("world.json");
+    let mut world: Value =
+        serde_json::from_str(&std::fs::read_to_string(world()).unwrap()).unwrap();
+    world["engine"]["version"] = Value::from(old);
+    std::fs::write(&world_path, world.to_string()).unwrap();
+    let args = ["--namespace", ns.as_str(), "--status-interval", "300ms"];
+    let _sim = kubebed::ForkliftSim::start(bed, &world_path, &args);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    for plan in objects.iter().filter(|o| o["kind"] == "Plan") {
+        let name = plan["metadata"]["name"].as_str().unwrap();
+        let vm = &plan["spec"]["vms"][0];
+        let refused_offline = findings
+            .iter()
+            .any(|f| f["vm_id"] == vm["id"] && f["concern_id"] == "VMStorageNotSupported");
+        let p = wait_for(&client, "Plan", &ns, name, 60, |p| {
+            condition(p, "Ready").is_some() || condition(p, "VMStorageNotSupported").is_some()
+        })
+        .await;
+        assert_eq!(
+            condition(&p, "VMStorageNotSupported").is_some(),
+            refused_offline,
+            "{}",
+            vm["name"]
+        );
+        assert_eq!(
+            refused_offline,
+            vm["name"] == "san-lun-db01",
+            "{}",
+            vm["name"]
+        );
+    }
 }

@@ -533,6 +533,16 @@ fn cases() -> Vec<Case> {
             &["VMStorageNotSupported"],
             "V:175 DirectStorage, V:223 minVersion 4521",
         ),
+        // V:221 adds the parts (major*1000 + minor*100 + build*10 + revision): 4.4.13.0 is 4530.
+        same(
+            "a LUN on engine 4.4.13.0",
+            |r, _| {
+                r["engine_version"] = json!("4.4.13.0");
+                r["disks"].as_array_mut().unwrap().push(json!({"attachment_id": "l", "alias": "lun0", "interface": "virtio_scsi", "status": "ok", "storage_type": "lun", "lun_size_bytes": 1073741824_u64, "uses_scsi_reservation": false}));
+            },
+            NONE,
+            "V:221, container/ovirt/collector.go:155 parseVersion",
+        ),
     ]
 }
 

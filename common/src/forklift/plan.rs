@@ -77,6 +77,30 @@ pub fn nic_network(nic: &Nic) -> Option<&str> {
     nic.network.as_ref().map(|n| n.id.as_str())
 }
 
+/// Whether Forklift migrates direct LUN disks from an engine reporting `full_version`: the oVirt
+/// validator's `canImportDirectDisksFromProvider` (validator.go:197, the same at both versions):
+/// major*1000 + minor*100 + build*10 + revision >= 4521, the parts as the collector's
+/// `parseVersion` (container/ovirt/collector.go:155) cuts them: split at `.`, build = the third
+/// part up to a `-`, revision = what follows that `-`, else the fourth part up to a `-`, else 0.
+/// `None` where Forklift fails instead (fewer than three parts, or a part not a number).
+pub fn supports_direct_lun(full_version: &str) -> Option<bool> {
+    let parts: Vec<&str> = full_version.split('.').collect();
+    if parts.len() < 3 {
+        return None;
+    }
+    let (build, revision) = match parts[2].split_once('-') {
+        Some((build, rest)) => (build, rest),
+        None if parts.len() > 3 => (parts[2], parts[3].split('-').next().unwrap_or_default()),
+        None => (parts[2], "0"),
+    };
+    let number = |s: &str| s.parse::<i64>().ok();
+    let value = number(parts[0])? * 1000
+        + number(parts[1])? * 100
+        + number(build)? * 10
+        + number(revision)?;
+    Some(value >= 4521)
+}
+
 /// One NetworkMap entry's destination, as `api.DestinationNetwork` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Destination<'a> {
@@ -233,6 +257,25 @@ mod tests {
         assert_eq!(network_duplicates(Main, &pods), (true, false));
         let ignored = vec![vec![d("ignored", "")], vec![d("ignored", "")]];
         assert_eq!(network_duplicates(V2_12, &ignored), (false, false));
+    }
+
+    #[test]
+    fn engine_versions_as_forklift_computes_them() {
+        for (version, expected) in [
+            ("4.5.6-1.el8", Some(true)),              // build 6, revision 1: 4561
+            ("4.5.2.1", Some(true)),                  // 4521
+            ("4.5.2.1-1.el8", Some(true)),            // revision "1-1" cut at '-': 4521
+            ("4.5.10", Some(true)),                   // 4600
+            ("4.5.2", Some(false)),                   // revision 0: 4520
+            ("4.5.2.0.5", Some(false)),               // 4520
+            ("4.4.10.7-0.0.master.el8", Some(false)), // 4507
+            ("4.4.13.0", Some(true)),                 // 4530: the formula, not the version order
+            ("4.10", None),                           // parseVersion indexes a third part
+            ("master", None),
+            ("", None),
+        ] {
+            assert_eq!(supports_direct_lun(version), expected, "{version}");
+        }
     }
 
     #[test]

@@ -362,6 +362,7 @@ impl VmConditions {
             }
         }
         for condition in [
+            &plan::STORAGE_NOT_SUPPORTED,
             &plan::DUPLICATE_NAD,
             &plan::INVALID_DISK_SIZES,
             &plan::CRITICAL_CONCERNS,
@@ -635,6 +636,17 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
             });
             if unmapped {
                 found.add("VMStorageNotMapped", item.clone());
+            }
+            // validator.go:175 DirectStorage: a LUN with logical units needs engine 4.5.2.1
+            // (common::forklift::plan::supports_direct_lun; a version Forklift cannot parse fails
+            // its reconcile instead, here: no condition).
+            let luns = vm
+                .record
+                .disks()
+                .iter()
+                .any(|d| d.is_lun() && d.lun_size_bytes.is_some());
+            if luns && plan::supports_direct_lun(&ctx.world.engine_version) == Some(false) {
+                found.add(plan::STORAGE_NOT_SUPPORTED.kind, item.clone());
             }
         }
         if own {

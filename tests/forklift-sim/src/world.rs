@@ -73,6 +73,8 @@ pub enum Lookup<'a, T> {
 
 #[derive(Debug, Default)]
 pub struct World {
+    /// The engine's `product_info` full version (direct LUN disks need 4.5.2.1).
+    pub engine_version: String,
     pub vms: Vec<WorldVm>,
     pub networks: Vec<Named>,
     pub storage_domains: Vec<Named>,
@@ -167,6 +169,7 @@ impl World {
                 .collect()
         };
         World {
+            engine_version: text(&doc["engine"], "version"),
             vms,
             networks: named("networks"),
             storage_domains: named("storage_domains"),

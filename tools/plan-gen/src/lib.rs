@@ -40,8 +40,9 @@ Forklift's validation raises, with Forklift's id, category and label, as Forklif
 (a field the engine left out is the empty value Forklift stores, and its rules fire on it; the
 finding says the field was missing); and the plan conditions Forklift's plan validator sets:
 VMNetworksNotMapped (also for a NIC without a vNIC profile), VMStorageNotMapped,
-VMStorageNotSupported (direct LUN disks on an engine older than 4.5.2.1, from the records'
-engine_version; a Warning when a record lacks it), VMMultiplePodNetworkMappings,
+VMStorageNotSupported (direct LUN disks on an engine older than 4.5.2.1 as Forklift computes
+it, major*1000 + minor*100 + build*10 + revision < 4521, from the records' engine_version; a
+Warning when a record lacks it), VMMultiplePodNetworkMappings,
 VMDuplicateNADMappings (2.12 only: main allows two NICs on one NAD), InvalidDiskSizes (a disk or
 LUN of size 0) and DuplicateVM. Where Forklift is silent but the hazard is real, liftkit says so
 under ids of its own: liftkit.disk.shared (Forklift never flags shared oVirt disks: its collector

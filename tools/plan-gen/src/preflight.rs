@@ -59,30 +59,7 @@ pub struct Checked {
 /// VMs already in the destination cluster: common::forklift::plan::mac_conflicts).
 pub const MAC_DUPLICATE: &str = "liftkit.nic.mac_conflict";
 
-/// The first engine version whose direct LUN disks Forklift migrates.
-const DIRECT_LUN_SINCE: [u32; 4] = [4, 5, 2, 1];
-
-/// Whether an engine of `version` (`4.5.6-1.el8`, `4.4.10.7`) is at least 4.5.2.1; `None` when the
-/// version does not start with a number.
-pub fn supports_direct_lun(version: &str) -> Option<bool> {
-    let numeric: String = version
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let parts: Vec<u32> = numeric
-        .split('.')
-        .map_while(|p| p.parse::<u32>().ok())
-        .collect();
-    if parts.is_empty() {
-        return None;
-    }
-    let mut padded = [0u32; 4];
-    for (slot, part) in padded.iter_mut().zip(&parts) {
-        *slot = *part;
-    }
-    // Parts beyond the fourth only matter when the first four are equal, and then it is newer.
-    Some(padded >= DIRECT_LUN_SINCE)
-}
+use common::forklift::plan::supports_direct_lun;
 
 /// Rejects input that names one VM twice (Forklift's DuplicateVM would block the plan).
 pub fn reject_duplicates(records: &[Input]) -> Result<()> {
@@ -301,7 +278,13 @@ fn vm_findings(
 /// VMStorageNotSupported: direct LUN disks need engine 4.5.2.1 (validator.go DirectStorage).
 fn direct_lun(out: &mut VmFindings) {
     let vm = out.vm;
-    let luns = vm.disks().iter().filter(|d| d.is_lun()).count();
+    // Forklift checks the engine only for LUNs with logical units (validator.go:184-185); the
+    // record has lun_size_bytes where the engine reported units with sizes.
+    let luns = vm
+        .disks()
+        .iter()
+        .filter(|d| d.is_lun() && d.lun_size_bytes.is_some())
+        .count();
     let version = vm.engine_version.as_deref();
     match version.and_then(supports_direct_lun) {
         _ if luns == 0 => {}
@@ -763,29 +746,4 @@ pub fn unmapped_error(checked: &Checked) -> Option<String> {
         "{n} network(s) and {s} storage domain(s) are not mapped (add --network-map/--storage-map rules): {}",
         parts.join("; ")
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::supports_direct_lun;
-
-    #[test]
-    fn engine_versions_compare_by_number() {
-        for (version, expected) in [
-            ("4.5.6-1.el8", Some(true)),
-            ("4.5.2.1", Some(true)),
-            ("4.5.2.1-1.el8", Some(true)),
-            ("4.5.10", Some(true)),
-            ("4.10", Some(true)),
-            ("5.0", Some(true)),
-            ("4.5.2", Some(false)),
-            ("4.5.2.0.5", Some(false)),
-            ("4.4.10.7-0.0.master.el8", Some(false)),
-            ("4.3", Some(false)),
-            ("master", None),
-            ("", None),
-        ] {
-            assert_eq!(supports_direct_lun(version), expected, "{version}");
-        }
-    }
 }
