@@ -39,12 +39,17 @@ async fn list(
         .unwrap_or_default()
 }
 
-fn describe(object: &DynamicObject, kind: &str) -> String {
+/// `namespace/name`.
+fn ns_name(object: &DynamicObject) -> String {
     format!(
-        "{kind} {}/{}",
+        "{}/{}",
         object.metadata.namespace.as_deref().unwrap_or_default(),
         object.metadata.name.as_deref().unwrap_or_default()
     )
+}
+
+fn describe(object: &DynamicObject, kind: &str) -> String {
+    format!("{kind} {}", ns_name(object))
 }
 
 /// The Forklift version the cluster runs, looked for first in the plans' namespaces: the
@@ -200,7 +205,7 @@ pub async fn live_mac_conflicts(
                     .flatten()
                     .map(|i| i["macAddress"].as_str().unwrap_or_default().to_string())
                     .collect();
-                (describe(o, "").trim_start().to_string(), macs)
+                (ns_name(o), macs)
             })
             .collect();
         let source: Vec<&str> = source.iter().map(String::as_str).collect();
