@@ -60,14 +60,28 @@ async fn apply(client: &kube::Client, obj: &Value) {
 
 /// plan-gen's objects for the named demo VMs, in namespace `ns`, targets in `ns` too.
 fn objects_for(ns: &str, vms: &[&str]) -> Vec<Value> {
+    let (code, objects, _) = preflighted(ns, vms, &[], &|_| {});
+    assert_eq!(code, 0, "plan-gen left VMs out");
+    objects
+}
+
+/// plan-gen run with `extra` arguments over the named demo VMs (the real pipeline up to it):
+/// its exit status, its objects (Plans targeting `ns`) and its --report findings.
+fn preflighted(
+    ns: &str,
+    vms: &[&str],
+    extra: &[&str],
+    edit: &dyn Fn(&mut Value),
+) -> (i32, Vec<Value>, Vec<Value>) {
     let records = std::fs::read_to_string(pipeline::demo_records()).unwrap();
     let chosen: String = records
         .lines()
-        .filter(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            vms.contains(&v["name"].as_str().unwrap_or_default())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| vms.contains(&v["name"].as_str().unwrap_or_default()))
+        .map(|mut v| {
+            edit(&mut v);
+            format!("{v}\n")
         })
-        .map(|l| format!("{l}\n"))
         .collect();
     let owned = pipeline::run(env!("CARGO_BIN_EXE_owner-group"), &[], chosen.as_bytes());
     assert!(
@@ -75,34 +89,47 @@ fn objects_for(ns: &str, vms: &[&str]) -> Vec<Value> {
         "owner-group: {}",
         pipeline::stderr(&owned)
     );
-    plan_gen_objects(ns, &owned.stdout, &["--map-file", MAP])
+    let mut args = vec!["--map-file", MAP];
+    args.extend_from_slice(extra);
+    plan_gen_run(ns, &owned.stdout, &args)
 }
 
-/// plan-gen's objects for owner-group's records `owned`, in namespace `ns`, every Plan's target
-/// in `ns` too; `maps` gives the network and storage maps.
-fn plan_gen_objects(ns: &str, owned: &[u8], maps: &[&str]) -> Vec<Value> {
-    let mut args = vec!["--url", URL, "--namespace", ns, "--with-secret"];
-    args.extend_from_slice(maps);
-    args.extend_from_slice(&["--user", "admin@internal", "--insecure-skip-verify", "-q"]);
+/// plan-gen over owner-group's records `owned` with `args` (maps and flags), its objects in `ns`
+/// and every Plan's target in `ns` too: its exit status (0, or 1 when the preflight left VMs
+/// out: their Plans are written all the same), its objects and its --report findings.
+fn plan_gen_run(ns: &str, owned: &[u8], args: &[&str]) -> (i32, Vec<Value>, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.jsonl");
+    let mut all = vec!["--url", URL, "--namespace", ns, "--with-secret"];
+    all.extend_from_slice(&["--user", "admin@internal", "--insecure-skip-verify"]);
+    all.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    all.extend_from_slice(args);
     let out = pipeline::run_with_env(
         env!("CARGO_BIN_EXE_plan-gen"),
-        &args,
+        &all,
         owned,
         &[("OVIRT_PASSWORD", "ovirt-sim-demo")],
     );
-    // 1: some VMs left out by the preflight; their Plans are written all the same.
-    assert!(
-        matches!(pipeline::code(&out), 0 | 1),
-        "plan-gen: {}",
-        pipeline::stderr(&out)
-    );
+    let code = pipeline::code(&out);
+    assert!(matches!(code, 0 | 1), "plan-gen: {}", pipeline::stderr(&out));
     let mut objects = pipeline::lines(&out);
     for o in &mut objects {
         if o["kind"] == "Plan" {
             o["spec"]["targetNamespace"] = Value::from(ns);
         }
     }
-    objects
+    let findings = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (code, objects, findings)
+}
+
+/// plan-gen's objects for owner-group's records `owned` (see `plan_gen_run`); `maps` gives the
+/// network and storage maps.
+fn plan_gen_objects(ns: &str, owned: &[u8], maps: &[&str]) -> Vec<Value> {
+    plan_gen_run(ns, owned, maps).1
 }
 
 fn plans(objects: &[Value]) -> Vec<String> {
@@ -393,7 +420,8 @@ async fn an_unmapped_network_blocks_the_plan_with_vm_networks_not_mapped() {
     .await;
     let c = condition(&p, "VMNetworksNotMapped").unwrap();
     assert_eq!(c["category"], "Critical");
-    assert_eq!(c["reason"], "NotMapped");
+    // v2.12.5 pkg/controller/plan/validation.go:764-771: Reason NotValid.
+    assert_eq!(c["reason"], "NotValid");
     assert!(
         c["items"][0].as_str().unwrap().contains("rdu-web-01"),
         "{c}"
@@ -1669,4 +1697,215 @@ async fn every_disk_of_a_1000_vm_world_gets_the_pvc_capacity_calc_sizes() {
     let block: Vec<String> = domains.into_iter().step_by(2).collect();
     let network = ["--network-map", "*=multus:vm-networks/default"];
     pvcs_match_capacity_calc(&lab, &network, &block, 600).await;
+/// The plan conditions Forklift sets on a VM's account (pkg/controller/plan/validation.go
+/// `validateVM`), as opposed to those about the plan's references.
+const VM_CONDITIONS: &[&str] = &[
+    "VMCriticalConcerns",
+    "VMDuplicateNADMappings",
+    "VMMultiplePodNetworkMappings",
+    "VMNetworksNotMapped",
+    "VMStorageNotMapped",
+    "VMStorageNotSupported",
+    "InvalidDiskSizes",
+    "MacConflicts",
+    "VMAlreadyExists",
+];
+
+/// The condition Forklift refuses a VM with for one of plan-gen's Critical findings: a Critical
+/// oVirt concern is VMCriticalConcerns (validation.go `aggregateCriticalConcerns`), a plan
+/// condition is itself; liftkit's own findings (liftkit.*) are no Forklift condition.
+fn forklift_condition(finding: &Value) -> Option<String> {
+    let id = finding["concern_id"].as_str().unwrap();
+    if finding["category"] != "Critical" || id.starts_with("liftkit.") {
+        return None;
+    }
+    Some(if id.starts_with("ovirt.") {
+        "VMCriticalConcerns".to_string()
+    } else {
+        id.to_string()
+    })
+}
+
+/// plan-gen's preflight and forklift-sim agree at each Forklift version: each demo VM in a plan of
+/// its own (--include-blocked --max-vms-per-plan 1), a plan whose VM the preflight passes is Ready
+/// on forklift-sim running the same version, and one it refuses is refused with the conditions
+/// the preflight names, no more, no fewer. The VMs cover a clean VM, Critical concerns, two NICs on
+/// one NAD (refused at 2.12 only), a LUN disk and warnings only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_and_forklift_sim_agree_on_what_each_version_refuses() {
+    let _share = SHARE.read().await;
+    let vms = [
+        "rdu-web-01",
+        "rdu-batch-03",
+        "locked-disk-vm",
+        "broken-snap-vm",
+        "legacy-illegal-disk",
+        "san-lun-db01",
+        "usb-license-dongle",
+        "ora-rac-node1",
+    ];
+    let bed = kubebed::Testbed::shared();
+    let client = bed.client().await;
+    let mut refused_by = std::collections::BTreeMap::new();
+    for version in ["2.12", "main"] {
+        let ns = bed
+            .namespace(&format!("fsim-agree-{}", version.replace('.', "-")))
+            .await;
+        let extra = [
+            "--include-blocked",
+            "--max-vms-per-plan",
+            "1",
+            "--forklift-version",
+            version,
+        ];
+        let (_, objects, findings) = preflighted(&ns, &vms, &extra, &|_| {});
+        let _sim = sim(&ns, &["--forklift-version", version]);
+        for o in &objects {
+            apply(&client, o).await;
+        }
+        for plan in objects.iter().filter(|o| o["kind"] == "Plan") {
+            let name = plan["metadata"]["name"].as_str().unwrap();
+            let vm_id = plan["spec"]["vms"][0]["id"].as_str().unwrap();
+            let vm_name = plan["spec"]["vms"][0]["name"].as_str().unwrap().to_string();
+            let expected: std::collections::BTreeSet<String> = findings
+                .iter()
+                .filter(|f| f["vm_id"] == vm_id)
+                .filter_map(forklift_condition)
+                .collect();
+            let settled = |p: &Value| {
+                let conditions = p["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let waiting = conditions
+                    .iter()
+                    .any(|c| c["type"].as_str().unwrap().ends_with("NotReady"));
+                !waiting
+                    && (condition(p, "Ready").is_some()
+                        || VM_CONDITIONS.iter().any(|k| condition(p, k).is_some()))
+            };
+            let p = wait_for(&client, "Plan", &ns, name, 60, settled).await;
+            let got: std::collections::BTreeSet<String> = VM_CONDITIONS
+                .iter()
+                .filter(|k| condition(&p, k).is_some_and(|c| c["category"] == "Critical"))
+                .map(|k| k.to_string())
+                .collect();
+            assert_eq!(
+                got, expected,
+                "{version}: {vm_name}: forklift-sim {got:?}, preflight {expected:?}"
+            );
+            assert_eq!(
+                condition(&p, "Ready").is_some(),
+                expected.is_empty(),
+                "{version}: {vm_name}"
+            );
+            refused_by.insert((version, vm_name), expected);
+        }
+    }
+    // What the versions differ by on these VMs: two NICs on one NAD.
+    let nad =
+        |v: &str, vm: &str| refused_by[&(v, vm.to_string())].contains("VMDuplicateNADMappings");
+    assert!(nad("2.12", "rdu-batch-03") && !nad("main", "rdu-batch-03"));
+    assert!(refused_by[&("main", "rdu-batch-03".to_string())].is_empty());
+    assert!(refused_by[&("main", "broken-snap-vm".to_string())].contains("VMCriticalConcerns"));
+    assert!(refused_by[&("2.12", "rdu-web-01".to_string())].is_empty());
+}
+
+/// Forklift's MacConflicts on forklift-sim: a VirtualMachine already in the cluster with a VM's
+/// MAC refuses the plan (v2.12.5 pkg/controller/plan/adapter/base/mac_conflicts.go:89), with
+/// Forklift's message (validation.go:1221-1236).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mac_a_cluster_vm_already_has_is_mac_conflicts() {
+    let _share = SHARE.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-mac").await;
+    let client = bed.client().await;
+    let objects = objects_for(&ns, &["rdu-web-01"]);
+    let plan = &plans(&objects)[0];
+    let macs: Value = serde_json::from_str(
+        objects.iter().find(|o| o["kind"] == "Plan").unwrap()["metadata"]["annotations"]
+            ["liftkit.io/vm-macs"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mac = macs.as_object().unwrap().values().next().unwrap()[0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let squatter = json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": "squatter", "namespace": ns},
+        "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {
+            "interfaces": [{"name": "default", "macAddress": mac}]}}}}}
+    });
+    apply(&client, &squatter).await;
+    let _sim = sim(&ns, &[]);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    let p = wait_for(&client, "Plan", &ns, plan, 60, |o| {
+        condition(o, "MacConflicts").is_some()
+    })
+    .await;
+    let c = condition(&p, "MacConflicts").unwrap();
+    assert_eq!(c["category"], "Critical");
+    assert!(
+        c["message"].as_str().unwrap().contains(&format!(
+            "MACs {mac} conflict with destination VM {ns}/squatter"
+        )),
+        "{c}"
+    );
+    assert!(condition(&p, "Ready").is_none());
+}
+
+/// An engine older than 4.5.2.1: the preflight (from the records' engine_version) and forklift-sim
+/// (from the world's engine) both refuse a VM with a direct LUN, VMStorageNotSupported
+/// (pkg/controller/plan/adapter/ovirt/validator.go:175 DirectStorage), and pass the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_engine_refuses_direct_luns_in_the_preflight_and_on_forklift_sim_alike() {
+    let _share = SHARE.read().await;
+    let old = "4.4.10.7-1.el8";
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("fsim-old-engine").await;
+    let client = bed.client().await;
+    let vms = ["san-lun-db01", "rdu-web-01"];
+    let extra = ["--include-blocked", "--max-vms-per-plan", "1"];
+    let (_, objects, findings) = preflighted(&ns, &vms, &extra, &|r| {
+        r["engine_version"] = Value::from(old);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let world_path = dir.path().join("world.json");
+    let mut world: Value =
+        serde_json::from_str(&std::fs::read_to_string(world()).unwrap()).unwrap();
+    world["engine"]["version"] = Value::from(old);
+    std::fs::write(&world_path, world.to_string()).unwrap();
+    let args = ["--namespace", ns.as_str(), "--status-interval", "300ms"];
+    let _sim = kubebed::ForkliftSim::start(bed, &world_path, &args);
+    for o in &objects {
+        apply(&client, o).await;
+    }
+    for plan in objects.iter().filter(|o| o["kind"] == "Plan") {
+        let name = plan["metadata"]["name"].as_str().unwrap();
+        let vm = &plan["spec"]["vms"][0];
+        let refused_offline = findings
+            .iter()
+            .any(|f| f["vm_id"] == vm["id"] && f["concern_id"] == "VMStorageNotSupported");
+        let p = wait_for(&client, "Plan", &ns, name, 60, |p| {
+            condition(p, "Ready").is_some() || condition(p, "VMStorageNotSupported").is_some()
+        })
+        .await;
+        assert_eq!(
+            condition(&p, "VMStorageNotSupported").is_some(),
+            refused_offline,
+            "{}",
+            vm["name"]
+        );
+        assert_eq!(
+            refused_offline,
+            vm["name"] == "san-lun-db01",
+            "{}",
+            vm["name"]
+        );
+    }
 }

@@ -334,8 +334,8 @@ fn plan_level_blockers_use_forklift_condition_names() {
     for (vm, id) in [
         ("two-pod", "VMMultiplePodNetworkMappings"),
         ("two-nad", "VMDuplicateNADMappings"),
-        ("mac-a", "MacConflicts"),
-        ("mac-b", "MacConflicts"),
+        ("mac-a", "liftkit.nic.mac_conflict"),
+        ("mac-b", "liftkit.nic.mac_conflict"),
         ("Web.Server_01", "ovirt.name.invalid"),
     ] {
         assert!(
@@ -771,8 +771,10 @@ fn generated(vms: usize, seed: u64) -> (Vec<u8>, Value) {
 const DEMO_MAP: &str = "tests/fixtures/demo-networks.map";
 
 /// What Forklift's oVirt policies raise on a world's VMs, read straight from the world file:
-/// (vm id, concern id). Written from the rules table (shared/ref/forklift-ovirt-rules), over the
-/// world's field names, with the engine's defaults the simulator applies (affinity `migratable`).
+/// (vm id, concern id), plus liftkit.disk.shared where Forklift is silent. Written from the rego
+/// files (kubev2v/forklift validation/policies/io/konveyor/forklift/ovirt/, identical at v2.12.5
+/// and d42511bb, so the same at every version), over the world's field names, with the engine's
+/// defaults the simulator applies (affinity `migratable`, resume behaviour `auto_resume`).
 fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
     let index = |kind: &str| -> BTreeMap<String, Value> {
         world[kind]
@@ -787,7 +789,15 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
     let non_empty = |v: &Value| {
         v.as_array().is_some_and(|a| !a.is_empty()) || v.as_str().is_some_and(|s| !s.is_empty())
     };
-    let name_ok = |n: &str| manifests::is_label(n);
+    // name.rego:20-21: `^(([A-Za-z0-9][-A-Za-z0-9.]*)?[A-Za-z0-9])?$`, fewer than 64 characters.
+    let name_ok = |n: &str| {
+        let b = n.as_bytes();
+        b.len() < 64
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+            && b.first().is_none_or(u8::is_ascii_alphanumeric)
+            && b.last().is_none_or(u8::is_ascii_alphanumeric)
+    };
     let mut out = BTreeSet::new();
     for vm in world["vms"].as_array().unwrap() {
         let mut hit = |id: &str| {
@@ -798,14 +808,12 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
             .iter()
             .map(|a| &disks[a["disk"].as_str().unwrap()])
             .collect();
-        if vm_disks.iter().any(|d| {
-            let size = if d["storage_type"] == "lun" {
-                &d["lun_size"]
-            } else {
-                &d["provisioned_size"]
-            };
-            size.as_u64() == Some(0)
-        }) {
+        // disk_size.rego:16-19: non-LUN disks only; its LUN branch reads a path the inventory
+        // never serves (a LUN of size 0 is the plan condition InvalidDiskSizes instead).
+        if vm_disks
+            .iter()
+            .any(|d| d["storage_type"] != "lun" && d["provisioned_size"].as_u64() == Some(0))
+        {
             hit("ovirt.disk.capacity.invalid");
         }
         if vm_disks.iter().any(|d| {
@@ -838,8 +846,10 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
         {
             hit("ovirt.disk.interface_type.unsupported");
         }
+        // shared_disk.rego never fires: the collector reads `sharable`, ovirt-sim (like the
+        // engine) sends `shareable` (container/ovirt/resource.go:664). liftkit says so itself.
         if vm_disks.iter().any(|d| truthy(&d["shareable"])) {
-            hit("ovirt.disk.shared.detected");
+            hit("liftkit.disk.shared");
         }
         if attachments
             .iter()
@@ -855,7 +865,12 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
         {
             hit("ovirt.nic.interface_type.unsupported");
         }
-        if nics.iter().any(|n| n["interface"] == "pci_passthrough") {
+        if nics.iter().any(|n| {
+            n["interface"]
+                .as_str()
+                .unwrap_or("")
+                .contains("pci_passthrough")
+        }) {
             hit("ovirt.nic.pci_passthrough.detected");
         }
         if nics.iter().any(|n| n["plugged"] == false) {
@@ -881,7 +896,9 @@ fn world_concerns(world: &Value) -> BTreeSet<(String, String)> {
         if !name_ok(vm["name"].as_str().unwrap()) {
             hit("ovirt.name.invalid");
         }
-        if vm["status"] != "up" && vm["status"] != "down" {
+        // vm_status.rego:14: `up|down`, unanchored (powering_up passes).
+        let status = vm["status"].as_str().unwrap_or("");
+        if !status.contains("up") && !status.contains("down") {
             hit("ovirt.vm.status_invalid");
         }
         let os = vm["os_type"].as_str().unwrap_or("");
@@ -1131,8 +1148,21 @@ const FORKLIFT_BLOCKERS: &[(&str, &str)] = &[
     ("VMStorageNotSupported", "validation.go:784"),
     ("VMMultiplePodNetworkMappings", "validation.go:800"),
     ("VMDuplicateNADMappings", "validation.go:808"),
+    ("InvalidDiskSizes", "validation.go:915"),
     ("MacConflicts", "validation.go:923"),
 ];
+
+/// liftkit's own findings where Forklift is silent, with their categories.
+const LIFTKIT_OWN: &[(&str, &str)] = &[
+    ("liftkit.disk.shared", "Warning"),
+    ("liftkit.nic.mac_conflict", "Critical"),
+];
+
+/// A finding about the VM itself (a rego concern, or liftkit's shared-disk warning), not a plan
+/// condition.
+fn is_vm_concern(id: &str) -> bool {
+    id.starts_with("ovirt.") || id == "liftkit.disk.shared"
+}
 
 /// The category Forklift gives `concern_id`; panics on an id Forklift does not have.
 fn forklift_category(concern_id: &str) -> &'static str {
@@ -1142,12 +1172,19 @@ fn forklift_category(concern_id: &str) -> &'static str {
     if FORKLIFT_BLOCKERS.iter().any(|(id, _)| *id == concern_id) {
         return "Critical";
     }
+    if let Some((_, category)) = LIFTKIT_OWN.iter().find(|(id, _)| *id == concern_id) {
+        return category;
+    }
     panic!("{concern_id}: not a concern or plan blocker of Forklift v2.12.5")
 }
 
-/// The plan blockers Forklift would report for the world's VMs with a mapping file of
-/// `network SRC=DST` lines: (vm id, condition type).
-fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, String)> {
+/// The plan blockers Forklift `version` would report for the world's VMs with a mapping file of
+/// `network SRC=DST` lines: (vm id, condition type), and liftkit's MAC check among them.
+/// VMDuplicateNADMappings only at 2.12 (v2.12.5 pkg/controller/plan/adapter/base/network.go:82;
+/// removed on main by c73ed3093); InvalidDiskSizes for a LUN or disk of size 0
+/// (pkg/controller/plan/adapter/ovirt/validator.go:32); a NIC without a vNIC profile is
+/// VMNetworksNotMapped (validator.go:130).
+fn world_plan_blockers(world: &Value, map_file: &str, version: &str) -> BTreeSet<(String, String)> {
     let index = |kind: &str| -> BTreeMap<String, Value> {
         world[kind]
             .as_array()
@@ -1156,10 +1193,11 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
             .map(|o| (o["id"].as_str().unwrap().to_string(), o.clone()))
             .collect()
     };
-    let (dcs, networks, profiles) = (
+    let (dcs, networks, profiles, disks) = (
         index("data_centers"),
         index("networks"),
         index("vnic_profiles"),
+        index("disks"),
     );
     let mut rules: BTreeMap<String, String> = BTreeMap::new();
     for line in std::fs::read_to_string(fixture(map_file)).unwrap().lines() {
@@ -1193,7 +1231,12 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
             .filter_map(|n| n["vnic_profile"].as_str())
             .map(|p| destination(&networks[profiles[p]["network"].as_str().unwrap()]))
             .collect();
-        if dests.iter().any(Option::is_none) {
+        let profileless = vm["nics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["vnic_profile"].as_str().is_none());
+        if dests.iter().any(Option::is_none) || profileless {
             out.insert((id.clone(), "VMNetworksNotMapped".to_string()));
         }
         if dests.iter().filter(|d| d.as_deref() == Some("pod")).count() > 1 {
@@ -1204,8 +1247,20 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
             .flatten()
             .filter(|d| d.starts_with("multus:"))
             .collect();
-        if multus.iter().collect::<BTreeSet<_>>().len() < multus.len() {
+        if version == "2.12" && multus.iter().collect::<BTreeSet<_>>().len() < multus.len() {
             out.insert((id.clone(), "VMDuplicateNADMappings".to_string()));
+        }
+        let zero_sized = vm["disk_attachments"].as_array().unwrap().iter().any(|a| {
+            let d = &disks[a["disk"].as_str().unwrap()];
+            let size = if d["storage_type"] == "lun" {
+                &d["lun_size"]
+            } else {
+                &d["provisioned_size"]
+            };
+            size.as_u64().unwrap_or(0) == 0
+        });
+        if zero_sized {
+            out.insert((id.clone(), "InvalidDiskSizes".to_string()));
         }
         for nic in vm["nics"].as_array().unwrap() {
             let ignored = nic["vnic_profile"]
@@ -1221,7 +1276,7 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
     }
     for users in macs.values().filter(|u| u.len() > 1) {
         for id in users {
-            out.insert((id.clone(), "MacConflicts".to_string()));
+            out.insert((id.clone(), "liftkit.nic.mac_conflict".to_string()));
         }
     }
     out
@@ -1229,8 +1284,8 @@ fn world_plan_blockers(world: &Value, map_file: &str) -> BTreeSet<(String, Strin
 
 /// WORLD.md's table of deliberately flagged demo VMs.
 const WORLD_MD_FLAGGED: &[(&str, &str)] = &[
-    ("ora-rac-node1", "ovirt.disk.shared.detected"),
-    ("ora-rac-node2", "ovirt.disk.shared.detected"),
+    ("ora-rac-node1", "liftkit.disk.shared"),
+    ("ora-rac-node2", "liftkit.disk.shared"),
     ("san-lun-db01", "ovirt.disk.storage_type.unsupported"),
     ("broken-snap-vm", "ovirt.disk.illegal_images.detected"),
     ("legacy-illegal-disk", "ovirt.disk.illegal_or_locked_status"),
@@ -1268,8 +1323,10 @@ const WORLD_MD_FLAGGED: &[(&str, &str)] = &[
 /// Rows of WORLD.md's table that Forklift's own rules do not raise, so neither does plan-gen:
 /// a LUN disk is a supported storage type (disk_storage_type.rego accepts `image` and `lun`);
 /// e1000 and rtl8139 are supported NIC models (nic_interface_type.rego); the placement rule fires
-/// on `migratable`, not on `pinned` (placement_policy.rego matches `\bmigratable\b`).
+/// on `migratable`, not on `pinned` (placement_policy.rego matches `\bmigratable\b`); capitals
+/// pass name.rego's pattern (line 20).
 const NOT_RAISED_BY_FORKLIFT: &[(&str, &str)] = &[
+    ("Win2019-AD01", "ovirt.name.invalid"),
     ("san-lun-db01", "ovirt.disk.storage_type.unsupported"),
     ("legacy-e1000-app", "ovirt.nic.interface_type.unsupported"),
     ("old-rtl8139-box", "ovirt.nic.interface_type.unsupported"),
@@ -1304,10 +1361,19 @@ fn run_demo(extra: &[&str]) -> (Output, Vec<Value>) {
     (out, report)
 }
 
+/// The Forklift versions plan-gen knows, as `--forklift-version` takes them.
+const VERSIONS: [&str; 2] = ["2.12", "main"];
+
 #[test]
 fn demo_world_preflight_raises_exactly_forklifts_concerns() {
+    for version in VERSIONS {
+        demo_concerns_at(version);
+    }
+}
+
+fn demo_concerns_at(version: &str) {
     let world = pipeline::world();
-    let (out, report) = run_demo(&[]);
+    let (out, report) = run_demo(&["--forklift-version", version]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -1327,7 +1393,7 @@ fn demo_world_preflight_raises_exactly_forklifts_concerns() {
         .collect();
     let raised: BTreeSet<(String, String)> = report
         .iter()
-        .filter(|f| f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+        .filter(|f| is_vm_concern(f["concern_id"].as_str().unwrap()))
         .map(|f| {
             (
                 f["vm_id"].as_str().unwrap().to_string(),
@@ -1345,7 +1411,7 @@ fn demo_world_preflight_raises_exactly_forklifts_concerns() {
     let extra: BTreeSet<(String, String)> = raised.difference(&expected).cloned().collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "concerns differ from what the world file implies: not raised {:?}, raised but not implied {:?}",
+        "{version}: concerns differ from what the world file implies: not raised {:?}, raised but not implied {:?}",
         show(&missing),
         show(&extra)
     );
@@ -1376,14 +1442,15 @@ fn demo_world_preflight_raises_exactly_forklifts_concerns() {
     }
 }
 
-/// The VMs Forklift would block (a Critical concern, or a plan blocker with DEMO_MAP), by id.
-fn world_left_out(world: &Value) -> BTreeSet<String> {
+/// The VMs Forklift `version` would block (a Critical concern, or a plan blocker with DEMO_MAP),
+/// and those liftkit's MAC check leaves out, by id.
+fn world_left_out(world: &Value, version: &str) -> BTreeSet<String> {
     let critical_rules: BTreeSet<&str> = FORKLIFT_CONCERNS
         .iter()
         .filter(|(_, category, _)| *category == "Critical")
         .map(|(id, ..)| *id)
         .collect();
-    let mut blocked: BTreeSet<String> = world_plan_blockers(world, DEMO_MAP)
+    let mut blocked: BTreeSet<String> = world_plan_blockers(world, DEMO_MAP, version)
         .into_iter()
         .map(|(id, _)| id)
         .collect();
@@ -1411,11 +1478,32 @@ fn the_rules_table_is_forklifts() {
 
 #[test]
 fn demo_world_plan_blockers_and_left_out_vms_are_forklifts() {
+    for version in VERSIONS {
+        demo_blockers_at(version);
+    }
+    // The versions differ on the demo lab by VMDuplicateNADMappings alone: VMs main migrates.
     let world = pipeline::world();
-    let (out, report) = run_demo(&[]);
+    let only_2_12: BTreeSet<String> = world_left_out(world, "2.12")
+        .difference(&world_left_out(world, "main"))
+        .cloned()
+        .collect();
+    let nad: BTreeSet<String> = world_plan_blockers(world, DEMO_MAP, "2.12")
+        .into_iter()
+        .filter(|(_, c)| c == "VMDuplicateNADMappings")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        !only_2_12.is_empty() && only_2_12.is_subset(&nad),
+        "{only_2_12:?}"
+    );
+}
+
+fn demo_blockers_at(version: &str) {
+    let world = pipeline::world();
+    let (out, report) = run_demo(&["--forklift-version", version]);
     let raised: BTreeSet<(String, String)> = report
         .iter()
-        .filter(|f| !f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+        .filter(|f| !is_vm_concern(f["concern_id"].as_str().unwrap()))
         .map(|f| {
             (
                 f["vm_id"].as_str().unwrap().to_string(),
@@ -1423,10 +1511,14 @@ fn demo_world_plan_blockers_and_left_out_vms_are_forklifts() {
             )
         })
         .collect();
-    assert_eq!(raised, world_plan_blockers(world, DEMO_MAP));
+    assert_eq!(
+        raised,
+        world_plan_blockers(world, DEMO_MAP, version),
+        "{version}"
+    );
 
     // Left out: exactly the VMs with a Critical finding; every other VM is in exactly one plan.
-    let blocked = world_left_out(world);
+    let blocked = world_left_out(world, version);
     let planned: Vec<String> = plans(&jsonl(&out.stdout))
         .iter()
         .flat_map(|p| {
@@ -1470,7 +1562,7 @@ fn demo_world_objects_match_their_schemas_in_both_formats() {
         .map(|p| p["spec"]["targetNamespace"].as_str().unwrap().to_string())
         .collect();
     // The namespaces of the VMs not left out: every one gets a plan, no other does.
-    let left_out = world_left_out(pipeline::world());
+    let left_out = world_left_out(pipeline::world(), "2.12");
     let expected: BTreeSet<String> = pipeline::world_namespaces()
         .into_iter()
         .filter(|(vm, _)| !left_out.contains(vm))
@@ -1531,7 +1623,7 @@ fn generated_worlds_give_valid_objects_and_forklifts_concerns() {
         assert_eq!(planned, vms, "--include-blocked plans every VM");
         let raised: BTreeSet<(String, String)> = jsonl(&std::fs::read(&report).unwrap())
             .iter()
-            .filter(|f| f["concern_id"].as_str().unwrap().starts_with("ovirt."))
+            .filter(|f| is_vm_concern(f["concern_id"].as_str().unwrap()))
             .map(|f| {
                 (
                     f["vm_id"].as_str().unwrap().to_string(),
@@ -1688,4 +1780,61 @@ fn direct_lun_disks_on_an_old_engine_are_vm_storage_not_supported() {
             "{f}"
         );
     }
+}
+
+/// A concern on most VMs is grouped below the rare ones ("on N of M VMs", N and M counted from
+/// the world file: the engine reports affinity `migratable` for every VM not pinned), and
+/// `--hide ID` drops it from stderr but never from --report; an id no finding can have is exit 2.
+#[test]
+fn common_concerns_are_grouped_and_hide_drops_them_from_stderr_only() {
+    let world = pipeline::world();
+    let affinity = "ovirt.placement_policy.affinity_set";
+    let (out, report) = run_demo(&[]);
+    let err = stderr(&out);
+    let total = jsonl(demo_owned()).len();
+    let migratable = world_concerns(world)
+        .iter()
+        .filter(|(_, c)| c == affinity)
+        .count();
+    assert!(migratable * 2 > total, "{migratable} of {total}");
+    let lines: Vec<&str> = err.lines().collect();
+    let grouped = lines
+        .iter()
+        .position(|l| l.trim() == "on most VMs:")
+        .unwrap_or_else(|| panic!("no group in {err}"));
+    assert!(
+        lines[grouped + 1].contains(&format!(
+            "{affinity} (Placement policy affinity): on {migratable} of {total} VMs"
+        )),
+        "{err}"
+    );
+    // The rare concerns come first.
+    let rare = lines
+        .iter()
+        .position(|l| l.contains("ovirt.usb.enabled"))
+        .unwrap();
+    assert!(rare < grouped, "{err}");
+    let in_report = |r: &[Value]| r.iter().filter(|f| f["concern_id"] == affinity).count();
+    assert_eq!(in_report(&report), migratable);
+
+    let (out, report) = run_demo(&["--hide", affinity]);
+    let err = stderr(&out);
+    assert!(!err.contains(&format!("{affinity} (")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "({migratable} finding(s) of {affinity} hidden by --hide"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        in_report(&report),
+        migratable,
+        "--report keeps hidden concerns"
+    );
+
+    let line = assert_fails_one_line(&plan_gen(&["--hide", "ovirt.no.such", RECORDS]), 2);
+    assert!(
+        line.contains("ovirt.no.such") && line.contains(affinity),
+        "{line}"
+    );
 }

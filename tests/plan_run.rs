@@ -1689,3 +1689,153 @@ async fn one_plan_takes_its_overhead_plus_its_bytes_over_the_link() {
         "{name}: {total} bytes: live {live:.1} s on forklift-sim's clock, by hand {expected:.1} s"
     );
 }
+
+/// The API of a custom kind in namespace `ns`, as admin.
+async fn dynamic_api(
+    ns: &str,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> kube::Api<kube::api::DynamicObject> {
+    let bed = kubebed::Testbed::shared();
+    kube::Api::namespaced_with(
+        bed.client().await,
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(group, version, kind)),
+    )
+}
+
+async fn create(api: &kube::Api<kube::api::DynamicObject>, object: Value) {
+    let object: kube::api::DynamicObject = serde_json::from_value(object).unwrap();
+    api.create(&Default::default(), &object).await.unwrap();
+}
+
+/// plan-run reads the Forklift version the cluster runs (here the operator's ClusterServiceVersion,
+/// as OLM installs it: forklift-operator.v<version>, spec.version) and warns, before it applies
+/// anything, when the manifests were preflighted for another version; for the same one it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_running_another_forklift_version_is_warned_about_before_anything_is_applied() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-version").await;
+    let csv = dynamic_api(
+        &ns,
+        "operators.coreos.com",
+        "v1alpha1",
+        "ClusterServiceVersion",
+    )
+    .await;
+    create(
+        &csv,
+        json!({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "ClusterServiceVersion",
+               "metadata": {"name": "forklift-operator.v2.12.5", "namespace": ns},
+               "spec": {"displayName": "Forklift Operator", "version": "2.12.5"}}),
+    )
+    .await;
+    let kubeconfig = bed.kubeconfig.clone();
+    for (version, warned) in [("main", true), ("2.12", false)] {
+        let m = manifests(&ns, &["--forklift-version", version]);
+        let input = subset(&m, 1, &ns);
+        let out = plan_run(&["--dry-run", input.to_str().unwrap()], Some(&kubeconfig));
+        let err = pipeline::stderr(&out);
+        assert_eq!(pipeline::code(&out), 0, "{err}");
+        let warning = format!(
+            "the cluster runs Forklift 2.12.5 (ClusterServiceVersion {ns}/forklift-operator.v2.12.5), whose rules are liftkit's 2.12; the manifests were preflighted for main"
+        );
+        assert_eq!(err.contains(&warning), warned, "{version}: {err}");
+        // Before anything is applied: the warning is the first line.
+        if warned {
+            assert!(err.lines().next().unwrap().contains(&warning), "{err}");
+        }
+    }
+}
+
+/// Forklift's MacConflicts, live: a VirtualMachine in the cluster that has a MAC of a plan's VM
+/// blocks the plan before plan-run starts it (the MAC from plan-gen's liftkit.io/vm-macs; the
+/// check is v2.12.5 pkg/controller/plan/adapter/base/mac_conflicts.go:89, the message
+/// validation.go:1221-1236). The MAC is one no demo VM has, so no other test meets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_in_the_cluster_with_a_mac_of_the_plan_blocks_it_before_it_starts() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-mac").await;
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 1, &ns);
+    let mut objects = read_lines(&input);
+    let plan = objects.iter_mut().find(|o| o["kind"] == "Plan").unwrap();
+    let vm_id = plan["spec"]["vms"][0]["id"].as_str().unwrap().to_string();
+    let mac = "02:00:00:00:be:ef";
+    let mut macs = serde_json::Map::new();
+    macs.insert(vm_id.clone(), json!([mac]));
+    plan["metadata"]["annotations"]["liftkit.io/vm-macs"] =
+        Value::from(Value::Object(macs).to_string());
+    write_lines(&input, &objects);
+    let vms = dynamic_api(&ns, "kubevirt.io", "v1", "VirtualMachine").await;
+    create(
+        &vms,
+        json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+               "metadata": {"name": "squatter", "namespace": ns},
+               "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {
+                   "interfaces": [{"name": "default", "macAddress": mac}]}}}}}}),
+    )
+    .await;
+    let _sim = sim(&ns, "1200", &[]);
+    let out = plan_run(
+        &["--ready-timeout", "60s", input.to_str().unwrap()],
+        Some(&bed.kubeconfig),
+    );
+    assert_eq!(pipeline::code(&out), 1, "{}", pipeline::stderr(&out));
+    let events = events(&out);
+    let blocked = of(&events, "blocked");
+    assert_eq!(blocked.len(), 1, "{events:?}");
+    assert_eq!(blocked[0]["conditions"][0]["type"], "MacConflicts");
+    let message = blocked[0]["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("VM id:{vm_id} name:'"))
+            && message.contains(&format!(
+                "MACs {mac} conflict with destination VM {ns}/squatter"
+            )),
+        "{message}"
+    );
+    assert!(of(&events, "started").is_empty());
+    assert!(migrations(&ns).await.is_empty());
+}
+
+/// forklift-sim says which Forklift it plays as the operator would (at main: a ForkliftController
+/// and its forklift-controller Deployment, image tag `latest`); plan-run reads it and warns about
+/// manifests preflighted for 2.12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forklift_sim_at_main_is_read_from_its_controller_deployment() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-main").await;
+    let _sim = sim(&ns, "1200", &["--forklift-version", "main"]);
+    let deployments = dynamic_api(&ns, "apps", "v1", "Deployment").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deployments
+        .get_opt("forklift-controller")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "forklift-sim wrote no forklift-controller Deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let m = manifests(&ns, &[]);
+    let input = subset(&m, 1, &ns);
+    let out = plan_run(
+        &["--dry-run", input.to_str().unwrap()],
+        Some(&bed.kubeconfig),
+    );
+    let err = pipeline::stderr(&out);
+    assert_eq!(pipeline::code(&out), 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the cluster runs Forklift latest (Deployment {ns}/forklift-controller image quay.io/kubev2v/forklift-controller:latest), whose rules are liftkit's main; the manifests were preflighted for 2.12"
+        )),
+        "{err}"
+    );
+}

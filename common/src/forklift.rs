@@ -1,5 +1,12 @@
-//! Forklift's vocabulary that both sides use: plan-run reads it from the cluster, forklift-sim
-//! writes it there.
+//! Forklift's vocabulary and rules that several tools share: the versions liftkit knows, the oVirt
+//! concerns and plan checks each version applies (plan-gen offline, forklift-sim on the API
+//! server, plan-run live), and the terminal conditions plan-run reads and forklift-sim writes.
+
+pub mod concerns;
+pub mod plan;
+pub mod version;
+
+pub use version::{FORKLIFT_VERSION_ANNOTATION, ForkliftVersion};
 
 /// How a Migration, a Plan's run or one VM ended: the terminal condition types Forklift sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -196,6 +196,9 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         "forklift-sim: watching; {} VMs in the world",
         world.vms.len()
     );
+    if let Some(ns) = args.namespace.as_deref() {
+        crate::operator::announce(&client, args.forklift_version, ns).await;
+    }
     let link = args.link();
     let tick = Duration::from_secs_f64(args.tick);
     let roles = Roles {
@@ -464,6 +467,22 @@ impl Controller {
             ready: &ready,
             references: &references,
             own_vms: &own,
+            version: self.args.forklift_version,
+            mac_scope: self.args.namespace.as_ref().map(|ns| {
+                let mut scope: HashSet<String> = self
+                    .cluster
+                    .plans
+                    .state()
+                    .iter()
+                    .filter_map(|p| {
+                        p.data["spec"]["targetNamespace"]
+                            .as_str()
+                            .map(str::to_string)
+                    })
+                    .collect();
+                scope.insert(ns.clone());
+                scope
+            }),
         };
         validate::plan_conditions(plan, &ctx)
     }

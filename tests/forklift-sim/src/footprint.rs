@@ -630,6 +630,19 @@ fn virtual_machine(
     if vm.has_tpm() {
         devices["tpm"] = json!({"persistent": true});
     }
+    // One interface per NIC with a profile, keeping the source MAC (v2.12.5
+    // adapter/ovirt/builder.go `mapNetworks`: `MacAddress: nic.MAC`): what Forklift's
+    // MacConflicts check later finds in the cluster. (The map's `ignored` NICs are kept here.)
+    let interfaces: Vec<Value> = vm
+        .nics
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, network))| network.is_some())
+        .map(|(i, (mac, _))| json!({"name": format!("net-{i}"), "macAddress": mac}))
+        .collect();
+    if !interfaces.is_empty() {
+        devices["interfaces"] = Value::from(interfaces);
+    }
     json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
         "metadata": {"name": t.target_name, "namespace": t.namespace,

@@ -12,6 +12,7 @@ pub mod footprint;
 pub mod kubevirt;
 pub mod node;
 pub mod objects;
+pub mod operator;
 pub mod populator;
 pub mod provisioner;
 pub mod retry;
@@ -42,6 +43,19 @@ Migrations: per VM the oVirt cold pipeline Initialize, DiskTransfer (progress in
 per disk), VirtualMachineCreation (warm: Initialize, DiskTransfer, Cutover,
 VirtualMachineCreation), limited to --max-vm-inflight running VMs per source provider
 across all plans.
+
+Plans are validated as the Forklift version --forklift-version names validates them, with the
+rules plan-gen's preflight applies for the same version (common::forklift): besides the
+references, VMNetworksNotMapped (a NIC without a vNIC profile included),
+VMMultiplePodNetworkMappings, VMDuplicateNADMappings (2.12 only), VMStorageNotMapped,
+InvalidDiskSizes, VMCriticalConcerns (the Critical oVirt concerns, on the world's VMs as Forklift's
+inventory would hold them), MacConflicts (against the VirtualMachines in the cluster; with
+--namespace, those in that namespace and its plans' target namespaces) and VMAlreadyExists; a VM
+that already succeeded is not validated again. The VirtualMachines it creates keep the source
+NICs' MAC addresses, as Forklift's do. With --namespace it writes there what says which Forklift
+runs, as plan-run reads it: for 2.12 the operator's ClusterServiceVersion forklift-operator.v2.12.5
+(OLM), for main a ForkliftController and a forklift-controller Deployment (no replicas) whose
+image is tagged latest.
 
 In the plan's target namespace it creates what Forklift v2.12.5 creates for a cold migration to
 the host cluster (volume populators), in Forklift's order: a Secret, per disk an
@@ -150,6 +164,10 @@ pub struct Args {
     /// The engine world file: the oVirt inventory (VMs, NICs, disks, networks, storage domains)
     #[arg(long, value_name = "FILE")]
     pub world: PathBuf,
+    /// The Forklift version whose plan validation it follows (the rules plan-gen's preflight
+    /// applies for the same version)
+    #[arg(long, value_name = "VERSION", value_enum, default_value_t = common::forklift::ForkliftVersion::DEFAULT)]
+    pub forklift_version: common::forklift::ForkliftVersion,
     /// Running VMs per source provider across all executing plans (Forklift's MAX_VM_INFLIGHT)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_vm_inflight: u32,

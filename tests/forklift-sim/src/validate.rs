@@ -3,6 +3,7 @@
 
 use crate::conditions::*;
 use crate::world::{Lookup, World, WorldVm};
+use common::forklift::{ForkliftVersion, concerns, plan};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
@@ -289,6 +290,205 @@ pub fn target_name(spec_vm: &Value, world_vm: Option<&WorldVm>) -> String {
     }
 }
 
+/// Per condition type, the items (VM refs) it names, in the order found.
+#[derive(Default)]
+struct VmConditions {
+    items: Vec<(&'static str, Vec<String>)>,
+    mac_messages: Vec<String>,
+}
+
+impl VmConditions {
+    fn add(&mut self, kind: &'static str, item: String) {
+        match self.items.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, list)) if list.contains(&item) => {}
+            Some((_, list)) => list.push(item),
+            None => self.items.push((kind, vec![item])),
+        }
+    }
+
+    fn take(&mut self, kind: &str) -> Vec<String> {
+        self.items
+            .iter_mut()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, list)| std::mem::take(list))
+            .unwrap_or_default()
+    }
+
+    /// The conditions, with Forklift's reasons and messages (v2.12.5 validation.go `validateVM`).
+    fn into_conditions(mut self, conditions: &mut Vec<Value>) {
+        let fixed: [(&str, &str, &str, &str); 7] = [
+            (
+                "VMRefNotValid",
+                CRITICAL,
+                "NotSet",
+                "Either `ID` or `Name` required.",
+            ),
+            ("VMNotFound", CRITICAL, "NotFound", "VM not found."),
+            (
+                "DuplicateVM",
+                CRITICAL,
+                "NotUnique",
+                "Duplicate (source) VM.",
+            ),
+            (
+                "TargetNameNotValid",
+                WARN,
+                "NotValid",
+                "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
+            ),
+            (
+                "VMNetworksNotMapped",
+                CRITICAL,
+                "NotValid",
+                plan::NETWORKS_NOT_MAPPED.message,
+            ),
+            (
+                "VMStorageNotMapped",
+                CRITICAL,
+                "NotValid",
+                plan::STORAGE_NOT_MAPPED.message,
+            ),
+            (
+                "VMMultiplePodNetworkMappings",
+                CRITICAL,
+                "NotValid",
+                plan::MULTIPLE_POD.message,
+            ),
+        ];
+        for (kind, category, reason, message) in fixed {
+            let items = self.take(kind);
+            if !items.is_empty() {
+                conditions.push(cond_items(kind, category, reason, message, items));
+            }
+        }
+        for condition in [
+            &plan::STORAGE_NOT_SUPPORTED,
+            &plan::DUPLICATE_NAD,
+            &plan::INVALID_DISK_SIZES,
+            &plan::CRITICAL_CONCERNS,
+        ] {
+            let items = self.take(condition.kind);
+            if !items.is_empty() {
+                let category = condition.category.as_str();
+                conditions.push(cond_items(
+                    condition.kind,
+                    category,
+                    "NotValid",
+                    condition.message,
+                    items,
+                ));
+            }
+        }
+        let items = self.take(plan::MAC_CONFLICTS.kind);
+        if !items.is_empty() {
+            let message = self.mac_messages.join("; ");
+            conditions.push(cond_items(
+                plan::MAC_CONFLICTS.kind,
+                CRITICAL,
+                "NotValid",
+                &message,
+                items,
+            ));
+        }
+        let items = self.take("VMAlreadyExists");
+        if !items.is_empty() {
+            conditions.push(cond_items(
+                "VMAlreadyExists",
+                CRITICAL,
+                "NotUnique",
+                "Target VM already exists.",
+                items,
+            ));
+        }
+    }
+}
+
+/// VMNetworksNotMapped (a NIC whose profile's network no map entry covers, or without a profile:
+/// validator.go `NetworksMapped`), and the duplicates the version refuses
+/// (common::forklift::plan::network_duplicates, over the entries whose source id is the NIC's
+/// network: `FindAllNetworks`).
+fn network_checks(
+    found: &mut VmConditions,
+    item: &str,
+    vm: &WorldVm,
+    networks: &[Value],
+    version: ForkliftVersion,
+) {
+    let mut per_nic: Vec<Vec<plan::Destination>> = Vec::new();
+    let mut unmapped = false;
+    for (_, network) in &vm.nics {
+        let pairs: Vec<plan::Destination> = network
+            .iter()
+            .flat_map(|net| networks.iter().filter(move |e| e["id"] == net.as_str()))
+            .map(|e| {
+                let d = &e["destination"];
+                plan::Destination {
+                    kind: d["type"].as_str().unwrap_or_default(),
+                    namespace: d["namespace"].as_str().unwrap_or_default(),
+                    name: d["name"].as_str().unwrap_or_default(),
+                }
+            })
+            .collect();
+        unmapped |= pairs.is_empty();
+        per_nic.push(pairs);
+    }
+    if unmapped {
+        found.add(plan::NETWORKS_NOT_MAPPED.kind, item.to_string());
+    }
+    let (multiple_pod, duplicate_nad) = plan::network_duplicates(version, &per_nic);
+    if multiple_pod {
+        found.add(plan::MULTIPLE_POD.kind, item.to_string());
+    }
+    if duplicate_nad {
+        found.add(plan::DUPLICATE_NAD.kind, item.to_string());
+    }
+}
+
+/// The checks on the VM's inventory that the version applies: Critical concerns of the rego
+/// policies (items `ref (label)`, validation.go `aggregateCriticalConcerns`), invalid disk
+/// sizes, and MAC addresses that VMs already in the cluster use (validator.go `MacConflicts`).
+fn vm_rule_checks(found: &mut VmConditions, item: &str, vm: &WorldVm, ctx: &PlanContext) {
+    for concern in concerns::evaluate(&vm.record, ctx.version) {
+        if concern.category == concerns::Category::Critical && concern.id.starts_with("ovirt.") {
+            found.add(
+                plan::CRITICAL_CONCERNS.kind,
+                format!("{item} ({})", concern.label),
+            );
+        }
+    }
+    if !plan::invalid_disk_sizes(&vm.record).is_empty() {
+        found.add(plan::INVALID_DISK_SIZES.kind, item.to_string());
+    }
+    let destination: Vec<(String, Vec<String>)> = ctx
+        .cluster
+        .virtual_machines
+        .state()
+        .iter()
+        .filter(|o| {
+            ctx.mac_scope
+                .as_ref()
+                .is_none_or(|scope| scope.contains(namespace(o)))
+        })
+        .map(|o| {
+            let macs = o.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| i["macAddress"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (format!("{}/{}", namespace(o), name(o)), macs)
+        })
+        .collect();
+    let macs: Vec<&str> = vm.nics.iter().map(|(mac, _)| mac.as_str()).collect();
+    let conflicts = plan::mac_conflicts(&macs, &destination);
+    if !conflicts.is_empty() {
+        found.add(plan::MAC_CONFLICTS.kind, item.to_string());
+        found
+            .mac_messages
+            .push(plan::mac_conflicts_message(item, &conflicts));
+    }
+}
+
 /// Everything a plan's validation needs besides the cluster.
 pub struct PlanContext<'a> {
     pub world: &'a World,
@@ -299,6 +499,12 @@ pub struct PlanContext<'a> {
     /// Ids of VMs that have already succeeded or are part of the running execution: their
     /// target VM is ours, so it does not count as `VMAlreadyExists`.
     pub own_vms: &'a HashSet<String>,
+    /// The Forklift version whose rules apply.
+    pub version: ForkliftVersion,
+    /// The namespaces whose VirtualMachines count as "the destination cluster" for MacConflicts:
+    /// all (None), or with --namespace that namespace and its plans' target namespaces, so that
+    /// simulators side by side on one API server each see a cluster of their own.
+    pub mac_scope: Option<HashSet<String>>,
 }
 
 pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
@@ -385,14 +591,7 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
     let networks = map_refs("network", "NetworkMap", &ctx.cluster.network_maps);
     let storage = map_refs("storage", "StorageMap", &ctx.cluster.storage_maps);
 
-    let mut ref_not_valid = Vec::new();
-    let mut not_found = Vec::new();
-    let mut duplicate = Vec::new();
-    let mut name_not_valid = Vec::new();
-    let mut nets_unmapped = Vec::new();
-    let mut storage_unmapped = Vec::new();
-    let mut multiple_pod = Vec::new();
-    let mut already_exists = Vec::new();
+    let mut found = VmConditions::default();
     let mut seen_ids = HashSet::new();
     let mut seen_targets = HashSet::new();
     for spec_vm in spec["vms"].as_array().into_iter().flatten() {
@@ -400,41 +599,34 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
         let vm = match ctx.world.vm(spec_vm) {
             Lookup::Found(vm) => vm,
             Lookup::NotSet => {
-                ref_not_valid.push(item);
+                found.add("VMRefNotValid", item);
                 continue;
             }
             Lookup::NotFound => {
-                not_found.push(item);
+                found.add("VMNotFound", item);
                 continue;
             }
             Lookup::Ambiguous => {
-                duplicate.push(item);
+                found.add("DuplicateVM", item);
                 continue;
             }
         };
+        // Forklift skips a VM that has already succeeded (v2.12.5 validation.go:1013-1018); the
+        // rest of a running plan is not validated at all (validateVM returns while Executing).
+        let own = ctx.own_vms.contains(&vm.id);
         let target = target_name(spec_vm, Some(vm));
         if !seen_ids.insert(vm.id.clone()) || !seen_targets.insert(target.clone()) {
-            duplicate.push(item.clone());
+            found.add("DuplicateVM", item.clone());
         }
-        if spec_vm["targetName"].as_str().is_none() && !common::names::is_rfc1123_label(&vm.name) {
-            name_not_valid.push(item.clone());
+        // v2.12.5 validation.go:1052-1056: without a targetName, the source name must be a
+        // DNS-1123 subdomain (IsDNS1123Subdomain: dots allowed, up to 253 characters).
+        if spec_vm["targetName"].as_str().is_none()
+            && !common::names::is_rfc1123_subdomain(&vm.name)
+        {
+            found.add("TargetNameNotValid", item.clone());
         }
         if let Some(networks) = &networks {
-            let mut pods = 0;
-            let mut unmapped = false;
-            for net in &vm.nic_networks {
-                match networks.iter().find(|e| e["id"] == net.as_str()) {
-                    Some(e) if e["destination"]["type"] == "pod" => pods += 1,
-                    Some(_) => {}
-                    None => unmapped = true,
-                }
-            }
-            if unmapped {
-                nets_unmapped.push(item.clone());
-            }
-            if pods > 1 {
-                multiple_pod.push(item.clone());
-            }
+            network_checks(&mut found, &item, vm, networks, ctx.version);
         }
         if let Some(storage) = &storage {
             let unmapped = vm.copied_disks().any(|d| {
@@ -443,87 +635,34 @@ pub fn plan_conditions(plan: &DynamicObject, ctx: &PlanContext) -> Vec<Value> {
                     .is_none_or(|sd| !storage.iter().any(|e| e["id"] == sd))
             });
             if unmapped {
-                storage_unmapped.push(item.clone());
+                found.add("VMStorageNotMapped", item.clone());
+            }
+            // validator.go:175 DirectStorage: a LUN with logical units needs engine 4.5.2.1
+            // (common::forklift::plan::supports_direct_lun; a version Forklift cannot parse fails
+            // its reconcile instead, here: no condition).
+            let luns = vm
+                .record
+                .disks()
+                .iter()
+                .any(|d| d.is_lun() && d.lun_size_bytes.is_some());
+            if luns && plan::supports_direct_lun(&ctx.world.engine_version) == Some(false) {
+                found.add(plan::STORAGE_NOT_SUPPORTED.kind, item.clone());
             }
         }
-        if !ctx.own_vms.contains(&vm.id) {
-            let exists = ctx.cluster.virtual_machines.find(|o| {
-                namespace(o) == target_ns
-                    && name(o) == target
-                    && o.metadata.deletion_timestamp.is_none()
-            });
-            if exists.is_some() {
-                already_exists.push(item.clone());
-            }
+        if own {
+            continue;
         }
+        let exists = ctx.cluster.virtual_machines.find(|o| {
+            namespace(o) == target_ns
+                && name(o) == target
+                && o.metadata.deletion_timestamp.is_none()
+        });
+        if exists.is_some() {
+            found.add("VMAlreadyExists", item.clone());
+        }
+        vm_rule_checks(&mut found, &item, vm, ctx);
     }
-    let mut push = |items: Vec<String>, kind: &str, category: &str, reason: &str, message: &str| {
-        let mut unique: Vec<String> = Vec::new();
-        for item in items {
-            if !unique.contains(&item) {
-                unique.push(item);
-            }
-        }
-        if !unique.is_empty() {
-            conditions.push(cond_items(kind, category, reason, message, unique));
-        }
-    };
-    push(
-        ref_not_valid,
-        "VMRefNotValid",
-        CRITICAL,
-        "NotSet",
-        "Either `ID` or `Name` required.",
-    );
-    push(
-        not_found,
-        "VMNotFound",
-        CRITICAL,
-        "NotFound",
-        "VM not found.",
-    );
-    push(
-        duplicate,
-        "DuplicateVM",
-        CRITICAL,
-        "NotUnique",
-        "Duplicate (source) VM.",
-    );
-    push(
-        name_not_valid,
-        "TargetNameNotValid",
-        WARN,
-        "NotValid",
-        "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
-    );
-    push(
-        nets_unmapped,
-        "VMNetworksNotMapped",
-        CRITICAL,
-        "NotMapped",
-        "VM has unmapped networks.",
-    );
-    push(
-        storage_unmapped,
-        "VMStorageNotMapped",
-        CRITICAL,
-        "NotMapped",
-        "VM has unmapped storage.",
-    );
-    push(
-        multiple_pod,
-        "VMMultiplePodNetworkMappings",
-        CRITICAL,
-        "MultiplePodNetworkMappings",
-        "VM has more than one interface mapped to the pod network.",
-    );
-    push(
-        already_exists,
-        "VMAlreadyExists",
-        CRITICAL,
-        "NotUnique",
-        "Target VM already exists.",
-    );
+    found.into_conditions(&mut conditions);
     if !has_blocker(&conditions) {
         conditions.push(cond("Ready", REQUIRED, "", "The migration plan is ready."));
     }

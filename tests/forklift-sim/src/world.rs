@@ -1,6 +1,7 @@
 //! The engine world file (tests/ovirt-sim/WORLD.md) seen as Forklift's oVirt inventory: VMs with
 //! their NICs' networks and disks, networks and storage domains, looked up by id or by name.
 
+use common::record::{self, VmRecord};
 use common::{Error, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -25,6 +26,12 @@ pub struct WorldVm {
     pub name: String,
     /// Network ids of the VM's NICs, one per NIC with a vNIC profile, in NIC order.
     pub nic_networks: Vec<String>,
+    /// Per NIC: its MAC and the network of its vNIC profile (None without a profile).
+    pub nics: Vec<(String, Option<String>)>,
+    /// The VM as Forklift's inventory holds it, in the record model the shared rules read
+    /// (common::forklift::concerns): what ovirt-sim serves of it, read as Forklift's collector
+    /// reads it (inventory_record).
+    pub record: VmRecord,
     pub disks: Vec<Disk>,
     pub cpu: Value,
     pub memory_bytes: u64,
@@ -66,6 +73,8 @@ pub enum Lookup<'a, T> {
 
 #[derive(Debug, Default)]
 pub struct World {
+    /// The engine's `product_info` full version (direct LUN disks need 4.5.2.1).
+    pub engine_version: String,
     pub vms: Vec<WorldVm>,
     pub networks: Vec<Named>,
     pub storage_domains: Vec<Named>,
@@ -134,6 +143,16 @@ impl World {
                         Some(disk)
                     })
                     .collect(),
+                nics: vm["nics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|nic| {
+                        let network = nic["vnic_profile"].as_str().and_then(|p| profiles.get(p));
+                        (text(nic, "mac"), network.cloned())
+                    })
+                    .collect(),
+                record: inventory_record(doc, vm),
                 cpu: vm["cpu"].clone(),
                 memory_bytes: vm["memory"].as_u64().unwrap_or(0),
                 status: text(vm, "status"),
@@ -150,6 +169,7 @@ impl World {
                 .collect()
         };
         World {
+            engine_version: text(&doc["engine"], "version"),
             vms,
             networks: named("networks"),
             storage_domains: named("storage_domains"),
@@ -166,6 +186,142 @@ impl World {
 
     pub fn storage_domain(&self, reference: &Value) -> Lookup<'_, Named> {
         lookup(&self.storage_domains, reference, |n| (&n.id, &n.name))
+    }
+}
+
+/// The object of `kind` with id `id` in the world, or null.
+fn by_id(doc: &Value, kind: &str, id: &Value) -> Value {
+    doc[kind]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["id"] == *id && !id.is_null())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn opt_text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+fn name_values(v: &Value) -> Option<Vec<record::NameValue>> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// A VM's disks as Forklift's inventory holds them (see `inventory_record`).
+fn inventory_disks(doc: &Value, vm: &Value) -> Vec<record::Disk> {
+    let attachments = vm["disk_attachments"].as_array().into_iter().flatten();
+    attachments
+        .map(|a| {
+            let disk = by_id(doc, "disks", &a["disk"]);
+            let lun = disk["storage_type"] == "lun";
+            record::Disk {
+                attachment_id: text(a, "id"),
+                disk_id: opt_text(&disk["id"]),
+                alias: opt_text(&disk["alias"]),
+                interface: opt_text(&a["interface"]),
+                uses_scsi_reservation: Some(a["uses_scsi_reservation"].as_bool().unwrap_or(false)),
+                status: opt_text(&disk["status"]),
+                storage_type: opt_text(&disk["storage_type"]),
+                provisioned_bytes: disk["provisioned_size"].as_u64(),
+                lun_size_bytes: lun.then(|| disk["lun_size"].as_u64().unwrap_or(0)),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// A VM's NICs with their vNIC profiles and networks (see `inventory_record`).
+fn inventory_nics(doc: &Value, vm: &Value) -> Vec<record::Nic> {
+    let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
+    let nics = vm["nics"].as_array().into_iter().flatten();
+    nics.map(|n| {
+        let profile = by_id(doc, "vnic_profiles", &n["vnic_profile"]);
+        record::Nic {
+            id: text(n, "id"),
+            name: opt_text(&n["name"]),
+            mac: opt_text(&n["mac"]),
+            interface: opt_text(&n["interface"]),
+            plugged: Some(n["plugged"].as_bool().unwrap_or(true)),
+            vnic_profile: profile.is_object().then(|| record::VnicProfile {
+                id: text(&profile, "id"),
+                port_mirroring: flag(&profile["port_mirroring"]),
+                network_filter: opt_text(&profile["network_filter"]),
+                qos: opt_text(&profile["qos"]),
+                custom_properties: name_values(&profile["custom_properties"]),
+                ..Default::default()
+            }),
+            network: profile.is_object().then(|| record::Network {
+                id: text(&profile, "network"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    })
+    .collect()
+}
+
+/// The fields Forklift's oVirt rules read, from a world VM, with the values ovirt-sim serves for
+/// fields the world leaves out (tests/ovirt-sim/src/objects.rs: placement affinity `migratable`,
+/// storage_error_resume_behaviour `auto_resume`, booleans false). Forklift's collector keeps the
+/// disk's `sharable`, which the engine does not send, so `shareable` is not carried over
+/// (v2.12.5 pkg/controller/provider/container/ovirt/resource.go `Disk.ApplyTo`); a LUN disk's
+/// size is its logical unit's (`lun_size`).
+fn inventory_record(doc: &Value, vm: &Value) -> VmRecord {
+    let cluster = by_id(doc, "clusters", &vm["cluster"]);
+    let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
+    VmRecord {
+        schema: record::SCHEMA_VERSION,
+        id: text(vm, "id"),
+        name: text(vm, "name"),
+        status: opt_text(&vm["status"]),
+        os_type: opt_text(&vm["os_type"]),
+        bios_type: opt_text(&vm["bios_type"]),
+        bios_boot_menu: flag(&vm["boot_menu"]),
+        cpu: Some(record::Cpu {
+            shares: vm["cpu_shares"].as_u64().map(|s| s as u32),
+            custom_model: opt_text(&vm["custom_cpu_model"]),
+            pinning_policy: opt_text(&vm["cpu_pinning_policy"]),
+            pinning: serde_json::from_value(vm["vcpu_pins"].clone()).ok(),
+            ..Default::default()
+        }),
+        cluster: Some(record::Cluster {
+            id: text(&cluster, "id"),
+            ha_reservation: flag(&cluster["ha_reservation"]),
+            ksm_enabled: flag(&cluster["ksm"]),
+            ..Default::default()
+        }),
+        high_availability: flag(&vm["high_availability"]["enabled"]),
+        usb_enabled: flag(&vm["usb"]),
+        display_type: opt_text(&vm["display_type"]),
+        io_threads: vm["io_threads"].as_u64().map(|t| t as u32),
+        storage_error_resume_behaviour: Some(
+            opt_text(&vm["storage_error_resume_behaviour"]).unwrap_or_else(|| "auto_resume".into()),
+        ),
+        placement_policy: Some(record::PlacementPolicy {
+            affinity: Some(
+                opt_text(&vm["placement_policy"]["affinity"])
+                    .unwrap_or_else(|| "migratable".into()),
+            ),
+            hosts: None,
+        }),
+        custom_properties: name_values(&vm["custom_properties"]),
+        has_illegal_images: flag(&vm["has_illegal_images"]),
+        memory_ballooning: flag(&vm["memory_policy"]["ballooning"]),
+        watchdogs: serde_json::from_value(vm["watchdogs"].clone()).ok(),
+        host_devices: serde_json::from_value(vm["host_devices"].clone()).ok(),
+        snapshots: vm["snapshots"].as_array().map(|list| {
+            list.iter()
+                .map(|s| record::Snapshot {
+                    id: text(s, "id"),
+                    persist_memory: flag(&s["persist_memorystate"]),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        disks: Some(inventory_disks(doc, vm)),
+        nics: Some(inventory_nics(doc, vm)),
+        ..Default::default()
     }
 }
 

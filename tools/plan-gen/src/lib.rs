@@ -1,7 +1,6 @@
 //! plan-gen: the Forklift objects that migrate annotated VM records (Provider, NetworkMap,
 //! StorageMap, Plans), after an offline preflight of what Forklift would flag. Holds all records.
 
-pub mod concerns;
 mod objects;
 mod preflight;
 
@@ -15,6 +14,8 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use common::forklift::concerns;
+pub use common::forklift::{FORKLIFT_VERSION_ANNOTATION, ForkliftVersion};
 pub use preflight::Finding;
 
 /// Annotation on each Plan: the bytes its VMs' disks need on the target (what plan-run schedules by).
@@ -29,17 +30,32 @@ Reads VM records annotated by owner-group (target_namespace) and writes, into on
 namespace, the source Provider (type ovirt), the destination Provider `host` (type openshift, no
 url; written when --destination is host, only referenced otherwise), one NetworkMap, one
 StorageMap and one Plan per target namespace, split by --max-vms-per-plan and --max-size-per-plan
-into plan-NS-1, plan-NS-2, ... Each Plan carries the annotations liftkit.io/total-disk-bytes and
-liftkit.io/vm-count, and the label liftkit.io/target-namespace.
+into plan-NS-1, plan-NS-2, ... Each Plan carries the annotations liftkit.io/total-disk-bytes,
+liftkit.io/vm-count, liftkit.io/forklift-version and liftkit.io/vm-macs (per VM id, its NICs' MAC
+addresses, for plan-run's live MacConflicts check), and the label liftkit.io/target-namespace.
 
-Preflight, offline, before anything is written: every oVirt concern Forklift's validation raises
-(same id and category), and the plan blockers Forklift reports: VMNetworksNotMapped,
-VMStorageNotMapped, VMStorageNotSupported (direct LUN disks on an engine older than 4.5.2.1, from
-the records' engine_version; a Warning when a record lacks it), VMMultiplePodNetworkMappings,
-VMDuplicateNADMappings, DuplicateVM and MacConflicts (a MAC address used by two input VMs). Findings go to stderr and, with --report, as
-JSON lines {vm_id, vm_name, target_namespace, concern_id, category, label, assessment, left_out};
-stderr gets one line per concern and the VMs left out (-v: every finding).
-A VM with a Critical finding is left out of its plan (exit 1) unless --include-blocked.
+Preflight, offline, before anything is written, for the Forklift version --forklift-version
+names (its rules read in Forklift's code at the tag or commit listed below): every oVirt concern
+Forklift's validation raises, with Forklift's id, category and label, as Forklift computes it
+(a field the engine left out is the empty value Forklift stores, and its rules fire on it; the
+finding says the field was missing); and the plan conditions Forklift's plan validator sets:
+VMNetworksNotMapped (also for a NIC without a vNIC profile), VMStorageNotMapped,
+VMStorageNotSupported (direct LUN disks on an engine older than 4.5.2.1 as Forklift computes
+it, major*1000 + minor*100 + build*10 + revision < 4521, from the records' engine_version; a
+Warning when a record lacks it), VMMultiplePodNetworkMappings,
+VMDuplicateNADMappings (2.12 only: main allows two NICs on one NAD), InvalidDiskSizes (a disk or
+LUN of size 0) and DuplicateVM. Where Forklift is silent but the hazard is real, liftkit says so
+under ids of its own: liftkit.disk.shared (Forklift never flags shared oVirt disks: its collector
+reads `sharable`, the engine sends `shareable`) and liftkit.nic.mac_conflict (two input VMs with
+one MAC; Forklift's MacConflicts compares with VMs already in the cluster, which plan-run checks
+before it starts a plan).
+
+Findings go to --report as JSON lines {vm_id, vm_name, target_namespace, concern_id, category,
+label, assessment, left_out}, all of them, and to stderr as a summary: one line per concern with
+the VMs it names, concerns raised on most VMs grouped below the rare ones (\"on 100 of 102
+VMs\"), then the VMs left out (-v: every finding). --hide ID drops a concern from the stderr
+summary, never from --report. A VM with a Critical finding is left out of its plan (exit 1)
+unless --include-blocked.
 A network or storage domain that a VM going into a plan uses but no mapping rule covers stops
 plan-gen (exit 78) with the list; nothing is written but the report.
 
@@ -136,6 +152,15 @@ pub struct Args {
     #[arg(long)]
     pub include_blocked: bool,
 
+    /// The Forklift version whose rules the preflight applies (the cluster's; plan-run warns on a
+    /// mismatch)
+    #[arg(long, value_name = "VERSION", value_enum, default_value_t = ForkliftVersion::DEFAULT)]
+    pub forklift_version: ForkliftVersion,
+
+    /// Leave concern ID out of the stderr summary (repeatable; --report keeps it)
+    #[arg(long = "hide", value_name = "ID")]
+    pub hide: Vec<String>,
+
     /// Write the preflight findings to FILE as JSON lines
     #[arg(
         long,
@@ -167,6 +192,7 @@ pub struct Input {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
+    preflight::check_hidden(&args.hide)?;
     let settings = objects::Settings::from_args(&args)?;
     let maps = args.maps.load()?;
     objects::check_maps(&maps)?;
@@ -178,10 +204,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let records = read_records(&args.inputs)?;
     preflight::reject_duplicates(&records)?;
 
-    let result = preflight::check(records, &maps, args.include_blocked);
+    let result = preflight::check(records, &maps, args.include_blocked, args.forklift_version);
     if !args.verbosity.quiet {
         let mut stderr = std::io::stderr().lock();
-        let report = preflight::render(&result, args.verbosity.verbose > 0);
+        let report = preflight::render(&result, args.verbosity.verbose > 0, &args.hide);
         // VM names and the engine's texts are in it: no control character reaches the terminal.
         let report = common::untrusted::lines_for_terminal(&report);
         let _ = stderr.write_all(report.as_bytes());

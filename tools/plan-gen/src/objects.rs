@@ -3,6 +3,8 @@
 
 use crate::preflight::{Checked, Vm};
 use crate::{Args, TARGET_NAMESPACE_LABEL, TOTAL_DISK_BYTES_ANNOTATION, VM_COUNT_ANNOTATION};
+use common::forklift::FORKLIFT_VERSION_ANNOTATION;
+use common::forklift::plan::VM_MACS_ANNOTATION;
 use common::k8s::{MANAGED_BY, MANAGED_BY_LABEL, sorted_map};
 use common::mapping::{AccessMode, Mappings};
 use common::names;
@@ -23,6 +25,7 @@ pub struct Settings {
     pub max_vms: Option<u64>,
     pub max_bytes: Option<u64>,
     pub warm: bool,
+    pub forklift_version: common::forklift::ForkliftVersion,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             max_vms: args.max_vms_per_plan,
             max_bytes: args.max_size_per_plan,
             warm: args.warm,
+            forklift_version: args.forklift_version,
         })
     }
 
@@ -277,6 +281,18 @@ pub fn build(
                     entry
                 })
                 .collect();
+            let macs: serde_json::Map<String, Value> = part
+                .iter()
+                .filter_map(|vm| {
+                    let macs: Vec<&str> = vm
+                        .record
+                        .nics()
+                        .iter()
+                        .filter_map(|n| n.mac.as_deref())
+                        .collect();
+                    (!macs.is_empty()).then(|| (vm.record.id.clone(), json!(macs)))
+                })
+                .collect();
             let description = if numbered {
                 format!(
                     "oVirt VMs for namespace {namespace}, part {} of {}, by liftkit",
@@ -311,6 +327,8 @@ pub fn build(
                     "annotations": {
                         TOTAL_DISK_BYTES_ANNOTATION: total.to_string(),
                         VM_COUNT_ANNOTATION: part.len().to_string(),
+                        FORKLIFT_VERSION_ANNOTATION: settings.forklift_version.as_str(),
+                        VM_MACS_ANNOTATION: Value::Object(macs).to_string(),
                     },
                 },
                 "spec": spec,

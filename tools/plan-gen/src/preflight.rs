@@ -3,7 +3,9 @@
 //! attachment, MAC addresses used twice). Decides which VMs go into plans.
 
 use crate::Input;
-use crate::concerns::{self, Category};
+use common::forklift::ForkliftVersion;
+use common::forklift::concerns::{self, Category};
+use common::forklift::plan;
 use common::mapping::{Mappings, NetworkTarget, SourceObject, StorageTarget};
 use common::record::VmRecord;
 use common::{Error, Result};
@@ -53,37 +55,11 @@ pub struct Checked {
     pub storage: BTreeMap<String, Used<StorageTarget>>,
 }
 
-pub const NETWORKS_NOT_MAPPED: &str = "VMNetworksNotMapped";
-pub const STORAGE_NOT_MAPPED: &str = "VMStorageNotMapped";
-pub const STORAGE_NOT_SUPPORTED: &str = "VMStorageNotSupported";
-pub const MULTIPLE_POD: &str = "VMMultiplePodNetworkMappings";
-pub const DUPLICATE_NAD: &str = "VMDuplicateNADMappings";
-pub const MAC_CONFLICTS: &str = "MacConflicts";
+/// liftkit's own id for two input VMs with one MAC address (Forklift's MacConflicts looks only at
+/// VMs already in the destination cluster: common::forklift::plan::mac_conflicts).
+pub const MAC_DUPLICATE: &str = "liftkit.nic.mac_conflict";
 
-/// The first engine version whose direct LUN disks Forklift migrates.
-const DIRECT_LUN_SINCE: [u32; 4] = [4, 5, 2, 1];
-
-/// Whether an engine of `version` (`4.5.6-1.el8`, `4.4.10.7`) is at least 4.5.2.1; `None` when the
-/// version does not start with a number.
-pub fn supports_direct_lun(version: &str) -> Option<bool> {
-    let numeric: String = version
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let parts: Vec<u32> = numeric
-        .split('.')
-        .map_while(|p| p.parse::<u32>().ok())
-        .collect();
-    if parts.is_empty() {
-        return None;
-    }
-    let mut padded = [0u32; 4];
-    for (slot, part) in padded.iter_mut().zip(&parts) {
-        *slot = *part;
-    }
-    // Parts beyond the fourth only matter when the first four are equal, and then it is newer.
-    Some(padded >= DIRECT_LUN_SINCE)
-}
+use common::forklift::plan::supports_direct_lun;
 
 /// Rejects input that names one VM twice (Forklift's DuplicateVM would block the plan).
 pub fn reject_duplicates(records: &[Input]) -> Result<()> {
@@ -99,13 +75,286 @@ pub fn reject_duplicates(records: &[Input]) -> Result<()> {
     Ok(())
 }
 
+/// What one VM's NICs and disks resolve to.
 struct VmNetworks {
-    /// (network id, destination) per NIC with a network; None when unmapped.
+    /// Per NIC with a network: (network id, destination or None when unmapped, MAC lowercased).
     nics: Vec<(String, Option<NetworkTarget>, Option<String>)>,
+    /// NICs without a vNIC profile: Forklift's validator finds no network for them.
+    profileless: Vec<String>,
     storage: Vec<(String, Option<StorageTarget>)>,
 }
 
-pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) -> Checked {
+/// Builds the findings of one VM.
+struct VmFindings<'a> {
+    vm: &'a VmRecord,
+    namespace: String,
+    out: Vec<Finding>,
+}
+
+impl VmFindings<'_> {
+    fn push(&mut self, id: &str, category: Category, label: &str, assessment: String) {
+        self.out.push(Finding {
+            vm_id: self.vm.id.clone(),
+            vm_name: self.vm.name.clone(),
+            target_namespace: self.namespace.clone(),
+            concern_id: id.to_string(),
+            category,
+            label: label.to_string(),
+            assessment,
+            left_out: false,
+        });
+    }
+
+    fn condition(&mut self, condition: &plan::Condition, assessment: String) {
+        self.push(
+            condition.kind,
+            condition.category,
+            condition.message,
+            assessment,
+        );
+    }
+}
+
+/// The sources the VMs use, and what each VM's resolve to.
+#[derive(Default)]
+struct Sources {
+    networks: BTreeMap<String, Used<NetworkTarget>>,
+    storage: BTreeMap<String, Used<StorageTarget>>,
+}
+
+impl Sources {
+    fn resolve(&mut self, vm: &VmRecord, maps: &Mappings) -> VmNetworks {
+        let mut mine = VmNetworks {
+            nics: Vec::new(),
+            profileless: Vec::new(),
+            storage: Vec::new(),
+        };
+        for nic in vm.nics() {
+            let (Some(_), Some(network)) = (plan::nic_network(nic), &nic.network) else {
+                mine.profileless
+                    .push(nic.name.clone().unwrap_or_else(|| nic.id.clone()));
+                continue;
+            };
+            let dc = network.data_center.as_ref().and_then(|d| d.name.as_deref());
+            let object = SourceObject {
+                id: Some(&network.id),
+                data_center: dc,
+                name: network.name.as_deref(),
+            };
+            let destination = maps.network.lookup(&object).map(|r| r.destination.clone());
+            let display = describe(dc, network.name.as_deref(), &network.id);
+            self.networks
+                .entry(network.id.clone())
+                .or_insert_with(|| Used {
+                    name: network.name.clone(),
+                    display,
+                    destination: destination.clone(),
+                    vms: BTreeSet::new(),
+                });
+            let mac = nic.mac.as_ref().map(|m| m.to_ascii_lowercase());
+            mine.nics.push((network.id.clone(), destination, mac));
+        }
+        let vm_dc = vm.data_center.as_ref().and_then(|d| d.name.as_deref());
+        for disk in vm.disks() {
+            // LUN disks are not copied: they need no storage mapping (validator.go StorageMapped).
+            let Some(domain) = disk.storage_domain.as_ref().filter(|_| !disk.is_lun()) else {
+                continue;
+            };
+            let object = SourceObject {
+                id: Some(&domain.id),
+                data_center: vm_dc,
+                name: domain.name.as_deref(),
+            };
+            let destination = maps.storage.lookup(&object).map(|r| r.destination.clone());
+            let display = describe(vm_dc, domain.name.as_deref(), &domain.id);
+            self.storage
+                .entry(domain.id.clone())
+                .or_insert_with(|| Used {
+                    name: domain.name.clone(),
+                    display,
+                    destination: destination.clone(),
+                    vms: BTreeSet::new(),
+                });
+            mine.storage.push((domain.id.clone(), destination));
+        }
+        mine
+    }
+}
+
+/// The Forklift destination of a mapping target (`api.DestinationNetwork`).
+fn destination(target: &NetworkTarget) -> plan::Destination<'_> {
+    match target {
+        NetworkTarget::Pod => plan::Destination {
+            kind: "pod",
+            namespace: "",
+            name: "",
+        },
+        NetworkTarget::Ignored => plan::Destination {
+            kind: "ignored",
+            namespace: "",
+            name: "",
+        },
+        NetworkTarget::Multus { namespace, name } => plan::Destination {
+            kind: "multus",
+            namespace,
+            name,
+        },
+    }
+}
+
+/// Forklift's per-VM concerns and the plan conditions that depend on the VM alone.
+fn vm_findings(
+    out: &mut VmFindings,
+    mine: &VmNetworks,
+    sources: &Sources,
+    version: ForkliftVersion,
+) {
+    let vm = out.vm;
+    for concern in concerns::evaluate(vm, version) {
+        out.push(
+            concern.id,
+            concern.category,
+            &concern.label,
+            concern.assessment,
+        );
+    }
+    direct_lun(out);
+    let invalid = plan::invalid_disk_sizes(vm);
+    if !invalid.is_empty() {
+        let names: Vec<&str> = invalid
+            .iter()
+            .map(|d| {
+                d.alias
+                    .as_deref()
+                    .or(d.disk_id.as_deref())
+                    .unwrap_or(&d.attachment_id)
+            })
+            .collect();
+        out.condition(
+            &plan::INVALID_DISK_SIZES,
+            format!(
+                "disk {} has a size of 0 (a LUN: its logical unit; else its provisioned size); Forklift's oVirt validator refuses the VM (validator.go InvalidDiskSizes)",
+                names.join(", ")
+            ),
+        );
+    }
+
+    let unmapped_nets: BTreeSet<&str> = mine
+        .nics
+        .iter()
+        .filter(|n| n.1.is_none())
+        .map(|n| sources.networks[&n.0].display.as_str())
+        .collect();
+    let mut reasons = Vec::new();
+    if !unmapped_nets.is_empty() {
+        let list = unmapped_nets.into_iter().collect::<Vec<_>>().join(", ");
+        reasons.push(format!("no --network-map rule covers {list}"));
+    }
+    if !mine.profileless.is_empty() {
+        reasons.push(format!(
+            "NIC {} has no vNIC profile, so no network a map could cover",
+            mine.profileless.join(", ")
+        ));
+    }
+    if !reasons.is_empty() {
+        out.condition(&plan::NETWORKS_NOT_MAPPED, reasons.join("; "));
+    }
+    let unmapped_storage: BTreeSet<&str> = mine
+        .storage
+        .iter()
+        .filter(|s| s.1.is_none())
+        .map(|s| sources.storage[&s.0].display.as_str())
+        .collect();
+    if !unmapped_storage.is_empty() {
+        let list = unmapped_storage.into_iter().collect::<Vec<_>>().join(", ");
+        out.condition(
+            &plan::STORAGE_NOT_MAPPED,
+            format!("no --storage-map rule covers {list}"),
+        );
+    }
+    network_findings(out, mine, version);
+}
+
+/// VMStorageNotSupported: direct LUN disks need engine 4.5.2.1 (validator.go DirectStorage).
+fn direct_lun(out: &mut VmFindings) {
+    let vm = out.vm;
+    // Forklift checks the engine only for LUNs with logical units (validator.go:184-185); the
+    // record has lun_size_bytes where the engine reported units with sizes.
+    let luns = vm
+        .disks()
+        .iter()
+        .filter(|d| d.is_lun() && d.lun_size_bytes.is_some())
+        .count();
+    let version = vm.engine_version.as_deref();
+    match version.and_then(supports_direct_lun) {
+        _ if luns == 0 => {}
+        Some(true) => {}
+        Some(false) => out.condition(
+            &plan::STORAGE_NOT_SUPPORTED,
+            format!(
+                "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, this engine is {}",
+                version.unwrap_or_default()
+            ),
+        ),
+        // Not known: the record predates engine_version, or the version does not parse.
+        None => out.push(
+            plan::STORAGE_NOT_SUPPORTED.kind,
+            Category::Warning,
+            "Direct LUN disks: engine version unknown",
+            format!(
+                "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, and the record gives no engine version it can be checked against ({}): export it again with ovirt-dump",
+                version.map_or("no engine_version".to_string(), |v| format!("{v:?}"))
+            ),
+        ),
+    }
+}
+
+/// VMMultiplePodNetworkMappings and (2.12) VMDuplicateNADMappings, as the version computes them.
+fn network_findings(out: &mut VmFindings, mine: &VmNetworks, version: ForkliftVersion) {
+    let per_nic: Vec<Vec<plan::Destination>> = mine
+        .nics
+        .iter()
+        .map(|(_, target, _)| target.iter().map(destination).collect())
+        .collect();
+    let (multiple_pod, duplicate_nad) = plan::network_duplicates(version, &per_nic);
+    if multiple_pod {
+        let pods = per_nic
+            .iter()
+            .filter(|p| p.first().is_some_and(|d| d.kind == "pod"))
+            .count();
+        out.condition(
+            &plan::MULTIPLE_POD,
+            format!("{pods} NICs map to the pod network; at most one may"),
+        );
+    }
+    if duplicate_nad {
+        let mut nads: BTreeMap<String, usize> = BTreeMap::new();
+        for d in per_nic.iter().flatten().filter(|d| d.kind == "multus") {
+            *nads
+                .entry(format!("{}/{}", d.namespace, d.name))
+                .or_default() += 1;
+        }
+        let shared: Vec<String> = nads
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(nad, n)| format!("{nad} ({n} NICs)"))
+            .collect();
+        out.condition(
+            &plan::DUPLICATE_NAD,
+            format!(
+                "NICs share the network attachment {}; Forklift {version} refuses the VM (main allows it)",
+                shared.join(", ")
+            ),
+        );
+    }
+}
+
+pub fn check(
+    mut records: Vec<Input>,
+    maps: &Mappings,
+    include_blocked: bool,
+    version: ForkliftVersion,
+) -> Checked {
     // Sorted by namespace, name and id: findings, plans and maps do not depend on input order.
     records.sort_by(|a, b| {
         let key = |i: &Input| {
@@ -119,227 +368,33 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
     });
     let total = records.len();
     let mut findings: Vec<Finding> = Vec::new();
-    let mut networks: BTreeMap<String, Used<NetworkTarget>> = BTreeMap::new();
-    let mut storage: BTreeMap<String, Used<StorageTarget>> = BTreeMap::new();
+    let mut sources = Sources::default();
     let mut resolved: Vec<VmNetworks> = Vec::new();
-
+    // VMs whose NICs no mapping rule can fix (no vNIC profile): left out, not a stop.
+    let mut unmappable: BTreeSet<String> = BTreeSet::new();
     for input in &records {
         let vm = &input.record;
-        let namespace = vm.target_namespace.clone().unwrap_or_default();
-        let finding = |id: &str, category: Category, label: &str, assessment: String| Finding {
-            vm_id: vm.id.clone(),
-            vm_name: vm.name.clone(),
-            target_namespace: namespace.clone(),
-            concern_id: id.to_string(),
-            category,
-            label: label.to_string(),
-            assessment,
-            left_out: false,
+        let mine = sources.resolve(vm, maps);
+        let mut out = VmFindings {
+            vm,
+            namespace: vm.target_namespace.clone().unwrap_or_default(),
+            out: Vec::new(),
         };
-        for concern in concerns::evaluate(vm) {
-            findings.push(finding(
-                concern.id,
-                concern.category,
-                concern.label,
-                concern.assessment,
-            ));
+        vm_findings(&mut out, &mine, &sources, version);
+        if !mine.profileless.is_empty() {
+            unmappable.insert(vm.id.clone());
         }
-
-        let luns = vm.disks().iter().filter(|d| d.is_lun()).count();
-        let version = vm.engine_version.as_deref();
-        match version.and_then(supports_direct_lun) {
-            _ if luns == 0 => {}
-            Some(true) => {}
-            Some(false) => findings.push(finding(
-                STORAGE_NOT_SUPPORTED,
-                Category::Critical,
-                "Direct LUN disks need a newer engine",
-                format!(
-                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, this engine is {}",
-                    version.unwrap_or_default()
-                ),
-            )),
-            // Not known: the record predates engine_version, or the version does not parse.
-            None => findings.push(finding(
-                STORAGE_NOT_SUPPORTED,
-                Category::Warning,
-                "Direct LUN disks: engine version unknown",
-                format!(
-                    "{luns} direct LUN disk(s); Forklift migrates them from oVirt engine 4.5.2.1 on, and the record gives no engine version it can be checked against ({}): export it again with ovirt-dump",
-                    version.map_or("no engine_version".to_string(), |v| format!("{v:?}"))
-                ),
-            )),
-        }
-
-        let mut mine = VmNetworks {
-            nics: Vec::new(),
-            storage: Vec::new(),
-        };
-        for nic in vm.nics() {
-            let Some(network) = &nic.network else {
-                continue;
-            };
-            let dc = network.data_center.as_ref().and_then(|d| d.name.as_deref());
-            let object = SourceObject {
-                id: Some(&network.id),
-                data_center: dc,
-                name: network.name.as_deref(),
-            };
-            let destination = maps.network.lookup(&object).map(|r| r.destination.clone());
-            let display = describe(dc, network.name.as_deref(), &network.id);
-            networks.entry(network.id.clone()).or_insert_with(|| Used {
-                name: network.name.clone(),
-                display,
-                destination: destination.clone(),
-                vms: BTreeSet::new(),
-            });
-            mine.nics.push((
-                network.id.clone(),
-                destination,
-                nic.mac.as_ref().map(|m| m.to_ascii_lowercase()),
-            ));
-        }
-        let vm_dc = vm.data_center.as_ref().and_then(|d| d.name.as_deref());
-        for disk in vm.disks() {
-            // LUN disks are not copied: they need no storage mapping.
-            if disk.is_lun() {
-                continue;
-            }
-            let Some(domain) = &disk.storage_domain else {
-                continue;
-            };
-            let object = SourceObject {
-                id: Some(&domain.id),
-                data_center: vm_dc,
-                name: domain.name.as_deref(),
-            };
-            let destination = maps.storage.lookup(&object).map(|r| r.destination.clone());
-            let display = describe(vm_dc, domain.name.as_deref(), &domain.id);
-            storage.entry(domain.id.clone()).or_insert_with(|| Used {
-                name: domain.name.clone(),
-                display,
-                destination: destination.clone(),
-                vms: BTreeSet::new(),
-            });
-            mine.storage.push((domain.id.clone(), destination));
-        }
-
-        let unmapped_nets: BTreeSet<&str> = mine
-            .nics
-            .iter()
-            .filter(|n| n.1.is_none())
-            .map(|n| networks[&n.0].display.as_str())
-            .collect();
-        if !unmapped_nets.is_empty() {
-            let list = unmapped_nets.into_iter().collect::<Vec<_>>().join(", ");
-            findings.push(finding(
-                NETWORKS_NOT_MAPPED,
-                Category::Critical,
-                "Networks not mapped",
-                format!("no --network-map rule covers {list}"),
-            ));
-        }
-        let unmapped_storage: BTreeSet<&str> = mine
-            .storage
-            .iter()
-            .filter(|s| s.1.is_none())
-            .map(|s| storage[&s.0].display.as_str())
-            .collect();
-        if !unmapped_storage.is_empty() {
-            let list = unmapped_storage.into_iter().collect::<Vec<_>>().join(", ");
-            findings.push(finding(
-                STORAGE_NOT_MAPPED,
-                Category::Critical,
-                "Storage not mapped",
-                format!("no --storage-map rule covers {list}"),
-            ));
-        }
-        let pods = mine
-            .nics
-            .iter()
-            .filter(|n| n.1 == Some(NetworkTarget::Pod))
-            .count();
-        if pods > 1 {
-            findings.push(finding(
-                MULTIPLE_POD,
-                Category::Critical,
-                "Several NICs on the pod network",
-                format!("{pods} NICs map to the pod network; at most one may"),
-            ));
-        }
-        let mut nads: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, destination, _) in &mine.nics {
-            if let Some(NetworkTarget::Multus { namespace, name }) = destination {
-                *nads.entry(format!("{namespace}/{name}")).or_default() += 1;
-            }
-        }
-        let shared: Vec<String> = nads
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(nad, n)| format!("{nad} ({n} NICs)"))
-            .collect();
-        if !shared.is_empty() {
-            findings.push(finding(
-                DUPLICATE_NAD,
-                Category::Critical,
-                "Several NICs on one network attachment",
-                format!(
-                    "NICs share the network attachment {}; the VM would not boot",
-                    shared.join(", ")
-                ),
-            ));
-        }
+        findings.extend(out.out);
         resolved.push(mine);
     }
-
-    // MAC addresses kept by the target VMs must be unique (NICs mapped to `ignored` are dropped).
-    let mut macs: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, mine) in resolved.iter().enumerate() {
-        for (_, destination, mac) in &mine.nics {
-            if let Some(mac) = mac
-                && destination.as_ref() != Some(&NetworkTarget::Ignored)
-            {
-                macs.entry(mac.as_str()).or_default().push(index);
-            }
-        }
-    }
-    let mut conflicts: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-    for (mac, users) in &macs {
-        if users.len() > 1 {
-            for &user in users {
-                conflicts.entry(user).or_default().insert(mac.to_string());
-            }
-        }
-    }
-    for (index, macs) in conflicts {
-        let vm = &records[index].record;
-        let mac_list: Vec<&str> = macs.iter().map(String::as_str).collect();
-        let others: BTreeSet<&str> = macs
-            .iter()
-            .flat_map(|m| self_excluded(&resolved, &records, m, index))
-            .collect();
-        let with = if others.is_empty() {
-            "another NIC of this VM".to_string()
-        } else {
-            others.into_iter().collect::<Vec<_>>().join(", ")
-        };
-        findings.push(Finding {
-            vm_id: vm.id.clone(),
-            vm_name: vm.name.clone(),
-            target_namespace: vm.target_namespace.clone().unwrap_or_default(),
-            concern_id: MAC_CONFLICTS.to_string(),
-            category: Category::Critical,
-            label: "MAC address used twice".to_string(),
-            assessment: format!("MAC {} is also used by {with}", mac_list.join(", ")),
-            left_out: false,
-        });
-    }
+    findings.extend(mac_duplicates(&records, &resolved));
 
     // Left out: a Critical finding other than an unmapped source (which stops the run instead).
     let blocking = |f: &Finding| {
         f.category == Category::Critical
-            && f.concern_id != NETWORKS_NOT_MAPPED
-            && f.concern_id != STORAGE_NOT_MAPPED
+            && ((f.concern_id != plan::NETWORKS_NOT_MAPPED.kind
+                && f.concern_id != plan::STORAGE_NOT_MAPPED.kind)
+                || unmappable.contains(&f.vm_id))
     };
     let left_out: BTreeSet<String> = if include_blocked {
         BTreeSet::new()
@@ -369,19 +424,38 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
                 &b.concern_id,
             ))
     });
+    let vms = planned(records, resolved, &left_out, &mut sources);
+    let Sources { networks, storage } = sources;
+    Checked {
+        total,
+        vms,
+        findings,
+        left_out,
+        networks,
+        storage,
+    }
+}
 
+/// The VMs that go into plans, recording which of them use each network and storage domain; only
+/// what planned VMs use stays (it goes into the maps).
+fn planned(
+    records: Vec<Input>,
+    resolved: Vec<VmNetworks>,
+    left_out: &BTreeSet<String>,
+    sources: &mut Sources,
+) -> Vec<Vm> {
     let mut vms = Vec::new();
     for (input, mine) in records.into_iter().zip(resolved) {
         if left_out.contains(&input.record.id) {
             continue;
         }
         for (id, _, _) in &mine.nics {
-            if let Some(used) = networks.get_mut(id) {
+            if let Some(used) = sources.networks.get_mut(id) {
                 used.vms.insert(input.record.name.clone());
             }
         }
         for (id, _) in &mine.storage {
-            if let Some(used) = storage.get_mut(id) {
+            if let Some(used) = sources.storage.get_mut(id) {
                 used.vms.insert(input.record.name.clone());
             }
         }
@@ -399,17 +473,61 @@ pub fn check(mut records: Vec<Input>, maps: &Mappings, include_blocked: bool) ->
             disk_bytes,
         });
     }
-    // Only what planned VMs use goes into the maps.
-    networks.retain(|_, used| !used.vms.is_empty());
-    storage.retain(|_, used| !used.vms.is_empty());
-    Checked {
-        total,
-        vms,
-        findings,
-        left_out,
-        networks,
-        storage,
+    sources.networks.retain(|_, used| !used.vms.is_empty());
+    sources.storage.retain(|_, used| !used.vms.is_empty());
+    vms
+}
+
+/// liftkit.nic.mac_conflict: MAC addresses two input VMs (or two NICs) would both keep on the
+/// target (NICs mapped to `ignored` are dropped). Compared without regard to case.
+fn mac_duplicates(records: &[Input], resolved: &[VmNetworks]) -> Vec<Finding> {
+    let mut macs: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, mine) in resolved.iter().enumerate() {
+        for (_, destination, mac) in &mine.nics {
+            if let Some(mac) = mac
+                && destination.as_ref() != Some(&NetworkTarget::Ignored)
+            {
+                macs.entry(mac.as_str()).or_default().push(index);
+            }
+        }
     }
+    let mut conflicts: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (mac, users) in &macs {
+        if users.len() > 1 {
+            for &user in users {
+                conflicts.entry(user).or_default().insert(mac.to_string());
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for (index, macs) in conflicts {
+        let vm = &records[index].record;
+        let mac_list: Vec<&str> = macs.iter().map(String::as_str).collect();
+        let others: BTreeSet<&str> = macs
+            .iter()
+            .flat_map(|m| self_excluded(resolved, records, m, index))
+            .collect();
+        let with = if others.is_empty() {
+            "another NIC of this VM".to_string()
+        } else {
+            others.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        findings.push(Finding {
+            vm_id: vm.id.clone(),
+            vm_name: vm.name.clone(),
+            target_namespace: vm.target_namespace.clone().unwrap_or_default(),
+            concern_id: MAC_DUPLICATE.to_string(),
+            category: Category::Critical,
+            label: "MAC address used twice in the input (Forklift compares only with the cluster)"
+                .to_string(),
+            assessment: format!(
+                "MAC {} is also used by {with}; once one of them is migrated, Forklift refuses the other (MacConflicts), and in one plan both would run with one MAC",
+                mac_list.join(", ")
+            ),
+            left_out: false,
+        });
+    }
+    findings
 }
 
 /// The names of the other VMs using `mac`.
@@ -438,9 +556,50 @@ fn describe(dc: Option<&str>, name: Option<&str>, id: &str) -> String {
 /// A concern's label and the (name, id) of the VMs it was raised on.
 type ConcernVms<'a> = (&'a str, BTreeSet<(&'a str, &'a str)>);
 
+/// Every id a finding can have: Forklift's concerns and plan conditions, liftkit's own.
+pub fn finding_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&str> = concerns::RULES
+        .iter()
+        .chain(concerns::LIFTKIT_RULES)
+        .map(|r| r.id)
+        .collect();
+    ids.extend(
+        [
+            &plan::NETWORKS_NOT_MAPPED,
+            &plan::STORAGE_NOT_MAPPED,
+            &plan::STORAGE_NOT_SUPPORTED,
+            &plan::MULTIPLE_POD,
+            &plan::DUPLICATE_NAD,
+            &plan::INVALID_DISK_SIZES,
+        ]
+        .map(|c| c.kind),
+    );
+    ids.push(MAC_DUPLICATE);
+    ids
+}
+
+/// `--hide` takes ids a finding can have; anything else is a usage error listing them.
+pub fn check_hidden(hidden: &[String]) -> Result<()> {
+    let known = finding_ids();
+    match hidden.iter().find(|h| !known.contains(&h.as_str())) {
+        None => Ok(()),
+        Some(bad) => Err(Error::usage(format!(
+            "--hide {bad:?}: not a concern id; known: {}",
+            known.join(", ")
+        ))),
+    }
+}
+
+/// A concern counts as common, and is grouped below the others, when it is on more than half of
+/// at least ten VMs: there it is a property of the estate, not news about a VM.
+fn is_common(vms: usize, total: usize) -> bool {
+    total >= 10 && vms * 2 > total
+}
+
 /// The readable report for stderr: a summary line, one line per concern (how many VMs, which),
-/// the VMs left out with their Critical findings, and with `detail` every finding.
-pub fn render(checked: &Checked, detail: bool) -> String {
+/// the concerns on most VMs grouped below, the VMs left out with their Critical findings, and with
+/// `detail` every finding. Concerns in `hidden` are left out of it all but the counts.
+pub fn render(checked: &Checked, detail: bool, hidden: &[String]) -> String {
     let vms_with: BTreeSet<&str> = checked.findings.iter().map(|f| f.vm_id.as_str()).collect();
     let mut text = format!(
         "plan-gen: preflight of {} VM(s): {} finding(s) on {} VM(s)",
@@ -456,15 +615,19 @@ pub fn render(checked: &Checked, detail: bool) -> String {
             checked.left_out.len()
         ));
     }
+    let shown = |f: &&Finding| !hidden.contains(&f.concern_id);
     let mut by_concern: BTreeMap<(Category, &str), ConcernVms> = BTreeMap::new();
-    for f in &checked.findings {
+    for f in checked.findings.iter().filter(shown) {
         let entry = by_concern
             .entry((f.category, f.concern_id.as_str()))
             .or_insert((f.label.as_str(), BTreeSet::new()));
         entry.1.insert((f.vm_name.as_str(), f.vm_id.as_str()));
     }
-    for ((category, id), (label, vms)) in &by_concern {
-        let shown: Vec<&str> = vms.iter().take(5).map(|(name, _)| *name).collect();
+    let (common, rare): (Vec<_>, Vec<_>) = by_concern
+        .iter()
+        .partition(|(_, (_, vms))| is_common(vms.len(), checked.total));
+    for ((category, id), (label, vms)) in rare {
+        let names: Vec<&str> = vms.iter().take(5).map(|(name, _)| *name).collect();
         let more = if vms.len() > 5 {
             format!(" and {} more", vms.len() - 5)
         } else {
@@ -474,9 +637,49 @@ pub fn render(checked: &Checked, detail: bool) -> String {
             "  {:<11} {id} ({label}): {} VM(s): {}{more}\n",
             category.as_str(),
             vms.len(),
-            shown.join(", ")
+            names.join(", ")
         ));
     }
+    if !common.is_empty() {
+        text.push_str("  on most VMs:\n");
+        for ((category, id), (label, vms)) in common {
+            text.push_str(&format!(
+                "  {:<11} {id} ({label}): on {} of {} VMs\n",
+                category.as_str(),
+                vms.len(),
+                checked.total
+            ));
+        }
+    }
+    let hidden_count = checked.findings.iter().filter(|f| !shown(f)).count();
+    if hidden_count > 0 {
+        text.push_str(&format!(
+            "  ({hidden_count} finding(s) of {} hidden by --hide; --report has them)\n",
+            hidden.join(", ")
+        ));
+    }
+    // The VMs left out are listed whatever --hide says: that is what the exit status reports.
+    text.push_str(&render_left_out(checked));
+    if detail {
+        for f in checked.findings.iter().filter(shown) {
+            text.push_str(&format!(
+                "  {}/{} ({}): {} {}: {}: {}{}\n",
+                f.target_namespace,
+                f.vm_name,
+                f.vm_id,
+                f.category.as_str(),
+                f.concern_id,
+                f.label,
+                f.assessment,
+                if f.left_out { " [left out]" } else { "" }
+            ));
+        }
+    }
+    text
+}
+
+/// The VMs left out, each with its Critical findings.
+fn render_left_out(checked: &Checked) -> String {
     let mut left_out: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
     for f in checked
         .findings
@@ -492,27 +695,13 @@ pub fn render(checked: &Checked, detail: bool) -> String {
             .or_default()
             .push(format!("{}: {}", f.concern_id, f.assessment));
     }
+    let mut text = String::new();
     if !left_out.is_empty() {
         text.push_str("  left out:\n");
         for ((namespace, name, id), reasons) in &left_out {
             text.push_str(&format!(
                 "    {namespace}/{name} ({id}): {}\n",
                 reasons.join("; ")
-            ));
-        }
-    }
-    if detail {
-        for f in &checked.findings {
-            text.push_str(&format!(
-                "  {}/{} ({}): {} {}: {}: {}{}\n",
-                f.target_namespace,
-                f.vm_name,
-                f.vm_id,
-                f.category.as_str(),
-                f.concern_id,
-                f.label,
-                f.assessment,
-                if f.left_out { " [left out]" } else { "" }
             ));
         }
     }
@@ -557,29 +746,4 @@ pub fn unmapped_error(checked: &Checked) -> Option<String> {
         "{n} network(s) and {s} storage domain(s) are not mapped (add --network-map/--storage-map rules): {}",
         parts.join("; ")
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::supports_direct_lun;
-
-    #[test]
-    fn engine_versions_compare_by_number() {
-        for (version, expected) in [
-            ("4.5.6-1.el8", Some(true)),
-            ("4.5.2.1", Some(true)),
-            ("4.5.2.1-1.el8", Some(true)),
-            ("4.5.10", Some(true)),
-            ("4.10", Some(true)),
-            ("5.0", Some(true)),
-            ("4.5.2", Some(false)),
-            ("4.5.2.0.5", Some(false)),
-            ("4.4.10.7-0.0.master.el8", Some(false)),
-            ("4.3", Some(false)),
-            ("master", None),
-            ("", None),
-        ] {
-            assert_eq!(supports_direct_lun(version), expected, "{version}");
-        }
-    }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod events;
+mod forklift;
 mod kubeerr;
 mod live;
 pub mod manifest;
@@ -32,6 +33,16 @@ annotation liftkit.io/total-disk-bytes, or computed from --records), --order and
 migrations start only inside the window, local time; running ones go on). A plan bigger than
 --max-inflight starts alone, when nothing else runs (its `started` event says oversize: true).
 Forklift's own controller_max_vm_inflight (VMs per source provider) still applies underneath.
+
+Before it applies anything, plan-run compares the Forklift version the Plans were preflighted for
+(plan-gen --forklift-version, the annotation liftkit.io/forklift-version) with the one the cluster
+runs (the Forklift operator's ClusterServiceVersion, forklift-operator.v* or mtv-operator.v*,
+spec.version; else the image tag of the forklift-controller Deployment beside a
+ForkliftController, looked for in the Plans' namespaces first) and warns when they differ. Just
+before it starts a plan it repeats Forklift's MacConflicts check against the VirtualMachines in
+the cluster (the VMs' MACs from the annotation liftkit.io/vm-macs; a VirtualMachine Forklift made
+from the same source VM, label vmID, does not count): a plan with a conflict is reported blocked,
+with Forklift's condition, and not started.
 
 Progress comes from the watch API (Plans and Migrations), survives API server restarts, and is
 written to stdout as JSON lines: {time, event, plan, namespace, ...} with event one of applied,

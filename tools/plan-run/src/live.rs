@@ -3,6 +3,7 @@
 //! has run is read back from the cluster, so a rerun picks up where the last one stopped.
 
 use crate::events::Events;
+use crate::forklift;
 use crate::kubeerr;
 use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
 use crate::progress::Progress;
@@ -243,6 +244,7 @@ pub async fn run(
     let begun = Instant::now();
     let mut events = Events::stdout(true);
     let mut kinds = Kinds::default();
+    check_forklift_version(&client, objects, &plans).await;
     apply_all(args, &client, &mut kinds, objects, &mut events).await?;
     if args.dry_run {
         eprintln!(
@@ -469,6 +471,12 @@ pub async fn run(
             let t = tracked
                 .get_mut(&start.plan)
                 .expect("scheduled plan is tracked");
+            if t.migration.is_none()
+                && mac_conflicts_block(&client, &start.plan, t, &mut events).await?
+            {
+                scheduler.done(&start.plan);
+                continue;
+            }
             let api = &migration_apis[&start.plan.namespace];
             let attempt = t.attempt + 1;
             let name = format!("{}-{attempt}", start.plan.name);
@@ -1090,6 +1098,92 @@ fn end_as_deleted(
     )?;
     t.result = Some(PlanResult::Deleted(what));
     Ok(())
+}
+
+/// Warns, before anything is applied, when the cluster's Forklift is not the one the manifests
+/// were preflighted for (plan-gen --forklift-version, the Plans' liftkit.io/forklift-version).
+async fn check_forklift_version(client: &kube::Client, objects: &[Object], plans: &[Plan]) {
+    let wanted = forklift::preflighted(objects);
+    if wanted.is_empty() {
+        return;
+    }
+    let namespaces: BTreeSet<String> = plans.iter().map(|p| p.key.namespace.clone()).collect();
+    match forklift::installed(client, &namespaces).await {
+        Some(installed) => {
+            if let Some(warning) = forklift::mismatch(&wanted, &installed) {
+                tracing::warn!("{warning}");
+            } else {
+                tracing::info!(
+                    "the cluster runs Forklift {} ({})",
+                    installed.reported,
+                    installed.source
+                );
+            }
+        }
+        None => tracing::info!(
+            "cannot tell which Forklift the cluster runs (no Forklift operator ClusterServiceVersion, no forklift-controller Deployment beside a ForkliftController); the manifests were preflighted for {}",
+            wanted
+                .iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Forklift's MacConflicts, live, just before a plan starts: a VM of the plan whose MAC a
+/// VirtualMachine in the cluster already has is one Forklift refuses. Reports the plan blocked
+/// (with Forklift's condition type and message) and returns true; a list the API server refuses
+/// only skips the check.
+async fn mac_conflicts_block(
+    client: &kube::Client,
+    key: &PlanKey,
+    t: &mut Tracked,
+    events: &mut Events,
+) -> Result<bool> {
+    let macs = forklift::plan_macs(t.object.as_ref().unwrap_or(&Value::Null));
+    let conflicts = match forklift::live_mac_conflicts(client, &macs).await {
+        Ok(conflicts) => conflicts,
+        Err(e) => {
+            tracing::info!(
+                "{key}: cannot check MAC addresses against the cluster's VMs: {}",
+                kubeerr::describe(&e)
+            );
+            return Ok(false);
+        }
+    };
+    if conflicts.is_empty() {
+        return Ok(false);
+    }
+    let names: HashMap<&str, &str> = t
+        .plan
+        .vms
+        .iter()
+        .map(|v| (v.id.as_str(), v.name.as_str()))
+        .collect();
+    let message = conflicts
+        .iter()
+        .map(|(id, c)| {
+            let vm_ref = format!(
+                "id:{id} name:'{}'",
+                names.get(id.as_str()).copied().unwrap_or_default()
+            );
+            common::forklift::plan::mac_conflicts_message(&vm_ref, c)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let condition = &common::forklift::plan::MAC_CONFLICTS;
+    tracing::warn!("{key}: blocked: {} (Critical): {message}", condition.kind);
+    t.result = Some(PlanResult::Blocked);
+    events.emit(
+        jiff::Timestamp::now(),
+        "blocked",
+        Some(key),
+        json!({"message": format!("{} (Critical): {message}", condition.kind),
+               "conditions": [{"type": condition.kind, "category": "Critical", "reason": "NotValid", "message": message}]}),
+    )?;
+    Ok(true)
 }
 
 fn report_blocked(key: &PlanKey, t: &mut Tracked, events: &mut Events, timeout: f64) -> Result<()> {
