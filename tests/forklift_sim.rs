@@ -111,7 +111,11 @@ fn plan_gen_run(ns: &str, owned: &[u8], args: &[&str]) -> (i32, Vec<Value>, Vec<
         &[("OVIRT_PASSWORD", "ovirt-sim-demo")],
     );
     let code = pipeline::code(&out);
-    assert!(matches!(code, 0 | 1), "plan-gen: {}", pipeline::stderr(&out));
+    assert!(
+        matches!(code, 0 | 1),
+        "plan-gen: {}",
+        pipeline::stderr(&out)
+    );
     let mut objects = pipeline::lines(&out);
     for o in &mut objects {
         if o["kind"] == "Plan" {
@@ -1498,13 +1502,27 @@ fn generated_lab(vms: usize, seed: u64) -> Lab {
     }
 }
 
-/// Forklift's populator PVC size of every image disk of the VMs planned, by disk id, read from
-/// the world file: `forklift_populator_bytes` of its provisioned size, Block for the storage
-/// domains in `block`.
+/// CDI v1.66.0's PVC for a DataVolume requesting `request` bytes (Forklift v2.12.5 ovirt
+/// builder.go `DataVolumes`: max(provisioned, actual)), written out from pkg/util/util.go
+/// `GetRequiredSpace` with the CDIConfig default overhead 0.06: Filesystem
+/// ceil(align_1MiB(request) * 1.06) in float64; Block the request.
+fn cdi_datavolume_pvc_bytes(request: u64, block: bool) -> u64 {
+    if block {
+        request
+    } else {
+        (request.div_ceil(MIB) as f64 * MIB as f64 * 1.06).ceil() as u64
+    }
+}
+
+/// The PVC size of every image disk of the VMs planned, by disk id, read from the world file:
+/// on the populator path `forklift_populator_bytes` of its provisioned size, on the warm path
+/// `cdi_datavolume_pvc_bytes` of max(provisioned, actual); Block for the storage domains in
+/// `block`.
 fn world_pvc_bytes(
     world: &Value,
     planned: &std::collections::HashSet<String>,
     block: &[String],
+    warm: bool,
 ) -> std::collections::BTreeMap<String, u64> {
     let index = |kind: &str| -> std::collections::HashMap<String, Value> {
         world[kind]
@@ -1529,7 +1547,13 @@ fn world_pvc_bytes(
                 .as_str()
                 .unwrap();
             let is_block = block.iter().any(|b| b == sd);
-            let bytes = forklift_populator_bytes(d["provisioned_size"].as_u64().unwrap(), is_block);
+            let provisioned = d["provisioned_size"].as_u64().unwrap();
+            let bytes = if warm {
+                let actual = d["actual_size"].as_u64().unwrap();
+                cdi_datavolume_pvc_bytes(provisioned.max(actual), is_block)
+            } else {
+                forklift_populator_bytes(provisioned, is_block)
+            };
             out.insert(d["id"].as_str().unwrap().to_string(), bytes);
         }
     }
@@ -1540,8 +1564,12 @@ fn world_pvc_bytes(
 fn capacity_calc_pvc_bytes(
     owned: &[u8],
     storage: &[String],
+    warm: bool,
 ) -> std::collections::BTreeMap<String, u64> {
     let mut args = vec!["--by", "vm,disk", "--volume-mode", "ceph-rbd-block=Block"];
+    if warm {
+        args.push("--warm");
+    }
     for rule in storage {
         args.extend(["--storage-map", rule.as_str()]);
     }
@@ -1571,15 +1599,24 @@ fn capacity_calc_pvc_bytes(
     bytes
 }
 
-/// Every populator PVC forklift-sim created in `ns` (a dataSourceRef), by disk id.
+/// Every disk's PVC forklift-sim created in `ns`, by disk id: a populator PVC (a dataSourceRef,
+/// the disk in its diskID label) or a DataVolume's PVC (the disk in Forklift's disk-source
+/// annotation); prime and scratch PVCs have neither.
 async fn sim_pvc_bytes(client: &kube::Client, ns: &str) -> std::collections::BTreeMap<String, u64> {
     let pvcs: Vec<PersistentVolumeClaim> = list(client, ns).await;
     let mut bytes = std::collections::BTreeMap::new();
-    for pvc in pvcs
-        .iter()
-        .filter(|p| p.spec.as_ref().unwrap().data_source_ref.is_some())
-    {
-        let disk = label(&pvc.metadata, "diskID").unwrap();
+    for pvc in &pvcs {
+        let populated = pvc.spec.as_ref().unwrap().data_source_ref.is_some();
+        let source = pvc
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("forklift.konveyor.io/disk-source"));
+        let disk = match (populated, source) {
+            (true, _) => label(&pvc.metadata, "diskID").unwrap(),
+            (false, Some(disk)) => disk.as_str(),
+            (false, None) => continue,
+        };
         if let Some(old) = bytes.insert(disk.to_string(), request_bytes(pvc)) {
             assert_eq!(old, request_bytes(pvc), "two PVCs of disk {disk} differ");
         }
@@ -1587,12 +1624,19 @@ async fn sim_pvc_bytes(client: &kube::Client, ns: &str) -> std::collections::BTr
     bytes
 }
 
-/// Issue 11's done-when on the populator path: for every image disk of the planned VMs, the PVC
-/// forklift-sim creates (as Forklift v2.12.5 builder.go `persistentVolumeClaimWithSourceRef`
-/// sizes it), capacity-calc's figure and Forklift's formula written out in this file are the same
-/// number of bytes, for a Filesystem class and a Block class. The pools are empty, so every VM
-/// stops at its Pending PVCs and nothing is copied: only sizes are compared.
-async fn pvcs_match_capacity_calc(lab: &Lab, network_map: &[&str], block: &[String], secs: u64) {
+/// Issue 11's done-when: for every image disk of the planned VMs, the PVC forklift-sim creates
+/// (cold: as Forklift v2.12.5 builder.go `persistentVolumeClaimWithSourceRef` sizes it; warm: the
+/// PVC CDI v1.66.0 makes for Forklift's DataVolume), capacity-calc's figure and the formula
+/// written out in this file are the same number of bytes, for a Filesystem class and a Block
+/// class. The pools are empty, so every VM stops at its Pending PVCs and nothing is copied: only
+/// sizes are compared.
+async fn pvcs_match_capacity_calc(
+    lab: &Lab,
+    network_map: &[&str],
+    block: &[String],
+    secs: u64,
+    warm: bool,
+) {
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("fsim-size").await;
     let client = bed.client().await;
@@ -1604,6 +1648,9 @@ async fn pvcs_match_capacity_calc(lab: &Lab, network_map: &[&str], block: &[Stri
     let mut maps: Vec<&str> = network_map.to_vec();
     for rule in &storage {
         maps.extend(["--storage-map", rule.as_str()]);
+    }
+    if warm {
+        maps.push("--warm");
     }
     let objects = plan_gen_objects(&ns, &lab.owned, &maps);
     let planned: std::collections::HashSet<String> = objects
@@ -1625,14 +1672,14 @@ async fn pvcs_match_capacity_calc(lab: &Lab, network_map: &[&str], block: &[Stri
         .map(|l| format!("{l}\n"))
         .collect();
     let world: Value = serde_json::from_slice(&std::fs::read(&lab.world).unwrap()).unwrap();
-    let expected = world_pvc_bytes(&world, &planned, block);
+    let expected = world_pvc_bytes(&world, &planned, block, warm);
     assert!(
         expected.len() > planned.len() / 2,
         "{} disks",
         expected.len()
     );
     assert_eq!(
-        capacity_calc_pvc_bytes(records.as_bytes(), &storage),
+        capacity_calc_pvc_bytes(records.as_bytes(), &storage, warm),
         expected
     );
 
@@ -1678,11 +1725,12 @@ async fn every_demo_disk_gets_the_pvc_capacity_calc_sizes_in_both_volume_modes()
     };
     // data-nfs-rdu's disks to the Block class, the other domains' to the Filesystem class.
     let network = ["--map-file", MAP];
-    pvcs_match_capacity_calc(&lab, &network, &["data-nfs-rdu".to_string()], 180).await;
+    pvcs_match_capacity_calc(&lab, &network, &["data-nfs-rdu".to_string()], 180, false).await;
 }
 
+/// Both paths, one after the other (each in its own namespace, with its own forklift-sim).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_disk_of_a_1000_vm_world_gets_the_pvc_capacity_calc_sizes() {
+async fn every_disk_of_a_1000_vm_world_gets_the_pvc_capacity_calc_sizes_cold_and_warm() {
     let _share = SHARE.write().await;
     let lab = generated_lab(1000, 11);
     let world: Value = serde_json::from_slice(&std::fs::read(&lab.world).unwrap()).unwrap();
@@ -1696,7 +1744,10 @@ async fn every_disk_of_a_1000_vm_world_gets_the_pvc_capacity_calc_sizes() {
     domains.sort();
     let block: Vec<String> = domains.into_iter().step_by(2).collect();
     let network = ["--network-map", "*=multus:vm-networks/default"];
-    pvcs_match_capacity_calc(&lab, &network, &block, 600).await;
+    pvcs_match_capacity_calc(&lab, &network, &block, 600, false).await;
+    pvcs_match_capacity_calc(&lab, &network, &block, 600, true).await;
+}
+
 /// The plan conditions Forklift sets on a VM's account (pkg/controller/plan/validation.go
 /// `validateVM`), as opposed to those about the plan's references.
 const VM_CONDITIONS: &[&str] = &[
