@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         assert!((0.0..=10.0).contains(&f), "{f}");
     }
     if let Ok(rate) = linkmodel::parse_rate(text) {
-        assert!(rate > 0.0 && rate <= linkmodel::MAX_RATE_BYTES_PER_SEC, "{rate}");
+        assert!(
+            rate > 0.0 && rate <= linkmodel::MAX_RATE_BYTES_PER_SEC,
+            "{rate}"
+        );
     }
     let _ = linkmodel::parse_duration_secs(text);
     if let Ok(range) = ip_budget::parse_range(text) {

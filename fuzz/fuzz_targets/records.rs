@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
         let again = serde_json::to_value(&record).unwrap();
         assert_eq!(parse_vm_record(again).unwrap(), record, "round trip");
         for disk in record.disks() {
-            for path in [CopyPath::Populator, CopyPath::ColdDataVolume, CopyPath::WarmDataVolume] {
+            for path in [
+                CopyPath::Populator,
+                CopyPath::ColdDataVolume,
+                CopyPath::WarmDataVolume,
+            ] {
                 for mode in [VolumeMode::Filesystem, VolumeMode::Block] {
                     let need = footprint::disk_need(
                         path,

@@ -38,6 +38,12 @@ fuzz_target!(|data: &[u8]| {
     let back: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(back.len(), 1);
     let got = &back[0][0];
-    assert!(!got.starts_with(['=', '+', '-', '@', '\t', '\r']), "{got:?}");
-    assert!(got == cell || got == format!("'{cell}"), "{got:?} from {cell:?}");
+    assert!(
+        !got.starts_with(['=', '+', '-', '@', '\t', '\r']),
+        "{got:?}"
+    );
+    assert!(
+        got == cell || got == format!("'{cell}"),
+        "{got:?} from {cell:?}"
+    );
 });
