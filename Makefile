@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen report
 
-.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke
+.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
 
 all: build
 
@@ -41,6 +41,25 @@ test: build lint testbed-bin
 # Runs the pipeline against the engine simulator serving the demo lab.
 demo: build
 	@tests/demo.sh target/debug
+
+# cargo-fuzz (libFuzzer, nightly) over what liftkit reads from outside and writes for other
+# programs: fuzz/fuzz_targets/{records,map_file,parsers,writers}.rs, each FUZZ_SECONDS (default 600)
+# with overflow checks on; the corpus grows in fuzz/corpus. Not part of `make test`. A crash stops
+# the run; its input is in fuzz/artifacts/TARGET/ and becomes a regression test in tests/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := records map_file parsers writers
+fuzz-deps: deps
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+
+fuzz: fuzz-deps
+	cargo +nightly fuzz build -O -a --target-dir target/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "make fuzz: $$t for $(FUZZ_SECONDS) s" >&2; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  cargo +nightly fuzz run -O -a --target-dir target/fuzz $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 || exit 1; \
+	done
 
 # Regenerates man/ from the clap definitions (a test keeps them in sync).
 man:

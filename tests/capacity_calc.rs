@@ -651,7 +651,7 @@ fn errors_are_one_line_with_exit_codes_and_no_output_file() {
     assert_fails(
         &run(CC, &["-o", o], huge.as_bytes()),
         65,
-        "capacity-calc: stdin:2: VM ",
+        "capacity-calc: stdin:2: not a valid VM record: provisioned_bytes 18446744073709551615 is more than",
     );
     assert!(!out_file.exists());
 }

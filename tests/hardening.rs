@@ -410,7 +410,9 @@ fn sizes_past_the_limit_are_bad_data_and_nothing_overflows() {
         let err = stderr(&out);
         assert!(err.contains("big.jsonl:2: "), "{tool}: {err}");
         assert!(
-            err.contains(&format!("{huge} is more than 1125899906842624 (1 PiB)")),
+            err.contains(&format!(
+                "provisioned_bytes {huge} is more than 1125899906842624 (1 PiB)"
+            )),
             "{err}"
         );
     }

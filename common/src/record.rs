@@ -43,11 +43,14 @@ pub struct VmRecord {
     // Sizing.
     #[serde(rename = "type")]
     pub vm_type: Option<String>,
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(default, deserialize_with = "crate::size::field::memory_bytes")]
     pub memory_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(
+        default,
+        deserialize_with = "crate::size::field::memory_guaranteed_bytes"
+    )]
     pub memory_guaranteed_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(default, deserialize_with = "crate::size::field::memory_max_bytes")]
     pub memory_max_bytes: Option<u64>,
     pub memory_ballooning: Option<bool>,
     pub cpu: Option<Cpu>,
@@ -210,13 +213,13 @@ pub struct Disk {
     /// image, lun, cinder, managed_block_storage.
     pub storage_type: Option<String>,
     pub content_type: Option<String>,
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(default, deserialize_with = "crate::size::field::provisioned_bytes")]
     pub provisioned_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(default, deserialize_with = "crate::size::field::actual_bytes")]
     pub actual_bytes: Option<u64>,
     pub storage_domain: Option<NamedRef>,
     /// For LUN disks: the size of the logical unit(s).
-    #[serde(default, deserialize_with = "crate::size::opt_bytes")]
+    #[serde(default, deserialize_with = "crate::size::field::lun_size_bytes")]
     pub lun_size_bytes: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

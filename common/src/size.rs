@@ -113,17 +113,43 @@ pub fn check_bytes(what: &str, bytes: u64, limit: u64) -> Result<u64, String> {
     ))
 }
 
-/// A record's size field, checked as it is read (`#[serde(default, deserialize_with =
-/// "common::size::opt_bytes")]`): absent or null is `None`, more than [`MAX_BYTES`] an error, so
-/// every tool refuses the record (exit 65, naming the line) before it computes with the size.
+/// A record's size field `what`, checked as it is read: absent or null is `None`, more than
+/// [`MAX_BYTES`] an error, so every tool refuses the record (exit 65, naming the line and the
+/// field) before it computes with the size. Fields use it through [`field`]'s functions.
 pub fn opt_bytes<'de, D: serde::Deserializer<'de>>(
+    what: &str,
     deserializer: D,
 ) -> Result<Option<u64>, D::Error> {
     let bytes: Option<u64> = serde::Deserialize::deserialize(deserializer)?;
     bytes
-        .map(|b| check_bytes("size", b, MAX_BYTES))
+        .map(|b| check_bytes(what, b, MAX_BYTES))
         .transpose()
         .map_err(serde::de::Error::custom)
+}
+
+macro_rules! size_fields {
+    ($($name:ident),*) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "`, checked against [`MAX_BYTES`](super::MAX_BYTES).")]
+            pub fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+                super::opt_bytes(stringify!($name), d)
+            }
+        )*
+    };
+}
+
+/// The size fields of VM records, each checked against [`MAX_BYTES`] as it is read
+/// (`#[serde(default, deserialize_with = "common::size::field::provisioned_bytes")]`): one
+/// function per field, so the error names it.
+pub mod field {
+    size_fields!(
+        memory_bytes,
+        memory_guaranteed_bytes,
+        memory_max_bytes,
+        provisioned_bytes,
+        actual_bytes,
+        lun_size_bytes
+    );
 }
 
 /// The sum of `sizes`, exact up to 16 EiB and held there beyond (never wrapping, never a panic).
@@ -232,7 +258,7 @@ mod tests {
         );
         #[derive(serde::Deserialize)]
         struct D {
-            #[serde(default, deserialize_with = "opt_bytes")]
+            #[serde(default, deserialize_with = "field::actual_bytes")]
             b: Option<u64>,
         }
         let ok: D = serde_json::from_str(r#"{"b": 1024}"#).unwrap();
@@ -244,8 +270,9 @@ mod tests {
         let err = serde_json::from_str::<D>(r#"{"b": 10000000000000000000}"#)
             .err()
             .unwrap();
+        let err = err.to_string();
         assert!(
-            err.to_string().contains("more than 1125899906842624"),
+            err.starts_with("actual_bytes 10000000000000000000 is more than"),
             "{err}"
         );
         assert_eq!(checked_sum([1, 2, 3]), Ok(6));

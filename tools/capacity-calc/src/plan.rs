@@ -23,7 +23,7 @@ pub struct SizedVm {
     pub data_center: Option<NamedRef>,
     #[serde(default)]
     pub cluster: Option<NamedRef>,
-    #[serde(default, deserialize_with = "common::size::opt_bytes")]
+    #[serde(default, deserialize_with = "common::size::field::memory_bytes")]
     pub memory_bytes: Option<u64>,
     #[serde(default)]
     pub cpu: Option<Cpu>,
@@ -83,11 +83,11 @@ pub struct SizedDisk {
     pub shareable: Option<bool>,
     #[serde(default)]
     pub storage_type: Option<String>,
-    #[serde(default, deserialize_with = "common::size::opt_bytes")]
+    #[serde(default, deserialize_with = "common::size::field::provisioned_bytes")]
     pub provisioned_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "common::size::opt_bytes")]
+    #[serde(default, deserialize_with = "common::size::field::actual_bytes")]
     pub actual_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "common::size::opt_bytes")]
+    #[serde(default, deserialize_with = "common::size::field::lun_size_bytes")]
     pub lun_size_bytes: Option<u64>,
     #[serde(default)]
     pub storage_domain: Option<NamedRef>,
