@@ -724,14 +724,18 @@ fn the_page_loads_nothing_from_elsewhere() {
 
 // ---- the browser -------------------------------------------------------------------------------
 
-/// Debian's Chromium (the Makefile installs it for the tests).
-fn chromium() -> &'static str {
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
-        if Path::new(candidate).exists() {
-            return candidate;
+/// Debian's Chromium (the Makefile installs it for the tests), found on PATH as a shell would.
+fn chromium() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["chromium", "chromium-browser"] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
         }
     }
-    panic!("Chromium not found: `make deps` installs Debian's chromium package");
+    panic!("Chromium not found on PATH: `make deps` installs Debian's chromium package");
 }
 
 /// Opens `page` in headless Chromium, screenshots it to `png`, and returns its stderr (logging
@@ -739,9 +743,9 @@ fn chromium() -> &'static str {
 fn screenshot(page: &Path, png: &Path, size: (u32, u32)) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
         .args([
-            "120",
-            chromium(),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -874,9 +878,9 @@ fn the_demo_report_prints() {
     let pdf = dir.path().join("report.pdf");
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
         .args([
-            "120",
-            chromium(),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
