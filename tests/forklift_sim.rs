@@ -7,6 +7,8 @@ mod kubebed;
 mod pipeline;
 mod support;
 
+use kubebed::{apply, forklift};
+
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     Event, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
@@ -24,39 +26,6 @@ const URL: &str = "https://engine.example.com/ovirt-engine/api";
 /// alone (write), the others side by side (read), and no timing of theirs suffers from it.
 static SHARE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 const MAP: &str = "tests/fixtures/demo-networks.map";
-
-fn forklift(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "forklift.konveyor.io",
-        "v1beta1",
-        kind,
-    ))
-}
-
-fn resource_of(obj: &Value) -> ApiResource {
-    let (group, version) = match obj["apiVersion"].as_str().unwrap().split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (
-            String::new(),
-            obj["apiVersion"].as_str().unwrap().to_string(),
-        ),
-    };
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        &group,
-        &version,
-        obj["kind"].as_str().unwrap(),
-    ))
-}
-
-async fn apply(client: &kube::Client, obj: &Value) {
-    let ar = resource_of(obj);
-    let ns = obj["metadata"]["namespace"].as_str().unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    api.patch(name, &PatchParams::apply("liftkit"), &Patch::Apply(obj))
-        .await
-        .unwrap_or_else(|e| panic!("apply {} {ns}/{name}: {e}", ar.kind));
-}
 
 /// plan-gen's objects for the named demo VMs, in namespace `ns`, targets in `ns` too.
 fn objects_for(ns: &str, vms: &[&str]) -> Vec<Value> {
@@ -1460,45 +1429,11 @@ struct Lab {
 /// A generated world (`ovirt-sim --generate N --seed S`), exported by ovirt-dump over TLS and
 /// annotated by owner-group.
 fn generated_lab(vms: usize, seed: u64) -> Lab {
-    let dir = tempfile::tempdir().unwrap();
-    let world = dir.path().join("world.json");
-    let (n, s) = (vms.to_string(), seed.to_string());
-    let out = pipeline::run(
-        env!("CARGO_BIN_EXE_ovirt-sim"),
-        &[
-            "--generate",
-            &n,
-            "--seed",
-            &s,
-            "--write-world",
-            world.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
-    let sim = support::Sim::start(&["--world", world.to_str().unwrap(), "--tls"]);
-    let records = dir.path().join("records.jsonl");
-    let mut args = vec!["--url", &sim.url, "--user", &sim.user, "-o"];
-    args.push(records.to_str().unwrap());
-    let ca = sim
-        .ca_file
-        .as_ref()
-        .map(|c| c.to_str().unwrap().to_string());
-    if let Some(ca) = &ca {
-        args.extend(["--ca-file", ca.as_str()]);
-    }
-    let out = pipeline::run_with_env(
-        env!("CARGO_BIN_EXE_ovirt-dump"),
-        &args,
-        b"",
-        &[("OVIRT_PASSWORD", &sim.password)],
-    );
-    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
-    drop(sim);
+    let g = pipeline::generated(vms, seed);
     Lab {
-        owned: pipeline::owned(&records),
-        world,
-        _dir: Some(dir),
+        world: g.world,
+        owned: g.owned,
+        _dir: Some(g.dir),
     }
 }
 

@@ -723,49 +723,9 @@ fn demo_owned() -> &'static [u8] {
 
 /// A generated world (`ovirt-sim --generate N --seed S`) exported and annotated, and the world.
 fn generated(vms: usize, seed: u64) -> (Vec<u8>, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let world_path = dir.path().join("world.json");
-    let (n, s) = (vms.to_string(), seed.to_string());
-    let out = Command::new(env!("CARGO_BIN_EXE_ovirt-sim"))
-        .args([
-            "--generate",
-            &n,
-            "--seed",
-            &s,
-            "--write-world",
-            world_path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ovirt-sim --write-world: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sim = support::Sim::start(&["--world", world_path.to_str().unwrap(), "--tls"]);
-    let path = dir.path().join("records.jsonl");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovirt-dump"));
-    cmd.args([
-        "--url",
-        &sim.url,
-        "--user",
-        &sim.user,
-        "-o",
-        path.to_str().unwrap(),
-    ])
-    .env("OVIRT_PASSWORD", &sim.password);
-    if let Some(ca) = &sim.ca_file {
-        cmd.arg("--ca-file").arg(ca);
-    }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ovirt-dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    drop(sim);
-    let world = serde_json::from_str(&std::fs::read_to_string(&world_path).unwrap()).unwrap();
-    (pipeline::owned(&path), world)
+    let g = pipeline::generated(vms, seed);
+    let world = serde_json::from_str(&std::fs::read_to_string(&g.world).unwrap()).unwrap();
+    (g.owned, world)
 }
 
 const DEMO_MAP: &str = "tests/fixtures/demo-networks.map";

@@ -8,10 +8,10 @@ mod kubebed;
 mod pipeline;
 mod support;
 
+use kubebed::{apply, forklift};
+
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -44,39 +44,11 @@ fn cdi_scratch_bytes(pvc: u64, block: bool) -> u64 {
     required.div_ceil(MIB) * MIB
 }
 
-fn resource_of(obj: &Value) -> ApiResource {
-    let api_version = obj["apiVersion"].as_str().unwrap();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        group,
-        version,
-        obj["kind"].as_str().unwrap(),
-    ))
-}
-
-async fn apply(client: &kube::Client, obj: &Value) {
-    let ar = resource_of(obj);
-    let ns = obj["metadata"]["namespace"].as_str().unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    api.patch(name, &PatchParams::apply("liftkit"), &Patch::Apply(obj))
-        .await
-        .unwrap_or_else(|e| panic!("apply {} {ns}/{name}: {e}", ar.kind));
-}
-
 fn data_volumes() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
         "cdi.kubevirt.io",
         "v1beta1",
         "DataVolume",
-    ))
-}
-
-fn forklift(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "forklift.konveyor.io",
-        "v1beta1",
-        kind,
     ))
 }
 

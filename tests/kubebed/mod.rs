@@ -222,3 +222,37 @@ impl Drop for ForkliftSim {
         self.stop();
     }
 }
+
+// ------------------------------------------------------------- objects on the test bed
+
+/// A Forklift kind (forklift.konveyor.io/v1beta1).
+pub fn forklift(kind: &str) -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "forklift.konveyor.io",
+        "v1beta1",
+        kind,
+    ))
+}
+
+/// The resource of an object written as JSON (its apiVersion and kind).
+pub fn resource_of(obj: &serde_json::Value) -> kube::api::ApiResource {
+    let api_version = obj["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        group,
+        version,
+        obj["kind"].as_str().unwrap(),
+    ))
+}
+
+/// Server-side apply of a namespaced object, as `kubectl apply --server-side` does.
+pub async fn apply(client: &kube::Client, obj: &serde_json::Value) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    let ar = resource_of(obj);
+    let ns = obj["metadata"]["namespace"].as_str().unwrap();
+    let name = obj["metadata"]["name"].as_str().unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    api.patch(name, &PatchParams::apply("liftkit"), &Patch::Apply(obj))
+        .await
+        .unwrap_or_else(|e| panic!("apply {} {ns}/{name}: {e}", ar.kind));
+}

@@ -59,6 +59,57 @@ pub fn demo_records() -> &'static Path {
     path
 }
 
+/// A generated world (`ovirt-sim --generate N --seed S`), exported by ovirt-dump over TLS and
+/// annotated by owner-group: the world file (in `dir`) and owner-group's records.
+pub struct Generated {
+    pub dir: tempfile::TempDir,
+    pub world: PathBuf,
+    pub owned: Vec<u8>,
+}
+
+pub fn generated(vms: usize, seed: u64) -> Generated {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world.json");
+    let (n, s) = (vms.to_string(), seed.to_string());
+    let out = run(
+        env!("CARGO_BIN_EXE_ovirt-sim"),
+        &[
+            "--generate",
+            &n,
+            "--seed",
+            &s,
+            "--write-world",
+            world.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "ovirt-sim --write-world: {}", stderr(&out));
+    let sim = crate::support::Sim::start(&["--world", world.to_str().unwrap(), "--tls"]);
+    let records = dir.path().join("records.jsonl");
+    let mut args = vec!["--url", &sim.url, "--user", &sim.user, "-o"];
+    args.push(records.to_str().unwrap());
+    let ca = sim
+        .ca_file
+        .as_ref()
+        .map(|c| c.to_str().unwrap().to_string());
+    if let Some(ca) = &ca {
+        args.extend(["--ca-file", ca.as_str()]);
+    }
+    let out = run_with_env(
+        env!("CARGO_BIN_EXE_ovirt-dump"),
+        &args,
+        b"",
+        &[("OVIRT_PASSWORD", &sim.password)],
+    );
+    assert_eq!(code(&out), 0, "ovirt-dump: {}", stderr(&out));
+    drop(sim);
+    Generated {
+        owned: owned(&records),
+        world,
+        dir,
+    }
+}
+
 /// Runs a tool with `args`, `stdin` fed in.
 pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
     run_with_env(bin, args, stdin, &[])
