@@ -209,6 +209,17 @@ pub fn mac_conflicts(
         .collect()
 }
 
+/// The MACs of a KubeVirt VirtualMachine (its JSON) as `mac_conflicts` reads a destination VM:
+/// `spec.template.spec.domain.devices.interfaces[].macAddress`, "" for an interface without one.
+pub fn virtual_machine_macs(vm: &serde_json::Value) -> Vec<String> {
+    vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["macAddress"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The MacConflicts message part for one VM, as validation.go builds it (v2.12.5 lines
 /// 1221-1236): `VM <ref> has MAC address conflicts: MACs <a, b> conflict with destination VM <ns/name>`.
 pub fn mac_conflicts_message(vm_ref: &str, conflicts: &[MacConflict]) -> String {

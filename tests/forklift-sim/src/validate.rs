@@ -470,13 +470,10 @@ fn vm_rule_checks(found: &mut VmConditions, item: &str, vm: &WorldVm, ctx: &Plan
                 .is_none_or(|scope| scope.contains(namespace(o)))
         })
         .map(|o| {
-            let macs = o.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|i| i["macAddress"].as_str().unwrap_or_default().to_string())
-                .collect();
-            (format!("{}/{}", namespace(o), name(o)), macs)
+            (
+                format!("{}/{}", namespace(o), name(o)),
+                plan::virtual_machine_macs(&o.data),
+            )
         })
         .collect();
     let macs: Vec<&str> = vm.nics.iter().map(|(mac, _)| mac.as_str()).collect();

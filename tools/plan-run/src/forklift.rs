@@ -5,6 +5,9 @@
 use crate::manifest::Object;
 use common::forklift::plan::{self, MacConflict, VM_MACS_ANNOTATION};
 use common::forklift::{FORKLIFT_VERSION_ANNOTATION, ForkliftVersion};
+
+/// A destination VM as `plan::mac_conflicts` takes it: namespace/name and its MACs.
+type DestinationVm = (String, Vec<String>);
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
@@ -193,20 +196,20 @@ pub async fn live_mac_conflicts(
     let vms = resource("kubevirt.io", "v1", "VirtualMachine", "virtualmachines");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &vms);
     let all = api.list(&ListParams::default()).await?.items;
+    // Each cluster VM's Forklift vmID label and (namespace/name, MACs), read once.
+    let cluster: Vec<(Option<&String>, DestinationVm)> = all
+        .iter()
+        .map(|o| {
+            let vm_id = o.metadata.labels.as_ref().and_then(|l| l.get("vmID"));
+            (vm_id, (ns_name(o), plan::virtual_machine_macs(&o.data)))
+        })
+        .collect();
     let mut out = Vec::new();
     for (vm_id, source) in macs {
-        let destination: Vec<(String, Vec<String>)> = all
+        let destination: Vec<(String, Vec<String>)> = cluster
             .iter()
-            .filter(|o| o.metadata.labels.as_ref().and_then(|l| l.get("vmID")) != Some(vm_id))
-            .map(|o| {
-                let macs = o.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|i| i["macAddress"].as_str().unwrap_or_default().to_string())
-                    .collect();
-                (ns_name(o), macs)
-            })
+            .filter(|(id, _)| *id != Some(vm_id))
+            .map(|(_, vm)| vm.clone())
             .collect();
         let source: Vec<&str> = source.iter().map(String::as_str).collect();
         let conflicts = plan::mac_conflicts(&source, &destination);
