@@ -127,6 +127,91 @@ pub fn parse_value(text: &str) -> serde_json::Result<Value> {
     serde_json::from_str::<StrictValue>(text).map(|strict| strict.0)
 }
 
+/// Checks a JSON text against the duplicate-key rule of [`parse_value`] without building it: for
+/// tools that pass a record through as it came and read only a few of its fields.
+pub fn refuse_duplicate_keys(text: &str) -> serde_json::Result<()> {
+    serde_json::from_str::<KeyCheck>(text).map(|_| ())
+}
+
+/// Any JSON value, read only to find an object that names a key twice.
+struct KeyCheck;
+
+impl<'de> serde::Deserialize<'de> for KeyCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(KeyCheckVisitor)
+            .map(|()| KeyCheck)
+    }
+}
+
+/// A key as the line has it: borrowed unless it had escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(v.to_string().into()))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyCheckVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyCheckVisitor {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<KeyCheck>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value::<KeyCheck>()?;
+            if keys.iter().any(|seen| seen.0 == key.0) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {}",
+                    Value::String(key.0.into_owned())
+                )));
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+}
+
 /// `line` decoded as `T` through [`parse_value`] (without a second pass when `T` is `Value`).
 fn decode<T: DeserializeOwned + 'static>(line: &str) -> serde_json::Result<T> {
     let mut value = Some(parse_value(line)?);
@@ -426,6 +511,24 @@ mod tests {
             parse_value("[{\"a\":[1,{\"b\":null}]},2.5,\"x\",true]").unwrap(),
             serde_json::json!([{"a": [1, {"b": null}]}, 2.5, "x", true])
         );
+    }
+
+    #[test]
+    fn the_key_check_agrees_with_parse_value() {
+        let lines = [
+            r#"{"a":1,"b":{"c":1,"c":2}}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":[{"x":1},{"x":2,"y":[{"z":1,"z":1}]}]}"#,
+            r#"{"\u0061":1,"a":2}"#,
+            r#"{"a":1,"b":[1,2,{"c":null}],"d":"e"}"#,
+            r#"[{"a":1},{"a":1}]"#,
+            r#"{"a":"#,
+        ];
+        for line in lines {
+            let strict = parse_value(line).map(|_| ()).map_err(|e| e.to_string());
+            let checked = refuse_duplicate_keys(line).map_err(|e| e.to_string());
+            assert_eq!(checked, strict, "{line}");
+        }
     }
 
     #[test]

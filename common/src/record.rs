@@ -398,10 +398,12 @@ pub trait VmView {
 }
 
 /// Decodes a VM record line into the view `T`, with the errors [`parse_vm_record`] gives (the
-/// line's other fields are not checked: they pass through a tool untouched).
+/// line's other fields are not checked, they pass through a tool untouched, except for liftkit's
+/// one rule on keys: no object names a key twice, see [`crate::jsonl::parse_value`]).
 pub fn parse_vm_view<'a, T: Deserialize<'a> + VmView>(line: &'a str) -> Result<T, String> {
     let typed = if line.starts_with('{') {
         serde_json::from_str::<T>(line)
+            .and_then(|view| crate::jsonl::refuse_duplicate_keys(line).map(|()| view))
     } else {
         Err(serde::de::Error::custom("not an object"))
     };
