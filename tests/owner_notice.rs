@@ -493,8 +493,8 @@ fn guest_and_engine_data_is_escaped_in_markdown_and_cannot_inject_headers() {
         })
         .count();
     assert_eq!(
-        headings, 3,
-        "the template's title, section and VM headings only:\n{text}"
+        headings, 4,
+        "the template's only: title, Access, Your virtual machines, the VM's:\n{text}"
     );
 
     let eml = dir.path().join("eml");
