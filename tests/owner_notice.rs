@@ -270,7 +270,10 @@ fn alice_and_bob_each_get_the_shared_vm_its_namespace_and_the_same_window() {
             "{text}"
         );
     }
-    assert_eq!(sections[0], sections[1], "the same VM, namespace and window");
+    assert_eq!(
+        sections[0], sections[1],
+        "the same VM, namespace and window"
+    );
 }
 
 /// The owners of the selected VMs without an e-mail in the world: every group (the world gives
@@ -553,11 +556,7 @@ fn csv_rows_name_owner_and_vm_and_neutralise_formulas() {
         "target_namespace": "bob-ns", "owners": [{"kind": "user", "name": "bob",
         "principal": "bob@example.com-authz", "roles": ["UserVmManager"]}]});
     std::fs::write(&records, format!("{record}\n")).unwrap();
-    let o = run(
-        NOTICE,
-        &["--format", "csv", records.to_str().unwrap()],
-        b"",
-    );
+    let o = run(NOTICE, &["--format", "csv", records.to_str().unwrap()], b"");
     assert_eq!(code(&o), 1, "bob has no address here: {}", stderr(&o));
     assert!(stderr(&o).contains("owner-notice: no address: user bob"));
     let text = String::from_utf8(o.stdout).unwrap();
@@ -575,7 +574,10 @@ fn after_the_move_names_what_moved_and_the_checks_that_failed() {
             continue;
         }
         let vm = e["vm_name"].as_str().unwrap();
-        verify += &format!("{}\n", json!({"vm": vm, "check": "boot", "ok": true, "message": ""}));
+        verify += &format!(
+            "{}\n",
+            json!({"vm": vm, "check": "boot", "ok": true, "message": ""})
+        );
         if vm == SHARED_VM {
             verify += &format!(
                 "{}\n",
@@ -595,11 +597,15 @@ fn after_the_move_names_what_moved_and_the_checks_that_failed() {
         out.path().to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let (text, markup) = rendered(&std::fs::read_to_string(out.path().join("user-alice.md")).unwrap());
+    let (text, markup) =
+        rendered(&std::fs::read_to_string(out.path().join("user-alice.md")).unwrap());
     assert_eq!(markup, 0);
     let at = text.find(&format!("{SHARED_VM}\n")).unwrap();
     let section = &text[at..];
-    assert!(section.contains("Moved, but some checks failed"), "{section}");
+    assert!(
+        section.contains("Moved, but some checks failed"),
+        "{section}"
+    );
     assert!(
         section.contains("dns: ba-shared-vm-1.example.com resolves to the old address"),
         "{section}"

@@ -47,9 +47,9 @@ non-ASCII names and subjects encoded as RFC 2047 words, the UTF-8 text body as q
 or base64 where needed), ready for sendmail -t or any MTA; csv writes one row per owner and VM
 (to -o FILE or stdout) for a mail merge: owner_kind, owner, principal, display_name, address,
 vm, namespace, target_name, plan, migration, start, end, downtime, status, network, dns,
-reasons. Each file is written as every liftkit output is: a temporary file renamed over it once
-all notices are rendered and written, so a failed run replaces none; files of owners no longer
-in the input stay.
+reasons. Every notice is rendered before the first file is written, so a bad template or value
+replaces no file; then each file is written as every liftkit output is (a temporary file renamed
+over it). Files of owners no longer in the input stay.
 
 Addresses: --address-map FILE.csv (owner,address[,display name]; owner is a full principal or a
 short name; `#` comments and a header row allowed) first, then the engine's e-mail of the user
@@ -208,10 +208,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => common::jsonl::read_to_string(path)?,
         None => render::DEFAULT_TEMPLATE.to_string(),
     };
-    let template_name = args
-        .template
-        .as_ref()
-        .map_or_else(|| "the built-in template".into(), |p| p.display().to_string());
+    let template_name = args.template.as_ref().map_or_else(
+        || "the built-in template".into(),
+        |p| p.display().to_string(),
+    );
     let mode = match args.format {
         Format::Markdown => render::Mode::Markdown,
         Format::Csv | Format::Eml => render::Mode::Text,
@@ -251,5 +251,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let (notices, warnings) = notice::build(&notice_inputs, &settings);
     let written = write::write(&args, &renderer, envelope.as_ref(), &notices)?;
-    Ok(write::summary(&args, &notices, &warnings, &records.vms, written))
+    Ok(write::summary(
+        &args,
+        &notices,
+        &warnings,
+        &records.vms,
+        written,
+    ))
 }

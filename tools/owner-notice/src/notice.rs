@@ -230,9 +230,8 @@ fn owner_view(
         .iter()
         .find_map(|k| inputs.address_map.get(*k));
     let contact = inputs.contacts.get(&owner.principal);
-    let engine_address = contact
-        .and_then(|c| c.email.as_deref())
-        .and_then(|email| match email.parse::<lettre::Address>() {
+    let engine_address = contact.and_then(|c| c.email.as_deref()).and_then(|email| {
+        match email.parse::<lettre::Address>() {
             Ok(address) => Some(address.to_string()),
             Err(e) => {
                 warnings.bad_addresses.push(format!(
@@ -242,7 +241,8 @@ fn owner_view(
                 ));
                 None
             }
-        });
+        }
+    });
     let display_name = mapped
         .and_then(|m| m.display_name.clone())
         .or_else(|| contact.and_then(|c| c.display_name.clone()))
@@ -252,9 +252,7 @@ fn owner_view(
         name: owner.name.clone(),
         principal: owner.principal.clone(),
         display_name,
-        address: mapped
-            .map(|m| m.address.to_string())
-            .or(engine_address),
+        address: mapped.map(|m| m.address.to_string()).or(engine_address),
     }
 }
 
@@ -391,7 +389,9 @@ impl<'a> VmViews<'a> {
     /// the cutover.
     fn timing(&self, notice: &mut VmNotice, vm: &Vm, plan: &Plan) {
         let schedule = self.inputs.schedule;
-        let run = schedule.plans.get(&(plan.namespace.clone(), plan.name.clone()));
+        let run = schedule
+            .plans
+            .get(&(plan.namespace.clone(), plan.name.clone()));
         let started = run.and_then(|r| r.started);
         notice.blocked = run.and_then(|r| r.blocked.clone());
         notice.start = started.map(|t| self.time(t));
@@ -460,7 +460,11 @@ impl<'a> VmViews<'a> {
             .flatten()
             .filter_map(|n| self.checks.get(n))
             .flatten()
-            .filter(|c| c.namespace.as_deref().is_none_or(|ns| ns == notice.namespace))
+            .filter(|c| {
+                c.namespace
+                    .as_deref()
+                    .is_none_or(|ns| ns == notice.namespace)
+            })
             .copied()
             .collect();
         let shown = |v: &Option<serde_json::Value>| {

@@ -123,7 +123,9 @@ fn format_value(
     let text = match (value.is_safe(), value.kind()) {
         (true, _) | (_, ValueKind::Number | ValueKind::Bool) => value.to_string(),
         (false, _) => {
-            let raw = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            let raw = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
             match mode_of(state) {
                 Mode::Markdown => code_span(&raw),
                 Mode::Text => for_terminal(&raw).into_owned(),
@@ -139,7 +141,9 @@ fn prose(state: &State, value: Value) -> Value {
     if value.is_none() || value.is_undefined() {
         return Value::from_safe_string(String::new());
     }
-    let raw = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+    let raw = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
     Value::from_safe_string(match mode_of(state) {
         Mode::Markdown => markdown_text(&raw),
         Mode::Text => for_terminal(&raw).into_owned(),

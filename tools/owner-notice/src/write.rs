@@ -136,7 +136,10 @@ fn vm_row(vm: &VmNotice, after: bool) -> Map<String, Value> {
         .nics
         .iter()
         .map(|nic| {
-            let vlan = nic.old_vlan.map(|v| format!(" (VLAN {v})")).unwrap_or_default();
+            let vlan = nic
+                .old_vlan
+                .map(|v| format!(" (VLAN {v})"))
+                .unwrap_or_default();
             format!(
                 "{}: {}{vlan} {} -> {} {}{}",
                 nic.nic,

@@ -1,8 +1,8 @@
 //! The liftkit outputs report reads, each decoded into the few fields its section shows; every
 //! other field is ignored, so newer outputs still read.
 
-use common::jsonl::Input;
 use common::Result;
+use common::jsonl::Input;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
