@@ -612,3 +612,119 @@ fn after_the_move_names_what_moved_and_the_checks_that_failed() {
     );
     assert!(text.contains("What to check"), "{text}");
 }
+
+#[test]
+fn a_team_template_gets_the_values_escaped_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("ours.md.j2");
+    std::fs::write(
+        &template,
+        "Dear {{ owner.display_name|prose }}:\n{% for vm in vms %}* {{ vm.name }} -> {{ vm.namespace }}\n{% endfor %}",
+    )
+    .unwrap();
+    let out = dir.path().join("md");
+    let o = notice(&[
+        "--template",
+        template.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("user-alice.md")).unwrap();
+    assert!(text.starts_with("Dear Alice Anderson:\n"), "{text}");
+    assert!(
+        text.contains(&format!("* `{SHARED_VM}` -> `alice-bob-ns`\n")),
+        "{text}"
+    );
+    // A template naming a value that does not exist is a usage error, and writes nothing.
+    std::fs::write(&template, "{{ owner.no_such_field }}").unwrap();
+    let out = dir.path().join("none");
+    let o = notice(&[
+        "--template",
+        template.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 2, "owner-notice: ");
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+}
+
+#[test]
+fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = json!([{"kind": "user", "name": "bob", "principal": "bob@example.com-authz",
+                        "roles": ["UserVmManager"]}]);
+    let records: String = [("id-a", "app-a"), ("id-b", "app-b")]
+        .iter()
+        .map(|(id, name)| {
+            format!(
+                "{}\n",
+                json!({"schema": 1, "id": id, "name": name, "target_namespace": "bob-ns",
+                       "owners": owner})
+            )
+        })
+        .collect();
+    let plan = |name: &str, id: &str, warm: bool| {
+        json!({"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+               "metadata": {"name": name, "namespace": "mig"},
+               "spec": {"targetNamespace": "bob-ns", "type": if warm {"warm"} else {"cold"},
+                        "vms": [{"id": id, "name": id}]}})
+    };
+    let events = [
+        json!({"time": "2026-11-27T22:00:00Z", "event": "started", "plan": "cold-plan", "namespace": "mig"}),
+        json!({"time": "2026-11-27T22:00:00Z", "event": "started", "plan": "warm-plan", "namespace": "mig"}),
+        json!({"time": "2026-11-27T22:45:00Z", "event": "vm-failed", "plan": "cold-plan", "namespace": "mig",
+               "vm_id": "id-a", "vm_name": "app-a", "error": "DiskTransfer: no space left"}),
+        json!({"time": "2026-11-27T23:10:00Z", "event": "vm-succeeded", "plan": "warm-plan", "namespace": "mig",
+               "vm_id": "id-b", "vm_name": "app-b"}),
+    ];
+    let write = |name: &str, lines: &[Value]| {
+        let p = dir.path().join(name);
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let records_path = dir.path().join("r.jsonl");
+    std::fs::write(&records_path, records).unwrap();
+    let plans = write(
+        "plans.jsonl",
+        &[
+            plan("cold-plan", "id-a", false),
+            plan("warm-plan", "id-b", true),
+        ],
+    );
+    let events = write("events.jsonl", &events);
+    let out = dir.path().join("md");
+    let o = run(
+        NOTICE,
+        &[
+            records_path.to_str().unwrap(),
+            "--manifests",
+            &plans,
+            "--schedule",
+            &events,
+            "--time-zone",
+            "UTC",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 1, "bob has no address here: {}", stderr(&o));
+    let (text, _) = rendered(&std::fs::read_to_string(out.join("user-bob.md")).unwrap());
+    assert!(
+        text.contains("Times are those of the migration run"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Result: Failed: DiskTransfer: no space left"),
+        "{text}"
+    );
+    // Cold: powered off from the plan's start (22:00) to the VM's end (22:45).
+    assert!(text.contains("Downtime: up to 45m 00s"), "{text}");
+    assert!(text.contains("it stops at the cutover only"), "{text}");
+    assert!(
+        text.contains("Window: 2026-11-27 22:00 UTC to 2026-11-27 23:10 UTC"),
+        "{text}"
+    );
+}
