@@ -720,7 +720,10 @@ fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
         text.contains("Result: Failed: DiskTransfer: no space left"),
         "{text}"
     );
-    // Cold: powered off from the plan's start (22:00) to the VM's end (22:45).
+    // Forklift v2.12.5 pkg/controller/plan/migrator/base/migrator.go: coldItinerary powers the
+    // source off right after Started (StorePowerState, PowerOffSource) and the VM runs again at
+    // CreateVM: down at most from the plan's start (22:00) to the VM's end (22:45);
+    // warmItinerary powers it off only after the precopies, at the cutover.
     assert!(text.contains("Downtime: up to 45m 00s"), "{text}");
     assert!(text.contains("it stops at the cutover only"), "{text}");
     assert!(
