@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
-TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen report
+TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen report owner-notice
 
 .PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
 

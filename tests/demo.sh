@@ -66,6 +66,18 @@ section "plan-run --simulate: the schedule over a 10 Gbit/s link, 4 plans at a t
 plan-run --simulate --bandwidth 10Gbit/s --max-running-plans 4 --start 2026-11-27T22:00:00Z \
   "$out/manifests/rbac.jsonl" "$out/manifests/plans.jsonl" >"$out/schedule.jsonl"
 
+section "owner-notice: one notice per owner (Markdown and e-mail), from the plans and the schedule"
+ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" --allocate -q \
+  -o "$out/allocations.jsonl" "$out/selected.jsonl" || [ $? = 1 ]
+notice=(--manifests "$out/manifests/rbac.jsonl" --manifests "$out/manifests/plans.jsonl"
+  --preflight "$out/manifests/preflight.jsonl" --schedule "$out/schedule.jsonl"
+  --allocations "$out/allocations.jsonl" --address-map tests/fixtures/demo-addresses.csv
+  --window 22:00-06:00 --time-zone UTC)
+owner-notice "${notice[@]}" -o "$out/notices" "$out/selected.jsonl"
+owner-notice "${notice[@]}" --format eml --from "Migration team <migration@example.com>" -q \
+  -o "$out/notices" "$out/selected.jsonl"
+awk '/^### /{on = /ba_shared_vm_1/} on' "$out/notices/user-alice.md" >&2
+
 section "report: the whole migration on one page"
 report --vms "$out/selected.jsonl" --inventory "$out/inventory.jsonl" --capacity "$out/capacity.jsonl" \
   --addresses "$out/addresses.jsonl" --preflight "$out/manifests/preflight.jsonl" \

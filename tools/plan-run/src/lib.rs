@@ -2,7 +2,7 @@
 //! operator's limits, watches them to the end and writes events; or, with --simulate, predicts it.
 
 mod access;
-mod events;
+pub mod events;
 mod forklift;
 mod kubeerr;
 mod live;

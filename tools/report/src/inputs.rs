@@ -1,8 +1,8 @@
 //! The liftkit outputs report reads, each decoded into the few fields its section shows; every
 //! other field is ignored, so newer outputs still read.
 
+use common::Result;
 use common::jsonl::Input;
-use common::{Error, Result};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -157,52 +157,5 @@ fn read_file<T: DeserializeOwned + 'static>(path: &Path, into: &mut Vec<T>) -> R
     Ok(())
 }
 
-/// A plan-run event: `{time, event, plan, namespace, ...}`.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub time: jiff::Timestamp,
-    pub event: String,
-    pub fields: serde_json::Map<String, Value>,
-}
-
-impl Event {
-    pub fn str(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).and_then(Value::as_str)
-    }
-    pub fn u64(&self, key: &str) -> Option<u64> {
-        self.fields.get(key).and_then(Value::as_u64)
-    }
-}
-
-/// plan-run's events, in the order read (plan-run writes them in time order).
-pub fn read_events(paths: &[PathBuf]) -> Result<Vec<Event>> {
-    let mut events = Vec::new();
-    for path in paths {
-        let mut input = Input::open(path)?;
-        while let Some(value) = input.next_value::<Value>() {
-            let value = value?;
-            let here = input.location();
-            events.push(event(value).map_err(|why| Error::data(format!("{here}: {why}")))?);
-        }
-    }
-    Ok(events)
-}
-
-fn event(value: Value) -> std::result::Result<Event, String> {
-    let Value::Object(fields) = value else {
-        return Err("not a plan-run event (expected a JSON object)".into());
-    };
-    let event = fields.get("event").and_then(Value::as_str);
-    let time = fields.get("time").and_then(Value::as_str);
-    let (Some(event), Some(time)) = (event, time) else {
-        return Err("not a plan-run event (expected \"time\" and \"event\")".into());
-    };
-    let time: jiff::Timestamp = time
-        .parse()
-        .map_err(|e| format!("time {time:?} is not an RFC 3339 time: {e}"))?;
-    Ok(Event {
-        time,
-        event: event.to_string(),
-        fields,
-    })
-}
+/// plan-run's events, read by plan-run's own reader.
+pub use plan_run::events::{Event, read_events};

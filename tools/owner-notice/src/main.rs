@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: owner_notice::Args = common::cli::parse();
+    common::error::finish("owner-notice", owner_notice::run(args))
+}
