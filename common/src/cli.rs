@@ -72,6 +72,7 @@ fn crate_filters(level: &str) -> String {
         "rbac_gen",
         "plan_gen",
         "plan_run",
+        "vm_verify",
         "ovirt_sim",
         "forklift_sim",
     ]
