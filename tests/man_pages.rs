@@ -14,6 +14,7 @@ fn commands() -> Vec<clap::Command> {
         plan_gen::command(),
         plan_run::command(),
         report::command(),
+        vm_verify::command(),
     ]
 }
 
