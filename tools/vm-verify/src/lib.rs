@@ -143,10 +143,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Ok(())
     })?;
     let allocations = addresses::read_allocations(&args.allocations)?;
-    let dns = match args.dns_server {
-        Some(server) => Some(server),
-        None => None,
-    };
     common::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -154,7 +150,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .build()
         .map_err(|e| Error::new(ExitCode::Software, format!("cannot start the runtime: {e}")))?;
     let findings = runtime.block_on(async {
-        let resolver = match dns {
+        let resolver = match args.dns_server {
             Some(server) => Some(dns::Dns::new(server).map_err(Error::config)?),
             None => None,
         };
@@ -223,13 +219,12 @@ impl Verifier<'_> {
             } else {
                 None
             };
-            if let Some(vm) = &vm {
-                if self.args.start && checks::should_run(&t.record) && !checks::set_to_run(vm) {
-                    self.objects
-                        .start(&t.subject.namespace, &t.subject.target)
-                        .await?;
-                    t.started = true;
-                }
+            let halted = vm.as_ref().is_some_and(|vm| !checks::set_to_run(vm));
+            if self.args.start && halted && checks::should_run(&t.record) {
+                self.objects
+                    .start(&t.subject.namespace, &t.subject.target)
+                    .await?;
+                t.started = true;
             }
             vms.push(vm);
         }
