@@ -243,3 +243,55 @@ pub fn dns_check(
     }
     Outcome::pass(DNS, format!("{name} resolves to {}", text(&answer))).with(expected, actual)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(planned: &[&str], old: &[&str]) -> Plan {
+        let set = |l: &[&str]| l.iter().map(|a| a.parse().unwrap()).collect();
+        Plan {
+            nics: vec![("56:6f:00:00:00:01".into(), set(planned), set(old))],
+        }
+    }
+
+    fn vmi(ips: &[&str]) -> Value {
+        json!({"status": {"interfaces": [{"mac": "56:6F:00:00:00:01", "ipAddresses": ips}]}})
+    }
+
+    #[test]
+    fn addresses_kept_changed_or_unexpected() {
+        let kept = check(
+            &plan(&["10.0.0.5"], &["10.0.0.5"]),
+            &vmi(&["10.0.0.5", "fe80::1"]),
+        );
+        assert!(kept.ok && kept.message.contains("kept"), "{kept:?}");
+        let moved = plan(&["10.20.0.2"], &["10.0.0.5"]);
+        let changed = check(&moved, &vmi(&["10.20.0.2/24"]));
+        assert!(
+            changed.ok && changed.message.contains("changed as planned"),
+            "{changed:?}"
+        );
+        let stayed = check(&moved, &vmi(&["10.0.0.5"]));
+        assert!(!stayed.ok && stayed.message.contains("kept 10.0.0.5, planned 10.20.0.2"));
+        let other = check(&moved, &vmi(&["192.0.2.7", "not an address"]));
+        assert!(
+            !other.ok && other.message.contains("unexpected 192.0.2.7"),
+            "{other:?}"
+        );
+    }
+
+    #[test]
+    fn dns_stale_wrong_or_right() {
+        let moved = plan(&["10.20.0.2"], &["10.0.0.5"]);
+        let set = |l: &[&str]| Ok(l.iter().map(|a| a.parse().unwrap()).collect());
+        assert!(dns_check("a.example", &moved, set(&["10.20.0.2"])).ok);
+        let stale = dns_check("a.example", &moved, set(&["10.0.0.5"]));
+        assert!(
+            !stale.ok && stale.message.contains("the old address"),
+            "{stale:?}"
+        );
+        assert!(!dns_check("a.example", &moved, set(&["10.9.9.9"])).ok);
+        assert!(!dns_check("a.example", &moved, Err("does not resolve".into())).ok);
+    }
+}

@@ -542,3 +542,89 @@ pub fn networks(expected: &[ExpectedNic], vm: &Value) -> Outcome {
     }
     .with(Value::Object(e), Value::Object(a))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::record::{Network, VnicProfile};
+
+    fn nic(mac: &str, network: &str) -> Nic {
+        Nic {
+            mac: Some(mac.into()),
+            vnic_profile: Some(VnicProfile::default()),
+            network: Some(Network {
+                id: network.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn entry(id: &str, kind: &str, name: &str) -> MapEntry {
+        MapEntry {
+            source_id: id.into(),
+            kind: kind.into(),
+            namespace: if kind == "multus" {
+                "ns".into()
+            } else {
+                String::new()
+            },
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nics_macs_and_networks_against_the_map() {
+        let record = VmRecord {
+            nics: Some(vec![
+                nic("56:6F:00:00:00:01", "n1"),
+                nic("56:6f:00:00:00:02", "n2"),
+            ]),
+            ..Default::default()
+        };
+        let map = [entry("n1", "multus", "a"), entry("n2", "ignored", "")];
+        let expected = expected_nics(&record, &map);
+        assert_eq!(expected[0].mac, "56:6f:00:00:00:01");
+        assert!(
+            expected[1].destination.is_none(),
+            "an ignored NIC is not carried"
+        );
+        let vm = |mac: &str, nad: &str| {
+            json!({"spec": {"template": {"spec": {
+                "domain": {"devices": {"interfaces": [{"name": "net-0", "macAddress": mac}]}},
+                "networks": [{"name": "net-0", "multus": {"networkName": nad}}]}}}})
+        };
+        let good = vm("56:6f:00:00:00:01", "ns/a");
+        assert!(nics(&expected, &good).ok && macs(&expected, &good).ok);
+        assert!(networks(&expected, &good).ok);
+        assert!(!networks(&expected, &vm("56:6f:00:00:00:01", "ns/b")).ok);
+        let other = vm("02:00:00:00:00:09", "ns/a");
+        assert!(!macs(&expected, &other).ok && !nics(&expected, &other).ok);
+    }
+
+    #[test]
+    fn firmware_and_disks() {
+        // Forklift v2.12.5 mapFirmware: q35_ovmf -> EFI; the VM's cluster_default -> its cluster's.
+        let record = VmRecord {
+            bios_type: Some("q35_ovmf".into()),
+            disks: Some(vec![common::record::Disk {
+                provisioned_bytes: Some(10 << 30),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let vm = |bootloader: Value, claim: &str| {
+            json!({"spec": {"template": {"spec": {"domain": {"firmware": {"bootloader": bootloader},
+                "devices": {"disks": [{"name": "d"}]}},
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]}}}})
+        };
+        assert!(firmware(&record, &vm(json!({"efi": {}}), "c")).ok);
+        assert!(!firmware(&record, &vm(json!({"bios": {}}), "c")).ok);
+        let pvc = |size: &str| json!({"status": {"capacity": {"storage": size}}});
+        let sized = |size: &str| HashMap::from([("c".to_string(), pvc(size))]);
+        assert!(disks(&record, &vm(json!({}), "c"), &sized("11Gi")).ok);
+        assert!(!disks(&record, &vm(json!({}), "c"), &sized("9Gi")).ok);
+        assert!(!disks(&record, &vm(json!({}), "c"), &HashMap::new()).ok);
+    }
+}

@@ -57,7 +57,10 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     let config = match kubeconfig {
         Some(path) => {
             std::fs::metadata(path).map_err(|e| {
-                Error::config(format!("{}: cannot read the kubeconfig: {e}", path.display()))
+                Error::config(format!(
+                    "{}: cannot read the kubeconfig: {e}",
+                    path.display()
+                ))
             })?;
             let raw = Kubeconfig::read_from(path)
                 .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
