@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 /// that was down, one without a guest agent at the source).
 const VMS: &[&str] = &[
     "rdu-web-01",
-    "rdu-web-02",
+    "elk-es-01",
     "rdu-web-03",
     "rdu-web-04",
-    "rdu-app-01",
+    "nexus-repo",
     "rdu-app-02",
     "jenkins-agent-02",
     "rdu-cache-01",

@@ -1366,8 +1366,8 @@ pub fn demo() -> World {
 /// guest that does not boot, one whose agent stays away, one that comes up with another address,
 /// a VirtualMachine without its second NIC, and an FQDN DNS still points at the old address.
 pub const DEMO_AFTER_MOVE: &[(&str, &str)] = &[
-    ("rdu-web-02", "does not boot"),
-    ("rdu-app-01", "no guest agent"),
+    ("elk-es-01", "does not boot"),
+    ("nexus-repo", "no guest agent"),
     ("jenkins-agent-02", "another address"),
     ("rdu-cache-01", "missing NIC"),
     ("tlv2-web-01", "stale DNS"),
