@@ -15,6 +15,7 @@ fn commands() -> Vec<clap::Command> {
         plan_run::command(),
         report::command(),
         owner_notice::command(),
+        vm_verify::command(),
     ]
 }
 

@@ -73,6 +73,7 @@ fn crate_filters(level: &str) -> String {
         "plan_gen",
         "plan_run",
         "owner_notice",
+        "vm_verify",
         "ovirt_sim",
         "forklift_sim",
     ]

@@ -2,6 +2,7 @@
 //! concerns and plan checks each version applies (plan-gen offline, forklift-sim on the API
 //! server, plan-run live), and the terminal conditions plan-run reads and forklift-sim writes.
 
+pub mod builder;
 pub mod concerns;
 pub mod plan;
 pub mod version;

@@ -214,6 +214,7 @@ pub async fn run(args: Args, world: World) -> Result<()> {
             client.clone(),
             args.cpu_allocation_ratio,
             !args.disable_serial_console_log,
+            crate::guest::Guests::new(&world, args.dhcp.as_deref())?,
         ),
     };
     let footprint = Footprint::new(

@@ -8,6 +8,8 @@ use crate::objects::{self, has_labels, message, selector};
 use crate::retry;
 use crate::sizing::{self, VolumeMode};
 use crate::world::{Disk, WorldVm};
+use common::forklift::builder;
+use common::forklift::plan::Destination;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::Client;
@@ -62,6 +64,8 @@ pub struct Target {
     pub classes: HashMap<String, String>,
     /// The StorageMap's pairs in order (what `Builder.DataVolumes` walks).
     pub storage_pairs: Vec<StoragePair>,
+    /// The NetworkMap's pairs in order: (source network id, destination).
+    pub network_pairs: Vec<(String, Value)>,
     /// The plan is warm.
     pub warm: bool,
     /// The destination Provider is the host cluster.
@@ -585,8 +589,7 @@ impl Footprint {
 }
 
 /// Forklift v2.12.5 `KubeVirt.virtualMachine` with the oVirt builder's `VirtualMachine`
-/// (`mapDisks`, `mapFirmware`, `mapCPU`, `mapMemory`, `mapInput`, `mapTpm`; networks are left
-/// out: nothing here reads them).
+/// (`mapDisks`, `mapFirmware`, `mapCPU`, `mapMemory`, `mapInput`, `mapTpm`, `mapNetworks`).
 fn virtual_machine(
     t: &Target,
     vm: &WorldVm,
@@ -630,16 +633,7 @@ fn virtual_machine(
     if vm.has_tpm() {
         devices["tpm"] = json!({"persistent": true});
     }
-    // One interface per NIC with a profile, keeping the source MAC (v2.12.5
-    // adapter/ovirt/builder.go `mapNetworks`: `MacAddress: nic.MAC`): what Forklift's
-    // MacConflicts check later finds in the cluster. (The map's `ignored` NICs are kept here.)
-    let interfaces: Vec<Value> = vm
-        .nics
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, network))| network.is_some())
-        .map(|(i, (mac, _))| json!({"name": format!("net-{i}"), "macAddress": mac}))
-        .collect();
+    let (interfaces, networks) = network_devices(t, vm);
     if !interfaces.is_empty() {
         devices["interfaces"] = Value::from(interfaces);
     }
@@ -656,12 +650,58 @@ fn virtual_machine(
                     "domain": {
                         "cpu": {"sockets": count("sockets"), "cores": count("cores"), "threads": count("threads")},
                         "memory": {"guest": vm.memory_bytes.to_string()},
-                        "firmware": {"uuid": vm.id, "serial": vm.id, "bootloader": {"bios": {}}},
+                        "firmware": {"uuid": vm.id, "serial": vm.id,
+                            "bootloader": vm.firmware.bootloader()},
                         "devices": devices,
                     },
+                    "networks": networks,
                     "volumes": volumes,
                 },
             },
         },
     })
+}
+
+/// v2.12.5 builder.go `mapNetworks` (common::forklift::builder::assign_networks): per NIC that
+/// gets a destination, a network `net-<i>` (pod, or Multus `namespace/name`) and an interface of
+/// the NIC's model keeping its MAC, masquerade on the pod network, bridge (SR-IOV for a
+/// pass-through profile) on a NAD. A NIC the world marks missing after the move is left out.
+fn network_devices(t: &Target, vm: &WorldVm) -> (Vec<Value>, Vec<Value>) {
+    let per_nic: Vec<Vec<Destination>> = vm
+        .nics
+        .iter()
+        .map(|(_, network)| {
+            let pairs = t.network_pairs.iter();
+            pairs
+                .filter(|(id, _)| Some(id) == network.as_ref())
+                .map(|(_, d)| Destination {
+                    kind: d["type"].as_str().unwrap_or_default(),
+                    namespace: d["namespace"].as_str().unwrap_or_default(),
+                    name: d["name"].as_str().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .collect();
+    let (mut interfaces, mut networks) = (Vec::new(), Vec::new());
+    for (i, chosen) in builder::assign_networks(&per_nic).into_iter().enumerate() {
+        let Some(destination) = chosen else { continue };
+        let name = format!("net-{}", networks.len());
+        let (model, pass_through) = vm.nic_models.get(i).cloned().unwrap_or_default();
+        let mac = &vm.nics[i].0;
+        let mut interface = json!({"name": name, "model": model, "macAddress": mac});
+        let mut network = json!({"name": name});
+        if destination.kind == "pod" {
+            interface["masquerade"] = json!({});
+            network["pod"] = json!({});
+        } else {
+            interface[if pass_through { "sriov" } else { "bridge" }] = json!({});
+            network["multus"] = json!({"networkName": builder::multus_network_name(&destination)});
+        }
+        if vm.guest.lacks_nic(mac) {
+            continue;
+        }
+        interfaces.push(interface);
+        networks.push(network);
+    }
+    (interfaces, networks)
 }

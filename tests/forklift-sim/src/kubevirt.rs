@@ -4,6 +4,7 @@
 //! Scheduled, Running; printableStatus Starting, Running, Stopped).
 
 use crate::events::{Involved, NORMAL, Recorder, WARNING};
+use crate::guest::Guests;
 use crate::objects::{
     Scope, Stores, message, quantity_bytes, virtual_machine, virtual_machine_instance,
 };
@@ -33,6 +34,7 @@ pub struct KubeVirtRole {
     retries: Keyed,
     pub cpu_allocation_ratio: u32,
     pub serial_console_log: bool,
+    guests: Guests,
 }
 
 fn text<'a>(
@@ -78,8 +80,10 @@ impl KubeVirtRole {
         client: Client,
         cpu_allocation_ratio: u32,
         serial_console_log: bool,
+        guests: Guests,
     ) -> KubeVirtRole {
         KubeVirtRole {
+            guests,
             recorder: Recorder::new(client.clone(), "virtualmachine-controller"),
             client,
             retries: Keyed::default(),
@@ -92,6 +96,13 @@ impl KubeVirtRole {
         let vmis = stores.vmis.state();
         let vmi_index = crate::objects::by_name(&vmis);
         let launchers = launchers(&stores.pods.state());
+        // The source VM each VirtualMachine came from (Forklift's `vmID` label), by namespace/name.
+        let mut source_ids = HashMap::new();
+        for vm in vms.state() {
+            if let Some(id) = vm.metadata.labels.as_ref().and_then(|l| l.get("vmID")) {
+                source_ids.insert((ns(&vm).to_string(), name(&vm).to_string()), id.clone());
+            }
+        }
         for vm in vms.state() {
             if !scope.contains(ns(&vm)) || vm.metadata.deletion_timestamp.is_some() {
                 continue;
@@ -120,7 +131,9 @@ impl KubeVirtRole {
                 let result = self.create_launcher(vmi, stores).await;
                 self.settle(&key, result.map(|_| true));
             }
-            self.vmi_status(vmi, pod.as_deref()).await;
+            let source_id = source_ids.get(&(ns(vmi).to_string(), name(vmi).to_string()));
+            self.vmi_status(vmi, pod.as_deref(), source_id.map(String::as_str))
+                .await;
         }
     }
 
@@ -299,18 +312,25 @@ impl KubeVirtRole {
         })
     }
 
-    /// The VMI's phase and conditions from its pod (`lifecycle.go` `updateStatus`).
-    async fn vmi_status(&self, vmi: &DynamicObject, pod: Option<&Pod>) {
-        let pod_phase = pod
-            .and_then(|p| p.status.as_ref())
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_default();
+    /// The VMI's phase and conditions from its pod (`lifecycle.go` `updateStatus`); once it runs,
+    /// what virt-handler adds from the guest (`vm.go` `updateGuestAgentConditions`, guest OS and
+    /// interfaces): see crate::guest. A guest the world says does not boot fails the VMI.
+    async fn vmi_status(&self, vmi: &DynamicObject, pod: Option<&Pod>, source_id: Option<&str>) {
+        let pod_status = pod.and_then(|p| p.status.as_ref());
+        let pod_phase = pod_status.and_then(|s| s.phase.clone()).unwrap_or_default();
         let node = pod
             .and_then(|p| p.spec.as_ref())
             .and_then(|s| s.node_name.clone());
+        let pod_ip = pod_status.and_then(|s| s.pod_ip.clone());
+        let guest = self.guests.report(
+            source_id.unwrap_or_default(),
+            &vmi.data["spec"],
+            pod_ip.as_deref(),
+        );
         let phase = match (pod, node.as_deref(), pod_phase.as_str()) {
             (None, _, _) => "Pending",
             (Some(_), None, _) => "Scheduling",
+            (Some(_), Some(_), "Running") if !guest.boots => "Failed",
             (Some(_), Some(_), "Running") => "Running",
             (Some(_), Some(_), "Failed") => "Failed",
             (Some(_), Some(_), _) => "Scheduled",
@@ -321,23 +341,25 @@ impl KubeVirtRole {
         }
         let now = crate::conditions::now();
         let running = phase == "Running";
-        let ready = json!({"type": "Ready", "status": if running { "True" } else { "False" },
-            "lastProbeTime": null, "lastTransitionTime": now});
-        let mut status = json!({"phase": phase, "conditions": [ready],
+        let mut conditions = vec![
+            json!({"type": "Ready", "status": if running { "True" } else { "False" },
+            "lastProbeTime": null, "lastTransitionTime": now}),
+        ];
+        if running && guest.agent {
+            conditions.push(json!({"type": "AgentConnected", "status": "True",
+                "lastProbeTime": now, "lastTransitionTime": null}));
+        }
+        let mut status = json!({"phase": phase, "conditions": conditions,
             "phaseTransitionTimestamps": [{"phase": phase, "phaseTransitionTimestamp": now}],
-            "guestOSInfo": {}, "qosClass": "Burstable", "launcherContainerImageVersion": LAUNCHER_IMAGE,
+            "guestOSInfo": if running { guest.guest_os } else { json!({}) },
+            "qosClass": "Burstable", "launcherContainerImageVersion": LAUNCHER_IMAGE,
             "machine": {"type": "q35"}, "migrationMethod": "BlockMigration", "migrationTransport": "Unix"});
         if let (Some(p), Some(n)) = (pod, &node) {
             status["nodeName"] = Value::from(n.clone());
             status["activePods"] = json!({p.metadata.uid.clone().unwrap_or_default(): n});
         }
-        if let Some(ip) = pod
-            .and_then(|p| p.status.as_ref())
-            .and_then(|s| s.pod_ip.clone())
-            .filter(|_| running)
-        {
-            status["interfaces"] = json!([{"name": "default", "ipAddress": ip, "ipAddresses": [ip],
-                "infoSource": "domain", "podInterfaceName": "eth0", "queueCount": 1}]);
+        if running {
+            status["interfaces"] = guest.interfaces;
         }
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), ns(vmi), &virtual_machine_instance());

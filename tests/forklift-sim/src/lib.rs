@@ -9,6 +9,7 @@ pub mod controller;
 pub mod datavolume;
 pub mod events;
 pub mod footprint;
+pub mod guest;
 pub mod kubevirt;
 pub mod node;
 pub mod objects;
@@ -247,6 +248,11 @@ pub struct Args {
     /// KubeVirt's disableSerialConsoleLog: no guest-console-log container in virt-launcher pods
     #[arg(long)]
     pub disable_serial_console_log: bool,
+    /// The target networks' DHCP reservations: ip-budget --allocate records (JSON lines); a
+    /// guest NIC whose MAC has one comes up with its new_ipv4/new_ipv6 after the move, any other
+    /// with the addresses its source agent reported (unless the world's after_move says otherwise)
+    #[arg(long, value_name = "FILE")]
+    pub dhcp: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }

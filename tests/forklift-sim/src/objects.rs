@@ -208,35 +208,8 @@ pub fn selector(pairs: &[(&str, &str)]) -> String {
         .join(",")
 }
 
-/// Parses a Kubernetes quantity of bytes (`10Gi`, `1500M`, `123`); None when it is not one.
-pub fn quantity_bytes(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: f64 = match unit {
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        _ => return None,
-    };
-    if let Ok(whole) = number.parse::<u64>() {
-        return whole.checked_mul(factor as u64);
-    }
-    number
-        .parse::<f64>()
-        .ok()
-        .map(|n| (n * factor).ceil() as u64)
-}
+/// Parses a Kubernetes quantity of bytes (one parser, in common).
+pub use common::size::quantity_bytes;
 
 /// A PVC's storage request in bytes.
 pub fn pvc_request_bytes(pvc: &PersistentVolumeClaim) -> u64 {

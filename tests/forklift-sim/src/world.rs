@@ -1,6 +1,7 @@
 //! The engine world file (tests/ovirt-sim/WORLD.md) seen as Forklift's oVirt inventory: VMs with
 //! their NICs' networks and disks, networks and storage domains, looked up by id or by name.
 
+use common::forklift::builder::{self, Firmware};
 use common::record::{self, VmRecord};
 use common::{Error, Result};
 use serde_json::Value;
@@ -37,6 +38,55 @@ pub struct WorldVm {
     pub memory_bytes: u64,
     pub status: String,
     pub os_type: String,
+    /// Per NIC (in NIC order): its model (`virtio`, `e1000`, ...) and whether its vNIC profile is
+    /// pass-through.
+    pub nic_models: Vec<(String, bool)>,
+    /// The firmware Forklift gives the VM (common::forklift::builder::firmware).
+    pub firmware: Firmware,
+    /// What the guest reports once it runs on the target.
+    pub guest: Guest,
+}
+
+/// The guest as its agent shows it: what the source's agent reported, and the world's after-move
+/// faults (tests/ovirt-sim/WORLD.md, `after_move`).
+#[derive(Debug, Clone, Default)]
+pub struct Guest {
+    /// The source's `guest_os` (null: no agent on the source).
+    pub os: Value,
+    pub fqdn: Option<String>,
+    /// Per NIC (in NIC order): the addresses the source's agent reported.
+    pub addresses: Vec<Vec<String>>,
+    /// `after_move` (null: a clean move).
+    pub after_move: Value,
+}
+
+impl Guest {
+    /// Whether an agent reports from the guest after the move: the source had one, and the world
+    /// plants no `guest_agent: false`.
+    pub fn has_agent(&self) -> bool {
+        self.os.is_object() && self.after_move["guest_agent"] != false
+    }
+
+    pub fn boots(&self) -> bool {
+        self.after_move["boots"] != false
+    }
+
+    /// Whether the VirtualMachine lacks the NIC with `mac`.
+    pub fn lacks_nic(&self, mac: &str) -> bool {
+        self.after_move["missing_nics"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x == mac))
+    }
+
+    /// The addresses the world plants for `mac`, if it does.
+    pub fn planted_addresses(&self, mac: &str) -> Option<Vec<String>> {
+        let list = self.after_move["addresses"][mac].as_array()?;
+        Some(
+            list.iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+        )
+    }
 }
 
 impl WorldVm {
@@ -152,6 +202,33 @@ impl World {
                         (text(nic, "mac"), network.cloned())
                     })
                     .collect(),
+                nic_models: vm["nics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|nic| {
+                        let profile = by_id(doc, "vnic_profiles", &nic["vnic_profile"]);
+                        (text(nic, "interface"), profile["pass_through"] == true)
+                    })
+                    .collect(),
+                firmware: builder::firmware(
+                    vm["bios_type"].as_str(),
+                    by_id(doc, "clusters", &vm["cluster"])["bios_type"].as_str(),
+                ),
+                guest: Guest {
+                    os: vm["guest_os"].clone(),
+                    fqdn: opt_text(&vm["fqdn"]),
+                    addresses: vm["nics"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|nic| {
+                            let ips = nic["reported_ips"].as_array().into_iter().flatten();
+                            ips.filter_map(|ip| opt_text(&ip["address"])).collect()
+                        })
+                        .collect(),
+                    after_move: vm["after_move"].clone(),
+                },
                 record: inventory_record(doc, vm),
                 cpu: vm["cpu"].clone(),
                 memory_bytes: vm["memory"].as_u64().unwrap_or(0),

@@ -1358,7 +1358,39 @@ pub fn demo() -> World {
             .nth(1)
             .map(|h| h.id.clone());
     b.w.vms[n2].host = host;
+    plant_after_move_faults(&mut b.w);
     b.finish()
+}
+
+/// The demo's after-move faults (`after_move`, WORLD.md), one VM each, for vm-verify to name: a
+/// guest that does not boot, one whose agent stays away, one that comes up with another address,
+/// a VirtualMachine without its second NIC, and an FQDN DNS still points at the old address.
+pub const DEMO_AFTER_MOVE: &[(&str, &str)] = &[
+    ("elk-es-01", "does not boot"),
+    ("nexus-repo", "no guest agent"),
+    ("jenkins-agent-02", "another address"),
+    ("rdu-cache-01", "missing NIC"),
+    ("tlv2-web-01", "stale DNS"),
+];
+
+fn plant_after_move_faults(w: &mut World) {
+    for (name, fault) in DEMO_AFTER_MOVE {
+        let Some(vm) = w.vms.iter_mut().find(|v| v.name == *name) else {
+            continue;
+        };
+        let mut after = AfterMove::default();
+        match *fault {
+            "does not boot" => after.boots = Some(false),
+            "no guest agent" => after.guest_agent = Some(false),
+            "another address" => {
+                let mac = vm.nics[0].mac.clone();
+                after.addresses.insert(mac, vec!["192.0.2.77".into()]);
+            }
+            "missing NIC" => after.missing_nics = vec![vm.nics[vm.nics.len() - 1].mac.clone()],
+            _ => after.dns_stale = Some(true),
+        }
+        vm.after_move = Some(after);
+    }
 }
 
 fn flagged_first(w: &World, name: &str) -> usize {

@@ -3,7 +3,7 @@
 
 use common::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -426,6 +426,30 @@ pub struct Vm {
     pub disk_attachments: Vec<DiskAttachment>,
     #[serde(default)]
     pub nics: Vec<Nic>,
+    /// Faults the test bed plants for after the move (forklift-sim plays them, tests expect
+    /// them); the engine knows nothing of them and ovirt-sim serves none of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_move: Option<AfterMove>,
+}
+
+/// How a VM fares on the target, where it differs from a clean move (see WORLD.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AfterMove {
+    /// `false`: the guest does not boot (its VirtualMachineInstance fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boots: Option<bool>,
+    /// `false`: no guest agent connects, though the source had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_agent: Option<bool>,
+    /// Per MAC, the addresses the guest comes up with instead of the planned ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, Vec<String>>,
+    /// MACs of NICs the migrated VirtualMachine lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_nics: Vec<String>,
+    /// `true`: DNS still answers the VM's old address for its FQDN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_stale: Option<bool>,
 }
 
 impl World {

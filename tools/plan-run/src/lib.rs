@@ -4,7 +4,7 @@
 mod access;
 pub mod events;
 mod forklift;
-mod kubeerr;
+pub mod kubeerr;
 mod live;
 pub mod manifest;
 mod progress;

@@ -152,6 +152,18 @@ impl Controller {
                 }
             }
         }
+        // The NetworkMap's pairs by source network id, in map order (`buildOvirtNICResolver`).
+        let mut network_pairs = Vec::new();
+        if let Some(map) = validate::find_in(
+            &self.cluster.network_maps,
+            &ref_key(&spec["map"]["network"], ns),
+        ) {
+            for pair in map.data["spec"]["map"].as_array().into_iter().flatten() {
+                if let Lookup::Found(network) = self.world.network(&pair["source"]) {
+                    network_pairs.push((network.id.clone(), pair["destination"].clone()));
+                }
+            }
+        }
         let destination = validate::find_in(
             &self.cluster.providers,
             &ref_key(&spec["provider"]["destination"], ns),
@@ -178,6 +190,7 @@ impl Controller {
             provider_secret,
             classes,
             storage_pairs,
+            network_pairs,
             warm: is_warm(&plan.data),
             destination_host: destination.as_ref().is_some_and(|d| is_host(&d.data)),
             power_on: world_vm.is_some_and(|w| w.status == "up"),

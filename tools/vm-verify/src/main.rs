@@ -1,0 +1,4 @@
+fn main() -> std::process::ExitCode {
+    let args: vm_verify::Args = common::cli::parse();
+    common::error::finish("vm-verify", vm_verify::run(args))
+}
