@@ -4,12 +4,15 @@
 mod access;
 mod events;
 mod forklift;
+pub mod job;
 mod kubeerr;
+pub mod lease;
 mod live;
 pub mod manifest;
 mod progress;
 pub mod refusals;
 pub mod sched;
+mod signals;
 pub mod simulate;
 pub mod status;
 pub mod window;
@@ -19,6 +22,7 @@ use common::linkmodel::{self, LinkModel};
 use common::{Error, ExitCode, Result};
 use sched::{Limits, Order, Scheduler};
 use std::path::PathBuf;
+use std::time::Duration;
 use window::Window;
 
 const LONG_ABOUT: &str = "\
@@ -126,6 +130,30 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub records: Vec<PathBuf>,
 
+    /// When another plan-run holds these plans' Lease, wait until it gives the Lease up or the
+    /// Lease runs out, instead of exiting 69
+    #[arg(long)]
+    pub wait_for_lease: bool,
+
+    /// How long the Lease stays held without renewal (renewed every third of it); a plan-run that
+    /// dies loses it after this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lease_duration)]
+    pub lease_duration: Duration,
+
+    /// Write what runs plan-run in the cluster, apply nothing: ServiceAccount, least-privilege
+    /// Roles and ClusterRole, a Secret with the input, and a Job running plan-run with the
+    /// scheduling and lease flags given here
+    #[arg(long, conflicts_with_all = ["simulate", "verify_access", "dry_run"])]
+    pub print_job: bool,
+
+    /// --print-job: the image holding plan-run (built from the Containerfile)
+    #[arg(long, value_name = "IMAGE", default_value = concat!("localhost/liftkit:", env!("CARGO_PKG_VERSION")))]
+    pub job_image: String,
+
+    /// --print-job: how the objects are written
+    #[arg(long, value_enum, default_value_t = common::k8s::ObjectFormat::Jsonl)]
+    pub output: common::k8s::ObjectFormat,
+
     /// Estimate the schedule offline, with no cluster
     #[arg(long, requires = "bandwidth")]
     pub simulate: bool,
@@ -155,6 +183,15 @@ fn parse_duration(text: &str) -> std::result::Result<f64, String> {
     match linkmodel::parse_duration_secs(text)? {
         secs if secs.is_finite() && secs >= 0.0 => Ok(secs),
         _ => Err("must not be negative".into()),
+    }
+}
+
+fn parse_lease_duration(text: &str) -> std::result::Result<Duration, String> {
+    match parse_duration(text)? {
+        secs if secs >= 1.0 && secs <= f64::from(i32::MAX) => {
+            Ok(Duration::from_secs(secs.ceil() as u64))
+        }
+        _ => Err("must be at least 1s".into()),
     }
 }
 
@@ -207,6 +244,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
+    if args.print_job {
+        return print_job(&args, &objects, &plans);
+    }
     if args.simulate {
         return simulate(&args, &plans);
     }
@@ -221,8 +261,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if args.verify_access {
             return access::verify(&client, &objects).await;
         }
-        live::run(&args, client, &objects, plans).await
+        let lease_name = lease::LeaseName::of(&plans);
+        let (Some(lease_name), false) = (lease_name, args.dry_run) else {
+            return live::run(&args, client, &objects, plans).await;
+        };
+        let settings = lease::Settings {
+            duration: args.lease_duration,
+            wait: args.wait_for_lease,
+        };
+        let mut held = lease::acquire(&client, &lease_name, settings).await?;
+        let result = tokio::select! {
+            result = live::run(&args, client, &objects, plans) => result,
+            why = held.lost() => Err(Error::new(
+                ExitCode::Unavailable,
+                format!("{lease_name}: lost ({why}): stopped; running migrations are left to Forklift"),
+            )),
+        };
+        held.release().await;
+        result
     })
+}
+
+fn print_job(
+    args: &Args,
+    objects: &[manifest::Object],
+    plans: &[manifest::Plan],
+) -> Result<ExitCode> {
+    let Some(lease_name) = lease::LeaseName::of(plans) else {
+        return Err(Error::data(
+            "--print-job: no Forklift Plan in the input: nothing for a Job to run",
+        ));
+    };
+    let written = job::objects(args, objects, plans, &lease_name)?;
+    let mut stdout = std::io::stdout().lock();
+    common::k8s::write_objects(&mut stdout, "stdout", &written, args.output)?;
+    std::io::Write::flush(&mut stdout).map_err(|e| common::error::write_error("stdout", &e))?;
+    Ok(ExitCode::Ok)
 }
 
 fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {

@@ -9,6 +9,7 @@ use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
 use crate::progress::Progress;
 use crate::refusals::{self, Refusals};
 use crate::sched::{PlanKey, Scheduler, State};
+use crate::signals::Interrupt;
 use crate::status::{self, Outcome};
 use crate::{Args, human_secs};
 use common::{Error, ExitCode, Result};
@@ -242,10 +243,21 @@ pub async fn run(
     plans: Vec<Plan>,
 ) -> Result<ExitCode> {
     let begun = Instant::now();
+    // Registered first: a signal from here on ends with the summary and exit 130 or 143 (one
+    // during the apply, once the apply is done; tokio's ctrl_c() would register only when awaited).
+    let mut ctrl_c = Interrupt::register()
+        .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch signals: {e}")))?;
     let mut events = Events::stdout(true);
     let mut kinds = Kinds::default();
     check_forklift_version(&client, objects, &plans).await;
     apply_all(args, &client, &mut kinds, objects, &mut events).await?;
+    if let Some(signal) = ctrl_c.recv().now_or_never() {
+        eprintln!(
+            "plan-run: {} after the apply: nothing started",
+            signal.word()
+        );
+        return Ok(signal.exit_code());
+    }
     if args.dry_run {
         eprintln!(
             "plan-run: dry run: {} object(s) accepted by the API server, nothing stored, nothing started",
@@ -419,11 +431,8 @@ pub async fn run(
 
     let mut progress = Progress::new(args.verbosity.show_progress());
     let ready_deadline = Instant::now() + Duration::from_secs_f64(args.ready_timeout);
-    // Registered now, before the first Migration starts: a Ctrl-C from here on ends with the
-    // summary and exit 130 (tokio::signal::ctrl_c() would register only when first awaited).
-    let mut ctrl_c = Interrupt::register()
-        .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch Ctrl-C: {e}")))?;
     let mut interrupted = false;
+    let mut caught = None;
     let mut watch_errors = 0u32;
     // No start before every Plan watch has listed its namespace once: plans already Ready (a
     // rerun, a resume) are then all known, and the scheduler's order holds among them rather than
@@ -437,8 +446,9 @@ pub async fn run(
     let mut relists: BTreeMap<String, Relist> = BTreeMap::new();
 
     loop {
-        if ctrl_c.recv().now_or_never().is_some() {
+        if let Some(signal) = ctrl_c.recv().now_or_never() {
             interrupted = true;
+            caught = Some(signal);
             scheduler.stop();
             break;
         }
@@ -635,8 +645,9 @@ pub async fn run(
                     }
                 }
             }
-            _ = ctrl_c.recv() => {
+            signal = ctrl_c.recv() => {
                 interrupted = true;
+                caught = Some(signal);
                 scheduler.stop();
                 break;
             }
@@ -669,7 +680,13 @@ pub async fn run(
         (true, false) => Some("interrupted, running migrations left to Forklift"),
         (true, true) => Some("interrupted, unfinished VMs of running migrations canceled"),
     };
-    let code = summary(&tracked, &scheduler, on_interrupt, begun.elapsed());
+    let code = match (
+        summary(&tracked, &scheduler, on_interrupt, begun.elapsed()),
+        caught,
+    ) {
+        (ExitCode::Interrupted, Some(signal)) => signal.exit_code(),
+        (code, _) => code,
+    };
     report_refusals(&refusals);
     if !events_unreadable.is_empty() {
         eprintln!(
@@ -779,28 +796,6 @@ fn report_refusals(refusals: &Refusals) {
             r.cause.as_str(),
             refusals::printable(&r.message)
         );
-    }
-}
-
-/// Ctrl-C (SIGINT), caught from registration on.
-struct Interrupt {
-    #[cfg(unix)]
-    signal: tokio::signal::unix::Signal,
-    #[cfg(windows)]
-    signal: tokio::signal::windows::CtrlC,
-}
-
-impl Interrupt {
-    fn register() -> std::io::Result<Interrupt> {
-        #[cfg(unix)]
-        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        #[cfg(windows)]
-        let signal = tokio::signal::windows::ctrl_c()?;
-        Ok(Interrupt { signal })
-    }
-
-    async fn recv(&mut self) {
-        self.signal.recv().await;
     }
 }
 
