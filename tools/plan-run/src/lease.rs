@@ -150,8 +150,8 @@ async fn try_acquire(
             expires_in: left,
         });
     }
-    let transitions =
-        spec.lease_transitions.unwrap_or(0) + i32::from(!holder.is_empty() && holder != identity);
+    // Counted as client-go's leaderelection counts them: every acquisition by another identity.
+    let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(holder != identity);
     lease.spec = Some(my_spec(identity, settings, transitions));
     // The resourceVersion read makes this a compare-and-swap: two takers, one wins, one gets 409.
     match api
