@@ -197,9 +197,11 @@ pub async fn acquire(client: &kube::Client, name: &LeaseName, settings: Settings
                     );
                     waiting_for = Some(holder);
                 }
-                // Look again when it runs out, or sooner: the holder may release it at its exit.
+                // Look again when it runs out, or sooner (every 2 s at most, client-go's retry
+                // period): the holder may give it up at its exit.
                 let wait = expires_in
                     .min(settings.duration / 3)
+                    .min(Duration::from_secs(2))
                     .max(Duration::from_millis(200));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
