@@ -6,12 +6,13 @@ use crate::events::Events;
 use crate::forklift;
 use crate::kubeerr;
 use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
-use crate::progress::Progress;
+use crate::progress::{Counts, Progress};
 use crate::refusals::{self, Refusals};
 use crate::sched::{PlanKey, Scheduler, State};
 use crate::signals::Interrupt;
 use crate::status::{self, Outcome};
 use crate::{Args, human_secs};
+use common::untrusted::for_terminal;
 use common::{Error, ExitCode, Result};
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -541,6 +542,7 @@ pub async fn run(
             break;
         }
 
+        progress.status(Counts::of(tracked.keys().map(|k| scheduler.state(k))));
         // When to look again without an event: a ready timeout, the window opening, a retry.
         let now = Instant::now();
         let mut wake = now + Duration::from_secs(3600);
@@ -687,6 +689,7 @@ pub async fn run(
         (ExitCode::Interrupted, Some(signal)) => signal.exit_code(),
         (code, _) => code,
     };
+    report_failed_vms(&tracked);
     report_refusals(&refusals);
     if !events_unreadable.is_empty() {
         eprintln!(
@@ -771,12 +774,53 @@ fn report_refusal(
     )?;
     progress.println(&format!(
         "plan-run: warning: {}: {} refused ({}): {}",
-        refusals::printable(&refusal.namespace),
-        refusals::printable(&refusal.object),
+        for_terminal(&refusal.namespace),
+        for_terminal(&refusal.object),
         refusal.cause.as_str(),
-        refusals::printable(&refusal.message)
+        for_terminal(&refusal.message)
     ));
     Ok(())
+}
+
+/// The VMs that did not migrate, by plan, after the summary, and how to start them again.
+fn report_failed_vms(tracked: &BTreeMap<PlanKey, Tracked>) {
+    let mut count = 0;
+    let mut lines = Vec::new();
+    for (key, t) in tracked {
+        let failed: Vec<String> = t
+            .vms
+            .iter()
+            .filter_map(|vm| {
+                let how = match vm.outcome {
+                    Some(Outcome::Failed) => vm.error.as_deref().unwrap_or("failed"),
+                    Some(Outcome::Canceled) => "canceled",
+                    _ => return None,
+                };
+                Some(format!(
+                    "{} ({})",
+                    for_terminal(&vm.name),
+                    for_terminal(how)
+                ))
+            })
+            .collect();
+        if !failed.is_empty() {
+            count += failed.len();
+            lines.push(format!(
+                "  {}: {}",
+                for_terminal(&key.to_string()),
+                failed.join(", ")
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!(
+        "plan-run: {count} VM(s) did not migrate; rerun with --retry-failed to start them again (Forklift runs again only the VMs that did not succeed):"
+    );
+    for line in lines {
+        eprintln!("{line}");
+    }
 }
 
 /// The refusals of the run, after the summary: what to fix before `--retry-failed`.
@@ -791,10 +835,10 @@ fn report_refusals(refusals: &Refusals) {
     for r in &refusals.list {
         eprintln!(
             "  {}: {} ({}): {}",
-            refusals::printable(&r.namespace),
-            refusals::printable(&r.object),
+            for_terminal(&r.namespace),
+            for_terminal(&r.object),
             r.cause.as_str(),
-            refusals::printable(&r.message)
+            for_terminal(&r.message)
         );
     }
 }
@@ -1083,7 +1127,11 @@ fn end_as_deleted(
     }
     scheduler.done(key);
     progress.finish(&key.to_string(), "deleted");
-    tracing::warn!("{key}: {what} was deleted while plan-run followed it");
+    tracing::warn!(
+        "{}: {} was deleted while plan-run followed it",
+        for_terminal(&key.to_string()),
+        for_terminal(&what)
+    );
     events.emit(
         jiff::Timestamp::now(),
         "deleted",
@@ -1169,7 +1217,11 @@ async fn mac_conflicts_block(
         .collect::<Vec<_>>()
         .join("; ");
     let condition = &common::forklift::plan::MAC_CONFLICTS;
-    tracing::warn!("{key}: blocked: {} (Critical): {message}", condition.kind);
+    tracing::warn!(
+        "{key}: blocked: {} (Critical): {}",
+        condition.kind,
+        for_terminal(&message)
+    );
     t.result = Some(PlanResult::Blocked);
     events.emit(
         jiff::Timestamp::now(),
@@ -1197,7 +1249,7 @@ fn report_blocked(key: &PlanKey, t: &mut Tracked, events: &mut Events, timeout: 
             .collect::<Vec<_>>()
             .join("; ")
     };
-    tracing::warn!("{key}: blocked: {message}");
+    tracing::warn!("{key}: blocked: {}", for_terminal(&message));
     t.result = Some(PlanResult::Blocked);
     events.emit(
         jiff::Timestamp::now(),
