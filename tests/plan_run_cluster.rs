@@ -871,3 +871,84 @@ async fn a_killed_holder_loses_the_lease_after_its_duration_and_the_next_resumes
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
 }
+
+// ------------------------------------------------------------------ the terminal
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`, events to a file): the status
+/// line, a bar per plan, the failed plan's bar marked failed, and a summary naming the failed VM
+/// with the flag that retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_a_failed_plan_reads_as_failed_and_the_summary_names_its_vm() {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("terminal").await;
+    let m = manifests(&ns, 2);
+    let plans: Vec<Value> = read_lines(&m.forklift)
+        .into_iter()
+        .filter(|o| o["kind"] == "Plan")
+        .collect();
+    let victim = plans[0]["spec"]["vms"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &ns,
+            "--time-scale",
+            "300",
+            "--status-interval",
+            "300ms",
+            "--fail-vm",
+            &victim,
+        ],
+    );
+    let events = m.dir.path().join("events.jsonl");
+    let command = format!(
+        "exec '{PLAN_RUN}' --ready-timeout 60s --max-running-plans 1 '{}' > '{}'",
+        m.forklift.display(),
+        events.display()
+    );
+    let kubeconfig = bed.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .env("TZ", "UTC")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    let failed_plan = format!("{ns}/{}", plans[0]["metadata"]["name"].as_str().unwrap());
+    assert!(screen.contains(" running · "), "no status line: {screen}");
+    assert!(screen.contains(" done"), "{screen}");
+    // The failed plan's bar: its name, and the outcome marked, not a full bar reading done.
+    let bar = screen
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains(&failed_plan) && l.contains('['))
+        .unwrap_or_else(|| panic!("no bar for {failed_plan}: {screen}"));
+    eprintln!("the failed plan's bar: {bar}");
+    assert!(bar.contains("✗ FAILED"), "{bar}");
+    assert!(bar.contains("ETA"), "{bar}");
+    // The summary names the VM and the flag.
+    let summary = screen
+        .split(['\r', '\n'])
+        .find(|l| l.contains("did not migrate"))
+        .unwrap_or_else(|| panic!("no summary of failed VMs: {screen}"));
+    assert!(summary.contains("--retry-failed"), "{summary}");
+    assert!(
+        screen.split(['\r', '\n']).any(|l| l
+            .trim_start()
+            .starts_with(&format!("{failed_plan}: {victim} ("))),
+        "{screen}"
+    );
+    // stdout stayed data: events only.
+    assert!(!read_lines(&events).is_empty());
+}
