@@ -63,6 +63,38 @@ a plan; plans whose last Migration failed or was canceled are reported, and rest
 leaves running Migrations alone (exit 130 after the summary); --cancel-on-interrupt cancels their
 unfinished VMs first (Migration spec.cancel).
 
+Only one plan-run drives a set of plans: before it applies anything it takes a
+coordination.k8s.io/v1 Lease named liftkit-plan-run-<hash of the plans' namespace/name> in the
+(first of the) plans' namespace(s), holder <host name>/<pid>; it renews it every third of
+--lease-duration and gives it up at its exit, Ctrl-C and SIGTERM included (SIGTERM: exit 143). A
+second plan-run for the same plans exits 69 naming the holder, or with --wait-for-lease waits until
+the holder gives the Lease up or it runs out (looking every 2 s). A holder that dies loses it after
+--lease-duration without renewal; the next one resumes from the cluster's state. A plan-run whose
+Lease is taken over or cannot be renewed for a whole duration stops (exit 69), leaving running
+Migrations to Forklift. The holders' clocks are taken to agree within a few seconds.
+
+On a terminal (stderr), a status line says what plan-run waits for (waiting for N Plans to be
+Ready, queued, running, done, the aggregate rate over the last 20 s) above one bar per running
+plan with its rate and ETA; a failed, canceled or deleted plan's bar stops where it was, marked
+with its outcome; after the summary, the VMs that did not migrate are named, by plan, with
+--retry-failed. Names and messages from the cluster are escaped for the terminal.
+
+--print-job applies nothing and needs no cluster: it writes (JSON lines, or --output yaml) what
+runs plan-run in the cluster as a Kubernetes Job: the input's Namespaces (so that Roles can be
+created in them), a ServiceAccount, a Secret with the input (1 MiB at most), a Role and
+RoleBinding per namespace and a ClusterRole and ClusterRoleBinding granting what plan-run does with
+these objects and nothing else, and a batch/v1 Job (image --job-image, built from the
+Containerfile) running plan-run as that ServiceAccount with in-cluster credentials (the pod's
+token and CA; KUBERNETES_SERVICE_HOST/PORT), --wait-for-lease, the scheduling and lease flags given
+here, and TZ set to this machine's time zone for --window. The grants: create and patch (server-side
+apply) of each input object by name, escalate on the input's Roles and bind on the roles its
+RoleBindings name; list and watch Plans, and create, get, list, patch and watch Migrations in the
+plans' namespaces; create Leases there, get and update its own; list and watch Events in the
+target namespaces; cluster-wide, list VirtualMachines (the MAC check), ClusterServiceVersions and
+ForkliftControllers, and get Deployments named forklift-controller (the Forklift version). With
+rbac-gen's output in the input the Job may write the owners' Roles, which grant everything in the
+owners' namespaces: for a narrower Job, apply rbac-gen's output yourself and give it plan-gen's.
+
 --verify-access applies and starts nothing: for each owner bound by the input's RoleBindings
 (User or Group subjects) it asks the API server (SubjectAccessReview) whether the owner may create
 virtualmachines.kubevirt.io in each namespace of the input: allowed where bound, denied in every
@@ -75,7 +107,9 @@ bandwidth) and their ratio. Reads plan-gen's output directly. The link carries o
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
-Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster.
+Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster (a pod's
+service-account token and CA under /var/run/secrets/kubernetes.io/serviceaccount, and
+KUBERNETES_SERVICE_HOST/PORT).
 Memory: every input object (a few KiB per plan) and the status of the plans being watched.";
 
 #[derive(Debug, Parser)]
