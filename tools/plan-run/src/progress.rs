@@ -125,8 +125,14 @@ impl Progress {
             (false, true) => ("{bar:30.cyan}", "{msg:.green}"),
             (_, false) => ("{bar:30}", "{msg}"),
         };
+        // A stopped plan has no rate or ETA: blanks of their width keep the columns aligned.
+        let rate_eta = if failed {
+            " ".repeat(21)
+        } else {
+            "{binary_bytes_per_sec:>12} ETA {eta:>4}".to_string()
+        };
         let template = format!(
-            "{{prefix}} [{bar}] {{binary_bytes:>10}}/{{binary_total_bytes:<10}} {{binary_bytes_per_sec:>12}} ETA {{eta:>4}} {msg}"
+            "{{prefix}} [{bar}] {{binary_bytes:>10}}/{{binary_total_bytes:<10}} {rate_eta} {msg}"
         );
         let chars = if failed { "xx-" } else { "=> " };
         ProgressStyle::with_template(&template)
