@@ -955,3 +955,57 @@ async fn on_a_terminal_a_failed_plan_reads_as_failed_and_the_summary_names_its_v
     // stdout stayed data: events only.
     assert!(!read_lines(&events).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_run_whose_lease_is_taken_over_stops() {
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("lease-lost").await;
+    let m = manifests(&ns, 2);
+    let _sim = sim(&ns, "50");
+    let input = m.forklift.to_str().unwrap().to_string();
+    let args = [
+        "--max-running-plans",
+        "1",
+        "--ready-timeout",
+        "60s",
+        "--lease-duration",
+        "3s",
+        input.as_str(),
+    ];
+    let first = Running::spawn(with_kubeconfig(&args));
+    first.wait_event("started", 90);
+    // Another holder writes itself into the Lease (as a plan-run that found it run out would).
+    let client = bed.client().await;
+    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client, &ns);
+    let name = the_lease(&ns).await["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = json!({"spec": {"holderIdentity": "intruder/1",
+                                "renewTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now())}});
+    api.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    let stopped = Instant::now();
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || first.finish(30))
+        .await
+        .unwrap();
+    assert_eq!(code, 69, "{stderr}");
+    assert!(
+        stderr.contains("lost (taken over by intruder/1)"),
+        "{stderr}"
+    );
+    // It renews every second: it noticed within a few.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopped.elapsed()
+    );
+    // And left the Lease to its new holder.
+    assert_eq!(the_lease(&ns).await["spec"]["holderIdentity"], "intruder/1");
+}
