@@ -331,3 +331,62 @@ impl Held {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::PlanKey;
+
+    fn plan(namespace: &str, name: &str) -> Plan {
+        Plan {
+            key: PlanKey {
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            bytes: 0,
+            bytes_known: false,
+            vms: Vec::new(),
+            target_namespace: None,
+            location: "test".into(),
+        }
+    }
+
+    #[test]
+    fn one_plan_set_one_lease_name_in_any_order() {
+        let a = LeaseName::of(&[plan("mtv", "p1"), plan("mtv", "p2")]).unwrap();
+        let b = LeaseName::of(&[plan("mtv", "p2"), plan("mtv", "p1")]).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.namespace, "mtv");
+        let hash = a.name.strip_prefix("liftkit-plan-run-").unwrap();
+        assert_eq!(hash.len(), 10);
+        assert!(hash.bytes().all(|c| c.is_ascii_hexdigit()));
+        // Another set, another Lease; several namespaces: the first of them.
+        let c = LeaseName::of(&[plan("mtv", "p1")]).unwrap();
+        assert_ne!(a.name, c.name);
+        let d = LeaseName::of(&[plan("zz", "p"), plan("aa", "q")]).unwrap();
+        assert_eq!(d.namespace, "aa");
+        assert_eq!(LeaseName::of(&[]), None);
+    }
+
+    #[test]
+    fn a_lease_nobody_holds_or_not_renewed_in_time_has_run_out() {
+        let held = |holder: Option<&str>, renewed_secs_ago: i64, duration: i32| Lease {
+            metadata: Default::default(),
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_string),
+                lease_duration_seconds: Some(duration),
+                renew_time: Some(MicroTime(
+                    jiff::Timestamp::now() - jiff::SignedDuration::from_secs(renewed_secs_ago),
+                )),
+                ..Default::default()
+            }),
+        };
+        assert!(remaining(&held(None, 0, 30)).is_zero());
+        assert!(remaining(&held(Some("h/1"), 31, 30)).is_zero());
+        let left = remaining(&held(Some("h/1"), 10, 30));
+        assert!(
+            left > Duration::from_secs(19) && left <= Duration::from_secs(20),
+            "{left:?}"
+        );
+    }
+}
