@@ -680,15 +680,19 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
     // Slow enough that the run is still going when it is killed.
     let _sim = sim(&ns, "150", &[]);
     let input_s = input.to_str().unwrap();
+    // The killed run's Lease runs out 3 s after its last renewal; the next run waits for it (and
+    // holds its own for the default 30 s, which the API server's restart does not outlast).
     let args = [
         "--max-running-plans",
         "2",
         "--ready-timeout",
         "60s",
+        "--wait-for-lease",
         input_s,
     ];
+    let killed_args = [&args[..], &["--lease-duration", "3s"]].concat();
 
-    let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
+    let (mut child, rx) = spawn_plan_run(&killed_args, &bed.kubeconfig);
     wait_event(&rx, "started", 60);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -1133,6 +1137,8 @@ async fn a_forbidden_plan_watch_ends_the_run_with_exit_77() {
              "verbs": ["*"]},
             {"apiGroups": ["forklift.konveyor.io"], "resources": ["plans"],
              "verbs": ["get", "create", "patch", "update"]},
+            // Its Lease (taken before anything is applied).
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["*"]},
         ],
     }))
     .unwrap();
@@ -1351,8 +1357,17 @@ fn make_plans_ready(input: &str, plans: usize, kubeconfig: &Path) {
         + 6)
         % 24;
     let closed = format!("{hour:02}:00-{:02}:00", (hour + 1) % 24);
+    // Killed below: its Lease runs out 2 s later (the run that follows waits for it).
     let (mut prep, rx) = spawn_plan_run(
-        &["--ready-timeout", "60s", "--window", &closed, input],
+        &[
+            "--ready-timeout",
+            "60s",
+            "--window",
+            &closed,
+            "--lease-duration",
+            "2s",
+            input,
+        ],
         kubeconfig,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -1499,7 +1514,14 @@ async fn the_simulated_schedule_matches_a_live_run_on_forklift_sim() {
         .await
         .unwrap();
 
-    let args = ["--max-running-plans", "2", "--ready-timeout", "60s", input];
+    let args = [
+        "--max-running-plans",
+        "2",
+        "--ready-timeout",
+        "60s",
+        "--wait-for-lease",
+        input,
+    ];
     let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
     let live_events = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(240);

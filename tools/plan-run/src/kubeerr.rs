@@ -49,7 +49,10 @@ pub fn describe(err: &kube::Error) -> String {
             } else {
                 status.message.clone()
             };
-            format!("{message} (HTTP {} {})", status.code, status.reason)
+            // The server's words reach a terminal: escaped (common::untrusted).
+            let message = common::untrusted::for_terminal(&message);
+            let reason = common::untrusted::for_terminal(&status.reason);
+            format!("{message} (HTTP {} {reason})", status.code)
         }
         other => {
             let mut text = other.to_string();
@@ -61,7 +64,7 @@ pub fn describe(err: &kube::Error) -> String {
                 }
                 source = cause.source();
             }
-            text.replace(['\n', '\r'], " ")
+            common::untrusted::for_terminal(&text.replace(['\n', '\r'], " ")).into_owned()
         }
     }
 }

@@ -4,12 +4,15 @@
 mod access;
 pub mod events;
 mod forklift;
+pub mod job;
 pub mod kubeerr;
+pub mod lease;
 mod live;
 pub mod manifest;
 mod progress;
 pub mod refusals;
 pub mod sched;
+mod signals;
 pub mod simulate;
 pub mod status;
 pub mod window;
@@ -19,6 +22,7 @@ use common::linkmodel::{self, LinkModel};
 use common::{Error, ExitCode, Result};
 use sched::{Limits, Order, Scheduler};
 use std::path::PathBuf;
+use std::time::Duration;
 use window::Window;
 
 const LONG_ABOUT: &str = "\
@@ -59,6 +63,38 @@ a plan; plans whose last Migration failed or was canceled are reported, and rest
 leaves running Migrations alone (exit 130 after the summary); --cancel-on-interrupt cancels their
 unfinished VMs first (Migration spec.cancel).
 
+Only one plan-run drives a set of plans: before it applies anything it takes a
+coordination.k8s.io/v1 Lease named liftkit-plan-run-<hash of the plans' namespace/name> in the
+(first of the) plans' namespace(s), holder <host name>/<pid>; it renews it every third of
+--lease-duration and gives it up at its exit, Ctrl-C and SIGTERM included (SIGTERM: exit 143). A
+second plan-run for the same plans exits 69 naming the holder, or with --wait-for-lease waits until
+the holder gives the Lease up or it runs out (looking every 2 s). A holder that dies loses it after
+--lease-duration without renewal; the next one resumes from the cluster's state. A plan-run whose
+Lease is taken over or cannot be renewed for a whole duration stops (exit 69), leaving running
+Migrations to Forklift. The holders' clocks are taken to agree within a few seconds.
+
+On a terminal (stderr), a status line says what plan-run waits for (waiting for N Plans to be
+Ready, queued, running, done, the aggregate rate over the last 20 s) above one bar per running
+plan with its rate and ETA; a failed, canceled or deleted plan's bar stops where it was, marked
+with its outcome; after the summary, the VMs that did not migrate are named, by plan, with
+--retry-failed. Names and messages from the cluster are escaped for the terminal.
+
+--print-job applies nothing and needs no cluster: it writes (JSON lines, or --output yaml) what
+runs plan-run in the cluster as a Kubernetes Job: the input's Namespaces (so that Roles can be
+created in them), a ServiceAccount, a Secret with the input (1 MiB at most), a Role and
+RoleBinding per namespace and a ClusterRole and ClusterRoleBinding granting what plan-run does with
+these objects and nothing else, and a batch/v1 Job (image --job-image, built from the
+Containerfile) running plan-run as that ServiceAccount with in-cluster credentials (the pod's
+token and CA; KUBERNETES_SERVICE_HOST/PORT), --wait-for-lease, the scheduling and lease flags given
+here, and TZ set to this machine's time zone for --window. The grants: create and patch (server-side
+apply) of each input object by name, escalate on the input's Roles and bind on the roles its
+RoleBindings name; list and watch Plans, and create, get, list, patch and watch Migrations in the
+plans' namespaces; create Leases there, get and update its own; list and watch Events in the
+target namespaces; cluster-wide, list VirtualMachines (the MAC check), ClusterServiceVersions and
+ForkliftControllers, and get Deployments named forklift-controller (the Forklift version). With
+rbac-gen's output in the input the Job may write the owners' Roles, which grant everything in the
+owners' namespaces: for a narrower Job, apply rbac-gen's output yourself and give it plan-gen's.
+
 --verify-access applies and starts nothing: for each owner bound by the input's RoleBindings
 (User or Group subjects) it asks the API server (SubjectAccessReview) whether the owner may create
 virtualmachines.kubevirt.io in each namespace of the input: allowed where bound, denied in every
@@ -71,7 +107,9 @@ bandwidth) and their ratio. Reads plan-gen's output directly. The link carries o
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
-Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster.
+Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster (a pod's
+service-account token and CA under /var/run/secrets/kubernetes.io/serviceaccount, and
+KUBERNETES_SERVICE_HOST/PORT).
 Memory: every input object (a few KiB per plan) and the status of the plans being watched.";
 
 #[derive(Debug, Parser)]
@@ -126,6 +164,30 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub records: Vec<PathBuf>,
 
+    /// When another plan-run holds these plans' Lease, wait until it gives the Lease up or the
+    /// Lease runs out, instead of exiting 69
+    #[arg(long)]
+    pub wait_for_lease: bool,
+
+    /// How long the Lease stays held without renewal (renewed every third of it); a plan-run that
+    /// dies loses it after this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lease_duration)]
+    pub lease_duration: Duration,
+
+    /// Write what runs plan-run in the cluster, apply nothing: ServiceAccount, least-privilege
+    /// Roles and ClusterRole, a Secret with the input, and a Job running plan-run with the
+    /// scheduling and lease flags given here
+    #[arg(long, conflicts_with_all = ["simulate", "verify_access", "dry_run"])]
+    pub print_job: bool,
+
+    /// --print-job: the image holding plan-run (built from the Containerfile)
+    #[arg(long, value_name = "IMAGE", default_value = concat!("localhost/liftkit:", env!("CARGO_PKG_VERSION")))]
+    pub job_image: String,
+
+    /// --print-job: how the objects are written
+    #[arg(long, value_enum, default_value_t = common::k8s::ObjectFormat::Jsonl)]
+    pub output: common::k8s::ObjectFormat,
+
     /// Estimate the schedule offline, with no cluster
     #[arg(long, requires = "bandwidth")]
     pub simulate: bool,
@@ -155,6 +217,15 @@ fn parse_duration(text: &str) -> std::result::Result<f64, String> {
     match linkmodel::parse_duration_secs(text)? {
         secs if secs.is_finite() && secs >= 0.0 => Ok(secs),
         _ => Err("must not be negative".into()),
+    }
+}
+
+fn parse_lease_duration(text: &str) -> std::result::Result<Duration, String> {
+    match parse_duration(text)? {
+        secs if secs >= 1.0 && secs <= f64::from(i32::MAX) => {
+            Ok(Duration::from_secs(secs.ceil() as u64))
+        }
+        _ => Err("must be at least 1s".into()),
     }
 }
 
@@ -207,6 +278,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
+    if args.print_job {
+        return print_job(&args, &objects, &plans);
+    }
     if args.simulate {
         return simulate(&args, &plans);
     }
@@ -221,8 +295,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if args.verify_access {
             return access::verify(&client, &objects).await;
         }
-        live::run(&args, client, &objects, plans).await
+        let lease_name = lease::LeaseName::of(&plans);
+        let (Some(lease_name), false) = (lease_name, args.dry_run) else {
+            return live::run(&args, client, &objects, plans).await;
+        };
+        let settings = lease::Settings {
+            duration: args.lease_duration,
+            wait: args.wait_for_lease,
+        };
+        let mut held = lease::acquire(&client, &lease_name, settings).await?;
+        let result = tokio::select! {
+            result = live::run(&args, client, &objects, plans) => result,
+            why = held.lost() => Err(Error::new(
+                ExitCode::Unavailable,
+                format!("{lease_name}: lost ({why}): stopped; running migrations are left to Forklift"),
+            )),
+        };
+        held.release().await;
+        result
     })
+}
+
+fn print_job(
+    args: &Args,
+    objects: &[manifest::Object],
+    plans: &[manifest::Plan],
+) -> Result<ExitCode> {
+    let Some(lease_name) = lease::LeaseName::of(plans) else {
+        return Err(Error::data(
+            "--print-job: no Forklift Plan in the input: nothing for a Job to run",
+        ));
+    };
+    let written = job::objects(args, objects, plans, &lease_name)?;
+    let mut stdout = std::io::stdout().lock();
+    common::k8s::write_objects(&mut stdout, "stdout", &written, args.output)?;
+    std::io::Write::flush(&mut stdout).map_err(|e| common::error::write_error("stdout", &e))?;
+    Ok(ExitCode::Ok)
 }
 
 fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {

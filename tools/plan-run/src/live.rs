@@ -6,11 +6,13 @@ use crate::events::Events;
 use crate::forklift;
 use crate::kubeerr;
 use crate::manifest::{self, FORKLIFT_API_VERSION, Object, Plan};
-use crate::progress::Progress;
+use crate::progress::{Counts, Progress};
 use crate::refusals::{self, Refusals};
 use crate::sched::{PlanKey, Scheduler, State};
+use crate::signals::Interrupt;
 use crate::status::{self, Outcome};
 use crate::{Args, human_secs};
+use common::untrusted::for_terminal;
 use common::{Error, ExitCode, Result};
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -242,10 +244,21 @@ pub async fn run(
     plans: Vec<Plan>,
 ) -> Result<ExitCode> {
     let begun = Instant::now();
+    // Registered first: a signal from here on ends with the summary and exit 130 or 143 (one
+    // during the apply, once the apply is done; tokio's ctrl_c() would register only when awaited).
+    let mut ctrl_c = Interrupt::register()
+        .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch signals: {e}")))?;
     let mut events = Events::stdout(true);
     let mut kinds = Kinds::default();
     check_forklift_version(&client, objects, &plans).await;
     apply_all(args, &client, &mut kinds, objects, &mut events).await?;
+    if let Some(signal) = ctrl_c.recv().now_or_never() {
+        eprintln!(
+            "plan-run: {} after the apply: nothing started",
+            signal.word()
+        );
+        return Ok(signal.exit_code());
+    }
     if args.dry_run {
         eprintln!(
             "plan-run: dry run: {} object(s) accepted by the API server, nothing stored, nothing started",
@@ -419,11 +432,8 @@ pub async fn run(
 
     let mut progress = Progress::new(args.verbosity.show_progress());
     let ready_deadline = Instant::now() + Duration::from_secs_f64(args.ready_timeout);
-    // Registered now, before the first Migration starts: a Ctrl-C from here on ends with the
-    // summary and exit 130 (tokio::signal::ctrl_c() would register only when first awaited).
-    let mut ctrl_c = Interrupt::register()
-        .map_err(|e| Error::new(ExitCode::Software, format!("cannot catch Ctrl-C: {e}")))?;
     let mut interrupted = false;
+    let mut caught = None;
     let mut watch_errors = 0u32;
     // No start before every Plan watch has listed its namespace once: plans already Ready (a
     // rerun, a resume) are then all known, and the scheduler's order holds among them rather than
@@ -437,8 +447,9 @@ pub async fn run(
     let mut relists: BTreeMap<String, Relist> = BTreeMap::new();
 
     loop {
-        if ctrl_c.recv().now_or_never().is_some() {
+        if let Some(signal) = ctrl_c.recv().now_or_never() {
             interrupted = true;
+            caught = Some(signal);
             scheduler.stop();
             break;
         }
@@ -531,6 +542,7 @@ pub async fn run(
             break;
         }
 
+        progress.status(Counts::of(tracked.keys().map(|k| scheduler.state(k))));
         // When to look again without an event: a ready timeout, the window opening, a retry.
         let now = Instant::now();
         let mut wake = now + Duration::from_secs(3600);
@@ -635,8 +647,9 @@ pub async fn run(
                     }
                 }
             }
-            _ = ctrl_c.recv() => {
+            signal = ctrl_c.recv() => {
                 interrupted = true;
+                caught = Some(signal);
                 scheduler.stop();
                 break;
             }
@@ -669,7 +682,14 @@ pub async fn run(
         (true, false) => Some("interrupted, running migrations left to Forklift"),
         (true, true) => Some("interrupted, unfinished VMs of running migrations canceled"),
     };
-    let code = summary(&tracked, &scheduler, on_interrupt, begun.elapsed());
+    let code = match (
+        summary(&tracked, &scheduler, on_interrupt, begun.elapsed()),
+        caught,
+    ) {
+        (ExitCode::Interrupted, Some(signal)) => signal.exit_code(),
+        (code, _) => code,
+    };
+    report_failed_vms(&tracked);
     report_refusals(&refusals);
     if !events_unreadable.is_empty() {
         eprintln!(
@@ -754,12 +774,53 @@ fn report_refusal(
     )?;
     progress.println(&format!(
         "plan-run: warning: {}: {} refused ({}): {}",
-        refusals::printable(&refusal.namespace),
-        refusals::printable(&refusal.object),
+        for_terminal(&refusal.namespace),
+        for_terminal(&refusal.object),
         refusal.cause.as_str(),
-        refusals::printable(&refusal.message)
+        for_terminal(&refusal.message)
     ));
     Ok(())
+}
+
+/// The VMs that did not migrate, by plan, after the summary, and how to start them again.
+fn report_failed_vms(tracked: &BTreeMap<PlanKey, Tracked>) {
+    let mut count = 0;
+    let mut lines = Vec::new();
+    for (key, t) in tracked {
+        let failed: Vec<String> = t
+            .vms
+            .iter()
+            .filter_map(|vm| {
+                let how = match vm.outcome {
+                    Some(Outcome::Failed) => vm.error.as_deref().unwrap_or("failed"),
+                    Some(Outcome::Canceled) => "canceled",
+                    _ => return None,
+                };
+                Some(format!(
+                    "{} ({})",
+                    for_terminal(&vm.name),
+                    for_terminal(how)
+                ))
+            })
+            .collect();
+        if !failed.is_empty() {
+            count += failed.len();
+            lines.push(format!(
+                "  {}: {}",
+                for_terminal(&key.to_string()),
+                failed.join(", ")
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!(
+        "plan-run: {count} VM(s) did not migrate; rerun with --retry-failed to start them again (Forklift runs again only the VMs that did not succeed):"
+    );
+    for line in lines {
+        eprintln!("{line}");
+    }
 }
 
 /// The refusals of the run, after the summary: what to fix before `--retry-failed`.
@@ -774,33 +835,11 @@ fn report_refusals(refusals: &Refusals) {
     for r in &refusals.list {
         eprintln!(
             "  {}: {} ({}): {}",
-            refusals::printable(&r.namespace),
-            refusals::printable(&r.object),
+            for_terminal(&r.namespace),
+            for_terminal(&r.object),
             r.cause.as_str(),
-            refusals::printable(&r.message)
+            for_terminal(&r.message)
         );
-    }
-}
-
-/// Ctrl-C (SIGINT), caught from registration on.
-struct Interrupt {
-    #[cfg(unix)]
-    signal: tokio::signal::unix::Signal,
-    #[cfg(windows)]
-    signal: tokio::signal::windows::CtrlC,
-}
-
-impl Interrupt {
-    fn register() -> std::io::Result<Interrupt> {
-        #[cfg(unix)]
-        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        #[cfg(windows)]
-        let signal = tokio::signal::windows::ctrl_c()?;
-        Ok(Interrupt { signal })
-    }
-
-    async fn recv(&mut self) {
-        self.signal.recv().await;
     }
 }
 
@@ -1088,7 +1127,11 @@ fn end_as_deleted(
     }
     scheduler.done(key);
     progress.finish(&key.to_string(), "deleted");
-    tracing::warn!("{key}: {what} was deleted while plan-run followed it");
+    tracing::warn!(
+        "{}: {} was deleted while plan-run followed it",
+        for_terminal(&key.to_string()),
+        for_terminal(&what)
+    );
     events.emit(
         jiff::Timestamp::now(),
         "deleted",
@@ -1174,7 +1217,11 @@ async fn mac_conflicts_block(
         .collect::<Vec<_>>()
         .join("; ");
     let condition = &common::forklift::plan::MAC_CONFLICTS;
-    tracing::warn!("{key}: blocked: {} (Critical): {message}", condition.kind);
+    tracing::warn!(
+        "{key}: blocked: {} (Critical): {}",
+        condition.kind,
+        for_terminal(&message)
+    );
     t.result = Some(PlanResult::Blocked);
     events.emit(
         jiff::Timestamp::now(),
@@ -1202,7 +1249,7 @@ fn report_blocked(key: &PlanKey, t: &mut Tracked, events: &mut Events, timeout: 
             .collect::<Vec<_>>()
             .join("; ")
     };
-    tracing::warn!("{key}: blocked: {message}");
+    tracing::warn!("{key}: blocked: {}", for_terminal(&message));
     t.result = Some(PlanResult::Blocked);
     events.emit(
         jiff::Timestamp::now(),

@@ -157,19 +157,6 @@ impl Refusals {
     }
 }
 
-/// `text` with control characters escaped, for a terminal (Event messages carry object names).
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,10 +239,5 @@ mod tests {
             r.observe_vm_error("alice-ns", "image copy failed")
                 .is_none()
         );
-    }
-
-    #[test]
-    fn printable_escapes_controls() {
-        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
     }
 }
