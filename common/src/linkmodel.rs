@@ -682,7 +682,10 @@ mod tests {
         // Five: the even share, 200, is under the cap.
         assert_eq!(link.rates(&[""; 5], 0.0), [200.0; 5]);
         // Two into class fast share its 200; the third takes its cap, 300.
-        assert_eq!(link.rates(&["fast", "fast", ""], 0.0), [100.0, 100.0, 300.0]);
+        assert_eq!(
+            link.rates(&["fast", "fast", ""], 0.0),
+            [100.0, 100.0, 300.0]
+        );
         // At noon the load takes half: 500 for four transfers of no class, 125 each.
         assert_eq!(link.rates(&[""; 4], 12.0 * 3600.0), [125.0; 4]);
     }
@@ -692,8 +695,16 @@ mod tests {
         let link = capped();
         // From 17:59:50, 5 transfers of 4000 bytes: 10 s at 100 each (500 / 5), then 200 each.
         let mut left = [4000.0; 5];
-        let moved = link.advance_at(&mut left, &[""; 5], (17.0 * 3600.0) + 59.0 * 60.0 + 50.0, 20.0);
-        assert!((moved - 5.0 * (10.0 * 100.0 + 10.0 * 200.0)).abs() < 1e-6, "{moved}");
+        let moved = link.advance_at(
+            &mut left,
+            &[""; 5],
+            (17.0 * 3600.0) + 59.0 * 60.0 + 50.0,
+            20.0,
+        );
+        assert!(
+            (moved - 5.0 * (10.0 * 100.0 + 10.0 * 200.0)).abs() < 1e-6,
+            "{moved}"
+        );
     }
 
     #[test]
@@ -723,7 +734,10 @@ mod tests {
         assert_eq!(collapse.bandwidth_bytes_per_sec, 125e6);
         assert_eq!(collapse.contention_threshold, 4);
         let err = LinkModel::named_or_file("/nonexistent/model.yaml").unwrap_err();
-        assert!(err.contains("clean-10g") && err.contains("/nonexistent"), "{err}");
+        assert!(
+            err.contains("clean-10g") && err.contains("/nonexistent"),
+            "{err}"
+        );
         assert!(LinkModel::parse("bandwidth: fast\n").is_err());
         assert!(LinkModel::parse("bandwidth: 1GB/s\nbogus: 1\n").is_err());
     }
