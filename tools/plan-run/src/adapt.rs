@@ -6,8 +6,9 @@
 //! the mean number of VMs copying, and keeps, per such number, a recent average of the rate. It
 //! climbs while the best rate is at the highest number tried (additive increase, one VM an
 //! interval), backs off multiplicatively when the rate at the current number falls well below the
-//! best seen at fewer (contention), and otherwise holds at the fewest VMs within a few percent of
-//! the best. Old observations expire, so the climb is tried again when the link changes (other
+//! best seen at fewer (contention), tries one fewer when the best is at the fewest tried (a plan
+//! can bring more VMs than the limit, so fewer may never have been seen), and otherwise holds at
+//! the fewest VMs within a few percent of the best. Old observations expire, so the climb is tried again when the link changes (other
 //! traffic by time of day).
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ const CONTENTION: f64 = 0.10;
 /// Multiplicative back-off.
 const BACK_OFF: f64 = 0.7;
 /// Observations older than this many intervals are forgotten.
-const MEMORY_INTERVALS: f64 = 15.0;
+const MEMORY_INTERVALS: f64 = 60.0;
 
 /// One observation: the recent rate with that many VMs copying, and when it was last seen.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +39,7 @@ pub struct Decision {
     pub rate_bytes_per_sec: f64,
     /// Mean number of VMs copying over the interval.
     pub copying_vms: f64,
-    /// `increase`, `back-off` or `hold`.
+    /// `increase`, `decrease` (probing fewer), `back-off` or `hold`.
     pub action: &'static str,
     pub reason: String,
 }
@@ -154,6 +155,7 @@ impl Controller {
             .find(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
             .map_or(best_n, |(k, _)| *k);
         let highest = self.seen.keys().next_back().copied().unwrap_or(n);
+        let lowest = self.seen.keys().next().copied().unwrap_or(n);
         let mib = |r: f64| r / (1 << 20) as f64;
         let new = if n > enough && rate < best * (1.0 - CONTENTION) {
             let backed = ((previous as f64 * BACK_OFF).floor() as usize).max(enough);
@@ -166,6 +168,12 @@ impl Controller {
                     mib(rate),
                     mib(best)
                 ),
+            )
+        } else if enough >= highest && n > previous + 1 {
+            decision(
+                previous,
+                "hold",
+                format!("{n} VMs copying, more than the limit: a plan brought them all"),
             )
         } else if enough >= highest {
             if n + 1 >= previous {
@@ -184,14 +192,30 @@ impl Controller {
                     format!("{n} VMs copying, under the limit: waiting for them to start"),
                 )
             }
-        } else {
+        } else if enough <= lowest && lowest > 1 && n <= lowest && lowest <= previous {
             decision(
-                enough.max(1),
+                lowest - 1,
+                "decrease",
+                format!(
+                    "{:.0} MiB/s with {n} VMs copying, the fewest tried: trying one fewer",
+                    mib(rate)
+                ),
+            )
+        } else if enough > lowest {
+            decision(
+                enough,
                 "hold",
                 format!(
-                    "{:.0} MiB/s with {enough} VMs copying; more did not copy faster",
+                    "{:.0} MiB/s with {enough} VMs copying; more did not copy faster, fewer slower",
                     mib(best)
                 ),
+            )
+        } else {
+            // Fewer never seen: the limit stays under what runs until they are.
+            decision(
+                previous.min(enough),
+                "hold",
+                format!("{n} VMs copying, more than the limit: waiting for fewer"),
             )
         };
         self.limit = new.limit.clamp(1, self.max_limit);
