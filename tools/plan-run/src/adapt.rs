@@ -157,7 +157,9 @@ impl Controller {
         let highest = self.seen.keys().next_back().copied().unwrap_or(n);
         let lowest = self.seen.keys().next().copied().unwrap_or(n);
         let mib = |r: f64| r / (1 << 20) as f64;
-        let new = if n > enough && rate < best * (1.0 - CONTENTION) {
+        // Back off once per overshoot: while more VMs copy than the limit lets in (a back-off
+        // already made), a lower limit changes nothing yet.
+        let new = if n > enough && rate < best * (1.0 - CONTENTION) && n <= previous + 1 {
             let backed = ((previous as f64 * BACK_OFF).floor() as usize).max(enough);
             let limit = backed.min(previous.saturating_sub(1)).max(1);
             decision(
