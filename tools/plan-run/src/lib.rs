@@ -338,25 +338,23 @@ fn simulate(
     };
     let outcome = simulate::run(plans, &mut scheduler, &setup, &mut events)?;
     let end = start + jiff::SignedDuration::from_secs_f64(outcome.makespan_secs);
-    events.emit(
-        end,
-        "simulation",
-        None,
-        serde_json::json!({
+    let mut summary = serde_json::json!({
             "plans": outcome.plans,
             "vms": outcome.vms,
             "total_bytes": outcome.total_bytes,
             "bandwidth_bytes_per_sec": link.bandwidth_bytes_per_sec,
-            "adaptive": outcome.peak_vm_limit.is_some(),
-            "peak_vm_limit": outcome.peak_vm_limit,
-            "vm_limit_changes": outcome.vm_limit_changes,
             "makespan_secs": round3(outcome.makespan_secs),
             "lower_bound_secs": round3(outcome.lower_bound_secs),
             "ratio": round3(outcome.ratio()),
             "peak_running_plans": outcome.peak_running_plans,
             "peak_inflight_bytes": outcome.peak_inflight_bytes,
-        }),
-    )?;
+    });
+    if let Some(peak) = outcome.peak_vm_limit {
+        summary["adaptive"] = true.into();
+        summary["peak_vm_limit"] = peak.into();
+        summary["vm_limit_changes"] = outcome.vm_limit_changes.into();
+    }
+    events.emit(end, "simulation", None, summary)?;
     events.flush()?;
     if !args.verbosity.quiet {
         eprintln!(
