@@ -2009,3 +2009,118 @@ fn auto_on_a_clean_link_comes_within_10_percent_of_the_bound() {
     let (above, _) = time_above(&events, 3);
     assert_eq!(above, 0.0, "never more than 3 plans");
 }
+
+/// --bandwidth auto live: the same controller, fed from the Migrations' status, on forklift-sim
+/// running clean-10g (hidden from plan-run, which is not told the model), takes about the time
+/// its simulation does, and says what it decided. The sample interval is the simulation's 60 s
+/// over the time scale, so both decide at the same simulated instants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_live_on_forklift_sim_agrees_with_its_simulation() {
+    let _exclusive = RESTART.write().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.namespace("plan-run-auto").await;
+    let m = manifests(&ns, &["--max-vms-per-plan", "1"]);
+    let input = subset(&m, 8, &ns);
+    let records = m.forklift.with_file_name("owned.jsonl");
+    std::fs::write(&records, owned()).unwrap();
+    let (input, records) = (input.to_str().unwrap(), records.to_str().unwrap());
+    let plans = plans_of(read_lines(Path::new(input))).len();
+    let simulated = plan_run(
+        &[
+            "--simulate",
+            "--bandwidth",
+            "auto",
+            "--link-model",
+            "clean-10g",
+            "--start",
+            "2026-11-27T22:00:00Z",
+            "--records",
+            records,
+            input,
+        ],
+        None,
+    );
+    assert_eq!(
+        pipeline::code(&simulated),
+        0,
+        "{}",
+        pipeline::stderr(&simulated)
+    );
+    let offline = events(&simulated);
+    let simulated_secs = of(&offline, "simulation")[0]["makespan_secs"]
+        .as_f64()
+        .unwrap();
+    let scale = (simulated_secs / 40.0).max(1.0);
+    let scale_arg = format!("{scale:.3}");
+    let sample = format!("{:.3}s", 60.0 / scale);
+    let sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &ns,
+            "--time-scale",
+            &scale_arg,
+            "--link-model",
+            "clean-10g",
+            "--clock-start",
+            "2026-11-27T22:00:00Z",
+            "--tick",
+            "20ms",
+            "--status-interval",
+            "100ms",
+            "--events",
+            "--footprint",
+            "vm-only",
+        ],
+    );
+    let kubeconfig = bed.kubeconfig.clone();
+    let prep_input = input.to_string();
+    tokio::task::spawn_blocking(move || make_plans_ready(&prep_input, plans, &kubeconfig))
+        .await
+        .unwrap();
+    let args = [
+        "--bandwidth",
+        "auto",
+        "--sample-interval",
+        &sample,
+        "--ready-timeout",
+        "60s",
+        input,
+    ];
+    let out = {
+        let kubeconfig = bed.kubeconfig.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            plan_run(&args, Some(&kubeconfig))
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let live_events = events(&out);
+    assert_eq!(of(&live_events, "plan-finished").len(), plans);
+    assert!(
+        !of(&live_events, "concurrency").is_empty(),
+        "no decision reported: {live_events:?}"
+    );
+    let forklift_events = tokio::task::spawn_blocking(move || {
+        let events = sim_events(&sim, plans);
+        drop(sim);
+        events
+    })
+    .await
+    .unwrap();
+    let (live_secs, _) = live_schedule(&forklift_events, plans);
+    let error = (live_secs - simulated_secs).abs() / simulated_secs;
+    eprintln!(
+        "auto on clean-10g, {plans} plans: simulated {simulated_secs:.0} s, live {live_secs:.0} s \
+         on forklift-sim's clock (x{scale:.1}): {:.1}% apart",
+        error * 100.0
+    );
+    assert!(
+        error <= 0.10,
+        "simulated {simulated_secs:.0} s, live {live_secs:.0} s"
+    );
+}
