@@ -330,6 +330,8 @@ impl QuotaSampler {
 fn plan_run(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
     const PLAN_RUN_LIMIT: Duration = Duration::from_secs(900);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
+        // The limits the test gives, not --bandwidth auto's.
+        .args(["--bandwidth", "fixed"])
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
@@ -527,6 +529,8 @@ struct Running {
 impl Running {
     fn start(kubeconfig: &std::path::Path, args: &[&str]) -> Running {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plan-run"))
+            // The limits the test gives, not --bandwidth auto's.
+            .args(["--bandwidth", "fixed"])
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")

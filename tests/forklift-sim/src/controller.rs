@@ -66,6 +66,8 @@ struct Run {
     datavolumes: bool,
     /// A warm plan: precopies, then a cutover at the Migration's `spec.cutover`.
     warm: bool,
+    /// Target storage class by source storage domain id (the plan's StorageMap), read once.
+    classes: Option<HashMap<String, String>>,
 }
 
 impl Run {
@@ -598,6 +600,7 @@ impl Controller {
             datavolumes: self.args.footprint == crate::Footprint::Full
                 && !self.plan_uses_populators(plan),
             warm: target::is_warm(&plan.data),
+            classes: None,
         }
     }
 
@@ -969,16 +972,32 @@ impl Controller {
                 .contains(&(run.migration_uid.clone(), vm.id.clone(), disk.id.clone()))
     }
 
-    /// Disk transfers: one shared link per source provider.
+    /// Disk transfers: one shared link per source provider, each disk writing to the storage
+    /// class its plan's StorageMap gives its storage domain.
     fn move_bytes(&mut self, dt: f64, view: &target::TransferView) {
         let keys: Vec<String> = self.runs.keys().cloned().collect();
+        for key in &keys {
+            if self.runs[key].classes.is_none() {
+                let run = &self.runs[key];
+                let classes = run
+                    .vms
+                    .first()
+                    .and_then(|vm| self.target_of(run, vm))
+                    .map(|t| t.classes)
+                    .unwrap_or_default();
+                self.runs.get_mut(key).unwrap().classes = Some(classes);
+            }
+        }
         let mut providers: Vec<(String, String)> =
             self.runs.values().map(|r| r.provider_key.clone()).collect();
         providers.sort();
         providers.dedup();
+        // The step began dt ago on the simulated clock.
+        let step_start = self.args.clock_start_unix_secs() + self.sim_secs - dt;
         for provider in providers {
             let mut slots = Vec::new();
             let mut remaining = Vec::new();
+            let mut classes: Vec<&str> = Vec::new();
             for key in &keys {
                 let run = &self.runs[key];
                 if run.provider_key != provider {
@@ -992,11 +1011,17 @@ impl Controller {
                         if d.remaining_bytes > 0.0 && Self::flows(run, vm, d, view) {
                             slots.push((key.clone(), vi, di));
                             remaining.push(d.remaining_bytes);
+                            let class = d
+                                .storage_domain
+                                .as_ref()
+                                .and_then(|sd| run.classes.as_ref()?.get(sd));
+                            classes.push(class.map_or("", String::as_str));
                         }
                     }
                 }
             }
-            self.link.advance(&mut remaining, dt);
+            self.link
+                .advance_at(&mut remaining, &classes, step_start, dt);
             for ((key, vi, di), left) in slots.into_iter().zip(remaining) {
                 self.runs.get_mut(&key).unwrap().vms[vi].disks[di].remaining_bytes = left;
             }

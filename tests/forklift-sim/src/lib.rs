@@ -146,7 +146,14 @@ Disk transfers share one link per source provider: the bandwidth is split evenly
 transfers (disks whose populator or importer pod runs), and beyond
 --contention-threshold transfers the aggregate shrinks by --contention-penalty x (n - threshold)
 / n (never below 10%). Each VM also spends --per-vm-overhead (half in Initialize, half in
-VirtualMachineCreation). --time-scale 600 runs 600 simulated seconds per real second. Time a VM
+VirtualMachineCreation). --link-model gives the link instead, by name or file
+(common::linkmodel), hidden from plan-run: besides those four, a cap per transfer, a write cap
+per target storage class (the plan's StorageMap gives each disk's class; the class's transfers
+share its cap) and background load by UTC time of day on the simulated clock (--clock-start plus
+simulated time); shares are max-min fair. Named models: clean-10g (10 Gbit/s, 400 MB/s a stream,
+contention past 16), collapse-1g (1 Gbit/s, 50 MB/s a stream, the aggregate falling as 4/n past
+4 streams), storage-25g (25 Gbit/s, 250 MB/s a stream, 600 MB/s per storage class, 90% of the
+link taken by other traffic 08:00-18:00 UTC). --time-scale 600 runs 600 simulated seconds per real second. Time a VM
 waits on the cluster in DiskTransfer (no disk flowing yet, or all copied but a PVC not yet bound)
 is taken out of its VirtualMachineCreation time, the part of the overhead it stands for;
 vm_finished events report it (cluster_wait_secs). The cluster's own latency passes in real time,
@@ -172,6 +179,16 @@ pub struct Args {
     /// Running VMs per source provider across all executing plans (Forklift's MAX_VM_INFLIGHT)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_vm_inflight: u32,
+    /// The link model, by name (clean-10g, collapse-1g, storage-25g) or file (YAML: bandwidth,
+    /// contention_threshold, contention_penalty, per_transfer_cap, storage_write_caps,
+    /// background_load, per_vm_overhead); instead of the four flags below
+    #[arg(long, value_name = "NAME|FILE", value_parser = parse_link_model,
+          conflicts_with_all = ["bandwidth", "contention_threshold", "contention_penalty", "per_vm_overhead"])]
+    pub link_model: Option<LinkModel>,
+    /// The simulated clock's time at start (RFC 3339), for the model's background load by time
+    /// of day [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_clock_start)]
+    pub clock_start: Option<i64>,
     /// Aggregate bandwidth of the link per source provider (10Gbit/s, 1.25GB/s, 800MiB/s)
     #[arg(long, value_name = "RATE", default_value = "10Gbit/s", value_parser = parse_rate)]
     pub bandwidth: f64,
@@ -257,11 +274,24 @@ pub struct Args {
     pub verbosity: common::cli::Verbosity,
 }
 
+static CLOCK_START: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
 /// What executions create in target namespaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Footprint {
     Full,
     VmOnly,
+}
+
+fn parse_link_model(text: &str) -> std::result::Result<LinkModel, String> {
+    LinkModel::named_or_file(text)
+}
+
+/// RFC 3339 into Unix seconds.
+fn parse_clock_start(text: &str) -> std::result::Result<i64, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))
 }
 
 /// `CLASS=SIZE` for --storage-capacity.
@@ -285,12 +315,22 @@ impl Args {
     }
 
     pub fn link(&self) -> LinkModel {
-        LinkModel {
+        self.link_model.clone().unwrap_or_else(|| LinkModel {
             bandwidth_bytes_per_sec: self.bandwidth,
             contention_threshold: self.contention_threshold,
             contention_penalty: self.contention_penalty,
             per_vm_overhead_secs: self.per_vm_overhead,
-        }
+            ..LinkModel::default()
+        })
+    }
+
+    /// Unix seconds of the simulated clock's start (--clock-start, else when the process began).
+    pub fn clock_start_unix_secs(&self) -> f64 {
+        *CLOCK_START.get_or_init(|| {
+            self.clock_start
+                .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
+                as f64
+        })
     }
 }
 

@@ -41,6 +41,9 @@ pub struct DiskRun {
     pub remaining_bytes: f64,
     /// Bytes copied by earlier warm stages.
     pub copied_before: f64,
+    /// The source storage domain's id (the StorageMap gives the target class the link model's
+    /// write caps apply to).
+    pub storage_domain: Option<String>,
     pub started: Option<String>,
     pub completed: Option<String>,
 }
@@ -118,6 +121,7 @@ impl VmRun {
                         stage_bytes: d.provisioned_bytes as f64,
                         remaining_bytes: d.provisioned_bytes as f64,
                         copied_before: 0.0,
+                        storage_domain: d.storage_domain.clone(),
                         started: None,
                         completed: None,
                     })

@@ -2,6 +2,7 @@
 //! operator's limits, watches them to the end and writes events; or, with --simulate, predicts it.
 
 mod access;
+pub mod adapt;
 pub mod events;
 mod forklift;
 pub mod job;
@@ -100,10 +101,25 @@ owners' namespaces: for a narrower Job, apply rbac-gen's output yourself and giv
 virtualmachines.kubevirt.io in each namespace of the input: allowed where bound, denied in every
 other one. A mismatch is reported (event access, ok: false) and exits 1.
 
---simulate needs no cluster: the same scheduler, fed by a model of the shared link
-(--bandwidth, common::linkmodel) and of Forklift's VM slots (--max-vm-inflight), writes the same
-events at simulated times and a final `simulation` line: makespan, lower bound (total bytes /
-bandwidth) and their ratio. Reads plan-gen's output directly. The link carries one transfer per
+--bandwidth auto (the default) finds the link's capacity itself: every --sample-interval it
+measures the aggregate throughput from the per-VM DiskTransfer progress Forklift reports in the
+Migration status (and the VMs in phase CopyDisks), and sets how many VMs may be started and not yet
+past their disk copy: one more an interval while throughput grows with them, a multiplicative
+back-off when it falls with more VMs copying (contention), and otherwise the fewest VMs that copy
+within 3% of the best rate seen; old observations expire, so it probes again when the link
+changes. Plans start in order while the VMs in flight are under that limit (one plan always may
+run), within --max-running-plans, --max-inflight and --window. Each decision that changes the
+limit is an event `concurrency` (vm_limit, previous_vm_limit, action increase/back-off/hold,
+reason, rate_bytes_per_sec, copying_vms). --bandwidth fixed, or a RATE, keeps only the limits
+given.
+
+--simulate needs no cluster: the same scheduler and controller, fed by a model of the shared link
+(--link-model NAME|FILE, the models forklift-sim takes, or --bandwidth RATE for a plain link of
+that rate, common::linkmodel) and of Forklift's VM slots (--max-vm-inflight), write the same
+events at simulated times and a final `simulation` line: makespan, the honest lower bound (the
+total bytes at the best aggregate rate the link can carry at each hour, and no less than a class's
+bytes at its write cap or the longest VM's own copy at the per-transfer cap plus its overhead) and
+their ratio. Reads plan-gen's output directly. The link carries one transfer per
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
@@ -189,12 +205,24 @@ pub struct Args {
     pub output: common::k8s::ObjectFormat,
 
     /// Estimate the schedule offline, with no cluster
-    #[arg(long, requires = "bandwidth")]
+    #[arg(long)]
     pub simulate: bool,
 
-    /// --simulate: the shared link's bandwidth (like 10Gbit/s, 1.25GB/s)
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
-    pub bandwidth: Option<f64>,
+    /// `auto`: measure the throughput Forklift reports and adapt the VMs in flight to it;
+    /// `fixed`: only the limits given; a RATE (like 10Gbit/s): fixed, and for --simulate a plain
+    /// link of that bandwidth
+    #[arg(long, value_name = "auto|fixed|RATE", default_value = "auto", value_parser = parse_bandwidth)]
+    pub bandwidth: Bandwidth,
+
+    /// --simulate: the link model, by name (clean-10g, collapse-1g, storage-25g) or file, as
+    /// forklift-sim takes it
+    #[arg(long, value_name = "NAME|FILE", requires = "simulate", value_parser = parse_link_model)]
+    pub link_model: Option<LinkModel>,
+
+    /// --bandwidth auto: how often throughput is measured and the VM limit reconsidered (in
+    /// --simulate, simulated time)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub sample_interval: f64,
 
     /// --simulate: Forklift's controller_max_vm_inflight (VMs migrating at once per provider)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
@@ -229,15 +257,40 @@ fn parse_lease_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
+/// What --bandwidth says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bandwidth {
+    Auto,
+    Fixed,
+    Rate(f64),
+}
+
+fn parse_bandwidth(text: &str) -> std::result::Result<Bandwidth, String> {
+    match text.trim() {
+        "auto" => Ok(Bandwidth::Auto),
+        "fixed" => Ok(Bandwidth::Fixed),
+        rate => linkmodel::parse_rate(rate)
+            .map(Bandwidth::Rate)
+            .map_err(|e| format!("{e}; or auto, or fixed")),
+    }
+}
+
+fn parse_link_model(text: &str) -> std::result::Result<LinkModel, String> {
+    LinkModel::named_or_file(text)
+}
+
+fn parse_positive_duration(text: &str) -> std::result::Result<f64, String> {
+    match parse_duration(text)? {
+        0.0 => Err("must be more than 0".into()),
+        secs => Ok(secs),
+    }
+}
+
 fn parse_size(text: &str) -> std::result::Result<u64, String> {
     match common::size::parse_size(text)? {
         0 => Err("must be more than 0".into()),
         n => Ok(n),
     }
-}
-
-fn parse_rate(text: &str) -> std::result::Result<f64, String> {
-    linkmodel::parse_rate(text)
 }
 
 fn parse_time(text: &str) -> std::result::Result<jiff::Timestamp, String> {
@@ -282,7 +335,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return print_job(&args, &objects, &plans);
     }
     if args.simulate {
-        return simulate(&args, &plans);
+        return simulate(&args, &objects, &plans);
     }
     common::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -333,24 +386,46 @@ fn print_job(
     Ok(ExitCode::Ok)
 }
 
-fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
+fn simulate(
+    args: &Args,
+    objects: &[manifest::Object],
+    plans: &[manifest::Plan],
+) -> Result<ExitCode> {
     if plans.is_empty() {
         return Err(Error::data(
             "no Forklift Plan in the input: nothing to simulate",
         ));
     }
-    let link = LinkModel {
-        bandwidth_bytes_per_sec: args.bandwidth.unwrap_or_default(),
-        per_vm_overhead_secs: args.per_vm_overhead,
-        ..LinkModel::default()
+    let link = match (&args.link_model, args.bandwidth) {
+        (Some(_), Bandwidth::Rate(_)) => {
+            return Err(Error::usage(
+                "--simulate: give --link-model or --bandwidth RATE, not both",
+            ));
+        }
+        (Some(model), _) => model.clone(),
+        (None, Bandwidth::Rate(rate)) => LinkModel {
+            bandwidth_bytes_per_sec: rate,
+            per_vm_overhead_secs: args.per_vm_overhead,
+            ..LinkModel::default()
+        },
+        (None, _) => {
+            return Err(Error::usage(
+                "--simulate needs the link: --link-model NAME|FILE (clean-10g, collapse-1g, \
+                 storage-25g) or --bandwidth RATE",
+            ));
+        }
     };
     let mut vm_disks = std::collections::BTreeMap::new();
     if !args.records.is_empty() {
+        let classes = manifest::storage_classes(objects);
         common::jsonl::Inputs::new(&args.records).for_each(
             |value: serde_json::Value, location| {
                 let record = common::record::parse_vm_record(value)
                     .map_err(|e| Error::data(format!("{location}: {e}")))?;
-                vm_disks.insert(record.id.clone(), manifest::record_disk_bytes(&record));
+                vm_disks.insert(
+                    record.id.clone(),
+                    manifest::record_disk_classes(&record, &classes),
+                );
                 Ok(())
             },
         )?;
@@ -362,19 +437,16 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
     let start = args.start.unwrap_or_else(jiff::Timestamp::now);
     let mut events = events::Events::stdout(false);
     let setup = simulate::Setup {
-        link,
+        link: link.clone(),
         max_vm_inflight: args.max_vm_inflight as usize,
         start,
         zone: jiff::tz::TimeZone::system(),
         vm_disks,
+        adaptive_interval_secs: (args.bandwidth == Bandwidth::Auto).then_some(args.sample_interval),
     };
     let outcome = simulate::run(plans, &mut scheduler, &setup, &mut events)?;
     let end = start + jiff::SignedDuration::from_secs_f64(outcome.makespan_secs);
-    events.emit(
-        end,
-        "simulation",
-        None,
-        serde_json::json!({
+    let mut summary = serde_json::json!({
             "plans": outcome.plans,
             "vms": outcome.vms,
             "total_bytes": outcome.total_bytes,
@@ -384,8 +456,13 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
             "ratio": round3(outcome.ratio()),
             "peak_running_plans": outcome.peak_running_plans,
             "peak_inflight_bytes": outcome.peak_inflight_bytes,
-        }),
-    )?;
+    });
+    if let Some(peak) = outcome.peak_vm_limit {
+        summary["adaptive"] = true.into();
+        summary["peak_vm_limit"] = peak.into();
+        summary["vm_limit_changes"] = outcome.vm_limit_changes.into();
+    }
+    events.emit(end, "simulation", None, summary)?;
     events.flush()?;
     if !args.verbosity.quiet {
         eprintln!(

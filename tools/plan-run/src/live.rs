@@ -2,6 +2,7 @@
 //! scheduler deciding the starts, events on stdout, a summary on stderr. No state of its own: what
 //! has run is read back from the cluster, so a rerun picks up where the last one stopped.
 
+use crate::adapt::{Controller, Meter, PlanView};
 use crate::events::Events;
 use crate::forklift;
 use crate::kubeerr;
@@ -294,6 +295,15 @@ pub async fn run(
         args.limits(),
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
     );
+    scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
+    let mut auto = (args.bandwidth == crate::Bandwidth::Auto).then(|| Auto {
+        controller: Controller::new(
+            args.sample_interval,
+            plans.iter().map(|p| p.vms.len()).sum(),
+        ),
+        meter: Meter::default(),
+        last_action: None,
+    });
     let mut tracked: BTreeMap<PlanKey, Tracked> = plans
         .into_iter()
         .map(|plan| {
@@ -473,6 +483,9 @@ pub async fn run(
                     .unwrap_or_default()
             );
         }
+        if let Some(auto) = &mut auto {
+            auto.sample(begun, &tracked, &mut scheduler, &mut events)?;
+        }
         let starts = if all_listed || list_wait_reported {
             scheduler.decide(minute)
         } else {
@@ -567,6 +580,9 @@ pub async fn run(
             if let Some(at) = t.retry_at {
                 wake = wake.min(at);
             }
+        }
+        if let Some(at) = auto.as_ref().and_then(|a| a.controller.next_decision_at()) {
+            wake = wake.min(begun + Duration::from_secs_f64(at.max(0.0)));
         }
 
         tokio::select! {
@@ -698,6 +714,48 @@ pub async fn run(
         );
     }
     Ok(code)
+}
+
+/// --bandwidth auto in a live run: the controller, fed from the Migrations' status.
+struct Auto {
+    controller: Controller,
+    meter: Meter,
+    last_action: Option<&'static str>,
+}
+
+impl Auto {
+    /// Samples what Forklift reports (seconds since `begun`), reports a decision that changes
+    /// the limit (or the kind of action) as a `concurrency` event, and sets the scheduler's limit.
+    fn sample(
+        &mut self,
+        begun: Instant,
+        tracked: &BTreeMap<PlanKey, Tracked>,
+        scheduler: &mut Scheduler,
+        events: &mut Events,
+    ) -> Result<()> {
+        let views = tracked.iter().map(|(key, t)| PlanView {
+            plan: key.to_string(),
+            vm_count: t.plan.vms.len(),
+            vms: &t.vms,
+            running: scheduler.state(key) == Some(State::Running),
+        });
+        let (bytes, copying, active) = self.meter.read(views);
+        let now = begun.elapsed().as_secs_f64();
+        let demand = scheduler.queued() > 0;
+        if let Some(decision) = self.controller.sample(now, bytes, copying, demand)
+            && (decision.limit != decision.previous || self.last_action != Some(decision.action))
+        {
+            self.last_action = Some(decision.action);
+            events.emit(
+                jiff::Timestamp::now(),
+                "concurrency",
+                None,
+                crate::adapt::event_fields(&decision, scheduler.running_plans()),
+            )?;
+        }
+        scheduler.set_vm_limit(self.controller.limit(), active);
+        Ok(())
+    }
 }
 
 /// Watches of the Events in the plans' target namespaces, and the namespaces whose Events the user

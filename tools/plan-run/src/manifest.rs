@@ -4,6 +4,7 @@
 use crate::sched::PlanKey;
 use common::{Error, Result};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -266,6 +267,46 @@ pub fn record_disk_bytes(record: &common::record::VmRecord) -> Vec<u64> {
         .iter()
         .filter(|d| !d.is_lun())
         .map(common::record::Disk::copied_bytes)
+        .collect()
+}
+
+/// Target storage class by source storage domain (id and name), from the StorageMaps in the
+/// input (Forklift's StorageMap `spec.map[]`: `source` {id|name}, `destination.storageClass`).
+pub fn storage_classes(objects: &[Object]) -> BTreeMap<String, String> {
+    let mut classes = BTreeMap::new();
+    for object in objects.iter().filter(|o| o.kind() == "StorageMap") {
+        for pair in object.value["spec"]["map"].as_array().into_iter().flatten() {
+            let Some(class) = pair["destination"]["storageClass"].as_str() else {
+                continue;
+            };
+            for key in ["id", "name"] {
+                if let Some(source) = pair["source"][key].as_str() {
+                    classes.insert(source.to_string(), class.to_string());
+                }
+            }
+        }
+    }
+    classes
+}
+
+/// [`record_disk_bytes`] with each disk's target storage class ("" when no map names its
+/// storage domain).
+pub fn record_disk_classes(
+    record: &common::record::VmRecord,
+    classes: &BTreeMap<String, String>,
+) -> Vec<(u64, String)> {
+    record
+        .disks()
+        .iter()
+        .filter(|d| !d.is_lun())
+        .map(|d| {
+            let class = d.storage_domain.as_ref().and_then(|sd| {
+                classes
+                    .get(&sd.id)
+                    .or_else(|| sd.name.as_ref().and_then(|n| classes.get(n)))
+            });
+            (d.copied_bytes(), class.cloned().unwrap_or_default())
+        })
         .collect()
 }
 

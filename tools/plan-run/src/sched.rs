@@ -53,6 +53,8 @@ pub enum State {
 #[derive(Debug, Clone)]
 struct Entry {
     bytes: u64,
+    /// The plan's VMs (for the VM limit of --bandwidth auto).
+    vms: usize,
     index: usize,
     state: State,
 }
@@ -77,6 +79,9 @@ pub struct Scheduler {
     running: usize,
     inflight: u64,
     stopped: bool,
+    /// --bandwidth auto: at most this many VMs started and not past their disk copy, and how
+    /// many are now (starts stop at the limit, in plan order; one plan always may run).
+    vm_limit: Option<(usize, usize)>,
 }
 
 impl Scheduler {
@@ -90,6 +95,7 @@ impl Scheduler {
                     key,
                     Entry {
                         bytes,
+                        vms: 0,
                         index,
                         state: State::Waiting,
                     },
@@ -102,7 +108,22 @@ impl Scheduler {
             running: 0,
             inflight: 0,
             stopped: false,
+            vm_limit: None,
         }
+    }
+
+    /// Each plan's VM count, for the VM limit.
+    pub fn set_vm_counts<'a>(&mut self, counts: impl IntoIterator<Item = (&'a PlanKey, usize)>) {
+        for (key, vms) in counts {
+            if let Some(entry) = self.plans.get_mut(key) {
+                entry.vms = vms;
+            }
+        }
+    }
+
+    /// The VM limit of the adaptive controller, and the VMs now started and not past their copy.
+    pub fn set_vm_limit(&mut self, limit: usize, active_vms: usize) {
+        self.vm_limit = Some((limit, active_vms));
     }
 
     pub fn limits(&self) -> &Limits {
@@ -226,6 +247,14 @@ impl Scheduler {
             {
                 break;
             }
+            // The VM limit holds the next plan in order back (no smaller plan overtakes it);
+            // with nothing running, one plan starts whatever its size.
+            if let Some((limit, active)) = self.vm_limit
+                && active >= limit
+                && (self.running > 0 || active > 0)
+            {
+                break;
+            }
             let oversize = self
                 .limits
                 .max_inflight_bytes
@@ -243,6 +272,9 @@ impl Scheduler {
             }
             let entry = self.plans.get_mut(&plan).expect("queued plan is known");
             entry.state = State::Running;
+            if let Some((_, active)) = &mut self.vm_limit {
+                *active += entry.vms;
+            }
             self.running += 1;
             self.inflight = self.inflight.saturating_add(bytes);
             starts.push(Start {
@@ -410,6 +442,21 @@ mod tests {
         s.stop();
         s.done(&key("a"));
         assert!(s.is_finished());
+    }
+
+    #[test]
+    fn the_vm_limit_holds_starts_in_plan_order() {
+        let sizes = [("a", 30), ("b", 20), ("c", 10)];
+        let mut s = scheduler(Limits::default(), &sizes);
+        let counts = [(key("a"), 3), (key("b"), 4), (key("c"), 1)];
+        s.set_vm_counts(counts.iter().map(|(k, n)| (k, *n)));
+        // Nothing runs: a starts (3 VMs), then b (3 < 5), and c waits though it would fit.
+        s.set_vm_limit(5, 0);
+        assert_eq!(names(&s.decide(0)), ["a", "b"]);
+        s.set_vm_limit(5, 5);
+        assert!(s.decide(0).is_empty());
+        s.set_vm_limit(5, 4);
+        assert_eq!(names(&s.decide(0)), ["c"]);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Forklift's own cap on running VMs per source provider (--max-vm-inflight) is applied too.
 //! Transfers are per disk, as Forklift copies a VM's disks in parallel and forklift-sim paces
 //! them, where VM records give the disks; a VM without a record is one transfer of its bytes.
+//! With --bandwidth auto the adaptive controller (crate::adapt) sets the VM limit from the
+//! throughput it measures in the simulation, as it does live from Forklift's reported progress.
 
+use crate::adapt::Controller;
 use crate::events::Events;
 use crate::manifest::Plan;
 use crate::sched::{PlanKey, Scheduler};
@@ -24,6 +27,9 @@ pub struct Outcome {
     pub vms: usize,
     pub peak_inflight_bytes: u64,
     pub peak_running_plans: usize,
+    /// --bandwidth auto: the highest VM limit the controller set, and how often it changed it.
+    pub peak_vm_limit: Option<usize>,
+    pub vm_limit_changes: usize,
 }
 
 impl Outcome {
@@ -54,6 +60,8 @@ struct Vm {
     bytes: u64,
     /// Bytes left of each disk transfer (one entry for a VM known only by its total).
     remaining: Vec<f64>,
+    /// Each disk's target storage class ("" when not known).
+    classes: Vec<String>,
     phase: Phase,
 }
 
@@ -65,8 +73,11 @@ pub struct Setup {
     pub start: Timestamp,
     /// The time zone --window is read in.
     pub zone: TimeZone,
-    /// The bytes of each disk Forklift copies, by VM id, where VM records were given.
-    pub vm_disks: BTreeMap<String, Vec<u64>>,
+    /// The bytes and target storage class of each disk Forklift copies, by VM id, where VM
+    /// records were given.
+    pub vm_disks: BTreeMap<String, Vec<(u64, String)>>,
+    /// --bandwidth auto: the controller decides every this many simulated seconds.
+    pub adaptive_interval_secs: Option<f64>,
 }
 
 /// Runs the simulation from `start` (the window read in `zone`), writing the events. `vm_disks`
@@ -84,6 +95,7 @@ pub fn run(
         start,
         zone,
         vm_disks,
+        adaptive_interval_secs,
     } = setup;
     let (start, max_vm_inflight) = (*start, *max_vm_inflight);
     // Every instant is checked against the horizon below before it is used, so `at` never
@@ -118,7 +130,7 @@ pub fn run(
             .iter()
             .filter_map(|v| vm_disks.get(&v.id))
             .flatten()
-            .copied();
+            .map(|d| d.0);
         let known = common::size::sum_bytes(known);
         let unknown = plan
             .vms
@@ -133,7 +145,7 @@ pub fn run(
                 Some(disks) => disks.clone(),
                 None => {
                     k += 1;
-                    vec![base + u64::from(k <= extra)]
+                    vec![(base + u64::from(k <= extra), String::new())]
                 }
             };
             plan_vms[i].push(vms.len());
@@ -141,15 +153,28 @@ pub fn run(
                 plan: i,
                 id: vm.id.clone(),
                 name: vm.name.clone(),
-                bytes: common::size::sum_bytes(disks.iter().copied()),
-                remaining: disks.iter().map(|b| *b as f64).collect(),
+                bytes: common::size::sum_bytes(disks.iter().map(|d| d.0)),
+                remaining: disks.iter().map(|d| d.0 as f64).collect(),
+                classes: disks.iter().map(|d| d.1.clone()).collect(),
                 phase: Phase::Queued,
             });
         }
     }
 
     let total_bytes = common::size::sum_bytes(plans.iter().map(|p| p.bytes));
-    let lower_bound_secs = total_bytes as f64 / link.bandwidth_bytes_per_sec;
+    let start_unix = start.as_millisecond() as f64 / 1000.0;
+    let bound_input: Vec<Vec<(u64, &str)>> = vms
+        .iter()
+        .map(|vm| {
+            (vm.remaining.iter().zip(&vm.classes))
+                .map(|(b, c)| (*b as u64, c.as_str()))
+                .collect()
+        })
+        .collect();
+    let lower_bound_secs = link.lower_bound_secs(&bound_input, start_unix);
+    let mut controller = adaptive_interval_secs.map(|i| Controller::new(i, vms.len()));
+    let mut adaptive = Adaptive::default();
+    scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
     if lower_bound_secs > horizon {
         return Err(too_long(total_bytes, link, start));
     }
@@ -178,6 +203,19 @@ pub fn run(
         // Whether anything changed at this instant: then look again before time moves on, so a
         // slot or a plan finishing now is taken now, not at the next event.
         let mut changed = false;
+        if let Some(c) = &controller {
+            let active = executing
+                .iter()
+                .flat_map(|&p| &plan_vms[p])
+                .filter(|&&v| {
+                    matches!(
+                        vms[v].phase,
+                        Phase::Queued | Phase::Initialize(_) | Phase::Transfer
+                    )
+                })
+                .count();
+            scheduler.set_vm_limit(c.limit(), active);
+        }
         for start in scheduler.decide(minute_of_day(t)) {
             changed = true;
             let i = index[&start.plan];
@@ -262,6 +300,13 @@ pub fn run(
         if scheduler.is_finished() {
             break;
         }
+        if let Some(c) = &mut controller {
+            let copying = vms.iter().filter(|v| v.phase == Phase::Transfer).count();
+            let demand = scheduler.queued() > 0;
+            if let Some(decision) = c.sample(t, adaptive.moved_bytes, copying, demand) {
+                changed |= adaptive.report(&decision, at(t), scheduler, events)?;
+            }
+        }
         if changed {
             continue;
         }
@@ -279,13 +324,22 @@ pub fn run(
                 _ => {}
             }
         }
+        let mut remaining: Vec<f64> = transferring
+            .iter()
+            .map(|&(v, d)| vms[v].remaining[d])
+            .collect();
+        let classes: Vec<&str> = transferring
+            .iter()
+            .map(|&(v, d)| vms[v].classes[d].as_str())
+            .collect();
         if !transferring.is_empty() {
-            let rate = link.rate_per_transfer(transferring.len());
-            let smallest = transferring
-                .iter()
-                .map(|&(v, d)| vms[v].remaining[d])
-                .fold(f64::INFINITY, f64::min);
-            dt = dt.min(smallest / rate);
+            dt = dt.min(link.secs_to_next_change(&remaining, &classes, start_unix + t));
+        }
+        if let Some(next) = controller.as_ref().and_then(Controller::next_decision_at)
+            && next > t
+            && !transferring.is_empty()
+        {
+            dt = dt.min(next - t);
         }
         if scheduler.queued() > 0
             && let Some(window) = scheduler.limits().window
@@ -305,11 +359,7 @@ pub fn run(
             continue;
         }
         idle_turns = 0;
-        let mut remaining: Vec<f64> = transferring
-            .iter()
-            .map(|&(v, d)| vms[v].remaining[d])
-            .collect();
-        link.advance(&mut remaining, dt);
+        adaptive.moved_bytes += link.advance_at(&mut remaining, &classes, start_unix + t, dt);
         for (&(v, d), r) in transferring.iter().zip(remaining) {
             vms[v].remaining[d] = r;
         }
@@ -332,7 +382,44 @@ pub fn run(
         vms: vms.len(),
         peak_inflight_bytes: peak_inflight,
         peak_running_plans: peak_running,
+        peak_vm_limit: controller.as_ref().map(|_| adaptive.peak_limit),
+        vm_limit_changes: adaptive.changes,
     })
+}
+
+/// What the simulation keeps of the adaptive controller's run.
+#[derive(Default)]
+struct Adaptive {
+    moved_bytes: f64,
+    peak_limit: usize,
+    changes: usize,
+    last_action: Option<&'static str>,
+}
+
+impl Adaptive {
+    /// A decision as a `concurrency` event, when it changes the limit or the kind of action;
+    /// whether the limit changed.
+    fn report(
+        &mut self,
+        decision: &crate::adapt::Decision,
+        time: Timestamp,
+        scheduler: &Scheduler,
+        events: &mut Events,
+    ) -> Result<bool> {
+        self.peak_limit = self.peak_limit.max(decision.limit);
+        let changed = decision.limit != decision.previous;
+        if changed || self.last_action != Some(decision.action) {
+            self.changes += usize::from(changed);
+            self.last_action = Some(decision.action);
+            events.emit(
+                time,
+                "concurrency",
+                None,
+                crate::adapt::event_fields(decision, scheduler.running_plans()),
+            )?;
+        }
+        Ok(changed)
+    }
 }
 
 /// The seconds from `start` to the last instant a time zone can show (jiff's range ends in the
@@ -426,14 +513,19 @@ mod tests {
         vm_disks: BTreeMap<String, Vec<u64>>,
         max_vm_inflight: usize,
     ) -> (Outcome, Vec<serde_json::Value>) {
+        let vm_disks = vm_disks
+            .into_iter()
+            .map(|(id, disks)| (id, disks.into_iter().map(|b| (b, String::new())).collect()))
+            .collect();
         let mut scheduler = Scheduler::new(limits, plans.iter().map(|p| (p.key.clone(), p.bytes)));
         let mut events = Events::sink();
         let setup = Setup {
-            link: *link,
+            link: link.clone(),
             max_vm_inflight,
             start: start.parse().unwrap(),
             zone: TimeZone::UTC,
             vm_disks,
+            adaptive_interval_secs: None,
         };
         let outcome = run(plans, &mut scheduler, &setup, &mut events).unwrap();
         (outcome, events.log)
@@ -542,6 +634,7 @@ mod tests {
             contention_threshold: 10,
             contention_penalty: 0.0,
             per_vm_overhead_secs: 0.0,
+            ..LinkModel::default()
         };
         let mut p = plans(&[(800, 2)]);
         p[0].vms[0].name = "a".into();
@@ -637,6 +730,7 @@ mod tests {
             contention_threshold: 3,
             contention_penalty: 0.5,
             per_vm_overhead_secs: 60.0,
+            ..LinkModel::default()
         };
         let disks: Vec<Vec<u64>> = vec![
             vec![50 * GB, 100 * GB],

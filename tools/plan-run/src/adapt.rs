@@ -1,0 +1,328 @@
+//! --bandwidth auto: how many VMs to keep copying, found from the throughput Forklift reports
+//! rather than from a bandwidth someone guessed. The live run and --simulate feed it the same
+//! samples (cumulative bytes copied, VMs copying) and start plans under the limit it sets.
+//!
+//! Per interval it measures the aggregate rate (bytes copied in the interval over its length) and
+//! the mean number of VMs copying, and keeps, per such number, a recent average of the rate. It
+//! climbs while the best rate is at the highest number tried (additive increase, one VM an
+//! interval), backs off multiplicatively when the rate at the current number falls well below the
+//! best seen at fewer (contention), tries one fewer when the best is at the fewest tried (a plan
+//! can bring more VMs than the limit, so fewer may never have been seen), and otherwise holds at
+//! the fewest VMs within a few percent of the best. Old observations expire, so the climb is tried again when the link changes (other
+//! traffic by time of day).
+
+use std::collections::BTreeMap;
+
+/// The rates within this share of the best count as the best (measurement noise).
+const PLATEAU: f64 = 0.03;
+/// A rate this far under the best, with more VMs copying than at the best, is contention.
+const CONTENTION: f64 = 0.10;
+/// Multiplicative back-off.
+const BACK_OFF: f64 = 0.7;
+/// Observations older than this many intervals are forgotten.
+const MEMORY_INTERVALS: f64 = 60.0;
+
+/// One observation: the recent rate with that many VMs copying, and when it was last seen.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    rate: f64,
+    at: f64,
+}
+
+/// A change (or a reasoned hold) of the limit, for the `concurrency` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// VMs allowed to be started and not yet past their disk copy.
+    pub limit: usize,
+    pub previous: usize,
+    /// Aggregate bytes per second copied over the interval.
+    pub rate_bytes_per_sec: f64,
+    /// Mean number of VMs copying over the interval.
+    pub copying_vms: f64,
+    /// `increase`, `decrease` (probing fewer), `back-off` or `hold`.
+    pub action: &'static str,
+    pub reason: String,
+}
+
+/// The fields of a `concurrency` event.
+pub fn event_fields(decision: &Decision, running_plans: usize) -> serde_json::Value {
+    serde_json::json!({
+        "vm_limit": decision.limit,
+        "previous_vm_limit": decision.previous,
+        "action": decision.action,
+        "reason": decision.reason,
+        "rate_bytes_per_sec": decision.rate_bytes_per_sec.round(),
+        "copying_vms": (decision.copying_vms * 10.0).round() / 10.0,
+        "running_plans": running_plans,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    interval_secs: f64,
+    limit: usize,
+    max_limit: usize,
+    /// The interval under way: its start, the bytes then, VM-seconds of copying so far, and the
+    /// last sample (time, VMs copying).
+    began: Option<(f64, f64)>,
+    vm_secs: f64,
+    last: Option<(f64, usize)>,
+    seen: BTreeMap<usize, Seen>,
+}
+
+impl Controller {
+    /// Decides every `interval_secs` (of the clock the samples use), between 1 and `max_limit`
+    /// VMs, starting at 1.
+    pub fn new(interval_secs: f64, max_limit: usize) -> Controller {
+        Controller {
+            interval_secs,
+            limit: 1,
+            max_limit: max_limit.max(1),
+            began: None,
+            vm_secs: 0.0,
+            last: None,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// When the interval under way ends (None before the first sample).
+    pub fn next_decision_at(&self) -> Option<f64> {
+        self.began.map(|(t, _)| t + self.interval_secs)
+    }
+
+    /// A sample at `t`: `bytes` copied so far (cumulative, all plans), `copying` VMs copying now,
+    /// and whether any plan waits to start (`demand`: without it the limit is not what holds
+    /// the rate, so nothing is learnt). Returns the decision when an interval ends.
+    pub fn sample(&mut self, t: f64, bytes: f64, copying: usize, demand: bool) -> Option<Decision> {
+        if let Some((t0, n0)) = self.last {
+            self.vm_secs += (t - t0).max(0.0) * n0 as f64;
+        }
+        self.last = Some((t, copying));
+        let Some((began, bytes_then)) = self.began else {
+            self.began = Some((t, bytes));
+            return None;
+        };
+        let elapsed = t - began;
+        if elapsed < self.interval_secs {
+            return None;
+        }
+        let rate = ((bytes - bytes_then) / elapsed).max(0.0);
+        let mean = self.vm_secs / elapsed;
+        self.began = Some((t, bytes));
+        self.vm_secs = 0.0;
+        if mean < 0.5 {
+            return None;
+        }
+        Some(self.decide(t, rate, mean, demand))
+    }
+
+    fn decide(&mut self, t: f64, rate: f64, mean: f64, demand: bool) -> Decision {
+        let n = (mean.round() as usize).max(1);
+        let memory = MEMORY_INTERVALS * self.interval_secs;
+        self.seen.retain(|_, s| t - s.at <= memory);
+        let entry = self.seen.entry(n).or_insert(Seen { rate, at: t });
+        entry.rate = (entry.rate + rate) / 2.0;
+        entry.at = t;
+        let previous = self.limit;
+        let decision = |limit: usize, action: &'static str, reason: String| Decision {
+            limit,
+            previous,
+            rate_bytes_per_sec: rate,
+            copying_vms: mean,
+            action,
+            reason,
+        };
+        if !demand {
+            return decision(
+                previous,
+                "hold",
+                "no plan waits to start: the limit does not hold the rate".into(),
+            );
+        }
+        let (best_n, best) = self
+            .seen
+            .iter()
+            .map(|(k, s)| (*k, s.rate))
+            .fold((n, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        // The fewest VMs within the plateau of the best.
+        let enough = self
+            .seen
+            .iter()
+            .find(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
+            .map_or(best_n, |(k, _)| *k);
+        let highest = self.seen.keys().next_back().copied().unwrap_or(n);
+        let lowest = self.seen.keys().next().copied().unwrap_or(n);
+        let mib = |r: f64| r / (1 << 20) as f64;
+        // Back off once per overshoot: while more VMs copy than the limit lets in (a back-off
+        // already made), a lower limit changes nothing yet.
+        let new = if n > enough && rate < best * (1.0 - CONTENTION) && n <= previous + 1 {
+            let backed = ((previous as f64 * BACK_OFF).floor() as usize).max(enough);
+            let limit = backed.min(previous.saturating_sub(1)).max(1);
+            decision(
+                limit,
+                "back-off",
+                format!(
+                    "{:.0} MiB/s with {n} VMs copying, {:.0} MiB/s with {enough}: contention",
+                    mib(rate),
+                    mib(best)
+                ),
+            )
+        } else if enough >= highest && n > previous + 1 {
+            decision(
+                previous,
+                "hold",
+                format!("{n} VMs copying, more than the limit: a plan brought them all"),
+            )
+        } else if enough >= highest {
+            if n + 1 >= previous {
+                decision(
+                    previous + 1,
+                    "increase",
+                    format!(
+                        "{:.0} MiB/s with {n} VMs copying, the best yet: trying one more",
+                        mib(rate)
+                    ),
+                )
+            } else {
+                decision(
+                    previous,
+                    "hold",
+                    format!("{n} VMs copying, under the limit: waiting for them to start"),
+                )
+            }
+        } else if enough <= lowest && lowest > 1 && n <= lowest && lowest <= previous {
+            decision(
+                lowest - 1,
+                "decrease",
+                format!(
+                    "{:.0} MiB/s with {n} VMs copying, the fewest tried: trying one fewer",
+                    mib(rate)
+                ),
+            )
+        } else if enough > lowest {
+            decision(
+                enough,
+                "hold",
+                format!(
+                    "{:.0} MiB/s with {enough} VMs copying; more did not copy faster, fewer slower",
+                    mib(best)
+                ),
+            )
+        } else {
+            // Fewer never seen: the limit stays under what runs until they are.
+            decision(
+                previous.min(enough),
+                "hold",
+                format!("{n} VMs copying, more than the limit: waiting for fewer"),
+            )
+        };
+        self.limit = new.limit.clamp(1, self.max_limit);
+        Decision {
+            limit: self.limit,
+            ..new
+        }
+    }
+}
+
+/// What a live run reads from the Migrations' status for the controller: bytes copied so far
+/// (never going back, per VM, when a VM's copy starts over), VMs copying, VMs in flight.
+#[derive(Debug, Default)]
+pub struct Meter {
+    copied: std::collections::HashMap<(String, String), u64>,
+}
+
+/// One plan as the meter sees it: its VMs, the VM statuses of the Migration followed, and
+/// whether it runs.
+pub struct PlanView<'a> {
+    pub plan: String,
+    pub vm_count: usize,
+    pub vms: &'a [crate::status::VmStatus],
+    pub running: bool,
+}
+
+/// Forklift v2.12.5 pkg/apis/forklift/v1beta1/doc.go: PhaseCopyDisks, the VM phase while its
+/// disks copy (the DiskTransfer step's progress moves then).
+pub const PHASE_COPY_DISKS: &str = "CopyDisks";
+
+impl Meter {
+    /// (bytes copied so far, VMs copying, VMs of running plans not yet past their copy).
+    pub fn read<'a>(
+        &mut self,
+        plans: impl IntoIterator<Item = PlanView<'a>>,
+    ) -> (f64, usize, usize) {
+        let (mut copying, mut active) = (0, 0);
+        for view in plans {
+            let mut past = 0;
+            for vm in view.vms {
+                let seen = self
+                    .copied
+                    .entry((view.plan.clone(), vm.id.clone()))
+                    .or_default();
+                *seen = (*seen).max(vm.bytes_done);
+                let done =
+                    vm.outcome.is_some() || (vm.bytes_total > 0 && vm.bytes_done >= vm.bytes_total);
+                past += usize::from(done);
+                copying += usize::from(!done && vm.phase == PHASE_COPY_DISKS);
+            }
+            if view.running {
+                active += view.vm_count.saturating_sub(past);
+            }
+        }
+        (self.copied.values().sum::<u64>() as f64, copying, active)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link whose aggregate with n copying VMs is `rate(n)`: samples every second.
+    fn run(rate: impl Fn(usize) -> f64, secs: usize) -> (Controller, Vec<usize>) {
+        let mut c = Controller::new(60.0, 64);
+        let (mut bytes, mut limits) = (0.0, Vec::new());
+        for t in 0..secs {
+            let n = c.limit();
+            if let Some(d) = c.sample(t as f64, bytes, n, true) {
+                limits.push(d.limit);
+            }
+            bytes += rate(n);
+        }
+        (c, limits)
+    }
+
+    #[test]
+    fn climbs_to_the_knee_and_stays_near_it() {
+        // 100 per VM up to 5 VMs, flat after: the knee is 5.
+        let (c, limits) = run(|n| 100.0 * n.min(5) as f64, 4 * 3600);
+        assert!(limits.iter().take(4).all(|l| *l <= 5), "{limits:?}");
+        let late = &limits[limits.len() / 2..];
+        let at_knee = late.iter().filter(|l| **l == 5).count();
+        assert!(at_knee * 10 >= late.len() * 8, "{late:?}");
+        assert!(late.iter().all(|l| (4..=6).contains(l)), "{late:?}");
+        assert!((5..=6).contains(&c.limit()));
+    }
+
+    #[test]
+    fn backs_off_from_a_collapse() {
+        // Full rate up to 3 VMs, then the aggregate falls as 3/n.
+        let rate = |n: usize| {
+            if n <= 3 {
+                100.0 * n as f64
+            } else {
+                900.0 / n as f64
+            }
+        };
+        let (_, limits) = run(rate, 4 * 3600);
+        let above = limits.iter().filter(|l| **l > 4).count();
+        assert_eq!(above, 0, "{limits:?}");
+        let late = &limits[limits.len() / 2..];
+        assert!(
+            late.iter().filter(|l| **l == 3).count() * 10 >= late.len() * 8,
+            "{late:?}"
+        );
+    }
+}
