@@ -159,7 +159,7 @@ and CreateVM too; the simulator retries so that tests can restart the API server
 
 #[derive(Debug, Parser)]
 #[command(name = "forklift-sim", version, about = "Plays Forklift's controllers against a Kubernetes API server",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
     /// The engine world file: the oVirt inventory (VMs, NICs, disks, networks, storage domains)
     #[arg(long, value_name = "FILE")]
@@ -286,6 +286,11 @@ impl Args {
             per_vm_overhead_secs: self.per_vm_overhead,
         }
     }
+}
+
+/// The command-line definition (for the binary, its help and completions).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

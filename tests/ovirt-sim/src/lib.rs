@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "ovirt-sim", version, about = "An oVirt engine simulator", after_long_help = common::cli::after_help())]
+#[command(name = "ovirt-sim", version, about = "An oVirt engine simulator")]
 pub struct Args {
     /// The world to serve (see tests/ovirt-sim/WORLD.md); default: the built-in demo lab
     #[arg(long, value_name = "FILE", conflicts_with = "generate")]
@@ -114,6 +114,11 @@ fn rate(name: &str, v: f64) -> Result<f64> {
             "--{name} {v}: want a rate from 0 to 1"
         )))
     }
+}
+
+/// The command-line definition (for the binary, its help and completions).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

@@ -87,21 +87,39 @@ one core per vCPU (KubeVirt requests vCPUs / 10 by default; a core per vCPU hold
 cpuAllocationRatio and for dedicated CPUs) plus 100m per copy pod and 1 core per consumer pod.
 limit_range holds the defaults rbac-gen writes for pods that set none.";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "What each namespace needs, as a table (every domain to one class)",
+            "capacity-calc --storage-map '*=trident-nfs' --format table owned.jsonl",
+        ),
+        (
+            "Per-namespace quota records with 20% headroom, for rbac-gen --quota",
+            "capacity-calc --quota --headroom 20% --storage-map '*=trident-nfs' owned.jsonl -o quotas.jsonl",
+        ),
+        (
+            "Per-cluster sums for a spreadsheet, with a totals row; exit 1 if 40 TiB is not enough",
+            "capacity-calc --by cluster --format csv --totals --available trident-nfs=40TiB owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "LIFTKIT_THREADS",
+        "threads decoding records, 1 to 64 (default: the cores, at most 8)",
+    )],
+    see_also: &[
+        "owner-group(1)",
+        "rbac-gen(1)",
+        "report(1)",
+        "liftkit-vm-record(5)",
+    ],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "capacity-calc", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "capacity-calc", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// Group by these keys (repeatable or comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', default_value = "namespace")]
     pub by: Vec<Key>,
@@ -150,7 +168,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// `--filesystem-overhead`: Forklift reads FILESYSTEM_OVERHEAD as a whole, non-negative percent
@@ -292,7 +310,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Records are decoded and planned on every core, and summed here in input order.
     parallel::for_each_line(
-        &LineSource::from_paths(&args.inputs),
+        &LineSource::from_paths(&args.io.inputs),
         |line, here| {
             // Sizes over common::size::MAX_BYTES are refused as the line is decoded.
             let vm: SizedVm =
@@ -305,7 +323,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
 
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     let settings = quota::Settings {
         headroom,

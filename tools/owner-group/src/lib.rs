@@ -68,21 +68,35 @@ sorted by namespace, VMs by name.
 Records are decoded on every core (at most 8; LIFTKIT_THREADS=N sets the number) and used in input
 order: the result, and the bad line an error names, are the same as with one.";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Add owners and target namespaces, admin accounts left out",
+            "owner-group --exclude admin@internal active.jsonl -o owned.jsonl",
+        ),
+        (
+            "One line per namespace: its owners and VMs, as a table",
+            "owner-group --summary --format table owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "LIFTKIT_THREADS",
+        "threads decoding records, 1 to 64 (default: the cores, at most 8)",
+    )],
+    see_also: &[
+        "vm-select(1)",
+        "rbac-gen(1)",
+        "plan-gen(1)",
+        "liftkit-vm-record(5)",
+    ],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// A role that makes its holder an owner (repeatable; replaces the default list)
     #[arg(long, value_name = "ROLE")]
     pub owner_role: Vec<String>,
@@ -108,7 +122,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// Decides owners from permissions.
@@ -617,7 +631,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )));
     }
     let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
-    let sources = sources(&args.inputs)?;
+    let sources = sources(&args.io.inputs)?;
 
     // Pass 1: every distinct owner set (and any bad line, before a byte is written).
     let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
@@ -695,7 +709,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     verdicts.rewind()?;
 
     // Pass 2: annotate, from pass 1's verdicts; records are decoded again only for --summary.
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let out_name = out.name();
     let (mut vms, mut unowned) = (0u64, 0u64);
     let mut summaries: BTreeMap<String, NamespaceSummary> = BTreeMap::new();

@@ -69,33 +69,46 @@ password, url and ca.crt from --ca-file, or insecureSkipVerify: \"true\"); the p
 
 Memory: plan-gen holds every record (plans and maps need all of them before anything is written).";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Forklift objects for the namespaces' VMs, findings to a file",
+            "plan-gen --namespace rhv-migration --map-file networks.map --storage-map '*=trident-nfs' \\\n    --report findings.jsonl owned.jsonl -o plans.jsonl",
+        ),
+        (
+            "The same with the credentials Secret (OVIRT_USER, OVIRT_CA, OVIRT_PASSWORD), as YAML",
+            "plan-gen --with-secret --map-file networks.map --format yaml owned.jsonl -o plans.yaml",
+        ),
+        (
+            "Only the preflight's findings, as a table for people",
+            "plan-gen --map-file networks.map --storage-map '*=trident-nfs' --format table owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "OVIRT_PASSWORD",
+        "the engine password for --with-secret, when --password-file is not given",
+    )],
+    see_also: &["owner-group(1)", "rbac-gen(1)", "plan-run(1)", "report(1)"],
+};
+
 #[derive(Debug, Parser)]
 #[command(name = "plan-gen", version, about = "Forklift Provider, maps and Plans for annotated VM records",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
 
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short = 'o',
-        long = "output-file",
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output_file: Option<PathBuf>,
-
-    /// Output format
-    #[arg(long = "output", value_enum, default_value_t = ObjectFormat::Jsonl)]
+    /// Output format: JSON lines, or a YAML stream (`kubectl apply -f -` reads both)
+    #[arg(long, value_enum, default_value_t = ObjectFormat::Jsonl)]
     pub format: ObjectFormat,
 
     /// Namespace of the Forklift objects (Providers, maps, Plans)
     #[arg(short = 'n', long, value_name = "NS", default_value = "openshift-mtv")]
     pub namespace: String,
 
-    /// oVirt engine API URL (https://engine.example.com/ovirt-engine/api)
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    #[command(flatten)]
+    pub engine: common::cli::Engine,
 
     /// Name of the source Provider
     #[arg(long, value_name = "NAME", default_value = "ovirt")]
@@ -109,23 +122,13 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
 
-    /// Write the Secret too (password from --password-file or OVIRT_PASSWORD)
-    #[arg(long, requires = "user")]
+    /// Write the Secret too (--user, --ca-file, and the password from --password-file or
+    /// OVIRT_PASSWORD)
+    #[arg(long)]
     pub with_secret: bool,
 
-    /// Engine user for --with-secret (admin@internal)
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// File holding the engine password (first line), for --with-secret
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Engine CA certificate (PEM), stored as ca.crt in the Secret
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_verify")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Do not verify the engine's TLS certificate (Secret key insecureSkipVerify)
+    /// Do not verify the engine's TLS certificate (Secret key insecureSkipVerify; a CA from
+    /// OVIRT_CA is then not stored)
     #[arg(long)]
     pub insecure_skip_verify: bool,
 
@@ -181,7 +184,7 @@ fn parse_size_arg(text: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// A record and where it came from.
@@ -201,7 +204,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let records = read_records(&args.inputs)?;
+    let records = read_records(&args.io.inputs)?;
     preflight::reject_duplicates(&records)?;
 
     let result = preflight::check(records, &maps, args.include_blocked, args.forklift_version);
@@ -230,7 +233,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut objects: Vec<Value> = objects::build(&settings, &result, credentials.as_ref())?;
     k8s::sort_objects(&mut objects);
     let mode = credentials.is_some().then_some(0o600);
-    let mut out = Output::create_with_mode(args.output_file.as_deref(), mode)?;
+    let mut out = Output::create_with_mode(args.io.output.as_deref(), mode)?;
     let name = out.name();
     k8s::write_objects(&mut out, &name, &objects, args.format)?;
     out.commit()?;

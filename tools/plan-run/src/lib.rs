@@ -71,15 +71,45 @@ bandwidth) and their ratio. Reads plan-gen's output directly. The link carries o
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
-Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster.
+Credentials as kubectl finds them: --kubeconfig, else KUBECONFIG, else ~/.kube/config, else the
+service account of a pod; --context picks a context, -n the namespace of objects that name none.
 Memory: every input object (a few KiB per plan) and the status of the plans being watched.";
+
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Apply and run the plans, four at a time, 3 TiB in flight, starting only at night",
+            "plan-run --max-running-plans 4 --max-inflight 3TiB --window 22:00-06:00 \\\n    rbac.jsonl plans.jsonl > events.jsonl",
+        ),
+        (
+            "The same in another cluster's context, without applying: the server's dry run",
+            "plan-run --context staging --dry-run rbac.jsonl plans.jsonl",
+        ),
+        (
+            "Estimate the schedule offline over a 10 Gbit/s link",
+            "plan-run --simulate --bandwidth 10Gbit/s --max-running-plans 4 --records owned.jsonl plans.jsonl",
+        ),
+    ],
+    environment: &[
+        (
+            "KUBECONFIG",
+            "the kubeconfig file(s), when --kubeconfig is not given (as kubectl reads it)",
+        ),
+        ("TZ", "the time zone of --window"),
+    ],
+    see_also: &["rbac-gen(1)", "plan-gen(1)", "report(1)", "kubectl(1)"],
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "plan-run", version, about = "Apply liftkit's objects and run Forklift migrations under limits",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
     /// Object files from rbac-gen and plan-gen (JSON lines or YAML); stdin when none or `-`
     pub inputs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub kube: common::cli::Kube,
 
     /// Apply with the server's dry run (dryRun=All): nothing is stored, nothing starts
     #[arg(long)]
@@ -175,7 +205,7 @@ fn parse_time(text: &str) -> std::result::Result<jiff::Timestamp, String> {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 impl Args {
@@ -217,7 +247,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .build()
         .map_err(|e| Error::new(ExitCode::Software, format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let client = live::client().await?;
+        let client = live::client(args.kube.config().await?).await?;
         if args.verify_access {
             return access::verify(&client, &objects).await;
         }

@@ -41,21 +41,27 @@ whatever the other criteria say (the owner asked for it). A VM matches a row by 
 --explain writes to stderr why each dropped VM was dropped; a summary of counts always ends on
 stderr (unless -q).";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Keep the VMs up now or stopped in the last 180 days, saying why the others go",
+            "vm-select --active-within 180d --explain inventory.jsonl -o active.jsonl",
+        ),
+        (
+            "The VMs of one cluster that alice owns, skipping those the owners said to skip",
+            "vm-select --cluster prod --owner alice --decisions answers.csv inventory.jsonl",
+        ),
+    ],
+    environment: &[],
+    see_also: &["ovirt-dump(1)", "owner-group(1)", "liftkit-vm-record(5)"],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "vm-select", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "vm-select", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// Keep VMs in use now or stopped less than DURATION ago (90d, 12w, 36h, 30m, 45s)
     #[arg(long, value_name = "DURATION")]
     pub active_within: Option<String>,
@@ -97,7 +103,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// Statuses that mean the VM runs (or is kept to be resumed) now.
@@ -500,15 +506,15 @@ pub struct Counts {
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     let filter = Filter::new(&args)?;
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     let mut counts = Counts::default();
     {
         let mut writer = io::BufWriter::with_capacity(1 << 16, &mut out);
-        let inputs = if args.inputs.is_empty() {
+        let inputs = if args.io.inputs.is_empty() {
             vec![PathBuf::from("-")]
         } else {
-            args.inputs.clone()
+            args.io.inputs.clone()
         };
         for path in &inputs {
             select_from(path, &filter, args.explain, &mut counts, &mut writer)?;
