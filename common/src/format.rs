@@ -30,7 +30,7 @@ pub enum ColumnKind {
 }
 
 /// A field of the rows shown as a column: `row[key]`, or `row[key][sub]` for a figure nested per
-/// name (per storage class), whose CSV header is then `key.sub`.
+/// name (per storage class), whose CSV header is then `key_sub`.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub key: String,
@@ -74,9 +74,11 @@ impl Column {
             None => Some(value),
         }
     }
+    /// `key_sub` for a nested figure (`pvc_bytes_trident-nfs`): no dot, so that tools that read
+    /// dots as paths (jq, DuckDB, pandas) take the header as one name.
     fn csv_header(&self) -> String {
         match &self.sub {
-            Some(sub) => format!("{}.{sub}", self.key),
+            Some(sub) => format!("{}_{sub}", self.key),
             None => self.key.clone(),
         }
     }

@@ -30,8 +30,11 @@ Reads VM records (JSON lines) from the files given or stdin and writes one row p
 vms, vcpus, memory_bytes, disks, provisioned_bytes, used_bytes (the disks' actual size), lun_disks
 and lun_bytes (direct LUNs, re-attached and not copied: counted apart, never in PVC bytes),
 pvc_total_bytes and pvc_bytes (per storage class: the PVCs the VMs keep), peak_pvc_total_bytes and
-peak_pvc_bytes (per class: what is requested while disks are copied). A totals row ends the output
-(its key columns read TOTAL; in JSON lines it carries \"total\": true).
+peak_pvc_bytes (per class: what is requested while disks are copied), per-class figures nested
+under their class ({\"pvc_bytes\": {\"trident-nfs\": N}}; CSV headers pvc_bytes_trident-nfs). Sizes
+are exact bytes in JSON lines and CSV, binary units in the table. The table ends with a totals
+row; JSON lines and CSV only with --totals (its key columns read TOTAL; in JSON lines it carries
+\"total\": true), so that summing a column never counts twice.
 
 PVC sizes follow Forklift v2.12.5 for the path it copies a disk by. Every image disk becomes a PVC
 of the storage class --storage-map gives its storage domain (class `unmapped` when no rule matches).
@@ -61,8 +64,8 @@ in the totals. The totals row counts every VM and disk once. Memory: one accumul
 (with the copy-time bytes of its --max-vm-inflight largest VMs), plus the ids of shared disks.
 
 --available CLASS=SIZE (repeatable) adds the class's capacity and headroom (available - peak) to
-the totals row and to stderr; when a class needs more at peak than is available, capacity-calc
-exits 1.
+the totals row (--totals, or the table) and to stderr; when a class needs more at peak than is
+available, capacity-calc exits 1.
 
 --quota writes instead one quota record per namespace (JSON lines), which rbac-gen --quota turns
 into a ResourceQuota and a LimitRange:
@@ -160,9 +163,14 @@ pub struct Args {
     /// Headroom added to the quota figures (20% or 0.2)
     #[arg(long, value_name = "PERCENT", default_value = "0%", requires = "quota")]
     pub headroom: String,
-    /// Output format
+    /// Output format: JSON lines, CSV for spreadsheets, or a table for people (sizes in binary
+    /// units, a TOTAL row last)
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+    /// End JSON lines and CSV with the totals row too ("total": true; its key columns read
+    /// TOTAL); a table always ends with it
+    #[arg(long)]
+    pub totals: bool,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
@@ -334,11 +342,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         quota::write(&mut out, &name, &report, &settings)?;
         ExitCode::Ok
     } else {
+        let totals = args.totals || args.format == Format::Table;
         report::write(
             &mut out,
             &name,
             &report,
             args.format,
+            totals,
             &available,
             args.verbosity.quiet,
         )?

@@ -2,6 +2,7 @@
 //! with `owners` and `target_namespace`, passing every other field through.
 
 use clap::Parser;
+use common::format::Format;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
 use common::output::{Output, Spool};
@@ -115,6 +116,9 @@ pub struct Args {
     /// Write one record per namespace (owners, VMs) instead of the VM records
     #[arg(long)]
     pub summary: bool,
+    /// Output format: JSON lines; with --summary also csv or a table for people
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
     #[command(flatten)]
     pub protect: common::cli::Protect,
     #[command(flatten)]
@@ -350,6 +354,30 @@ fn refuse_protected(
         )));
     }
     Ok(())
+}
+
+/// The --summary records as CSV or a table: owners and VM names joined with `;`.
+fn write_summary_rows<'a>(
+    out: &mut Output,
+    name: &str,
+    format: Format,
+    summaries: impl Iterator<Item = &'a NamespaceSummary>,
+) -> Result<()> {
+    use common::format::{Column, write_rows};
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = summaries
+        .filter_map(|s| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(row)) => Some(row),
+            _ => None,
+        })
+        .collect();
+    let columns = [
+        Column::text("namespace"),
+        Column::number("vm_count").header("vms"),
+        Column::text("owner_users"),
+        Column::text("owner_groups"),
+        Column::text("vm_names"),
+    ];
+    write_rows(out, name, format, &columns, &rows, None)
 }
 
 /// One record of --summary.
@@ -614,6 +642,11 @@ fn read_excludes(args: &Args) -> Result<Vec<String>> {
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     check_template(&args.name_template)?;
+    if !args.summary && args.format != Format::Jsonl {
+        return Err(Error::usage(
+            "--format: VM records are JSON lines only (csv and table are for --summary)",
+        ));
+    }
     let drop_unowned = args.unowned == "drop";
     if !drop_unowned && !is_rfc1123_label(&args.unowned) {
         return Err(Error::usage(format!(
@@ -762,9 +795,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 s.vm_names.drain(..).zip(s.vm_ids.drain(..)).collect();
             pairs.sort();
             (s.vm_names, s.vm_ids) = pairs.into_iter().unzip();
-            writer.write(s)?;
+            if args.format == Format::Jsonl {
+                writer.write(s)?;
+            }
         }
         writer.flush()?;
+    }
+    if args.format != Format::Jsonl {
+        write_summary_rows(&mut out, &out_name, args.format, summaries.values())?;
     }
     out.commit()?;
     if !args.verbosity.quiet {

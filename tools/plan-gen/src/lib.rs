@@ -99,9 +99,10 @@ pub struct Args {
     #[command(flatten)]
     pub io: common::cli::Io,
 
-    /// Output format: JSON lines, or a YAML stream (`kubectl apply -f -` reads both)
-    #[arg(long, value_enum, default_value_t = ObjectFormat::Jsonl)]
-    pub format: ObjectFormat,
+    /// Output format: the objects as JSON lines or a YAML stream (`kubectl apply -f -` reads
+    /// both), or instead of them the preflight's findings as a table for people
+    #[arg(long, value_enum, default_value_t = PlanFormat::Jsonl)]
+    pub format: PlanFormat,
 
     /// Namespace of the Forklift objects (Providers, maps, Plans)
     #[arg(short = 'n', long, value_name = "NS", default_value = "openshift-mtv")]
@@ -168,6 +169,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "FILE",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help("Write the preflight findings to FILE as JSON lines")
     )]
     pub report: Option<PathBuf>,
@@ -185,6 +187,38 @@ fn parse_size_arg(text: &str) -> std::result::Result<u64, String> {
 
 pub fn command() -> clap::Command {
     common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
+}
+
+/// `--format`: the objects, or the findings for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// The objects, one JSON object per line
+    Jsonl,
+    /// The objects, a multi-document YAML stream
+    Yaml,
+    /// Instead of the objects, the preflight's findings: one row per finding, as --report has them
+    Table,
+}
+
+/// The findings as a table: one row per finding, in the order of --report.
+fn write_findings_table(out: &mut Output, name: &str, findings: &[Finding]) -> Result<()> {
+    use common::format::{Column, Format, write_rows};
+    let rows: Vec<serde_json::Map<String, Value>> = findings
+        .iter()
+        .filter_map(|f| match serde_json::to_value(f) {
+            Ok(Value::Object(row)) => Some(row),
+            _ => None,
+        })
+        .collect();
+    let columns = [
+        Column::text("vm_name").header("vm"),
+        Column::text("target_namespace").header("namespace"),
+        Column::text("category"),
+        Column::text("left_out"),
+        Column::text("concern_id").header("concern"),
+        Column::text("label"),
+    ];
+    write_rows(out, name, Format::Table, &columns, &rows, None)
 }
 
 /// A record and where it came from.
@@ -226,22 +260,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
         drop(writer);
         out.commit()?;
     }
+    if args.format == PlanFormat::Table {
+        let mut out = Output::create(args.io.output.as_deref())?;
+        let name = out.name();
+        write_findings_table(&mut out, &name, &result.findings)?;
+        out.commit()?;
+    }
     if let Some(message) = preflight::unmapped_error(&result) {
         return Err(Error::config(message));
     }
+    let format = match args.format {
+        PlanFormat::Table => return Ok(findings_exit(&result)),
+        PlanFormat::Jsonl => ObjectFormat::Jsonl,
+        PlanFormat::Yaml => ObjectFormat::Yaml,
+    };
 
     let mut objects: Vec<Value> = objects::build(&settings, &result, credentials.as_ref())?;
     k8s::sort_objects(&mut objects);
     let mode = credentials.is_some().then_some(0o600);
     let mut out = Output::create_with_mode(args.io.output.as_deref(), mode)?;
     let name = out.name();
-    k8s::write_objects(&mut out, &name, &objects, args.format)?;
+    k8s::write_objects(&mut out, &name, &objects, format)?;
     out.commit()?;
-    Ok(if result.left_out.is_empty() {
+    Ok(findings_exit(&result))
+}
+
+/// Exit 1 when the preflight left VMs out of their plans.
+fn findings_exit(result: &preflight::Checked) -> ExitCode {
+    if result.left_out.is_empty() {
         ExitCode::Ok
     } else {
         ExitCode::Findings
-    })
+    }
 }
 
 fn read_records(inputs: &[PathBuf]) -> Result<Vec<Input>> {

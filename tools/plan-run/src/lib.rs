@@ -111,6 +111,11 @@ pub struct Args {
     #[command(flatten)]
     pub kube: common::cli::Kube,
 
+    /// Output format: the events as JSON lines, or (--simulate) the schedule as a table for
+    /// people, one row per plan
+    #[arg(long, value_enum, default_value_t = EventFormat::Jsonl)]
+    pub format: EventFormat,
+
     /// Apply with the server's dry run (dryRun=All): nothing is stored, nothing starts
     #[arg(long)]
     pub dry_run: bool,
@@ -181,6 +186,62 @@ pub struct Args {
     pub verbosity: common::cli::Verbosity,
 }
 
+/// `--format`: the events, or the simulated schedule for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// One event per line, as JSON
+    Jsonl,
+    /// With --simulate: one row per plan (start, end, VMs, size), sizes in binary units
+    Table,
+}
+
+/// The simulated schedule as a table: one row per plan, in the order plans started.
+fn schedule_table(log: &[serde_json::Value]) -> String {
+    use common::format::{Column, table_string};
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+    for event in log {
+        let plan = (&event["namespace"], &event["plan"]);
+        match event["event"].as_str() {
+            Some("started") => rows.push(
+                serde_json::json!({"plan": event["plan"], "namespace": event["namespace"],
+                    "vms": event["vm_count"], "total_bytes": event["total_bytes"],
+                    "start": event["time"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ),
+            Some("plan-finished") => {
+                if let Some(row) = rows
+                    .iter_mut()
+                    .rev()
+                    .find(|r| (&r["namespace"], &r["plan"]) == plan)
+                {
+                    row.insert("end".into(), event["time"].clone());
+                    let secs = |v: &serde_json::Value| {
+                        v.as_str()
+                            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                            .map(|t| t.as_second())
+                    };
+                    if let (Some(a), Some(b)) = (secs(&row["start"]), secs(&event["time"])) {
+                        row.insert("duration".into(), human_secs((b - a) as f64).into());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let columns = [
+        Column::text("plan"),
+        Column::text("namespace"),
+        Column::number("vms"),
+        Column::bytes("total_bytes").header("size"),
+        Column::text("start"),
+        Column::text("end"),
+        Column::text("duration"),
+    ];
+    table_string(&columns, &rows, None)
+}
+
 fn parse_duration(text: &str) -> std::result::Result<f64, String> {
     match linkmodel::parse_duration_secs(text)? {
         secs if secs.is_finite() && secs >= 0.0 => Ok(secs),
@@ -240,6 +301,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.simulate {
         return simulate(&args, &plans);
     }
+    if args.format != EventFormat::Jsonl {
+        return Err(Error::usage(
+            "--format table: the table is of a simulated schedule (add --simulate)",
+        ));
+    }
     common::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -282,7 +348,12 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
     );
     let start = args.start.unwrap_or_else(jiff::Timestamp::now);
-    let mut events = events::Events::stdout(false);
+    let table = args.format == EventFormat::Table;
+    let mut events = if table {
+        events::Events::sink()
+    } else {
+        events::Events::stdout(false)
+    };
     let setup = simulate::Setup {
         link,
         max_vm_inflight: args.max_vm_inflight as usize,
@@ -309,6 +380,14 @@ fn simulate(args: &Args, plans: &[manifest::Plan]) -> Result<ExitCode> {
         }),
     )?;
     events.flush()?;
+    if table {
+        use std::io::Write;
+        let text = schedule_table(&events.log);
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| common::error::write_error("stdout", &e))?;
+    }
     if !args.verbosity.quiet {
         eprintln!(
             "plan-run: simulated {} plan(s), {} VM(s), {} at {}/s: makespan {}, lower bound {} (ratio {:.2}); at most {} plan(s) and {} in flight",

@@ -5,7 +5,6 @@ use clap::Parser;
 use common::jsonl::read_to_string;
 use common::output::Output;
 use common::record::{VmRecord, parse_vm_record};
-use common::untrusted::for_terminal;
 use common::{Error, ExitCode, Result};
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,7 +37,8 @@ named vm, name, id, vm_name or vm_id (a VM name or id), the decision column deci
 keep or skip (case-insensitive). skip drops the VM whatever the other criteria say; keep selects it
 whatever the other criteria say (the owner asked for it). A VM matches a row by id first, then by name.
 
---explain writes to stderr why each dropped VM was dropped; a summary of counts always ends on
+--explain writes to stderr, as a table, why each dropped VM was dropped (VM, ID, LINE, CRITERION,
+REASON); a summary of counts always ends on
 stderr (unless -q).";
 
 /// Examples, environment and related pages after the help.
@@ -95,7 +95,7 @@ pub struct Args {
     /// The owners' keep/skip decisions (CSV); skip always drops, keep always selects
     #[arg(long, value_name = "FILE.csv")]
     pub decisions: Option<PathBuf>,
-    /// Say on stderr why each dropped VM was dropped
+    /// Say on stderr why each dropped VM was dropped, as a table
     #[arg(long)]
     pub explain: bool,
     #[command(flatten)]
@@ -501,6 +501,21 @@ pub struct Counts {
     pub selected: u64,
     pub kept_by_decision: u64,
     pub dropped: std::collections::BTreeMap<&'static str, u64>,
+    /// With --explain, one row per dropped VM: vm, id, line, criterion, reason.
+    pub explained: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The --explain table on stderr: one row per dropped VM (names escaped for the terminal).
+fn explain_table(rows: &[serde_json::Map<String, serde_json::Value>]) -> String {
+    use common::format::{Column, table_string};
+    let columns = [
+        Column::text("vm"),
+        Column::text("id"),
+        Column::text("line"),
+        Column::text("criterion"),
+        Column::text("reason"),
+    ];
+    table_string(&columns, rows, None)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -524,6 +539,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map_err(|e| common::error::write_error(&name, &e))?;
     }
     out.commit()?;
+    if args.explain && !counts.explained.is_empty() {
+        eprint!("{}", explain_table(&counts.explained));
+    }
     if !args.verbosity.quiet {
         let dropped: u64 = counts.dropped.values().sum();
         let detail: Vec<String> = counts
@@ -612,12 +630,16 @@ fn select_from(
             Verdict::Dropped { criterion, reason } => {
                 *counts.dropped.entry(criterion).or_default() += 1;
                 if explain {
-                    // The name, id and reason hold the engine's text (and a guest's): escaped.
-                    let line = format!(
-                        "vm-select: {source}:{number}: dropped {} ({}): {criterion}: {reason}",
-                        vm.name, vm.id
+                    // The name, id and reason hold the engine's text (and a guest's): the table
+                    // escapes them for the terminal.
+                    counts.explained.push(
+                        serde_json::json!({"vm": vm.name, "id": vm.id,
+                            "line": format!("{source}:{number}"), "criterion": criterion,
+                            "reason": reason})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
                     );
-                    eprintln!("{}", for_terminal(&line));
                 }
             }
         }
