@@ -88,10 +88,10 @@ fn every_tool_follows_the_convention() {
             }
         }
         // --format is the format, JSON lines by default where records are written.
-        if let Some(line) = flag_line(&help, "--format") {
-            if !line.contains("--format <FORMAT>") {
-                fail(format!("--format is not `--format <FORMAT>`: {line:?}"));
-            }
+        if let Some(line) = flag_line(&help, "--format")
+            && !line.contains("--format <FORMAT>")
+        {
+            fail(format!("--format is not `--format <FORMAT>`: {line:?}"));
         }
         if help.contains("[possible values: jsonl") && flag_line(&help, "--format").is_none() {
             fail("a format choice under another name than --format".into());
@@ -187,4 +187,107 @@ fn ovirt_dump_takes_the_engine_from_the_environment() {
         "{}",
         out.stderr
     );
+}
+
+/// Two plans as plan-gen writes them (namespace m, 1 TB and 2 TB of disks, one VM each).
+fn two_plans(dir: &Path) -> PathBuf {
+    let plan = |name: &str, bytes: &str, vm: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+                "metadata": {"name": name, "namespace": "m",
+                             "annotations": {"liftkit.io/total-disk-bytes": bytes}},
+                "spec": {"vms": [{"id": vm, "name": vm}]}})
+        )
+    };
+    let path = dir.join("plans.jsonl");
+    let text = plan("p1", "1000000000000", "v1") + &plan("p2", "2000000000000", "v2");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// plan-run --simulate --format table: one row per plan, its VMs, size (binary units) and times.
+#[test]
+fn plan_run_shows_the_simulated_schedule_as_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = two_plans(dir.path());
+    let bin = Path::new(env!("CARGO_BIN_EXE_plan-run"));
+    let args = [
+        "--simulate",
+        "--bandwidth",
+        "1GB/s",
+        "--start",
+        "2026-11-27T22:00:00Z",
+        "--format",
+        "table",
+        plans.to_str().unwrap(),
+    ];
+    let (code, table, err) = run(bin, &args);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "PLAN",
+            "NAMESPACE",
+            "VMS",
+            "SIZE",
+            "START",
+            "END",
+            "DURATION"
+        ],
+        "{table}"
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    // 2e12 bytes = 1.82 TiB, 1e12 = 931.32 GiB (binary units, two decimals: common::size).
+    let p2 = lines.iter().find(|l| l[0] == "p2").unwrap();
+    assert_eq!(p2[1..5], ["m", "1", "1.82", "TiB"], "{table}");
+    let p1 = lines.iter().find(|l| l[0] == "p1").unwrap();
+    assert_eq!(p1[1..5], ["m", "1", "931.32", "GiB"], "{table}");
+    assert!(p2[5].starts_with("2026-11-27T22:00:00Z"), "{table}");
+
+    // The table is of a simulation only.
+    let (code, _, err) = run(bin, &["--format", "table", plans.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// plan-run takes kubectl's --kubeconfig and --context: an unreadable file or an unknown context
+/// is a configuration error (78) naming it; a known context is used (its server, unreachable
+/// here, makes it exit 69).
+#[test]
+fn plan_run_uses_the_kubeconfig_and_context_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = two_plans(dir.path());
+    let plans = plans.to_str().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_plan-run"));
+    let missing = dir.path().join("no-such-kubeconfig");
+    let (code, _, err) = run(bin, &["--kubeconfig", missing.to_str().unwrap(), plans]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("no-such-kubeconfig"), "{err}");
+
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: lab\n\
+         clusters:\n- name: lab\n  cluster:\n    server: https://127.0.0.1:9\n\
+         users:\n- name: lab\n  user:\n    token: t\n\
+         contexts:\n- name: lab\n  context:\n    cluster: lab\n    user: lab\n",
+    )
+    .unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let (code, _, err) = run(
+        bin,
+        &["--kubeconfig", kubeconfig, "--context", "other", plans],
+    );
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("other"), "{err}");
+    let (code, _, err) = run(
+        bin,
+        &["--kubeconfig", kubeconfig, "--context", "lab", plans],
+    );
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("127.0.0.1:9"), "{err}");
 }
