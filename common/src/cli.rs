@@ -1,6 +1,13 @@
 //! Command-line pieces every tool shares: the argument blocks (input/output, engine, Kubernetes,
 //! verbosity), logging to stderr in one style (`tool: warning: ...`), the help's closing sections
 //! (examples, environment, exit status) and the `completions` subcommand.
+//!
+//! A new tool follows the convention by: flattening [`Io`] (inputs, `-o FILE`), [`Engine`] or
+//! [`Kube`] when it talks to one, and [`Verbosity`] into its `Args`; naming its format flag
+//! `--format` (`crate::format::Format`, or its own `ValueEnum` with `jsonl` first); writing
+//! `pub const DOC: Doc` and `pub fn command() -> clap::Command { cli::command(<Args as
+//! clap::CommandFactory>::command(), &DOC) }`; calling `cli::parse(tool::command())` in main; and
+//! adding a `[[bin]]` in the root Cargo.toml and its command to tests/man_pages.rs.
 
 mod doc;
 mod engine;
