@@ -270,16 +270,18 @@ mod tests {
         let rows = vec![row.as_object().unwrap().clone()];
         let columns = vec![
             Column::text("namespace"),
-            Column::bytes("pvc_bytes").within("nfs").header("pvc nfs"),
-            Column::bytes("pvc_bytes").within("ceph").header("pvc ceph"),
+            Column::bytes("pvc_bytes").within("nfs").header("pvc_nfs"),
+            Column::bytes("pvc_bytes").within("ceph").header("pvc_ceph"),
         ];
         let refs: Vec<&Map<String, Value>> = rows.iter().collect();
         let csv = String::from_utf8(csv_bytes(&columns, &refs).unwrap()).unwrap();
+        // No dot in a header: `key_name`, one name for jq, DuckDB or pandas.
         assert_eq!(
             csv,
-            "namespace,pvc_bytes.nfs,pvc_bytes.ceph\na,1073741824,\n"
+            "namespace,pvc_bytes_nfs,pvc_bytes_ceph\na,1073741824,\n"
         );
         let table = table_string(&columns, &rows, None);
+        assert_eq!(table.lines().next().unwrap(), "NAMESPACE  PVC_NFS  PVC_CEPH");
         assert_eq!(table.lines().nth(1).unwrap(), "a            1 GiB");
     }
 
