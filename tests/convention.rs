@@ -291,3 +291,45 @@ fn plan_run_uses_the_kubeconfig_and_context_given() {
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("127.0.0.1:9"), "{err}");
 }
+
+/// owner-group --summary --format table: the summary records as rows (namespace, VM count), the
+/// VM records themselves only as JSON lines.
+#[test]
+fn owner_group_summary_as_a_table() {
+    let sim = support::Sim::start(&[]);
+    let env = [("OVIRT_PASSWORD", sim.password.as_str())];
+    let dump = support::run(
+        env!("CARGO_BIN_EXE_ovirt-dump"),
+        &["--url", &sim.url, "--user", &sim.user],
+        &env,
+        None,
+    );
+    assert_eq!(dump.code, 0, "{}", dump.stderr);
+    let og = env!("CARGO_BIN_EXE_owner-group");
+    let records = support::run(og, &["--summary"], &[], Some(&dump.stdout));
+    let table = support::run(
+        og,
+        &["--summary", "--format", "table"],
+        &[],
+        Some(&dump.stdout),
+    );
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let rows: Vec<Vec<&str>> = table
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["NAMESPACE", "VMS", "OWNER_USERS"]);
+    let summaries: Vec<serde_json::Value> = records
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), summaries.len() + 1);
+    for (row, summary) in rows[1..].iter().zip(&summaries) {
+        assert_eq!(row[0], summary["namespace"]);
+        assert_eq!(row[1], summary["vm_count"].to_string());
+    }
+    let out = support::run(og, &["--format", "table"], &[], Some(&dump.stdout));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -281,7 +281,10 @@ mod tests {
             "namespace,pvc_bytes_nfs,pvc_bytes_ceph\na,1073741824,\n"
         );
         let table = table_string(&columns, &rows, None);
-        assert_eq!(table.lines().next().unwrap(), "NAMESPACE  PVC_NFS  PVC_CEPH");
+        assert_eq!(
+            table.lines().next().unwrap(),
+            "NAMESPACE  PVC_NFS  PVC_CEPH"
+        );
         assert_eq!(table.lines().nth(1).unwrap(), "a            1 GiB");
     }
 
