@@ -2,9 +2,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
-TOOLS := ovirt-dump vm-select owner-group capacity-calc ip-budget rbac-gen plan-gen report owner-notice
+# Every crate under tools/ is a tool (a binary of the root package); make install adds ovirt-sim,
+# the engine simulator for trying liftkit without an engine (README, step 0).
+TOOLS := $(sort $(notdir $(wildcard tools/*)))
+INSTALL_BINS := $(TOOLS) ovirt-sim
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+BASH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build test lint fmt demo man install bench deps clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
+.PHONY: all build test lint fmt demo man install bench deps deps-rust clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
 
 all: build
 
@@ -12,8 +19,12 @@ all: build
 # renders report's page in headless Chromium (with a font, so its text draws).
 DEBIAN_PACKAGES := curl openssl util-linux ca-certificates chromium fonts-dejavu-core
 
-deps:
+# What building and the demo need: Rust alone.
+deps-rust:
 	@command -v cargo >/dev/null || { echo "make: cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+
+# What the tests need besides: Go (the Kubernetes test bed), clippy, and a few Debian packages.
+deps: deps-rust
 	@command -v go >/dev/null || { echo "make: go not found: install Go 1.26 or newer (the Kubernetes test bed is built from the Go module proxy)" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 	@missing=""; for c in curl openssl flock chromium; do command -v $$c >/dev/null || missing=1; done; \
@@ -23,7 +34,7 @@ deps:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(DEBIAN_PACKAGES); fi; \
 	fi
 
-build: deps
+build: deps-rust
 	$(CARGO) build --workspace --bins
 
 lint: deps
@@ -65,11 +76,20 @@ fuzz: fuzz-deps
 man:
 	LIFTKIT_BLESS=1 $(CARGO) test --test man_pages
 
-install:
-	$(CARGO) install --locked --path . --root $(DESTDIR)$(PREFIX) $(foreach t,$(TOOLS),--bin $(t))
+# Every tool (and ovirt-sim), its man page, and its bash, zsh and fish completions, written by the
+# installed tool itself (`TOOL completions SHELL`, from its clap definition).
+install: deps-rust
+	$(CARGO) install --locked --path . --root $(DESTDIR)$(PREFIX) $(foreach t,$(INSTALL_BINS),--bin $(t))
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(BASH_COMPLETIONS) $(ZSH_COMPLETIONS) $(FISH_COMPLETIONS)
+	@set -e; for t in $(TOOLS); do \
+	  $(BINDIR)/$$t completions bash >$(BASH_COMPLETIONS)/$$t; \
+	  $(BINDIR)/$$t completions zsh >$(ZSH_COMPLETIONS)/_$$t; \
+	  $(BINDIR)/$$t completions fish >$(FISH_COMPLETIONS)/$$t.fish; \
+	done
+	@echo "make install: $(words $(TOOLS)) tools and ovirt-sim in $(BINDIR), man pages, bash/zsh/fish completions" >&2
 
 # Builds the Kubernetes test bed once (kube-apiserver + etcd from the Go module proxy, cached in
 # ~/.cache/liftkit; about 15 minutes the first time) and runs its smoke check.

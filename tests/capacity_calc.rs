@@ -279,6 +279,7 @@ fn check_demo(extra: &[&str], path: Path, inflight: usize) -> (BTreeMap<String, 
     let grouped = owner_grouped_demo();
     let mut args = MAPS.to_vec();
     args.extend(extra);
+    args.push("--totals");
     args.push(grouped.path().to_str().unwrap());
     let out = run(CC, &args, b"");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -359,6 +360,7 @@ fn datavolume_paths_match_cdi() {
 fn the_storage_map_mode_does_not_size_populator_pvcs() {
     let grouped = owner_grouped_demo();
     let mut args = MAPS.to_vec();
+    args.push("--totals");
     args.push(grouped.path().to_str().unwrap());
     let out = run(CC, &args, b"");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -411,7 +413,7 @@ fn demo_world_availability_and_quotas() {
     );
     assert!(table.contains("GiB") || table.contains("TiB"));
     assert!(
-        table.lines().next().unwrap().contains("PEAK TRIDENT-NFS"),
+        table.lines().next().unwrap().contains("PEAK_TRIDENT-NFS"),
         "{table}"
     );
 
@@ -497,6 +499,7 @@ fn fixture_groups_by_disk_keys_and_csv() {
             "rbd=Block",
             "--format",
             "csv",
+            "--totals",
             small.to_str().unwrap(),
         ],
         b"",
@@ -507,8 +510,8 @@ fn fixture_groups_by_disk_keys_and_csv() {
     assert_eq!(
         rows[0],
         "cluster,storage_class,vms,vcpus,memory_bytes,disks,provisioned_bytes,used_bytes,lun_disks,\
-         lun_bytes,pvc_total_bytes,peak_pvc_total_bytes,pvc_bytes.nfs-sc,peak_pvc_bytes.nfs-sc,\
-         pvc_bytes.rbd,peak_pvc_bytes.rbd",
+         lun_bytes,pvc_total_bytes,peak_pvc_total_bytes,pvc_bytes_nfs-sc,peak_pvc_bytes_nfs-sc,\
+         pvc_bytes_rbd,peak_pvc_bytes_rbd",
         "{text}"
     );
     // prod: web01's 10 GiB disk on nfs-sc: ceil(10 GiB / 0.9) = 11930464712, twice at peak.
@@ -539,6 +542,7 @@ fn cdi_overhead_per_class_and_forklift_overheads_are_flags() {
             "*=nfs-sc",
             "--storage-map",
             "iscsi-data=rbd",
+            "--totals",
         ];
         all.extend(args);
         all.push(small);
@@ -670,6 +674,7 @@ fn results_and_errors_do_not_depend_on_the_number_of_threads() {
         "*=trident-nfs",
         "--format",
         "jsonl",
+        "--totals",
     ];
     let mut outputs = Vec::new();
     for threads in ["1", "3"] {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the whole liftkit pipeline against the engine simulator serving the demo lab
 # (tests/worlds/demo.json), over TLS with the simulator's own CA. Outputs go to demo-out/.
+# Needs the built binaries only (Rust; no Go, no cluster). Every step either succeeds or stops the
+# demo saying which step failed and how.
 set -euo pipefail
 bin=${1:-target/debug}
 bin=$(cd "$bin" && pwd)
@@ -8,23 +10,28 @@ export PATH="$bin:$PATH"
 out=${DEMO_OUT:-demo-out}
 mkdir -p "$out"
 work=$(mktemp -d)
-trap 'kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+sim_pid=
+step=starting
+trap 'status=$?; [ -z "$sim_pid" ] || kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"
+  [ "$status" = 0 ] || echo "make demo: stopped at \"$step\" (exit $status): see the message above" >&2' EXIT
 
-section() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+section() { step=$1; printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$work/sim.json"; }
 
 section "Engine simulator: demo lab over https"
 ovirt-sim --world tests/worlds/demo.json --tls --cert-dir "$work/pki" >"$work/sim.json" 2>"$work/sim.log" &
 sim_pid=$!
-for _ in $(seq 50); do [ -s "$work/sim.json" ] && break; sleep 0.1; done
-url=$(field url); user=$(field user); ca=$(field ca_file)
-export OVIRT_PASSWORD; OVIRT_PASSWORD=$(field password)
-echo "engine: $url (user $user)" >&2
+for _ in $(seq 100); do [ -s "$work/sim.json" ] && break; sleep 0.1; done
+[ -s "$work/sim.json" ] || { cat "$work/sim.log" >&2; echo "ovirt-sim did not start" >&2; exit 69; }
+# What every engine tool reads (README, step 0): the URL, the user, the CA, the password.
+export OVIRT_URL OVIRT_USER OVIRT_CA OVIRT_PASSWORD
+OVIRT_URL=$(field url); OVIRT_USER=$(field user); OVIRT_CA=$(field ca_file); OVIRT_PASSWORD=$(field password)
+echo "engine: $OVIRT_URL (user $OVIRT_USER, CA $OVIRT_CA)" >&2
 
 section "ovirt-dump: the inventory"
-ovirt-dump --url "$url" --user "$user" --ca-file "$ca" -o "$out/inventory.jsonl"
+ovirt-dump -o "$out/inventory.jsonl"
 echo "$(wc -l <"$out/inventory.jsonl") VM records in $out/inventory.jsonl" >&2
-capacity-calc --by data-center,cluster --format table "$out/inventory.jsonl"
+capacity-calc --by data-center,cluster --storage-map '*=trident-nfs' --format table "$out/inventory.jsonl"
 
 section "vm-select | owner-group: VMs used in the last 180 days, their owners and namespaces"
 vm-select --active-within 180d --now 2026-11-26T00:00:00Z "$out/inventory.jsonl" \
@@ -43,23 +50,37 @@ capacity-calc --by namespace --storage-map '*=trident-nfs' --available trident-n
 
 section "ip-budget: addresses on the target networks"
 # TLV2's vlan400 moves to a /28 that is too small: ip-budget shows the shortfall and exits 1.
-subnets=(--subnet vm-networks/rdu-vlan201=10.10.0.0/22 --subnet vm-networks/tlv-apps=10.20.0.0/28
+subnets=(--subnet vm-networks/rdu-vlan201=10.10.0.0/22 --subnet vm-networks/rdu-vlan202=10.10.4.0/24
+  --subnet vm-networks/rdu-vlan203=10.10.5.0/24 --subnet vm-networks/tlv-vlan201=10.20.1.0/24
+  --subnet osp/osp-internal=172.16.0.0/24 --subnet vm-networks/tlv-apps=10.20.0.0/28
   --reserve 10.10.0.1 --reserve 10.20.0.1 --reserve 10.10.0.2-10.10.0.50)
+# Exit 1 is that shortfall (stderr names it); any other status stops the demo.
+status=0
 ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" \
-  --format table "$out/selected.jsonl" || echo "(ip-budget found a shortfall: exit $?)" >&2
+  --format table "$out/selected.jsonl" || status=$?
+case $status in
+  0) ;;
+  1) echo "(ip-budget exits 1: the shortfall above is the point of this step)" >&2 ;;
+  *) exit "$status" ;;
+esac
+status=0
 ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" -q \
-  -o "$out/addresses.jsonl" "$out/selected.jsonl" || [ $? = 1 ]
+  -o "$out/addresses.jsonl" "$out/selected.jsonl" || status=$?
+[ "$status" -le 1 ] || exit "$status"
 
 section "rbac-gen + plan-gen: manifests into $out/manifests, with Forklift's preflight"
 mkdir -p "$out/manifests"
 rbac-gen --strip-domain --quota "$out/quotas.jsonl" -o "$out/manifests/rbac.jsonl" "$out/selected.jsonl"
-set +e
+# Exit 1: the preflight left VMs out (the summary above says which and why).
+status=0
 plan-gen --url "https://engine.rdu.lab.example.com/ovirt-engine/api" --namespace rhv-migration \
   --secret ovirt-engine --map-file tests/fixtures/demo-networks.map --max-vms-per-plan 20 \
-  --report "$out/manifests/preflight.jsonl" -o "$out/manifests/plans.jsonl" "$out/selected.jsonl"
-status=$?
-set -e
+  --report "$out/manifests/preflight.jsonl" -o "$out/manifests/plans.jsonl" "$out/selected.jsonl" \
+  || status=$?
 [ "$status" -le 1 ] || exit "$status"
+plan-gen --url "https://engine.rdu.lab.example.com/ovirt-engine/api" --namespace rhv-migration \
+  --map-file tests/fixtures/demo-networks.map --format table -q "$out/selected.jsonl" \
+  >"$out/manifests/preflight.txt" || [ $? = 1 ]
 echo "manifests: $(wc -l <"$out/manifests/rbac.jsonl") RBAC objects, $(grep -c '"kind":"Plan"' "$out/manifests/plans.jsonl") Plans in $out/manifests/" >&2
 
 section "plan-run --simulate: the schedule over a 10 Gbit/s link, 4 plans at a time"
@@ -83,5 +104,15 @@ report --vms "$out/selected.jsonl" --inventory "$out/inventory.jsonl" --capacity
   --addresses "$out/addresses.jsonl" --preflight "$out/manifests/preflight.jsonl" \
   --events "$out/schedule.jsonl" --window 22:00-06:00 --time-zone UTC --title "liftkit demo lab" \
   -o "$out/report.html"
-echo "(the tests render it in headless Chromium: docs/report.png is that screenshot)" >&2
+step=done
+cat >&2 <<NEXT
+
+== Done. What to look at next:
+  $out/report.html              the whole migration on one page (open it in a browser)
+  $out/manifests/               what plan-run would apply: rbac.jsonl, plans.jsonl;
+                                the preflight's findings in preflight.jsonl and, as a table, preflight.txt
+  $out/schedule.jsonl           the simulated schedule (plan-run --simulate --format table shows it as a table)
+  man man/plan-gen.1            any tool's manual (man/), or TOOL --help
+  README.md, "Step 0"           start ovirt-sim yourself and run the tools by hand
+NEXT
 echo "$out/report.html"

@@ -1,6 +1,7 @@
 //! Man pages in man/ are generated from the tools' clap definitions; this test keeps them in sync.
 //! `make man` (LIFTKIT_BLESS=1) rewrites them.
 
+use clap_mangen::roff::{Roff, bold, roman};
 use std::path::PathBuf;
 
 fn commands() -> Vec<clap::Command> {
@@ -19,14 +20,94 @@ fn commands() -> Vec<clap::Command> {
     ]
 }
 
+/// A tool's man page: clap_mangen's title, NAME, SYNOPSIS, DESCRIPTION, OPTIONS and SUBCOMMANDS,
+/// then the sections `common::cli::command` put after the help (EXIT STATUS, ENVIRONMENT,
+/// EXAMPLES, SEE ALSO), each kept as written (no filling), then VERSION.
 fn render(cmd: clap::Command) -> (String, Vec<u8>) {
     let name = cmd.get_name().to_string();
+    let sections = after_help_sections(&cmd);
+    let subcommands: Vec<(String, String)> = cmd
+        .get_subcommands()
+        .map(|sub| {
+            let args: Vec<String> = sub
+                .get_positionals()
+                .filter_map(|a| a.get_value_names().map(|v| v.join(" ")))
+                .collect();
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            (format!("{} {}", sub.get_name(), args.join(" ")), about)
+        })
+        .collect();
     let man = clap_mangen::Man::new(cmd)
         .manual("liftkit")
         .source(format!("liftkit {}", env!("CARGO_PKG_VERSION")));
     let mut bytes = Vec::new();
-    man.render(&mut bytes).unwrap();
+    man.render_title(&mut bytes).unwrap();
+    man.render_name_section(&mut bytes).unwrap();
+    man.render_synopsis_section(&mut bytes).unwrap();
+    man.render_description_section(&mut bytes).unwrap();
+    man.render_options_section(&mut bytes).unwrap();
+    // clap_mangen would point at a page per subcommand (`tool-completions(1)`); there is one.
+    let mut roff = Roff::default();
+    roff.control("SH", ["SUBCOMMANDS"]);
+    for (sub, about) in &subcommands {
+        roff.control("TP", []);
+        roff.text([bold(sub.as_str())]);
+        roff.text([roman(about.as_str())]);
+    }
+    for heading in ["Exit status", "Environment", "Examples", "See also"] {
+        let Some((_, body)) = sections.iter().find(|(h, _)| h == heading) else {
+            panic!("{name}: no {heading:?} after its --help");
+        };
+        roff.control("SH", [heading.to_uppercase().as_str()]);
+        roff.control("nf", []);
+        for line in body.trim_end().lines() {
+            roff.text([roman(line.strip_prefix("  ").unwrap_or(line))]);
+        }
+        roff.control("fi", []);
+    }
+    roff.to_writer(&mut bytes).unwrap();
+    man.render_version_section(&mut bytes).unwrap();
     (format!("{name}.1"), bytes)
+}
+
+/// The sections after a tool's `--help`, by heading (`Exit status:` ...), as common writes them.
+fn after_help_sections(cmd: &clap::Command) -> Vec<(String, String)> {
+    let text = cmd
+        .get_after_long_help()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        match line.strip_suffix(':') {
+            Some(heading) if common::cli::SECTIONS.contains(&heading) => {
+                sections.push((heading.to_string(), String::new()))
+            }
+            _ => {
+                if let Some((_, body)) = sections.last_mut() {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    sections
+}
+
+/// Every tool under tools/ has its page (a new tool is added to `commands` above).
+#[test]
+fn every_tool_has_a_man_page() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let names: Vec<String> = commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for entry in std::fs::read_dir(root.join("tools")).unwrap() {
+        let tool = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            names.contains(&tool),
+            "tools/{tool} has no man page: add it to commands()"
+        );
+    }
 }
 
 #[test]
@@ -99,11 +180,12 @@ fn every_man_page_prints_the_exit_code_table() {
         let (file, bytes) = render(cmd);
         let text = String::from_utf8(bytes).unwrap();
         let table = text
-            .split_once("\nExit status:\n")
-            .map(|(_, rest)| rest.split("\n.SH").next().unwrap_or(rest))
+            .split_once("\n.SH \"EXIT STATUS\"\n.nf\n")
+            .map(|(_, rest)| rest.split("\n.fi").next().unwrap_or(rest))
             .unwrap_or_else(|| panic!("{file} lacks the exit-code table"));
-        // roff writes a hyphen as `\-`.
+        // roff writes a hyphen as `\-`; the page drops the help's two-space indent.
         let table = table.replace("\\-", "-");
+        let expected: String = expected.lines().map(|l| format!("{}\n", &l[2..])).collect();
         assert_eq!(format!("{table}\n"), expected, "{file}");
     }
 }

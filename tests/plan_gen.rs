@@ -568,7 +568,7 @@ fn the_secret_file_is_0600_and_the_password_never_reaches_stderr() {
         password_file.to_str().unwrap(),
         "--ca-file",
         ca.to_str().unwrap(),
-        "--output",
+        "--format",
         "yaml",
         "-o",
         out_path.to_str().unwrap(),
@@ -659,7 +659,7 @@ fn output_is_deterministic_and_independent_of_input_order() {
 #[test]
 fn yaml_output_reads_back_as_the_same_objects() {
     let json = objects(&run_maps(&[RECORDS, BLOCKERS, "--warm"]));
-    let out = run_maps(&[RECORDS, BLOCKERS, "--warm", "--output", "yaml"]);
+    let out = run_maps(&[RECORDS, BLOCKERS, "--warm", "--format", "yaml"]);
     assert_eq!(yaml(&out.stdout), json);
     assert!(plans(&json).iter().all(|p| p["spec"]["type"] == "warm"));
 }
@@ -1548,7 +1548,7 @@ fn demo_world_objects_match_their_schemas_in_both_formats() {
         "2TiB",
         "--max-vms-per-plan",
         "5",
-        "--output",
+        "--format",
         "yaml",
     ]);
     assert_eq!(yaml(&yaml_out.stdout), objects);

@@ -303,11 +303,11 @@ fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 // ------------------------------------------------------------------ --print-job
 
-/// `plan-run --print-job --output yaml`, read back with an independent YAML parser.
+/// `plan-run --print-job --format yaml`, read back with an independent YAML parser.
 fn print_job(m: &Manifests, extra: &[&str]) -> Vec<Value> {
     let mut args = vec![
         "--print-job",
-        "--output",
+        "--format",
         "yaml",
         "--job-image",
         "example.test/liftkit:1",

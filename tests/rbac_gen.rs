@@ -388,7 +388,7 @@ fn yaml_output_reads_back_as_the_same_objects() {
     ];
     let json = objects(&rbac_gen(&args));
     let mut yaml_args = args.to_vec();
-    yaml_args.extend(["--output", "yaml"]);
+    yaml_args.extend(["--format", "yaml"]);
     let out = rbac_gen(&yaml_args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(yaml(&out.stdout), json);
@@ -544,7 +544,7 @@ fn demo_world_namespaces_bindings_and_quotas() {
             "--strip-domain",
             "--quota",
             quota.to_str().unwrap(),
-            "--output",
+            "--format",
             "yaml",
         ],
         Some(&owned),

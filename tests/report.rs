@@ -90,6 +90,7 @@ fn demo() -> &'static Demo {
                 "*=trident-nfs",
                 "--available",
                 "trident-nfs=40TiB",
+                "--totals",
                 path(&selected),
             ],
             &f("capacity.jsonl"),

@@ -202,8 +202,21 @@ fn decisions_skip_always_drops_and_keep_always_selects() {
         .collect();
     assert_eq!(names, ["db01", "old-test"]);
     let err = stderr(&out);
+    // --explain is a table: a header, then one row per dropped VM (vm, id, line, criterion, reason).
     assert!(
-        err.contains("dropped web01 (11111111-0000-0000-0000-000000000001): decision"),
+        err.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..]
+                == ["VM", "ID", "LINE", "CRITERION", "REASON"]),
+        "{err}"
+    );
+    assert!(
+        err.lines().any(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.len() > 4
+                && cells[..2] == ["web01", "11111111-0000-0000-0000-000000000001"]
+                && cells[2].contains(':')
+                && cells[3] == "decision"
+        }),
         "{err}"
     );
     assert!(

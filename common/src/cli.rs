@@ -1,5 +1,23 @@
-//! Command-line pieces every tool shares: verbosity flags, logging to stderr, the exit-code table
-//! in `--help` and man pages.
+//! Command-line pieces every tool shares: the argument blocks (input/output, engine, Kubernetes,
+//! verbosity), logging to stderr in one style (`tool: warning: ...`), the help's closing sections
+//! (examples, environment, exit status) and the `completions` subcommand.
+//!
+//! A new tool follows the convention by: flattening [`Io`] (inputs, `-o FILE`), [`Engine`] or
+//! [`Kube`] when it talks to one, and [`Verbosity`] into its `Args`; naming its format flag
+//! `--format` (`crate::format::Format`, or its own `ValueEnum` with `jsonl` first); writing
+//! `pub const DOC: Doc` and `pub fn command() -> clap::Command { cli::command(<Args as
+//! clap::CommandFactory>::command(), &DOC) }`; calling `cli::parse(tool::command())` in main; and
+//! adding a `[[bin]]` in the root Cargo.toml and its command to tests/man_pages.rs.
+
+mod doc;
+mod engine;
+mod io;
+mod kube;
+
+pub use doc::{COMPLETIONS, Doc, SECTIONS, command, parse, tool_name, warning, write_completions};
+pub use engine::{API_PATH, Engine, api_path_hint};
+pub use io::{FORMAT_NAMES, Io, output_file};
+pub use kube::Kube;
 
 use clap::Args;
 use std::io::IsTerminal;
@@ -26,8 +44,7 @@ impl Verbosity {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_ansi(color_on_stderr())
-            .with_target(false)
-            .without_time()
+            .event_format(ToolFormat)
             .try_init();
     }
 
@@ -105,14 +122,37 @@ pub fn color_on_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
-/// The text every tool puts after its help: the exit codes.
+/// The exit-code table as text (`Exit status:` and one line per code).
 pub fn after_help() -> String {
     crate::ExitCode::table()
 }
 
-/// Parses arguments; on a usage error clap prints it and exits with status 2 (the table's usage code).
-pub fn parse<T: clap::Parser>() -> T {
-    T::parse()
+/// Log lines in the style of every message a tool writes: `tool: warning: text`, `tool: error:
+/// text`, `tool: info: text` (`-v`), never a timestamp or module path.
+struct ToolFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for ToolFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(writer, "{}: {level}: ", tool_name())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 #[cfg(test)]

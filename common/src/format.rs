@@ -30,7 +30,7 @@ pub enum ColumnKind {
 }
 
 /// A field of the rows shown as a column: `row[key]`, or `row[key][sub]` for a figure nested per
-/// name (per storage class), whose CSV header is then `key.sub`.
+/// name (per storage class), whose CSV header is then `key_sub`.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub key: String,
@@ -74,9 +74,11 @@ impl Column {
             None => Some(value),
         }
     }
+    /// `key_sub` for a nested figure (`pvc_bytes_trident-nfs`): no dot, so that tools that read
+    /// dots as paths (jq, DuckDB, pandas) take the header as one name.
     fn csv_header(&self) -> String {
         match &self.sub {
-            Some(sub) => format!("{}.{sub}", self.key),
+            Some(sub) => format!("{}_{sub}", self.key),
             None => self.key.clone(),
         }
     }
@@ -268,16 +270,21 @@ mod tests {
         let rows = vec![row.as_object().unwrap().clone()];
         let columns = vec![
             Column::text("namespace"),
-            Column::bytes("pvc_bytes").within("nfs").header("pvc nfs"),
-            Column::bytes("pvc_bytes").within("ceph").header("pvc ceph"),
+            Column::bytes("pvc_bytes").within("nfs").header("pvc_nfs"),
+            Column::bytes("pvc_bytes").within("ceph").header("pvc_ceph"),
         ];
         let refs: Vec<&Map<String, Value>> = rows.iter().collect();
         let csv = String::from_utf8(csv_bytes(&columns, &refs).unwrap()).unwrap();
+        // No dot in a header: `key_name`, one name for jq, DuckDB or pandas.
         assert_eq!(
             csv,
-            "namespace,pvc_bytes.nfs,pvc_bytes.ceph\na,1073741824,\n"
+            "namespace,pvc_bytes_nfs,pvc_bytes_ceph\na,1073741824,\n"
         );
         let table = table_string(&columns, &rows, None);
+        assert_eq!(
+            table.lines().next().unwrap(),
+            "NAMESPACE  PVC_NFS  PVC_CEPH"
+        );
         assert_eq!(table.lines().nth(1).unwrap(), "a            1 GiB");
     }
 

@@ -167,7 +167,7 @@ and CreateVM too; the simulator retries so that tests can restart the API server
 
 #[derive(Debug, Parser)]
 #[command(name = "forklift-sim", version, about = "Plays Forklift's controllers against a Kubernetes API server",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
     /// The engine world file: the oVirt inventory (VMs, NICs, disks, networks, storage domains)
     #[arg(long, value_name = "FILE")]
@@ -332,6 +332,11 @@ impl Args {
                 as f64
         })
     }
+}
+
+/// The command-line definition (for the binary, its help and completions).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "ovirt-sim", version, about = "An oVirt engine simulator", after_long_help = common::cli::after_help())]
+#[command(name = "ovirt-sim", version, about = "An oVirt engine simulator")]
 pub struct Args {
     /// The world to serve (see tests/ovirt-sim/WORLD.md); default: the built-in demo lab
     #[arg(long, value_name = "FILE", conflicts_with = "generate")]
@@ -43,6 +43,10 @@ pub struct Args {
     /// Where to write ca.pem with --tls (default: a new directory under the temp dir)
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// Once listening, write to FILE (atomically) the `export OVIRT_URL=... OVIRT_USER=...
+    /// OVIRT_PASSWORD=... OVIRT_CA=...` lines liftkit's tools read: `. FILE` in a shell
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     /// Lifetime of SSO tokens (e.g. 2s, 500ms, 30m); default: they never expire
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub token_ttl: Option<Duration>,
@@ -114,6 +118,36 @@ fn rate(name: &str, v: f64) -> Result<f64> {
             "--{name} {v}: want a rate from 0 to 1"
         )))
     }
+}
+
+/// `--env-file`: the variables liftkit's tools read, for a shell to source.
+fn write_env_file(path: &std::path::Path, start: &serde_json::Value) -> Result<()> {
+    let quote =
+        |v: &serde_json::Value| format!("'{}'", v.as_str().unwrap_or("").replace('\'', "'\\''"));
+    let mut text = format!(
+        "# ovirt-sim, the engine simulator: `. {}` sets what liftkit's tools read\n",
+        path.display()
+    );
+    for (var, key) in [
+        ("OVIRT_URL", "url"),
+        ("OVIRT_USER", "user"),
+        ("OVIRT_PASSWORD", "password"),
+        ("OVIRT_CA", "ca_file"),
+    ] {
+        if start[key].is_string() {
+            text.push_str(&format!("export {var}={}\n", quote(&start[key])));
+        }
+    }
+    let mut out = common::output::Output::create(Some(path))?;
+    let name = out.name();
+    out.write_all(text.as_bytes())
+        .map_err(|e| common::error::write_error(&name, &e))?;
+    out.commit()
+}
+
+/// The command-line definition (for the binary, its help and completions).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -211,6 +245,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .and_then(|_| out.flush())
         .map_err(|e| common::error::write_error("stdout", &e))?;
     drop(out);
+    if let Some(path) = &args.env_file {
+        write_env_file(path, &start)?;
+    }
 
     runtime.block_on(async move {
         let app = server::router(state);

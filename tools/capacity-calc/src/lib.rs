@@ -30,8 +30,11 @@ Reads VM records (JSON lines) from the files given or stdin and writes one row p
 vms, vcpus, memory_bytes, disks, provisioned_bytes, used_bytes (the disks' actual size), lun_disks
 and lun_bytes (direct LUNs, re-attached and not copied: counted apart, never in PVC bytes),
 pvc_total_bytes and pvc_bytes (per storage class: the PVCs the VMs keep), peak_pvc_total_bytes and
-peak_pvc_bytes (per class: what is requested while disks are copied). A totals row ends the output
-(its key columns read TOTAL; in JSON lines it carries \"total\": true).
+peak_pvc_bytes (per class: what is requested while disks are copied), per-class figures nested
+under their class ({\"pvc_bytes\": {\"trident-nfs\": N}}; CSV headers pvc_bytes_trident-nfs). Sizes
+are exact bytes in JSON lines and CSV, binary units in the table. The table ends with a totals
+row; JSON lines and CSV only with --totals (its key columns read TOTAL; in JSON lines it carries
+\"total\": true), so that summing a column never counts twice.
 
 PVC sizes follow Forklift v2.12.5 for the path it copies a disk by. Every image disk becomes a PVC
 of the storage class --storage-map gives its storage domain (class `unmapped` when no rule matches).
@@ -61,8 +64,8 @@ in the totals. The totals row counts every VM and disk once. Memory: one accumul
 (with the copy-time bytes of its --max-vm-inflight largest VMs), plus the ids of shared disks.
 
 --available CLASS=SIZE (repeatable) adds the class's capacity and headroom (available - peak) to
-the totals row and to stderr; when a class needs more at peak than is available, capacity-calc
-exits 1.
+the totals row (--totals, or the table) and to stderr; when a class needs more at peak than is
+available, capacity-calc exits 1.
 
 --quota writes instead one quota record per namespace (JSON lines), which rbac-gen --quota turns
 into a ResourceQuota and a LimitRange:
@@ -87,21 +90,39 @@ one core per vCPU (KubeVirt requests vCPUs / 10 by default; a core per vCPU hold
 cpuAllocationRatio and for dedicated CPUs) plus 100m per copy pod and 1 core per consumer pod.
 limit_range holds the defaults rbac-gen writes for pods that set none.";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "What each namespace needs, as a table (every domain to one class)",
+            "capacity-calc --storage-map '*=trident-nfs' --format table owned.jsonl",
+        ),
+        (
+            "Per-namespace quota records with 20% headroom, for rbac-gen --quota",
+            "capacity-calc --quota --headroom 20% --storage-map '*=trident-nfs' owned.jsonl -o quotas.jsonl",
+        ),
+        (
+            "Per-cluster sums for a spreadsheet, with a totals row; exit 1 if 40 TiB is not enough",
+            "capacity-calc --by cluster --format csv --totals --available trident-nfs=40TiB owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "LIFTKIT_THREADS",
+        "threads decoding records, 1 to 64 (default: the cores, at most 8)",
+    )],
+    see_also: &[
+        "owner-group(1)",
+        "rbac-gen(1)",
+        "report(1)",
+        "liftkit-vm-record(5)",
+    ],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "capacity-calc", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "capacity-calc", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// Group by these keys (repeatable or comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', default_value = "namespace")]
     pub by: Vec<Key>,
@@ -142,15 +163,20 @@ pub struct Args {
     /// Headroom added to the quota figures (20% or 0.2)
     #[arg(long, value_name = "PERCENT", default_value = "0%", requires = "quota")]
     pub headroom: String,
-    /// Output format
+    /// Output format: JSON lines, CSV for spreadsheets, or a table for people (sizes in binary
+    /// units, a TOTAL row last)
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+    /// End JSON lines and CSV with the totals row too ("total": true; its key columns read
+    /// TOTAL); a table always ends with it
+    #[arg(long)]
+    pub totals: bool,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// `--filesystem-overhead`: Forklift reads FILESYSTEM_OVERHEAD as a whole, non-negative percent
@@ -292,7 +318,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Records are decoded and planned on every core, and summed here in input order.
     parallel::for_each_line(
-        &LineSource::from_paths(&args.inputs),
+        &LineSource::from_paths(&args.io.inputs),
         |line, here| {
             // Sizes over common::size::MAX_BYTES are refused as the line is decoded.
             let vm: SizedVm =
@@ -305,7 +331,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
 
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     let settings = quota::Settings {
         headroom,
@@ -316,11 +342,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         quota::write(&mut out, &name, &report, &settings)?;
         ExitCode::Ok
     } else {
+        let totals = args.totals || args.format == Format::Table;
         report::write(
             &mut out,
             &name,
             &report,
             args.format,
+            totals,
             &available,
             args.verbosity.quiet,
         )?

@@ -3,6 +3,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let args: capacity_calc::Args = common::cli::parse();
+    let args: capacity_calc::Args = common::cli::parse(capacity_calc::command());
     common::error::finish("capacity-calc", capacity_calc::run(args))
 }

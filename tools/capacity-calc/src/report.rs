@@ -70,12 +70,12 @@ fn columns(report: &Report, classes: &BTreeSet<String>) -> Vec<Column> {
         columns.push(
             Column::bytes("pvc_bytes")
                 .within(class)
-                .header(format!("pvc {class}")),
+                .header(format!("pvc_{class}")),
         );
         columns.push(
             Column::bytes("peak_pvc_bytes")
                 .within(class)
-                .header(format!("peak {class}")),
+                .header(format!("peak_{class}")),
         );
     }
     columns
@@ -109,12 +109,12 @@ fn check_available(
         columns.push(
             Column::bytes("available_bytes")
                 .within(class)
-                .header(format!("avail {class}")),
+                .header(format!("avail_{class}")),
         );
         columns.push(if format == Format::Table {
             Column::text("headroom")
                 .within(class)
-                .header(format!("headroom {class}"))
+                .header(format!("headroom_{class}"))
         } else {
             Column::number("headroom_bytes").within(class)
         });
@@ -140,12 +140,14 @@ fn check_available(
     code
 }
 
-/// Writes the report rows and returns the exit code of the availability check.
+/// Writes the report rows (and the totals row when `with_totals`) and returns the exit code of
+/// the availability check.
 pub fn write<W: Write>(
     out: &mut W,
     name: &str,
     report: &Report,
     format: Format,
+    with_totals: bool,
     available: &BTreeMap<String, u64>,
     quiet: bool,
 ) -> Result<ExitCode> {
@@ -166,6 +168,7 @@ pub fn write<W: Write>(
     } else {
         check_available(report, available, format, quiet, &mut totals, &mut columns)
     };
-    write_rows(out, name, format, &columns, &rows, Some(&totals))?;
+    let totals = Some(&totals).filter(|_| with_totals);
+    write_rows(out, name, format, &columns, &rows, totals)?;
     Ok(code)
 }

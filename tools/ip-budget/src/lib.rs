@@ -74,21 +74,27 @@ pub enum OutputFormat {
     Nsupdate,
 }
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Addresses per network and whether a /24 holds what vlan201 needs",
+            "ip-budget --network-map 'vlan201=multus:vm-networks/vlan201' \\\n    --subnet vm-networks/vlan201=10.20.1.0/24 --reserve 10.20.1.1 --format table owned.jsonl",
+        ),
+        (
+            "A new address per NIC, then the DNS changes for nsupdate",
+            "ip-budget --map-file networks.map --subnet vm-networks/vlan201=10.20.1.0/24 --allocate \\\n    --format nsupdate owned.jsonl -o dns.txt",
+        ),
+    ],
+    environment: &[],
+    see_also: &["owner-group(1)", "report(1)", "nsupdate(1)"],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "ip-budget", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "ip-budget", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// Map a network: SRC=pod|multus:NS/NAME|ignored; SRC is a name, DC/name, id or * (repeatable)
     #[arg(long = "network-map", value_name = "SRC=DST")]
     pub network_map: Vec<String>,
@@ -118,7 +124,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// An inclusive address range, as numbers (IPv4 in the low 32 bits).
@@ -587,7 +593,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut target_nics: BTreeMap<String, u64> = BTreeMap::new();
     let mut vms = 0u64;
     let mut refused: Vec<String> = Vec::new();
-    Inputs::new(&args.inputs).for_each::<Value>(|value, location| {
+    Inputs::new(&args.io.inputs).for_each::<Value>(|value, location| {
         let vm: VmRecord =
             parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
         vms += 1;
@@ -656,7 +662,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .collect();
 
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     let bytes = if args.allocate {
         let records = allocate(&mut needs, &subnets, &reserved);

@@ -355,9 +355,13 @@ impl Engine {
     pub async fn get(&self, path: &str) -> Result<Value> {
         match self.get_optional(path).await? {
             Some(value) => Ok(value),
+            // A URL without /ovirt-engine/api reaches the engine's web server, which answers
+            // 404 to every API path: say which URL was most likely meant.
             None => Err(Error::unavailable(format!(
-                "{}{}: HTTP 404 Not Found",
-                self.api_url, path
+                "{}{}: HTTP 404 Not Found{}",
+                self.api_url,
+                path,
+                common::cli::api_path_hint(&self.api_url).unwrap_or_default()
             ))),
         }
     }

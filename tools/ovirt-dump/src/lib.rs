@@ -43,13 +43,24 @@ Exit status 1 (the export is still written): the engine counts other VMs at the 
 exported. VMs were created or removed during the export, and as pages shift a VM may have been \
 missed; run it again for a consistent inventory.";
 
-const EXAMPLES: &str = "\
-Examples:
-  OVIRT_PASSWORD=secret ovirt-dump --url https://engine.example.com/ovirt-engine/api \\
-      --user admin@internal --ca-file /etc/pki/ovirt-engine/ca.pem -o inventory.jsonl
-  ovirt-dump --url https://engine/ovirt-engine/api --user admin@internal \\
-      --password-file ~/.ovirt-pass --ca-file ca.pem --search 'cluster=prod' | vm-select ...
-";
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Export every VM, the engine and user from OVIRT_URL, OVIRT_USER and OVIRT_CA",
+            "OVIRT_PASSWORD=secret ovirt-dump -o inventory.jsonl",
+        ),
+        (
+            "Export one cluster's VMs, reading the password from a file, into vm-select",
+            "ovirt-dump --url https://engine.example.com/ovirt-engine/api --user admin@internal \\\n    --password-file ~/.ovirt-pass --ca-file ca.pem --search 'cluster=prod' | vm-select --status up",
+        ),
+    ],
+    environment: &[(
+        "OVIRT_PASSWORD",
+        "the password, when --password-file is not given",
+    )],
+    see_also: &["vm-select(1)", "owner-group(1)", "liftkit-vm-record(5)"],
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,29 +68,14 @@ Examples:
     version,
     about = "Export an oVirt engine's VMs as JSON lines (one VM record per line)",
     long_about = LONG_ABOUT,
-    after_help = EXAMPLES,
-    after_long_help = format!("{EXAMPLES}\n{}", common::cli::after_help()),
 )]
 pub struct Args {
-    /// The engine's API URL, e.g. https://engine.example.com/ovirt-engine/api
-    #[arg(long, value_name = "URL", env = "OVIRT_URL")]
-    pub url: String,
+    #[command(flatten)]
+    pub engine: common::cli::Engine,
 
-    /// The user to log in as, with its profile, e.g. admin@internal
-    #[arg(long, value_name = "USER@PROFILE", env = "OVIRT_USER")]
-    pub user: String,
-
-    /// Read the password from the first line of FILE (else OVIRT_PASSWORD is used)
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Trust the CA certificate(s) in this PEM file instead of the system's (the engine's CA is
-    /// at https://ENGINE/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA)
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Do not verify the engine's TLS certificate (insecure: for labs only; warns)
-    #[arg(long, conflicts_with = "ca_file")]
+    /// Do not verify the engine's TLS certificate (insecure: for labs only; warns; a CA from
+    /// OVIRT_CA is then not used)
+    #[arg(long)]
     pub insecure: bool,
 
     /// Write the records to FILE, atomically, instead of stdout
@@ -87,6 +83,7 @@ pub struct Args {
         short,
         long,
         value_name = "FILE",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help("Write the records to FILE instead of stdout")
     )]
     pub output: Option<PathBuf>,
@@ -116,7 +113,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// Checks what an engine search query must be to mean anything: not blank, quotes closed and
@@ -156,16 +153,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(search) = &args.search {
         check_search(search).map_err(|e| Error::usage(format!("--search {search:?}: {e}")))?;
     }
-    let password = read_password(args.password_file.as_deref())?;
-    if args.url.trim().to_ascii_lowercase().starts_with("http://") {
+    let user = args.engine.user()?.to_string();
+    let password = read_password(args.engine.password_file.as_deref())?;
+    if args
+        .engine
+        .url
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("http://")
+    {
         // plan-gen refuses http for the Provider it writes; an export may run in a lab, so here
         // it is a warning, but never a silent one.
         warn!(
             "{}: plain http: the password and the session token cross the network unencrypted (use https)",
-            args.url
+            args.engine.url
         );
     }
-    let ca_pem = match &args.ca_file {
+    let ca_file = args.engine.ca_file.as_ref().filter(|_| !args.insecure);
+    let ca_pem = match ca_file {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             Error::config(format!("{}: cannot read the CA file: {e}", path.display()))
         })?),
@@ -174,10 +179,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.insecure {
         warn!("--insecure: the engine's TLS certificate is not verified");
     }
-    let api_url = args.url.trim_end_matches('/').to_string();
+    let api_url = args.engine.url.trim_end_matches('/').to_string();
     let settings = Settings {
         api_url,
-        user: args.user.clone(),
+        user,
         password,
         ca_pem,
         insecure: args.insecure,

@@ -2,6 +2,7 @@
 //! with `owners` and `target_namespace`, passing every other field through.
 
 use clap::Parser;
+use common::format::Format;
 use common::jsonl::{Input, Writer, read_to_string};
 use common::names::{is_rfc1123_label, sanitize_label, short_principal, stable_hash, with_suffix};
 use common::output::{Output, Spool};
@@ -68,21 +69,35 @@ sorted by namespace, VMs by name.
 Records are decoded on every core (at most 8; LIFTKIT_THREADS=N sets the number) and used in input
 order: the result, and the bad line an error names, are the same as with one.";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Add owners and target namespaces, admin accounts left out",
+            "owner-group --exclude admin@internal active.jsonl -o owned.jsonl",
+        ),
+        (
+            "One line per namespace: its owners and VMs, as a table",
+            "owner-group --summary --format table owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "LIFTKIT_THREADS",
+        "threads decoding records, 1 to 64 (default: the cores, at most 8)",
+    )],
+    see_also: &[
+        "vm-select(1)",
+        "rbac-gen(1)",
+        "plan-gen(1)",
+        "liftkit-vm-record(5)",
+    ],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "owner-group", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// A role that makes its holder an owner (repeatable; replaces the default list)
     #[arg(long, value_name = "ROLE")]
     pub owner_role: Vec<String>,
@@ -101,6 +116,9 @@ pub struct Args {
     /// Write one record per namespace (owners, VMs) instead of the VM records
     #[arg(long)]
     pub summary: bool,
+    /// Output format: JSON lines; with --summary also csv or a table for people
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
     #[command(flatten)]
     pub protect: common::cli::Protect,
     #[command(flatten)]
@@ -108,7 +126,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// Decides owners from permissions.
@@ -336,6 +354,30 @@ fn refuse_protected(
         )));
     }
     Ok(())
+}
+
+/// The --summary records as CSV or a table: owners and VM names joined with `;`.
+fn write_summary_rows<'a>(
+    out: &mut Output,
+    name: &str,
+    format: Format,
+    summaries: impl Iterator<Item = &'a NamespaceSummary>,
+) -> Result<()> {
+    use common::format::{Column, write_rows};
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = summaries
+        .filter_map(|s| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(row)) => Some(row),
+            _ => None,
+        })
+        .collect();
+    let columns = [
+        Column::text("namespace"),
+        Column::number("vm_count").header("vms"),
+        Column::text("owner_users"),
+        Column::text("owner_groups"),
+        Column::text("vm_names"),
+    ];
+    write_rows(out, name, format, &columns, &rows, None)
 }
 
 /// One record of --summary.
@@ -600,6 +642,11 @@ fn read_excludes(args: &Args) -> Result<Vec<String>> {
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     check_template(&args.name_template)?;
+    if !args.summary && args.format != Format::Jsonl {
+        return Err(Error::usage(
+            "--format: VM records are JSON lines only (csv and table are for --summary)",
+        ));
+    }
     let drop_unowned = args.unowned == "drop";
     if !drop_unowned && !is_rfc1123_label(&args.unowned) {
         return Err(Error::usage(format!(
@@ -617,7 +664,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )));
     }
     let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
-    let sources = sources(&args.inputs)?;
+    let sources = sources(&args.io.inputs)?;
 
     // Pass 1: every distinct owner set (and any bad line, before a byte is written).
     let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
@@ -695,7 +742,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     verdicts.rewind()?;
 
     // Pass 2: annotate, from pass 1's verdicts; records are decoded again only for --summary.
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let out_name = out.name();
     let (mut vms, mut unowned) = (0u64, 0u64);
     let mut summaries: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
@@ -748,9 +795,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 s.vm_names.drain(..).zip(s.vm_ids.drain(..)).collect();
             pairs.sort();
             (s.vm_names, s.vm_ids) = pairs.into_iter().unzip();
-            writer.write(s)?;
+            if args.format == Format::Jsonl {
+                writer.write(s)?;
+            }
         }
         writer.flush()?;
+    }
+    if args.format != Format::Jsonl {
+        write_summary_rows(&mut out, &out_name, args.format, summaries.values())?;
     }
     out.commit()?;
     if !args.verbosity.quiet {

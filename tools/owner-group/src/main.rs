@@ -3,6 +3,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let args: owner_group::Args = common::cli::parse();
+    let args: owner_group::Args = common::cli::parse(owner_group::command());
     common::error::finish("owner-group", owner_group::run(args))
 }

@@ -86,7 +86,7 @@ pub enum Format {
 #[derive(Debug, Parser)]
 #[command(name = "owner-notice", version,
           about = "Tell each VM owner what happens to their VMs: Markdown, CSV for mail merge, or e-mail messages",
-          long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+          long_about = LONG_ABOUT)]
 pub struct Args {
     /// owner-group's VM records (JSON lines); stdin when none or `-`
     #[arg(value_name = "FILE")]
@@ -119,7 +119,8 @@ pub struct Args {
     #[arg(
         short,
         long,
-        value_name = "PATH",
+        value_name = "FILE|DIR",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help(
             "The directory of the notices (markdown, eml; created if missing; each file in it \
              written as FILE below), or the CSV file (stdout when absent)"
@@ -148,8 +149,32 @@ pub struct Args {
     pub verbosity: common::cli::Verbosity,
 }
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "One Markdown notice per owner before the move",
+            "owner-notice --manifests rbac.jsonl --manifests plans.jsonl --schedule schedule.jsonl \\\n    -o notices/ owned.jsonl",
+        ),
+        (
+            "The same as e-mail messages, ready for an MTA",
+            "owner-notice --format eml --from 'Migrations <migrations@example.com>' \\\n    --manifests plans.jsonl --schedule schedule.jsonl -o mail/ owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "TZ",
+        "the time zone of the windows shown, when --time-zone is not given",
+    )],
+    see_also: &[
+        "owner-group(1)",
+        "plan-run(1)",
+        "vm-verify(1)",
+        "ip-budget(1)",
+    ],
+};
+
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {

@@ -69,33 +69,47 @@ password, url and ca.crt from --ca-file, or insecureSkipVerify: \"true\"); the p
 
 Memory: plan-gen holds every record (plans and maps need all of them before anything is written).";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Forklift objects for the namespaces' VMs, findings to a file",
+            "plan-gen --namespace rhv-migration --map-file networks.map --storage-map '*=trident-nfs' \\\n    --report findings.jsonl owned.jsonl -o plans.jsonl",
+        ),
+        (
+            "The same with the credentials Secret (OVIRT_USER, OVIRT_CA, OVIRT_PASSWORD), as YAML",
+            "plan-gen --with-secret --map-file networks.map --format yaml owned.jsonl -o plans.yaml",
+        ),
+        (
+            "Only the preflight's findings, as a table for people",
+            "plan-gen --map-file networks.map --storage-map '*=trident-nfs' --format table owned.jsonl",
+        ),
+    ],
+    environment: &[(
+        "OVIRT_PASSWORD",
+        "the engine password for --with-secret, when --password-file is not given",
+    )],
+    see_also: &["owner-group(1)", "rbac-gen(1)", "plan-run(1)", "report(1)"],
+};
+
 #[derive(Debug, Parser)]
 #[command(name = "plan-gen", version, about = "Forklift Provider, maps and Plans for annotated VM records",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
 
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short = 'o',
-        long = "output-file",
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output_file: Option<PathBuf>,
-
-    /// Output format
-    #[arg(long = "output", value_enum, default_value_t = ObjectFormat::Jsonl)]
-    pub format: ObjectFormat,
+    /// Output format: the objects as JSON lines or a YAML stream (`kubectl apply -f -` reads
+    /// both), or instead of them the preflight's findings as a table for people
+    #[arg(long, value_enum, default_value_t = PlanFormat::Jsonl)]
+    pub format: PlanFormat,
 
     /// Namespace of the Forklift objects (Providers, maps, Plans)
     #[arg(short = 'n', long, value_name = "NS", default_value = "openshift-mtv")]
     pub namespace: String,
 
-    /// oVirt engine API URL (https://engine.example.com/ovirt-engine/api)
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    #[command(flatten)]
+    pub engine: common::cli::Engine,
 
     /// Name of the source Provider
     #[arg(long, value_name = "NAME", default_value = "ovirt")]
@@ -109,23 +123,13 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
 
-    /// Write the Secret too (password from --password-file or OVIRT_PASSWORD)
-    #[arg(long, requires = "user")]
+    /// Write the Secret too (--user, --ca-file, and the password from --password-file or
+    /// OVIRT_PASSWORD)
+    #[arg(long)]
     pub with_secret: bool,
 
-    /// Engine user for --with-secret (admin@internal)
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// File holding the engine password (first line), for --with-secret
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Engine CA certificate (PEM), stored as ca.crt in the Secret
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_verify")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Do not verify the engine's TLS certificate (Secret key insecureSkipVerify)
+    /// Do not verify the engine's TLS certificate (Secret key insecureSkipVerify; a CA from
+    /// OVIRT_CA is then not stored)
     #[arg(long)]
     pub insecure_skip_verify: bool,
 
@@ -165,6 +169,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "FILE",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help("Write the preflight findings to FILE as JSON lines")
     )]
     pub report: Option<PathBuf>,
@@ -181,7 +186,39 @@ fn parse_size_arg(text: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
+}
+
+/// `--format`: the objects, or the findings for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// The objects, one JSON object per line
+    Jsonl,
+    /// The objects, a multi-document YAML stream
+    Yaml,
+    /// Instead of the objects, the preflight's findings: one row per finding, as --report has them
+    Table,
+}
+
+/// The findings as a table: one row per finding, in the order of --report.
+fn write_findings_table(out: &mut Output, name: &str, findings: &[Finding]) -> Result<()> {
+    use common::format::{Column, Format, write_rows};
+    let rows: Vec<serde_json::Map<String, Value>> = findings
+        .iter()
+        .filter_map(|f| match serde_json::to_value(f) {
+            Ok(Value::Object(row)) => Some(row),
+            _ => None,
+        })
+        .collect();
+    let columns = [
+        Column::text("vm_name").header("vm"),
+        Column::text("target_namespace").header("namespace"),
+        Column::text("category"),
+        Column::text("left_out"),
+        Column::text("concern_id").header("concern"),
+        Column::text("label"),
+    ];
+    write_rows(out, name, Format::Table, &columns, &rows, None)
 }
 
 /// A record and where it came from.
@@ -201,7 +238,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let records = read_records(&args.inputs)?;
+    let records = read_records(&args.io.inputs)?;
     preflight::reject_duplicates(&records)?;
 
     let result = preflight::check(records, &maps, args.include_blocked, args.forklift_version);
@@ -223,22 +260,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
         drop(writer);
         out.commit()?;
     }
+    if args.format == PlanFormat::Table {
+        let mut out = Output::create(args.io.output.as_deref())?;
+        let name = out.name();
+        write_findings_table(&mut out, &name, &result.findings)?;
+        out.commit()?;
+    }
     if let Some(message) = preflight::unmapped_error(&result) {
         return Err(Error::config(message));
     }
+    let format = match args.format {
+        PlanFormat::Table => return Ok(findings_exit(&result)),
+        PlanFormat::Jsonl => ObjectFormat::Jsonl,
+        PlanFormat::Yaml => ObjectFormat::Yaml,
+    };
 
     let mut objects: Vec<Value> = objects::build(&settings, &result, credentials.as_ref())?;
     k8s::sort_objects(&mut objects);
     let mode = credentials.is_some().then_some(0o600);
-    let mut out = Output::create_with_mode(args.output_file.as_deref(), mode)?;
+    let mut out = Output::create_with_mode(args.io.output.as_deref(), mode)?;
     let name = out.name();
-    k8s::write_objects(&mut out, &name, &objects, args.format)?;
+    k8s::write_objects(&mut out, &name, &objects, format)?;
     out.commit()?;
-    Ok(if result.left_out.is_empty() {
+    Ok(findings_exit(&result))
+}
+
+/// Exit 1 when the preflight left VMs out of their plans.
+fn findings_exit(result: &preflight::Checked) -> ExitCode {
+    if result.left_out.is_empty() {
         ExitCode::Ok
     } else {
         ExitCode::Findings
-    })
+    }
 }
 
 fn read_records(inputs: &[PathBuf]) -> Result<Vec<Input>> {

@@ -55,7 +55,7 @@ impl Settings {
             destination: name_flag("--destination", &args.destination)?,
             provider,
             secret,
-            url: engine_url(&args.url)?,
+            url: engine_url(&args.engine.url)?,
             plan_name_template: args.plan_name_template.clone(),
             max_vms: args.max_vms_per_plan,
             max_bytes: args.max_size_per_plan,
@@ -124,7 +124,8 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn load(args: &Args, _settings: &Settings) -> Result<Self> {
-        let password = match &args.password_file {
+        let user = args.engine.user()?.to_string();
+        let password = match &args.engine.password_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Error::config(format!(
@@ -141,7 +142,8 @@ impl Credentials {
                 "--with-secret needs the engine password: set OVIRT_PASSWORD or give --password-file",
             ));
         }
-        let ca = match &args.ca_file {
+        let ca_file = args.engine.ca_file.as_ref();
+        let ca = match ca_file.filter(|_| !args.insecure_skip_verify) {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Error::config(format!("{}: cannot read the CA file: {e}", path.display()))
@@ -161,11 +163,7 @@ impl Credentials {
                 ));
             }
         };
-        Ok(Credentials {
-            user: args.user.clone().unwrap_or_default(),
-            password,
-            ca,
-        })
+        Ok(Credentials { user, password, ca })
     }
 }
 

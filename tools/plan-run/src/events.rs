@@ -28,8 +28,7 @@ impl Events {
         }
     }
 
-    /// Events kept in memory only (tests).
-    #[cfg(test)]
+    /// Events kept in memory only (tests, and --simulate --format table).
     pub fn sink() -> Self {
         Events {
             writer: common::jsonl::Writer::stdout(),
@@ -41,7 +40,6 @@ impl Events {
         .discard()
     }
 
-    #[cfg(test)]
     fn discard(mut self) -> Self {
         self.discard = true;
         self

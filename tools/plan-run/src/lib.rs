@@ -123,17 +123,51 @@ their ratio. Reads plan-gen's output directly. The link carries one transfer per
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
-Credentials as kubectl finds them: KUBECONFIG, the current context, or in-cluster (a pod's
+Credentials as kubectl finds them: --kubeconfig, else KUBECONFIG, else ~/.kube/config, else in-cluster (a pod's
 service-account token and CA under /var/run/secrets/kubernetes.io/serviceaccount, and
-KUBERNETES_SERVICE_HOST/PORT).
+KUBERNETES_SERVICE_HOST/PORT); --context picks a context, -n the namespace of objects that name none.
 Memory: every input object (a few KiB per plan) and the status of the plans being watched.";
+
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Apply and run the plans, four at a time, 3 TiB in flight, starting only at night",
+            "plan-run --max-running-plans 4 --max-inflight 3TiB --window 22:00-06:00 \\\n    rbac.jsonl plans.jsonl > events.jsonl",
+        ),
+        (
+            "The same in another cluster's context, without applying: the server's dry run",
+            "plan-run --context staging --dry-run rbac.jsonl plans.jsonl",
+        ),
+        (
+            "Estimate the schedule offline over a 10 Gbit/s link",
+            "plan-run --simulate --bandwidth 10Gbit/s --max-running-plans 4 --records owned.jsonl plans.jsonl",
+        ),
+    ],
+    environment: &[
+        (
+            "KUBECONFIG",
+            "the kubeconfig file(s), when --kubeconfig is not given (as kubectl reads it)",
+        ),
+        ("TZ", "the time zone of --window"),
+    ],
+    see_also: &["rbac-gen(1)", "plan-gen(1)", "report(1)", "kubectl(1)"],
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "plan-run", version, about = "Apply liftkit's objects and run Forklift migrations under limits",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
     /// Object files from rbac-gen and plan-gen (JSON lines or YAML); stdin when none or `-`
     pub inputs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub kube: common::cli::Kube,
+
+    /// Output format: the events as JSON lines, or (--simulate) the schedule as a table for
+    /// people, one row per plan
+    #[arg(long, value_enum, default_value_t = EventFormat::Jsonl)]
+    pub format: EventFormat,
 
     /// Apply with the server's dry run (dryRun=All): nothing is stored, nothing starts
     #[arg(long)]
@@ -200,10 +234,6 @@ pub struct Args {
     #[arg(long, value_name = "IMAGE", default_value = concat!("localhost/liftkit:", env!("CARGO_PKG_VERSION")))]
     pub job_image: String,
 
-    /// --print-job: how the objects are written
-    #[arg(long, value_enum, default_value_t = common::k8s::ObjectFormat::Jsonl)]
-    pub output: common::k8s::ObjectFormat,
-
     /// Estimate the schedule offline, with no cluster
     #[arg(long)]
     pub simulate: bool,
@@ -239,6 +269,64 @@ pub struct Args {
 
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
+}
+
+/// `--format`: the events, or the simulated schedule for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// One event per line, as JSON
+    Jsonl,
+    /// With --simulate: one row per plan (start, end, VMs, size), sizes in binary units
+    Table,
+    /// With --print-job: the objects as a multi-document YAML stream
+    Yaml,
+}
+
+/// The simulated schedule as a table: one row per plan, in the order plans started.
+fn schedule_table(log: &[serde_json::Value]) -> String {
+    use common::format::{Column, table_string};
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+    for event in log {
+        let plan = (&event["namespace"], &event["plan"]);
+        match event["event"].as_str() {
+            Some("started") => rows.push(
+                serde_json::json!({"plan": event["plan"], "namespace": event["namespace"],
+                    "vms": event["vm_count"], "total_bytes": event["total_bytes"],
+                    "start": event["time"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ),
+            Some("plan-finished") => {
+                if let Some(row) = rows
+                    .iter_mut()
+                    .rev()
+                    .find(|r| (&r["namespace"], &r["plan"]) == plan)
+                {
+                    row.insert("end".into(), event["time"].clone());
+                    let secs = |v: &serde_json::Value| {
+                        v.as_str()
+                            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                            .map(|t| t.as_second())
+                    };
+                    if let (Some(a), Some(b)) = (secs(&row["start"]), secs(&event["time"])) {
+                        row.insert("duration".into(), human_secs((b - a) as f64).into());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let columns = [
+        Column::text("plan"),
+        Column::text("namespace"),
+        Column::number("vms"),
+        Column::bytes("total_bytes").header("size"),
+        Column::text("start"),
+        Column::text("end"),
+        Column::text("duration"),
+    ];
+    table_string(&columns, &rows, None)
 }
 
 fn parse_duration(text: &str) -> std::result::Result<f64, String> {
@@ -299,7 +387,7 @@ fn parse_time(text: &str) -> std::result::Result<jiff::Timestamp, String> {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 impl Args {
@@ -334,8 +422,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.print_job {
         return print_job(&args, &objects, &plans);
     }
-    if args.simulate {
-        return simulate(&args, &objects, &plans);
+    match (args.format, args.simulate) {
+        (EventFormat::Table, false) => {
+            return Err(Error::usage(
+                "--format table: the table is of a simulated schedule (add --simulate)",
+            ));
+        }
+        (EventFormat::Yaml, _) => {
+            return Err(Error::usage(
+                "--format yaml: YAML is for --print-job's objects; events are JSON lines",
+            ));
+        }
+        (_, true) => return simulate(&args, &objects, &plans),
+        _ => {}
     }
     common::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -344,7 +443,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .build()
         .map_err(|e| Error::new(ExitCode::Software, format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let client = live::client().await?;
+        let client = live::client(args.kube.config().await?).await?;
         if args.verify_access {
             return access::verify(&client, &objects).await;
         }
@@ -381,7 +480,16 @@ fn print_job(
     };
     let written = job::objects(args, objects, plans, &lease_name)?;
     let mut stdout = std::io::stdout().lock();
-    common::k8s::write_objects(&mut stdout, "stdout", &written, args.output)?;
+    let format = match args.format {
+        EventFormat::Jsonl => common::k8s::ObjectFormat::Jsonl,
+        EventFormat::Yaml => common::k8s::ObjectFormat::Yaml,
+        EventFormat::Table => {
+            return Err(Error::usage(
+                "--print-job --format table: the objects are written as jsonl or yaml",
+            ));
+        }
+    };
+    common::k8s::write_objects(&mut stdout, "stdout", &written, format)?;
     std::io::Write::flush(&mut stdout).map_err(|e| common::error::write_error("stdout", &e))?;
     Ok(ExitCode::Ok)
 }
@@ -435,7 +543,12 @@ fn simulate(
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
     );
     let start = args.start.unwrap_or_else(jiff::Timestamp::now);
-    let mut events = events::Events::stdout(false);
+    let table = args.format == EventFormat::Table;
+    let mut events = if table {
+        events::Events::sink()
+    } else {
+        events::Events::stdout(false)
+    };
     let setup = simulate::Setup {
         link: link.clone(),
         max_vm_inflight: args.max_vm_inflight as usize,
@@ -464,6 +577,14 @@ fn simulate(
     }
     events.emit(end, "simulation", None, summary)?;
     events.flush()?;
+    if table {
+        use std::io::Write;
+        let text = schedule_table(&events.log);
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| common::error::write_error("stdout", &e))?;
+    }
     if !args.verbosity.quiet {
         eprintln!(
             "plan-run: simulated {} plan(s), {} VM(s), {} at {}/s: makespan {}, lower bound {} (ratio {:.2}); at most {} plan(s) and {} in flight",

@@ -36,10 +36,8 @@ const TRANSIENT_PATIENCE: Duration = Duration::from_secs(120);
 /// Ready start and the namespaces not listed are named.
 const LIST_PATIENCE: Duration = Duration::from_secs(60);
 
-pub async fn client() -> Result<kube::Client> {
-    let config = kube::Config::infer()
-        .await
-        .map_err(|e| Error::config(format!("no cluster credentials: {e}")))?;
+/// A client for `config` (`--kubeconfig`, `--context`, `-n`), checked by asking the server's version.
+pub async fn client(config: kube::Config) -> Result<kube::Client> {
     let url = config.cluster_url.to_string();
     let url = url.trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config).map_err(|e| kubeerr::error(&url, &e))?;

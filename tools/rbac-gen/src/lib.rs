@@ -49,27 +49,34 @@ there. --cluster-role must be a name a roleRef takes (not empty, no '/' or '%'; 
 
 Objects are written sorted (Namespace, Role, RoleBinding, LimitRange, ResourceQuota; by namespace
 and name),
-as JSON lines or, with --output yaml, a YAML stream; `kubectl apply -f -` reads both.
+as JSON lines or, with --format yaml, a YAML stream; `kubectl apply -f -` reads both.
 Memory: one entry per namespace (its owners and VM count), never the records themselves.";
+
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Namespaces and role bindings, owners' cluster names without their domain",
+            "rbac-gen --strip-domain owned.jsonl -o rbac.jsonl",
+        ),
+        (
+            "The same with capacity-calc's quotas, as YAML for kubectl",
+            "rbac-gen --strip-domain --quota quotas.jsonl --format yaml owned.jsonl | kubectl apply -f -",
+        ),
+    ],
+    environment: &[],
+    see_also: &["owner-group(1)", "capacity-calc(1)", "plan-run(1)"],
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "rbac-gen", version, about = "Namespaces, role bindings and quotas for oVirt owners",
-    long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+    long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
 
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short = 'o',
-        long = "output-file",
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output_file: Option<PathBuf>,
-
-    /// Output format
-    #[arg(long = "output", value_enum, default_value_t = ObjectFormat::Jsonl)]
+    /// Output format: JSON lines, or a YAML stream (`kubectl apply -f -` reads both)
+    #[arg(long, value_enum, default_value_t = ObjectFormat::Jsonl)]
     pub format: ObjectFormat,
 
     /// ClusterRole each owner is bound to (admin lets owners create KubeVirt VMs)
@@ -109,7 +116,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// What one namespace collects from the records.
@@ -126,7 +133,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     check_role_name(&args.cluster_role)?;
-    let namespaces = read_records(&args.inputs, &args.protect)?;
+    let namespaces = read_records(&args.io.inputs, &args.protect)?;
     let quotas = match &args.quota {
         Some(path) => quota::load(path)?,
         None => BTreeMap::new(),
@@ -189,7 +196,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     k8s::sort_objects(&mut objects);
 
-    let mut out = Output::create(args.output_file.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     k8s::write_objects(&mut out, &name, &objects, args.format)?;
     out.commit()?;

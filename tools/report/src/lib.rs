@@ -73,10 +73,34 @@ pub enum Only {
     Preflight,
 }
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "One page from what the other tools wrote",
+            "report --vms owned.jsonl --capacity capacity.jsonl --preflight findings.jsonl \\\n    --events schedule.jsonl --window 22:00-06:00 -o report.html",
+        ),
+        (
+            "The Gantt chart of a simulated schedule alone, as SVG",
+            "report --only schedule --events schedule.jsonl -o schedule.svg",
+        ),
+    ],
+    environment: &[(
+        "TZ",
+        "the time zone of the times shown, when --time-zone is not given",
+    )],
+    see_also: &[
+        "capacity-calc(1)",
+        "ip-budget(1)",
+        "plan-gen(1)",
+        "plan-run(1)",
+    ],
+};
+
 #[derive(Debug, Parser)]
 #[command(name = "report", version,
           about = "Write the migration on one HTML page: summary, capacity, addresses, preflight, schedule, verification",
-          long_about = LONG_ABOUT, after_long_help = common::cli::after_help())]
+          long_about = LONG_ABOUT)]
 pub struct Args {
     /// VM records of the VMs to move (vm-select, owner-group)
     #[arg(long, value_name = "FILE")]
@@ -84,7 +108,7 @@ pub struct Args {
     /// The full inventory (ovirt-dump): its VMs not in --vms are listed as not selected
     #[arg(long, value_name = "FILE")]
     pub inventory: Vec<PathBuf>,
-    /// capacity-calc's rows (with the totals row) or quota records
+    /// capacity-calc's rows (with --totals, its totals row too) or quota records
     #[arg(long, value_name = "FILE")]
     pub capacity: Vec<PathBuf>,
     /// Capacity of a storage class, CLASS=SIZE (40TiB; repeatable), as capacity-calc's
@@ -119,6 +143,7 @@ pub struct Args {
         short,
         long,
         value_name = "FILE",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help("Write to FILE instead of stdout")
     )]
     pub output: Option<PathBuf>,
@@ -127,7 +152,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {

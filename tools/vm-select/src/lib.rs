@@ -5,7 +5,6 @@ use clap::Parser;
 use common::jsonl::read_to_string;
 use common::output::Output;
 use common::record::{VmRecord, parse_vm_record};
-use common::untrusted::for_terminal;
 use common::{Error, ExitCode, Result};
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,24 +37,31 @@ named vm, name, id, vm_name or vm_id (a VM name or id), the decision column deci
 keep or skip (case-insensitive). skip drops the VM whatever the other criteria say; keep selects it
 whatever the other criteria say (the owner asked for it). A VM matches a row by id first, then by name.
 
---explain writes to stderr why each dropped VM was dropped; a summary of counts always ends on
+--explain writes to stderr, as a table, why each dropped VM was dropped (VM, ID, LINE, CRITERION,
+REASON); a summary of counts always ends on
 stderr (unless -q).";
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Keep the VMs up now or stopped in the last 180 days, saying why the others go",
+            "vm-select --active-within 180d --explain inventory.jsonl -o active.jsonl",
+        ),
+        (
+            "The VMs of one cluster that alice owns, skipping those the owners said to skip",
+            "vm-select --cluster prod --owner alice --decisions answers.csv inventory.jsonl",
+        ),
+    ],
+    environment: &[],
+    see_also: &["ovirt-dump(1)", "owner-group(1)", "liftkit-vm-record(5)"],
+};
+
 #[derive(Debug, Parser)]
-#[command(name = "vm-select", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "vm-select", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// VM record files (JSON lines); stdin when none or `-`
-    #[arg(value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: common::cli::Io,
     /// Keep VMs in use now or stopped less than DURATION ago (90d, 12w, 36h, 30m, 45s)
     #[arg(long, value_name = "DURATION")]
     pub active_within: Option<String>,
@@ -89,7 +95,7 @@ pub struct Args {
     /// The owners' keep/skip decisions (CSV); skip always drops, keep always selects
     #[arg(long, value_name = "FILE.csv")]
     pub decisions: Option<PathBuf>,
-    /// Say on stderr why each dropped VM was dropped
+    /// Say on stderr why each dropped VM was dropped, as a table
     #[arg(long)]
     pub explain: bool,
     #[command(flatten)]
@@ -97,7 +103,7 @@ pub struct Args {
 }
 
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// Statuses that mean the VM runs (or is kept to be resumed) now.
@@ -495,20 +501,35 @@ pub struct Counts {
     pub selected: u64,
     pub kept_by_decision: u64,
     pub dropped: std::collections::BTreeMap<&'static str, u64>,
+    /// With --explain, one row per dropped VM: vm, id, line, criterion, reason.
+    pub explained: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The --explain table on stderr: one row per dropped VM (names escaped for the terminal).
+fn explain_table(rows: &[serde_json::Map<String, serde_json::Value>]) -> String {
+    use common::format::{Column, table_string};
+    let columns = [
+        Column::text("vm"),
+        Column::text("id"),
+        Column::text("line"),
+        Column::text("criterion"),
+        Column::text("reason"),
+    ];
+    table_string(&columns, rows, None)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     let filter = Filter::new(&args)?;
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.io.output.as_deref())?;
     let name = out.name();
     let mut counts = Counts::default();
     {
         let mut writer = io::BufWriter::with_capacity(1 << 16, &mut out);
-        let inputs = if args.inputs.is_empty() {
+        let inputs = if args.io.inputs.is_empty() {
             vec![PathBuf::from("-")]
         } else {
-            args.inputs.clone()
+            args.io.inputs.clone()
         };
         for path in &inputs {
             select_from(path, &filter, args.explain, &mut counts, &mut writer)?;
@@ -518,6 +539,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map_err(|e| common::error::write_error(&name, &e))?;
     }
     out.commit()?;
+    if args.explain && !counts.explained.is_empty() {
+        eprint!("{}", explain_table(&counts.explained));
+    }
     if !args.verbosity.quiet {
         let dropped: u64 = counts.dropped.values().sum();
         let detail: Vec<String> = counts
@@ -606,12 +630,16 @@ fn select_from(
             Verdict::Dropped { criterion, reason } => {
                 *counts.dropped.entry(criterion).or_default() += 1;
                 if explain {
-                    // The name, id and reason hold the engine's text (and a guest's): escaped.
-                    let line = format!(
-                        "vm-select: {source}:{number}: dropped {} ({}): {criterion}: {reason}",
-                        vm.name, vm.id
+                    // The name, id and reason hold the engine's text (and a guest's): the table
+                    // escapes them for the terminal.
+                    counts.explained.push(
+                        serde_json::json!({"vm": vm.name, "id": vm.id,
+                            "line": format!("{source}:{number}"), "criterion": criterion,
+                            "reason": reason})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
                     );
-                    eprintln!("{}", for_terminal(&line));
                 }
             }
         }

@@ -65,8 +65,7 @@ escaped for the terminal). A summary on stderr. Exit 1 when any VM fails a check
 Memory: every input record and the Plans' statuses.";
 
 #[derive(Debug, Parser)]
-#[command(name = "vm-verify", version, about = ABOUT, long_about = LONG_ABOUT,
-          after_long_help = common::cli::after_help())]
+#[command(name = "vm-verify", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Args {
     /// VM record files (JSON lines); stdin when none or `-`
     #[arg(value_name = "FILE")]
@@ -76,6 +75,7 @@ pub struct Args {
         short,
         long,
         value_name = "FILE",
+        value_parser = common::cli::output_file,
         long_help = common::output::long_help("Write to FILE instead of stdout")
     )]
     pub output: Option<PathBuf>,
@@ -86,7 +86,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// The namespace of the Forklift Plans (default: the context's)
-    #[arg(short, long, value_name = "NS")]
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
     /// Look for Plans in every namespace
     #[arg(short = 'A', long, conflicts_with = "namespace")]
@@ -121,8 +121,32 @@ fn parse_duration(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// Examples, environment and related pages after the help.
+pub const DOC: common::cli::Doc = common::cli::Doc {
+    examples: &[
+        (
+            "Check every VM the Plans in namespace forklift migrated, as a table",
+            "vm-verify -n forklift --format table owned.jsonl",
+        ),
+        (
+            "Every check, with ip-budget's allocations and the new DNS server, as JSON lines",
+            "vm-verify -n forklift --all --allocations allocations.jsonl \\\n    --dns-server 10.0.0.53 owned.jsonl > findings.jsonl",
+        ),
+    ],
+    environment: &[(
+        "KUBECONFIG",
+        "the kubeconfig file(s), when --kubeconfig is not given (as kubectl reads it)",
+    )],
+    see_also: &[
+        "plan-run(1)",
+        "ip-budget(1)",
+        "owner-notice(1)",
+        "report(1)",
+    ],
+};
+
 pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
+    common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
 /// A record to check, with where its VM went.
