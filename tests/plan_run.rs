@@ -711,7 +711,9 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
 
     // Again; the API server restarts under it once it has attached.
     let (mut child, rx) = spawn_plan_run(&args, &bed.kubeconfig);
-    wait_event(&rx, "attached", 60);
+    // Applying, waiting for the Lease and for the Plans to be Ready again: minutes on a loaded
+    // two-core machine (60 s once ran out in a full make test).
+    wait_event(&rx, "attached", 240);
     tokio::task::spawn_blocking(|| kubebed::Testbed::shared().restart_apiserver())
         .await
         .unwrap();
@@ -2107,6 +2109,7 @@ async fn auto_live_on(model: &str) {
     tokio::task::spawn_blocking(move || make_plans_ready(&prep_input, plans, &kubeconfig))
         .await
         .unwrap();
+    // make_plans_ready's killed run holds its Lease for 2 s more: wait for it.
     let args = [
         "--bandwidth",
         "auto",
@@ -2114,6 +2117,7 @@ async fn auto_live_on(model: &str) {
         &sample,
         "--ready-timeout",
         "60s",
+        "--wait-for-lease",
         input,
     ];
     let out = {
