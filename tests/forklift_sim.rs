@@ -1630,8 +1630,20 @@ async fn pvcs_match_capacity_calc(
     for o in &objects {
         apply(&client, o).await;
     }
+    // Every plan Ready first, under one deadline: once migrations run, each of forklift-sim's
+    // ticks also creates their PVCs, and a plan validated late would wait behind them.
+    let deadline = Instant::now() + Duration::from_secs(secs);
     for plan in plans(&objects) {
-        plan_until(&client, &ns, &plan, 60, |o| condition(o, "Ready").is_some()).await;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(1);
+        plan_until(&client, &ns, &plan, left, |o| {
+            condition(o, "Ready").is_some()
+        })
+        .await;
+    }
+    for plan in plans(&objects) {
         start_migration(&client, &ns, &plan, &format!("{plan}-run")).await;
     }
     let deadline = Instant::now() + Duration::from_secs(secs);
