@@ -11,7 +11,7 @@ BASH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISH_COMPLETIONS := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build test lint fmt demo man install bench deps deps-rust clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
+.PHONY: all build test lint fmt demo demo-cluster man install bench deps deps-rust clean testbed testbed-bin testbed-smoke fuzz fuzz-deps
 
 all: build
 
@@ -49,9 +49,15 @@ testbed-bin:
 test: build lint testbed-bin
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tests/test-counts.sh
 
-# Runs the pipeline against the engine simulator serving the demo lab.
+# Runs the pipeline against the engine simulator serving the demo lab (and live on the Kubernetes
+# test bed when it is built: tests/demo-live.sh).
 demo: build
 	@tests/demo.sh target/debug
+
+# The demo with its live part: builds the test bed first (Go, once) and runs the plans on it, then
+# vm-verify and the after-the-move notices.
+demo-cluster: build testbed-bin
+	@DEMO_CLUSTER=1 tests/demo.sh target/debug
 
 # cargo-fuzz (libFuzzer, nightly) over what liftkit reads from outside and writes for other
 # programs: fuzz/fuzz_targets/{records,map_file,parsers,writers}.rs, each FUZZ_SECONDS (default 600)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make demo: the whole liftkit pipeline against the engine simulator serving the demo lab
 # (tests/worlds/demo.json), over TLS with the simulator's own CA. Outputs go to demo-out/.
-# Needs the built binaries only (Rust; no Go, no cluster). Every step either succeeds or stops the
-# demo saying which step failed and how.
+# Needs the built binaries only (Rust; no Go, no cluster). When the Kubernetes test bed is built
+# (make test or make demo-cluster build it once, with Go) or DEMO_CLUSTER=1 (make demo-cluster),
+# the plans also run live on it: kube-apiserver with forklift-sim playing Forklift and KubeVirt,
+# then vm-verify checks every moved VM and owner-notice writes the after-the-move notices.
+# Every step either succeeds or stops the demo saying which step failed and how.
 set -euo pipefail
 bin=${1:-target/debug}
 bin=$(cd "$bin" && pwd)
@@ -11,8 +14,12 @@ out=${DEMO_OUT:-demo-out}
 mkdir -p "$out"
 work=$(mktemp -d)
 sim_pid=
+fsim_pid=
+kube=
 step=starting
-trap 'status=$?; [ -z "$sim_pid" ] || kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"
+trap 'status=$?; [ -z "$sim_pid" ] || kill "$sim_pid" 2>/dev/null || true
+  [ -z "$fsim_pid" ] || kill "$fsim_pid" 2>/dev/null || true
+  [ -z "$kube" ] || tests/kube-testbed/stop.sh "$kube" >/dev/null 2>&1 || true; rm -rf "$work"
   [ "$status" = 0 ] || echo "make demo: stopped at \"$step\" (exit $status): see the message above" >&2' EXIT
 
 section() { step=$1; printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -99,11 +106,22 @@ owner-notice "${notice[@]}" --format eml --from "Migration team <migration@examp
   -o "$out/notices" "$out/selected.jsonl"
 awk '/^### /{on = /ba_shared_vm_1/} on' "$out/notices/user-alice.md" >&2
 
+live=()
+if [ -n "${DEMO_CLUSTER:-}" ] || tests/kube-testbed/build.sh --cached >/dev/null ||
+  [ -x "${KUBEBUILDER_ASSETS:-/nonexistent}/kube-apiserver" ]; then
+  source tests/demo-live.sh
+  live=(--verify "$out/live/findings.jsonl")
+else
+  section "Live run on a test cluster: skipped"
+  echo "(the Kubernetes test bed is not built here; make demo-cluster builds it once, with Go, in about" >&2
+  echo " 15 minutes on two cores, and then runs the plans live, vm-verify and the after-the-move notices)" >&2
+fi
+
 section "report: the whole migration on one page"
 report --vms "$out/selected.jsonl" --inventory "$out/inventory.jsonl" --capacity "$out/capacity.jsonl" \
   --addresses "$out/addresses.jsonl" --preflight "$out/manifests/preflight.jsonl" \
   --events "$out/schedule.jsonl" --window 22:00-06:00 --time-zone UTC --title "liftkit demo lab" \
-  -o "$out/report.html"
+  "${live[@]}" -o "$out/report.html"
 step=done
 cat >&2 <<NEXT
 
@@ -112,6 +130,8 @@ cat >&2 <<NEXT
   $out/manifests/               what plan-run would apply: rbac.jsonl, plans.jsonl;
                                 the preflight's findings in preflight.jsonl and, as a table, preflight.txt
   $out/schedule.jsonl           the simulated schedule (plan-run --simulate --format table shows it as a table)
+  $out/live/                   with the test bed: the live run's events, vm-verify's findings and the
+                                after-the-move notices (notices-after/)
   man man/plan-gen.1            any tool's manual (man/), or TOOL --help
   README.md, "Step 0"           start ovirt-sim yourself and run the tools by hand
 NEXT

@@ -5,15 +5,25 @@ set -euo pipefail
 PROG=kube-testbed/build.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+bin=$TESTBED_CACHE/bin
+stamp=$(expected_stamp)
+# Whether a build matching go.mod and go.sum is in the cache.
+cached() {
+  [[ -x $bin/kube-apiserver && -x $bin/kube-controller-manager && -x $bin/etcd && -f $TESTBED_CACHE/stamp && $(<"$TESTBED_CACHE/stamp") == "$stamp" ]]
+}
+# build.sh --cached: prints the bin dir if a current build is cached, else exits 3 (no Go needed).
+if [[ ${1:-} == --cached ]]; then
+  cached || exit 3
+  printf '%s\n' "$bin"
+  exit 0
+fi
 command -v go >/dev/null || die "go not found: install Go $(sed -n 's/^go //p' "$TESTBED_SRC/go.mod") or newer"
 grep -q "k8s.io/kubernetes $KUBE_VERSION" "$TESTBED_SRC/go.mod" ||
   die "go.mod does not require k8s.io/kubernetes $KUBE_VERSION (update KUBE_VERSION in lib.sh)"
 grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$TESTBED_SRC/go.mod" ||
   die "go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION (update ETCD_VERSION in lib.sh)"
 
-bin=$TESTBED_CACHE/bin
-stamp=$(expected_stamp)
-if [[ -x $bin/kube-apiserver && -x $bin/kube-controller-manager && -x $bin/etcd && -f $TESTBED_CACHE/stamp && $(<"$TESTBED_CACHE/stamp") == "$stamp" ]]; then
+if cached; then
   printf '%s\n' "$bin"
   exit 0
 fi
@@ -22,7 +32,7 @@ mkdir -p "$TESTBED_CACHE"
 # One build at a time: parallel test processes wait here for the first one's build.
 exec 9>"$TESTBED_CACHE/build.lock"
 flock 9
-if [[ -x $bin/kube-apiserver && -x $bin/kube-controller-manager && -x $bin/etcd && -f $TESTBED_CACHE/stamp && $(<"$TESTBED_CACHE/stamp") == "$stamp" ]]; then
+if cached; then
   printf '%s\n' "$bin"
   exit 0
 fi

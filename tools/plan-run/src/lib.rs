@@ -455,6 +455,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             duration: args.lease_duration,
             wait: args.wait_for_lease,
         };
+        let objects =
+            live::apply_lease_namespace(&args, &client, &objects, &lease_name.namespace).await?;
         let mut held = lease::acquire(&client, &lease_name, settings).await?;
         let result = tokio::select! {
             result = live::run(&args, client, &objects, plans) => result,

@@ -174,6 +174,26 @@ async fn apply_all(
     Ok(())
 }
 
+/// Applies the input's Namespace `ns` (where plan-run takes its Lease: a Lease cannot be created
+/// in a namespace that does not exist yet) and returns the objects left to apply; without such a
+/// Namespace in the input, all of them.
+pub async fn apply_lease_namespace(
+    args: &Args,
+    client: &kube::Client,
+    objects: &[Object],
+    ns: &str,
+) -> Result<Vec<Object>> {
+    let (first, rest): (Vec<Object>, Vec<Object>) = objects
+        .iter()
+        .cloned()
+        .partition(|o| o.kind() == "Namespace" && o.api_version() == "v1" && o.name() == ns);
+    if !first.is_empty() {
+        let mut events = Events::stdout(true);
+        apply_all(args, client, &mut Kinds::default(), &first, &mut events).await?;
+    }
+    Ok(rest)
+}
+
 /// What plan-run knows of one plan.
 struct Tracked {
     plan: Plan,
