@@ -2170,3 +2170,49 @@ async fn auto_live_on(model: &str) {
         "simulated {simulated_secs:.0} s, live {live_secs:.0} s"
     );
 }
+
+/// Plans whose namespace the input itself creates (a fresh cluster, as `make demo` has): plan-run
+/// applies that Namespace before it takes its Lease there (a Lease cannot be created in a
+/// namespace that does not exist: 404), applies it once, and runs the plan to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namespace_of_the_lease_comes_from_the_input_on_a_fresh_cluster() {
+    let _shared = RESTART.read().await;
+    let bed = kubebed::Testbed::shared();
+    let ns = bed.unique_name("plan-run-fresh");
+    let target = bed.namespace("plan-run-fresh-vms").await;
+    let m = manifests(&ns, &[]);
+    let plans = subset(&m, 1, &target);
+    let mut objects = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    ];
+    objects.extend(read_lines(&plans));
+    let input = plans.with_file_name("with-namespace.jsonl");
+    write_lines(&input, &objects);
+    let _sim = sim(&ns, "1200", &[]);
+    let kubeconfig = bed.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        plan_run(
+            &["--ready-timeout", "120s", input.to_str().unwrap()],
+            Some(&kubeconfig),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let events = events(&out);
+    let applied = of(&events, "applied");
+    assert_eq!(
+        applied.len(),
+        objects.len(),
+        "each object once: {applied:?}"
+    );
+    assert_eq!(applied[0]["kind"], "Namespace", "{applied:?}");
+    assert_eq!(of(&events, "plan-finished").len(), 1, "{events:?}");
+    // The Lease was taken in that namespace, and given up at the end.
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(bed.client().await, &ns);
+    let list = leases.list(&Default::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1, "{:?}", list.items);
+    let spec = list.items[0].spec.clone().unwrap_or_default();
+    assert_eq!(spec.holder_identity, None, "released: {spec:?}");
+}
