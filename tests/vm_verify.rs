@@ -48,25 +48,11 @@ fn world_vm(name: &str) -> &'static Value {
 
 /// The check each planted fault must fail, as WORLD.md defines `after_move`.
 fn planted_failures() -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for name in VMS {
-        let after = &world_vm(name)["after_move"];
-        let check = if after["boots"] == false {
-            "running"
-        } else if after["guest_agent"] == false {
-            "guest-agent"
-        } else if after["addresses"].is_object() {
-            "addresses"
-        } else if after["missing_nics"].is_array() {
-            "nics"
-        } else if after["dns_stale"] == true {
-            "dns"
-        } else {
-            continue;
-        };
-        out.insert((name.to_string(), check.to_string()));
-    }
-    out
+    VMS.iter()
+        .filter_map(|name| {
+            pipeline::after_move_check(world_vm(name)).map(|c| (name.to_string(), c.to_string()))
+        })
+        .collect()
 }
 
 fn tool(bin: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> std::process::Output {

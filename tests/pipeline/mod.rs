@@ -250,3 +250,22 @@ pub fn owned(records: &Path) -> Vec<u8> {
     assert!(out.status.success(), "owner-group: {}", stderr(&out));
     out.stdout
 }
+
+/// The vm-verify check a VM's planted after-the-move fault must fail, as tests/ovirt-sim/WORLD.md
+/// defines `after_move` (None: the VM has no fault and passes every check).
+pub fn after_move_check(vm: &Value) -> Option<&'static str> {
+    let after = &vm["after_move"];
+    if after["boots"] == false {
+        Some("running")
+    } else if after["guest_agent"] == false {
+        Some("guest-agent")
+    } else if after["addresses"].is_object() {
+        Some("addresses")
+    } else if after["missing_nics"].is_array() {
+        Some("nics")
+    } else if after["dns_stale"] == true {
+        Some("dns")
+    } else {
+        None
+    }
+}
