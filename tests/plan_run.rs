@@ -2216,3 +2216,76 @@ async fn the_namespace_of_the_lease_comes_from_the_input_on_a_fresh_cluster() {
     let spec = list.items[0].spec.clone().unwrap_or_default();
     assert_eq!(spec.holder_identity, None, "released: {spec:?}");
 }
+
+/// --print-job with --records and a --bandwidth: the Job needs no records (each Plan without the
+/// total-disk-bytes annotation carries the bytes the records give, in the Secret), and it keeps
+/// the scheduling flags given. The expected bytes are plan-gen's own annotation (a second
+/// computation from the same records), removed from the input first.
+#[test]
+fn the_printed_job_carries_the_records_bytes_and_the_bandwidth() {
+    let m = manifests("plan-run-job", &[]);
+    let original = read_lines(&m.forklift);
+    let key = "liftkit.io/total-disk-bytes";
+    let stripped: Vec<Value> = original
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o["kind"] == "Plan" {
+                o["metadata"]["annotations"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(key)
+                    .expect("plan-gen annotates every Plan");
+            }
+            o
+        })
+        .collect();
+    let input = m.forklift.with_file_name("stripped.jsonl");
+    write_lines(&input, &stripped);
+    let records = m.forklift.with_file_name("owned.jsonl");
+    std::fs::write(&records, owned()).unwrap();
+    let args = [
+        "--print-job",
+        "--bandwidth",
+        "1250000000B/s",
+        "--records",
+        records.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let out = plan_run(&args, None);
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let objects = events(&out);
+    let job = objects.iter().find(|o| o["kind"] == "Job").unwrap();
+    let job_args: Vec<&str> = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        job_args
+            .windows(2)
+            .any(|w| w == ["--bandwidth", "1250000000B/s"]),
+        "{job_args:?}"
+    );
+    assert!(!job_args.contains(&"--records"), "{job_args:?}");
+    let secret = objects.iter().find(|o| o["kind"] == "Secret").unwrap();
+    let held: Vec<Value> = secret["stringData"]["objects.jsonl"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let plans = |objects: &[Value]| -> Vec<(String, Value)> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Plan")
+            .map(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap().to_string();
+                (name, o["metadata"]["annotations"][key].clone())
+            })
+            .collect()
+    };
+    assert!(!plans(&original).is_empty());
+    assert_eq!(plans(&held), plans(&original));
+}

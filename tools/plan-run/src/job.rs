@@ -2,9 +2,9 @@
 //! ServiceAccount, the least-privilege Roles and ClusterRole made from that list, a Secret holding
 //! the manifests, and a batch/v1 Job running plan-run in the cluster with them.
 
-use crate::Args;
 use crate::lease::LeaseName;
-use crate::manifest::{FORKLIFT_API_VERSION, Object, Plan};
+use crate::manifest::{FORKLIFT_API_VERSION, Object, Plan, TOTAL_DISK_BYTES_ANNOTATION};
+use crate::{Args, Bandwidth};
 use common::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
 use common::{Error, Result};
 use kube::core::GroupVersionKind;
@@ -221,7 +221,7 @@ pub fn objects(
     out.push(
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(name, Some(ns))}),
     );
-    out.push(manifests_secret(objects, name, ns)?);
+    out.push(manifests_secret(objects, plans, name, ns)?);
     let needs = needs(objects, plans, lease);
     let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": ns}]);
     let mut by_namespace: BTreeMap<Option<&str>, Vec<&Need>> = BTreeMap::new();
@@ -254,10 +254,38 @@ pub fn objects(
     Ok(out)
 }
 
-fn manifests_secret(objects: &[Object], name: &str, ns: &str) -> Result<Value> {
+/// The objects as the Job applies them: a Plan without the total-disk-bytes annotation whose bytes
+/// --records gave gets the annotation, so the Job schedules by the same sizes without the records.
+fn with_record_bytes(objects: &[Object], plans: &[Plan]) -> Vec<Value> {
+    objects
+        .iter()
+        .map(|object| {
+            let mut value = object.value.clone();
+            let key = (object.namespace().unwrap_or_default(), object.name());
+            let computed = plans.iter().find(|p| {
+                object.kind() == "Plan" && (p.key.namespace.as_str(), p.key.name.as_str()) == key
+            });
+            let annotations = &value["metadata"]["annotations"];
+            if let Some(plan) = computed
+                && plan.bytes_known
+                && annotations[TOTAL_DISK_BYTES_ANNOTATION].is_null()
+            {
+                let mut map = annotations.as_object().cloned().unwrap_or_default();
+                map.insert(
+                    TOTAL_DISK_BYTES_ANNOTATION.into(),
+                    Value::from(plan.bytes.to_string()),
+                );
+                value["metadata"]["annotations"] = Value::Object(map);
+            }
+            value
+        })
+        .collect()
+}
+
+fn manifests_secret(objects: &[Object], plans: &[Plan], name: &str, ns: &str) -> Result<Value> {
     let mut text = String::new();
-    for object in objects {
-        text.push_str(&object.value.to_string());
+    for object in with_record_bytes(objects, plans) {
+        text.push_str(&object.to_string());
         text.push('\n');
     }
     if text.len() > SECRET_LIMIT_BYTES {
@@ -299,6 +327,17 @@ pub fn job_args(args: &Args) -> Vec<String> {
     }
     if let Some(window) = args.window {
         flag("window", Some(window.to_string()));
+    }
+    match args.bandwidth {
+        Bandwidth::Auto => {
+            flag("bandwidth", Some("auto".into()));
+            flag(
+                "sample-interval",
+                Some(format!("{}s", args.sample_interval)),
+            );
+        }
+        Bandwidth::Fixed => flag("bandwidth", Some("fixed".into())),
+        Bandwidth::Rate(rate) => flag("bandwidth", Some(format!("{rate}B/s"))),
     }
     if args.retry_failed {
         flag("retry-failed", None);
