@@ -1691,8 +1691,10 @@ async fn every_disk_of_a_1000_vm_world_gets_the_pvc_capacity_calc_sizes_cold_and
     domains.sort();
     let block: Vec<String> = domains.into_iter().step_by(2).collect();
     let network = ["--network-map", "*=multus:vm-networks/default"];
-    pvcs_match_capacity_calc(&lab, &network, &block, 600, false).await;
-    pvcs_match_capacity_calc(&lab, &network, &block, 600, true).await;
+    // A pass takes about 160 s on two quiet cores (forklift-sim creates each VM's objects one
+    // request at a time); 900 s leaves room for a machine shared with other work.
+    pvcs_match_capacity_calc(&lab, &network, &block, 900, false).await;
+    pvcs_match_capacity_calc(&lab, &network, &block, 900, true).await;
 }
 
 /// The plan conditions Forklift sets on a VM's account (pkg/controller/plan/validation.go
