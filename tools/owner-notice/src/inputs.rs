@@ -254,31 +254,9 @@ pub struct MappedAddress {
 pub fn read_address_map(path: &Path) -> Result<BTreeMap<String, MappedAddress>> {
     let name = path.display().to_string();
     let text = common::jsonl::read_to_string(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .comment(Some(b'#'))
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
     let mut map = BTreeMap::new();
-    let mut first = true;
-    for row in reader.records() {
-        let row = row.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            Error::config(format!("{name}:{line}: not valid CSV: {e}"))
-        })?;
-        let line = row.position().map(|p| p.line()).unwrap_or(0);
-        if row.iter().all(str::is_empty) {
-            continue;
-        }
-        let header = first && {
-            let head = row[0].to_ascii_lowercase();
-            head.contains("owner") || head.contains("principal")
-        };
-        first = false;
-        if header {
-            continue;
-        }
+    for row in common::csvrows::read(&name, &text, &["owner", "principal"])? {
+        let (line, row) = (row.line, row.fields);
         if !(2..=3).contains(&row.len()) || row[0].is_empty() || row[1].is_empty() {
             return Err(Error::config(format!(
                 "{name}:{line}: expected owner,address[,display name], found {} column(s)",
@@ -291,9 +269,9 @@ pub fn read_address_map(path: &Path) -> Result<BTreeMap<String, MappedAddress>> 
                 &row[1]
             ))
         })?;
-        let display_name = row.get(2).filter(|d| !d.is_empty()).map(str::to_string);
+        let display_name = row.get(2).filter(|d| !d.is_empty()).cloned();
         map.insert(
-            row[0].to_string(),
+            row[0].clone(),
             MappedAddress {
                 address,
                 display_name,
