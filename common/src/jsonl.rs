@@ -451,6 +451,19 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     })
 }
 
+/// Every line of every file in `paths` (none when `paths` is empty), decoded as `T`; errors
+/// name the file and line.
+pub fn read_all<T: DeserializeOwned + 'static>(paths: &[PathBuf]) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    for path in paths {
+        let mut input = Input::open(path)?;
+        while let Some(value) = input.next_value::<T>() {
+            all.push(value?);
+        }
+    }
+    Ok(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +551,17 @@ mod tests {
         w.write(&serde_json::json!([1, 2])).unwrap();
         let bytes = w.into_inner().unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), "{\"x\":1}\n[1,2]\n");
+    }
+
+    #[test]
+    fn read_all_reads_every_file_in_order_and_names_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(&a, "1\n\n2\n").unwrap();
+        std::fs::write(&b, "3\n\"x\"\n").unwrap();
+        assert!(read_all::<u32>(&[]).unwrap().is_empty());
+        assert_eq!(read_all::<u32>(&[a.clone()]).unwrap(), [1, 2]);
+        let err = read_all::<u32>(&[a, b]).unwrap_err();
+        assert!(err.message.contains("b.jsonl:2"), "{err}");
     }
 }

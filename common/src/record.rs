@@ -485,6 +485,68 @@ pub struct GroupView<'a> {
     pub domain: Option<Cow<'a, str>>,
 }
 
+/// A plan-gen preflight finding (its `--report`), as owner-notice and report read it. plan-gen
+/// writes every field; `vm_id` and `vm_name` default to empty for a reader that needs only one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Finding {
+    #[serde(default)]
+    pub vm_id: String,
+    #[serde(default)]
+    pub vm_name: String,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    pub concern_id: String,
+    pub category: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub assessment: Option<String>,
+    #[serde(default)]
+    pub left_out: bool,
+}
+
+/// An ip-budget `--allocate` record: one NIC's old and new addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Allocation {
+    pub vm_id: String,
+    #[serde(default)]
+    pub nic: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub source_network: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub old_ipv4: Vec<String>,
+    #[serde(default)]
+    pub old_ipv6: Vec<String>,
+    #[serde(default)]
+    pub new_ipv4: Option<String>,
+    #[serde(default)]
+    pub new_ipv6: Option<String>,
+    #[serde(default)]
+    pub changed: bool,
+    #[serde(default)]
+    pub fqdn: Option<String>,
+}
+
+/// A vm-verify finding: one check of one migrated VM.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Check {
+    pub vm: String,
+    pub check: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub expected: Option<Value>,
+    #[serde(default)]
+    pub actual: Option<Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,5 +575,30 @@ mod tests {
         assert!(err.starts_with("expected a VM record"), "{err}");
         let err = parse_vm_record(json!({"schema": 2, "id": "x", "name": "n"})).unwrap_err();
         assert!(err.contains("schema 2"), "{err}");
+    }
+
+    #[test]
+    fn report_records_decode_with_their_defaults() {
+        let finding: Finding = serde_json::from_value(json!({"vm_id": "v1", "vm_name": "db",
+            "target_namespace": "ns", "concern_id": "VMNetworksNotMapped", "category": "Critical",
+            "label": "l", "assessment": "a", "left_out": true, "newer": 1}))
+        .unwrap();
+        assert_eq!(finding.vm_id, "v1");
+        assert!(finding.left_out);
+        let bare: Finding =
+            serde_json::from_value(json!({"vm_name": "db", "concern_id": "c", "category": "Warning"}))
+                .unwrap();
+        assert_eq!((bare.vm_id.as_str(), bare.left_out, bare.label), ("", false, None));
+        let allocation: Allocation = serde_json::from_value(json!({"vm_id": "v1",
+            "old_ipv4": ["10.0.0.5"], "new_ipv4": "10.10.0.60", "new_ipv6": null, "changed": true}))
+        .unwrap();
+        assert_eq!(allocation.old_ipv4, ["10.0.0.5"]);
+        assert_eq!(allocation.new_ipv6, None);
+        assert!(serde_json::from_value::<Allocation>(json!({"nic": "eth0"})).is_err());
+        let check: Check =
+            serde_json::from_value(json!({"vm": "db", "check": "dns", "ok": false, "actual": [1]}))
+                .unwrap();
+        assert_eq!((check.ok, check.actual), (false, Some(json!([1]))));
+        assert!(serde_json::from_value::<Check>(json!({"vm": "db", "check": "dns"})).is_err());
     }
 }
