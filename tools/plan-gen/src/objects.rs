@@ -125,18 +125,7 @@ pub struct Credentials {
 impl Credentials {
     pub fn load(args: &Args, _settings: &Settings) -> Result<Self> {
         let user = args.engine.user()?.to_string();
-        let password = match &args.engine.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::config(format!(
-                        "{}: cannot read the password file: {e}",
-                        path.display()
-                    ))
-                })?;
-                text.lines().next().unwrap_or_default().to_string()
-            }
-            None => std::env::var("OVIRT_PASSWORD").unwrap_or_default(),
-        };
+        let password = args.engine.password()?.unwrap_or_default();
         if password.is_empty() {
             return Err(Error::config(
                 "--with-secret needs the engine password: set OVIRT_PASSWORD or give --password-file",
