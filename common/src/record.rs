@@ -355,6 +355,13 @@ impl VmRecord {
         self.nics.as_deref().unwrap_or(&[])
     }
 
+    /// What Forklift copies of the VM: [`Disk::copied_bytes`] of every disk but the LUNs (they are
+    /// attached, not copied), summed without overflow (`size::sum_bytes`).
+    pub fn copied_bytes(&self) -> u64 {
+        let disks = self.disks().iter().filter(|d| !d.is_lun());
+        crate::size::sum_bytes(disks.map(Disk::copied_bytes))
+    }
+
     pub fn permissions(&self) -> &[Permission] {
         self.permissions.as_deref().unwrap_or(&[])
     }
@@ -600,5 +607,17 @@ mod tests {
                 .unwrap();
         assert_eq!((check.ok, check.actual), (false, Some(json!([1]))));
         assert!(serde_json::from_value::<Check>(json!({"vm": "db", "check": "dns"})).is_err());
+    }
+
+    #[test]
+    fn a_vm_copies_its_image_disks_not_its_luns() {
+        let record: VmRecord = serde_json::from_value(json!({"schema": 1, "id": "v", "name": "n",
+            "disks": [
+                {"attachment_id": "a1", "provisioned_bytes": 10, "actual_bytes": 4},
+                {"attachment_id": "a2", "provisioned_bytes": 3, "actual_bytes": 7},
+                {"attachment_id": "a3", "storage_type": "lun", "lun_size_bytes": 1000}]}))
+        .unwrap();
+        // max(10, 4) + max(3, 7); the LUN is not copied.
+        assert_eq!(record.copied_bytes(), 17);
     }
 }

@@ -459,13 +459,7 @@ fn planned(
                 used.vms.insert(input.record.name.clone());
             }
         }
-        let disk_bytes = input
-            .record
-            .disks()
-            .iter()
-            .filter(|d| !d.is_lun())
-            .map(common::record::Disk::copied_bytes);
-        let disk_bytes = common::size::sum_bytes(disk_bytes);
+        let disk_bytes = input.record.copied_bytes();
         let namespace = input.record.target_namespace.clone().unwrap_or_default();
         vms.push(Vm {
             record: input.record,
