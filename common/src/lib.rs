@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod csvrows;
+pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod footprint;
