@@ -80,6 +80,12 @@ impl Input {
     /// input. The line is checked to be UTF-8 (an error naming the line otherwise) and lives until
     /// the next call.
     pub fn next_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
+        Some(self.next_raw_line()?.map(|(text, here)| (text.trim(), here)))
+    }
+
+    /// [`Input::next_line`] as the input has it, only its line end (`\n`, `\r\n`) taken off: for
+    /// a tool that passes lines through byte for byte.
+    pub fn next_raw_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
         loop {
             self.buffer.clear();
             match self.reader.read_until(b'\n', &mut self.buffer) {
@@ -102,7 +108,7 @@ impl Input {
                 line: self.line_number,
             };
             return Some(match std::str::from_utf8(&self.buffer) {
-                Ok(text) => Ok((text.trim(), here)),
+                Ok(text) => Ok((text.trim_end_matches(['\n', '\r']), here)),
                 Err(_) => Err(not_utf8(here)),
             });
         }
@@ -563,5 +569,17 @@ mod tests {
         assert_eq!(read_all::<u32>(&[a.clone()]).unwrap(), [1, 2]);
         let err = read_all::<u32>(&[a, b]).unwrap_err();
         assert!(err.message.contains("b.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn raw_lines_keep_all_but_the_line_end() {
+        let mut inp = input("  {\"a\":1} \r\n\n{\"a\":2}");
+        let (text, here) = inp.next_raw_line().unwrap().unwrap();
+        assert_eq!((text, here.line), ("  {\"a\":1} ", 1));
+        let (text, here) = inp.next_raw_line().unwrap().unwrap();
+        assert_eq!((text, here.line), ("{\"a\":2}", 3));
+        assert!(inp.next_raw_line().is_none());
+        let mut inp = input("  {\"a\":1} \r\n");
+        assert_eq!(inp.next_line().unwrap().unwrap().0, "{\"a\":1}");
     }
 }
