@@ -23,9 +23,18 @@ impl Row {
 /// Rows may have any number of columns; the caller checks them. Bad CSV is a configuration error
 /// (exit 78) naming `name:line`.
 pub fn read(name: &str, text: &str, header_words: &[&str]) -> Result<Vec<Row>> {
+    // Comment lines become blank lines (csv 1.4's own comment skipping loses count of them), so
+    // that `start_line` finds every record's line.
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix('#') {
+            Some(_) if line.ends_with('\n') => "\n",
+            Some(_) => "",
+            None => line,
+        })
+        .collect();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
-        .comment(Some(b'#'))
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -49,11 +58,26 @@ pub fn read(name: &str, text: &str, header_words: &[&str]) -> Result<Vec<Row>> {
             continue;
         }
         rows.push(Row {
-            line: row.position().map(|p| p.line()).unwrap_or(0),
+            line: row.position().map_or(0, |p| start_line(&text, p)),
             fields: row.iter().map(str::to_string).collect(),
         });
     }
     Ok(rows)
+}
+
+/// The line a record starts on. csv 1.4 gives the position where it began reading, before the
+/// blank lines it skips: they are counted here.
+fn start_line(text: &str, position: &csv::Position) -> u64 {
+    let mut line = position.line();
+    let mut rest = text.get(position.byte() as usize..).unwrap_or_default();
+    while let Some(after) = rest
+        .strip_prefix('\n')
+        .or_else(|| rest.strip_prefix("\r\n"))
+    {
+        line += 1;
+        rest = after;
+    }
+    line
 }
 
 #[cfg(test)]
@@ -77,7 +101,9 @@ mod tests {
                 },
             ]
         );
-        // Only the first row can be a header.
+        // Only the first row can be a header; a comment is no first row.
+        let rows = read("u.csv", "# who\nprincipal,c\n\n#\na,b", &["principal"]).unwrap();
+        assert_eq!((rows.len(), rows[0].line), (1, 5));
         let rows = read("u.csv", "a,b\nprincipal,c\n", &["principal"]).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].quoted(), "\"principal\",\"c\"");
