@@ -355,6 +355,23 @@ impl VmRecord {
         self.nics.as_deref().unwrap_or(&[])
     }
 
+    /// The namespace owner-group gave the VM, checked for what every later tool needs: there is
+    /// one, and it is a valid namespace name (an RFC 1123 label). The error names the VM; the
+    /// caller adds where the record came from.
+    pub fn checked_target_namespace(&self) -> Result<&str, String> {
+        match self.target_namespace.as_deref() {
+            None => Err(format!(
+                "VM {} has no target_namespace (run owner-group first)",
+                self.name
+            )),
+            Some(ns) if !crate::names::is_rfc1123_label(ns) => Err(format!(
+                "VM {}: target_namespace {ns:?} is not a valid namespace name",
+                self.name
+            )),
+            Some(ns) => Ok(ns),
+        }
+    }
+
     /// What Forklift copies of the VM: [`Disk::copied_bytes`] of every disk but the LUNs (they are
     /// attached, not copied), summed without overflow (`size::sum_bytes`).
     pub fn copied_bytes(&self) -> u64 {
@@ -592,10 +609,14 @@ mod tests {
         .unwrap();
         assert_eq!(finding.vm_id, "v1");
         assert!(finding.left_out);
-        let bare: Finding =
-            serde_json::from_value(json!({"vm_name": "db", "concern_id": "c", "category": "Warning"}))
-                .unwrap();
-        assert_eq!((bare.vm_id.as_str(), bare.left_out, bare.label), ("", false, None));
+        let bare: Finding = serde_json::from_value(
+            json!({"vm_name": "db", "concern_id": "c", "category": "Warning"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (bare.vm_id.as_str(), bare.left_out, bare.label),
+            ("", false, None)
+        );
         let allocation: Allocation = serde_json::from_value(json!({"vm_id": "v1",
             "old_ipv4": ["10.0.0.5"], "new_ipv4": "10.10.0.60", "new_ipv6": null, "changed": true}))
         .unwrap();
@@ -619,5 +640,22 @@ mod tests {
         .unwrap();
         // max(10, 4) + max(3, 7); the LUN is not copied.
         assert_eq!(record.copied_bytes(), 17);
+    }
+
+    #[test]
+    fn a_target_namespace_must_be_there_and_a_namespace_name() {
+        let mut record: VmRecord =
+            serde_json::from_value(json!({"schema": 1, "id": "v", "name": "db"})).unwrap();
+        assert_eq!(
+            record.checked_target_namespace().unwrap_err(),
+            "VM db has no target_namespace (run owner-group first)"
+        );
+        record.target_namespace = Some("Team_A".into());
+        assert_eq!(
+            record.checked_target_namespace().unwrap_err(),
+            "VM db: target_namespace \"Team_A\" is not a valid namespace name"
+        );
+        record.target_namespace = Some("team-a".into());
+        assert_eq!(record.checked_target_namespace(), Ok("team-a"));
     }
 }
