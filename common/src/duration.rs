@@ -49,9 +49,17 @@ mod tests {
         assert_eq!(parse_secs("1.5h").unwrap(), 5400.0);
         assert_eq!(parse_secs(" 90d ").unwrap(), 90.0 * 24.0 * 3600.0);
         assert_eq!(parse_secs("12w").unwrap(), 12.0 * 7.0 * 24.0 * 3600.0);
-        assert!(parse_secs("soon").unwrap_err().contains("is not a duration"));
+        assert!(
+            parse_secs("soon")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
         assert!(parse_secs("-5d").is_err());
-        assert!(parse_secs("90x").unwrap_err().contains("unknown unit \"x\""));
+        assert!(
+            parse_secs("90x")
+                .unwrap_err()
+                .contains("unknown unit \"x\"")
+        );
         assert_eq!(parse_non_negative_secs("0").unwrap(), 0.0);
         assert!(parse_non_negative_secs("1e999").is_err());
     }

@@ -80,7 +80,10 @@ impl Input {
     /// input. The line is checked to be UTF-8 (an error naming the line otherwise) and lives until
     /// the next call.
     pub fn next_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
-        Some(self.next_raw_line()?.map(|(text, here)| (text.trim(), here)))
+        Some(
+            self.next_raw_line()?
+                .map(|(text, here)| (text.trim(), here)),
+        )
     }
 
     /// [`Input::next_line`] as the input has it, only its line end (`\n`, `\r\n`) taken off: for

@@ -103,7 +103,11 @@ mod tests {
         };
         let err = missing.password().unwrap_err();
         assert_eq!(err.code, crate::ExitCode::Config);
-        assert!(err.message.contains("absent: cannot read the password file"), "{err}");
+        assert!(
+            err.message
+                .contains("absent: cannot read the password file"),
+            "{err}"
+        );
     }
 
     #[test]

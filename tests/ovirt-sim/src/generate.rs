@@ -364,7 +364,6 @@ impl B {
                 ..VnicProfile::default()
             });
         }
-
     }
 
     /// Users: internal admins, LDAP people. Returns the ids of admin and svc-liftkit.

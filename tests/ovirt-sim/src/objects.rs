@@ -614,14 +614,10 @@ fn follow_permission(ix: &Index, p: usize, ctx: PermCtx, m: &str) -> Option<Foll
                 .and_then(|id| ix.vm.get(id))
                 .and_then(|v| one(Ent::Vm(*v))),
         },
-        "cluster" if perm.object.kind == "cluster" && !matches!(ctx, PermCtx::Vm(_)) => {
-            one(Ent::Cluster(
-                ix.cluster[perm.object.id.as_deref().unwrap_or("")],
-            ))
-        }
-        "data_center"
-            if perm.object.kind == "data_center" && !matches!(ctx, PermCtx::Vm(_)) =>
-        {
+        "cluster" if perm.object.kind == "cluster" && !matches!(ctx, PermCtx::Vm(_)) => one(
+            Ent::Cluster(ix.cluster[perm.object.id.as_deref().unwrap_or("")]),
+        ),
+        "data_center" if perm.object.kind == "data_center" && !matches!(ctx, PermCtx::Vm(_)) => {
             one(Ent::DataCenter(
                 ix.dc[perm.object.id.as_deref().unwrap_or("")],
             ))
@@ -914,8 +910,7 @@ fn build_disk(ix: &Index, ent: &Ent, d: usize) -> Obj {
     o.s("format", &disk.format);
     o.s("image_id", derived_id(&format!("image/{}", disk.id)));
     if let Some(lun) = disk.lun_size {
-        let mut unit =
-            Obj::with_id(derived_id(&format!("lun/{}", disk.id)).replace('-', ""));
+        let mut unit = Obj::with_id(derived_id(&format!("lun/{}", disk.id)).replace('-', ""));
         unit.s("address", "192.168.122.10");
         unit.int("lun_mapping", 0);
         unit.int("port", 3260);

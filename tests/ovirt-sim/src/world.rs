@@ -503,7 +503,10 @@ impl World {
             clusters: ids(&mut self.clusters.iter().map(|x| &x.id), "cluster"),
             hosts: ids(&mut self.hosts.iter().map(|x| &x.id), "host"),
             nets: ids(&mut self.networks.iter().map(|x| &x.id), "network"),
-            profiles: ids(&mut self.vnic_profiles.iter().map(|x| &x.id), "vnic profile"),
+            profiles: ids(
+                &mut self.vnic_profiles.iter().map(|x| &x.id),
+                "vnic profile",
+            ),
             sds: ids(
                 &mut self.storage_domains.iter().map(|x| &x.id),
                 "storage domain",
@@ -661,7 +664,8 @@ struct Problems(Vec<String>);
 impl Problems {
     fn check(&mut self, set: &HashSet<String>, id: &str, what: &str, owner: &str) {
         if !set.contains(id) {
-            self.0.push(format!("{owner} refers to unknown {what} {id}"));
+            self.0
+                .push(format!("{owner} refers to unknown {what} {id}"));
         }
     }
 }

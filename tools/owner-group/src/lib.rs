@@ -719,7 +719,11 @@ fn check_args(args: &Args) -> Result<()> {
 
 /// Pass 1's findings: the distinct owner sets (their principals' names), the distinct owner
 /// lists in order of first use, and each record's verdict.
-type OwnerLists = (BTreeMap<OwnerSetKey, Vec<String>>, Vec<Vec<Owner>>, Verdicts);
+type OwnerLists = (
+    BTreeMap<OwnerSetKey, Vec<String>>,
+    Vec<Vec<Owner>>,
+    Verdicts,
+);
 
 /// Pass 1: every record's owners, decoded on every core and collected here in input order.
 fn collect_owner_lists(sources: &[Source], rules: &OwnerRules) -> Result<OwnerLists> {
