@@ -569,7 +569,7 @@ mod tests {
         std::fs::write(&a, "1\n\n2\n").unwrap();
         std::fs::write(&b, "3\n\"x\"\n").unwrap();
         assert!(read_all::<u32>(&[]).unwrap().is_empty());
-        assert_eq!(read_all::<u32>(&[a.clone()]).unwrap(), [1, 2]);
+        assert_eq!(read_all::<u32>(std::slice::from_ref(&a)).unwrap(), [1, 2]);
         let err = read_all::<u32>(&[a, b]).unwrap_err();
         assert!(err.message.contains("b.jsonl:2"), "{err}");
     }

@@ -267,7 +267,7 @@ impl B {
             id: cid.clone(),
             name: cname.to_string(),
             data_center: dc_id.to_string(),
-            cpu_type: if ci % 2 == 0 {
+            cpu_type: if ci.is_multiple_of(2) {
                 "Intel Skylake Server IBRS SSBD Family"
             } else {
                 "Secure Intel Cascadelake Server Family"

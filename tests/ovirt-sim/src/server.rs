@@ -421,11 +421,11 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
     }
     let (segments, matrix) = match path_segments(st, req, json) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let p = match params(st, req, json, &matrix) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let ix = &st.ix;
     if segments.is_empty() {
@@ -451,7 +451,7 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
 /// refused) and its matrix parameters.
 type PathParts = (Vec<String>, Vec<(String, String)>);
 
-fn path_segments(st: &AppState, req: &Request, json: bool) -> Result<PathParts, Response> {
+fn path_segments(st: &AppState, req: &Request, json: bool) -> Result<PathParts, Box<Response>> {
     let rest = req.uri().path().strip_prefix(API).unwrap_or("");
     let mut segments: Vec<String> = Vec::new();
     let mut matrix: Vec<(String, String)> = Vec::new();
@@ -472,13 +472,13 @@ fn path_segments(st: &AppState, req: &Request, json: bool) -> Result<PathParts, 
         && first[1..].chars().all(|c| c.is_ascii_digit())
     {
         if first != "v4" {
-            return Err(fault(
+            return Err(Box::new(fault(
                 st,
                 json,
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 &format!("Version \"{}\" is not supported", &first[1..]),
-            ));
+            )));
         }
         segments.remove(0);
     }
@@ -491,7 +491,7 @@ fn params(
     req: &Request,
     json: bool,
     matrix: &[(String, String)],
-) -> Result<Params, Response> {
+) -> Result<Params, Box<Response>> {
     let mut p = Params::default();
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -504,13 +504,13 @@ fn params(
                 Ok(n) if n >= 0 => p.max = Some(n as usize),
                 Ok(_) => {}
                 Err(_) => {
-                    return Err(fault(
+                    return Err(Box::new(fault(
                         st,
                         json,
                         StatusCode::BAD_REQUEST,
                         "Invalid value",
                         &format!("Value \"{v}\" of parameter \"max\" isn't a valid integer"),
-                    ));
+                    )));
                 }
             },
             "follow" => p.follow.extend(
