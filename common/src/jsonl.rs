@@ -80,6 +80,15 @@ impl Input {
     /// input. The line is checked to be UTF-8 (an error naming the line otherwise) and lives until
     /// the next call.
     pub fn next_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
+        Some(
+            self.next_raw_line()?
+                .map(|(text, here)| (text.trim(), here)),
+        )
+    }
+
+    /// [`Input::next_line`] as the input has it, only its line end (`\n`, `\r\n`) taken off: for
+    /// a tool that passes lines through byte for byte.
+    pub fn next_raw_line(&mut self) -> Option<Result<(&str, Location<'_>)>> {
         loop {
             self.buffer.clear();
             match self.reader.read_until(b'\n', &mut self.buffer) {
@@ -102,7 +111,7 @@ impl Input {
                 line: self.line_number,
             };
             return Some(match std::str::from_utf8(&self.buffer) {
-                Ok(text) => Ok((text.trim(), here)),
+                Ok(text) => Ok((text.trim_end_matches(['\n', '\r']), here)),
                 Err(_) => Err(not_utf8(here)),
             });
         }
@@ -451,6 +460,19 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     })
 }
 
+/// Every line of every file in `paths` (none when `paths` is empty), decoded as `T`; errors
+/// name the file and line.
+pub fn read_all<T: DeserializeOwned + 'static>(paths: &[PathBuf]) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    for path in paths {
+        let mut input = Input::open(path)?;
+        while let Some(value) = input.next_value::<T>() {
+            all.push(value?);
+        }
+    }
+    Ok(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +560,29 @@ mod tests {
         w.write(&serde_json::json!([1, 2])).unwrap();
         let bytes = w.into_inner().unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), "{\"x\":1}\n[1,2]\n");
+    }
+
+    #[test]
+    fn read_all_reads_every_file_in_order_and_names_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(&a, "1\n\n2\n").unwrap();
+        std::fs::write(&b, "3\n\"x\"\n").unwrap();
+        assert!(read_all::<u32>(&[]).unwrap().is_empty());
+        assert_eq!(read_all::<u32>(std::slice::from_ref(&a)).unwrap(), [1, 2]);
+        let err = read_all::<u32>(&[a, b]).unwrap_err();
+        assert!(err.message.contains("b.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn raw_lines_keep_all_but_the_line_end() {
+        let mut inp = input("  {\"a\":1} \r\n\n{\"a\":2}");
+        let (text, here) = inp.next_raw_line().unwrap().unwrap();
+        assert_eq!((text, here.line), ("  {\"a\":1} ", 1));
+        let (text, here) = inp.next_raw_line().unwrap().unwrap();
+        assert_eq!((text, here.line), ("{\"a\":2}", 3));
+        assert!(inp.next_raw_line().is_none());
+        let mut inp = input("  {\"a\":1} \r\n");
+        assert_eq!(inp.next_line().unwrap().unwrap().0, "{\"a\":1}");
     }
 }

@@ -4,6 +4,8 @@
 //! and checks of what the engine and guests report.
 
 pub mod cli;
+pub mod csvrows;
+pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod footprint;

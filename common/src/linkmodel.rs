@@ -570,30 +570,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
-/// Parses a duration into seconds: a bare number is seconds; suffixes `ms`, `s`, `m`, `h`
-/// (`30s`, `2m`, `1.5h`).
-pub fn parse_duration_secs(text: &str) -> Result<f64, String> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (like 30s, 2m or 1.5h)"))?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown duration unit {other:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    Ok(value * scale)
-}
+/// The one duration syntax of every flag (`common::duration`), under the name the link model's
+/// users know.
+pub use crate::duration::parse_secs as parse_duration_secs;
 
 #[cfg(test)]
 mod tests {
@@ -609,14 +588,6 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("0GB/s").is_err());
         assert!(parse_rate("10Xbit/s").is_err());
-    }
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration_secs("30").unwrap(), 30.0);
-        assert_eq!(parse_duration_secs("2m").unwrap(), 120.0);
-        assert_eq!(parse_duration_secs("1.5h").unwrap(), 5400.0);
-        assert!(parse_duration_secs("soon").is_err());
     }
 
     #[test]

@@ -355,6 +355,30 @@ impl VmRecord {
         self.nics.as_deref().unwrap_or(&[])
     }
 
+    /// The namespace owner-group gave the VM, checked for what every later tool needs: there is
+    /// one, and it is a valid namespace name (an RFC 1123 label). The error names the VM; the
+    /// caller adds where the record came from.
+    pub fn checked_target_namespace(&self) -> Result<&str, String> {
+        match self.target_namespace.as_deref() {
+            None => Err(format!(
+                "VM {} has no target_namespace (run owner-group first)",
+                self.name
+            )),
+            Some(ns) if !crate::names::is_rfc1123_label(ns) => Err(format!(
+                "VM {}: target_namespace {ns:?} is not a valid namespace name",
+                self.name
+            )),
+            Some(ns) => Ok(ns),
+        }
+    }
+
+    /// What Forklift copies of the VM: [`Disk::copied_bytes`] of every disk but the LUNs (they are
+    /// attached, not copied), summed without overflow (`size::sum_bytes`).
+    pub fn copied_bytes(&self) -> u64 {
+        let disks = self.disks().iter().filter(|d| !d.is_lun());
+        crate::size::sum_bytes(disks.map(Disk::copied_bytes))
+    }
+
     pub fn permissions(&self) -> &[Permission] {
         self.permissions.as_deref().unwrap_or(&[])
     }
@@ -485,6 +509,68 @@ pub struct GroupView<'a> {
     pub domain: Option<Cow<'a, str>>,
 }
 
+/// A plan-gen preflight finding (its `--report`), as owner-notice and report read it. plan-gen
+/// writes every field; `vm_id` and `vm_name` default to empty for a reader that needs only one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Finding {
+    #[serde(default)]
+    pub vm_id: String,
+    #[serde(default)]
+    pub vm_name: String,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    pub concern_id: String,
+    pub category: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub assessment: Option<String>,
+    #[serde(default)]
+    pub left_out: bool,
+}
+
+/// An ip-budget `--allocate` record: one NIC's old and new addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Allocation {
+    pub vm_id: String,
+    #[serde(default)]
+    pub nic: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub source_network: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub old_ipv4: Vec<String>,
+    #[serde(default)]
+    pub old_ipv6: Vec<String>,
+    #[serde(default)]
+    pub new_ipv4: Option<String>,
+    #[serde(default)]
+    pub new_ipv6: Option<String>,
+    #[serde(default)]
+    pub changed: bool,
+    #[serde(default)]
+    pub fqdn: Option<String>,
+}
+
+/// A vm-verify finding: one check of one migrated VM.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Check {
+    pub vm: String,
+    pub check: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub expected: Option<Value>,
+    #[serde(default)]
+    pub actual: Option<Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,5 +599,63 @@ mod tests {
         assert!(err.starts_with("expected a VM record"), "{err}");
         let err = parse_vm_record(json!({"schema": 2, "id": "x", "name": "n"})).unwrap_err();
         assert!(err.contains("schema 2"), "{err}");
+    }
+
+    #[test]
+    fn report_records_decode_with_their_defaults() {
+        let finding: Finding = serde_json::from_value(json!({"vm_id": "v1", "vm_name": "db",
+            "target_namespace": "ns", "concern_id": "VMNetworksNotMapped", "category": "Critical",
+            "label": "l", "assessment": "a", "left_out": true, "newer": 1}))
+        .unwrap();
+        assert_eq!(finding.vm_id, "v1");
+        assert!(finding.left_out);
+        let bare: Finding = serde_json::from_value(
+            json!({"vm_name": "db", "concern_id": "c", "category": "Warning"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (bare.vm_id.as_str(), bare.left_out, bare.label),
+            ("", false, None)
+        );
+        let allocation: Allocation = serde_json::from_value(json!({"vm_id": "v1",
+            "old_ipv4": ["10.0.0.5"], "new_ipv4": "10.10.0.60", "new_ipv6": null, "changed": true}))
+        .unwrap();
+        assert_eq!(allocation.old_ipv4, ["10.0.0.5"]);
+        assert_eq!(allocation.new_ipv6, None);
+        assert!(serde_json::from_value::<Allocation>(json!({"nic": "eth0"})).is_err());
+        let check: Check =
+            serde_json::from_value(json!({"vm": "db", "check": "dns", "ok": false, "actual": [1]}))
+                .unwrap();
+        assert_eq!((check.ok, check.actual), (false, Some(json!([1]))));
+        assert!(serde_json::from_value::<Check>(json!({"vm": "db", "check": "dns"})).is_err());
+    }
+
+    #[test]
+    fn a_vm_copies_its_image_disks_not_its_luns() {
+        let record: VmRecord = serde_json::from_value(json!({"schema": 1, "id": "v", "name": "n",
+            "disks": [
+                {"attachment_id": "a1", "provisioned_bytes": 10, "actual_bytes": 4},
+                {"attachment_id": "a2", "provisioned_bytes": 3, "actual_bytes": 7},
+                {"attachment_id": "a3", "storage_type": "lun", "lun_size_bytes": 1000}]}))
+        .unwrap();
+        // max(10, 4) + max(3, 7); the LUN is not copied.
+        assert_eq!(record.copied_bytes(), 17);
+    }
+
+    #[test]
+    fn a_target_namespace_must_be_there_and_a_namespace_name() {
+        let mut record: VmRecord =
+            serde_json::from_value(json!({"schema": 1, "id": "v", "name": "db"})).unwrap();
+        assert_eq!(
+            record.checked_target_namespace().unwrap_err(),
+            "VM db has no target_namespace (run owner-group first)"
+        );
+        record.target_namespace = Some("Team_A".into());
+        assert_eq!(
+            record.checked_target_namespace().unwrap_err(),
+            "VM db: target_namespace \"Team_A\" is not a valid namespace name"
+        );
+        record.target_namespace = Some("team-a".into());
+        assert_eq!(record.checked_target_namespace(), Ok("team-a"));
     }
 }

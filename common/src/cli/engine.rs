@@ -38,6 +38,24 @@ impl Engine {
         })
     }
 
+    /// The password: the first line of `--password-file`, else OVIRT_PASSWORD; None when neither
+    /// is given (an empty one is the caller's to refuse, with its own message). A file that
+    /// cannot be read is a configuration error (78) naming it.
+    pub fn password(&self) -> crate::Result<Option<String>> {
+        match &self.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    crate::Error::config(format!(
+                        "{}: cannot read the password file: {e}",
+                        path.display()
+                    ))
+                })?;
+                Ok(Some(text.lines().next().unwrap_or_default().to_string()))
+            }
+            None => Ok(std::env::var("OVIRT_PASSWORD").ok()),
+        }
+    }
+
     /// The hint for `--url`, when its path is not the API's: see [`api_path_hint`].
     pub fn url_hint(&self) -> Option<String> {
         api_path_hint(&self.url)
@@ -66,6 +84,31 @@ pub fn api_path_hint(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_is_the_first_line_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\nsecond line\n").unwrap();
+        let engine = Engine {
+            password_file: Some(path.clone()),
+            ..Engine::default()
+        };
+        assert_eq!(engine.password().unwrap().as_deref(), Some("s3cret"));
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(engine.password().unwrap().as_deref(), Some(""));
+        let missing = Engine {
+            password_file: Some(dir.path().join("absent")),
+            ..Engine::default()
+        };
+        let err = missing.password().unwrap_err();
+        assert_eq!(err.code, crate::ExitCode::Config);
+        assert!(
+            err.message
+                .contains("absent: cannot read the password file"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_hint_names_the_api_url() {

@@ -52,6 +52,15 @@ fn iso(epoch: i64) -> String {
 }
 
 /// (name, description, clusters, (network, VLAN), IPv4 second octet)
+/// What a VM's status implies: (host, start time, stop time, stop reason, statistics).
+type Activity = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Statistics>,
+);
+
 type DcSpec = (
     &'static str,
     &'static str,
@@ -118,6 +127,7 @@ impl B {
 
     /// Data centers, clusters, hosts, networks, profiles, storage, users, groups and the
     /// admin permissions. `scale` grows clusters, hosts, users and groups with the VM count.
+    /// The parts run in a fixed order: ids come from one seeded sequence.
     fn infrastructure(&mut self, vms: usize) {
         self.w.engine = Engine {
             product: "oVirt Engine".into(),
@@ -164,120 +174,171 @@ impl B {
                 20,
             ),
         ];
-        for (dc_name, desc, clusters, nets, subnet) in dc_specs {
-            let dc_id = self.uuid();
-            self.w.data_centers.push(DataCenter {
-                id: dc_id.clone(),
-                name: dc_name.into(),
-                description: Some(desc.into()),
-                status: "up".into(),
-                version: "4.7".into(),
-                local: false,
-            });
-            let mut info = DcInfo {
-                clusters: Vec::new(),
-                hosts_by_cluster: Vec::new(),
-                data_sds: Vec::new(),
-                profiles: Vec::new(),
-                subnet,
-            };
-            let mut names: Vec<String> = clusters.iter().map(|c| c.to_string()).collect();
-            for i in 0..extra_clusters {
-                names.push(format!("{}-batch{:02}", dc_name.to_lowercase(), i + 1));
-            }
-            for (ci, cname) in names.iter().enumerate() {
-                let cid = self.uuid();
-                self.w.clusters.push(Cluster {
-                    id: cid.clone(),
-                    name: cname.clone(),
-                    data_center: dc_id.clone(),
-                    cpu_type: if ci % 2 == 0 {
-                        "Intel Skylake Server IBRS SSBD Family"
-                    } else {
-                        "Secure Intel Cascadelake Server Family"
-                    }
-                    .into(),
-                    version: "4.7".into(),
-                    bios_type: Some("q35_sea_bios".into()),
-                    ha_reservation: false,
-                    ksm: false,
-                });
-                let mut hosts = Vec::new();
-                for h in 0..hosts_per_cluster {
-                    let hid = self.uuid();
-                    let name = format!(
-                        "{}-hv{:02}.{}.lab.example.com",
-                        cname,
-                        h + 1,
-                        dc_name.to_lowercase()
-                    );
-                    self.w.hosts.push(Host {
-                        id: hid.clone(),
-                        address: name.clone(),
-                        name,
-                        cluster: cid.clone(),
-                        status: if h == hosts_per_cluster - 1 && ci == 1 {
-                            "maintenance"
-                        } else {
-                            "up"
-                        }
-                        .into(),
-                    });
-                    hosts.push(hid);
-                }
-                info.clusters.push(cid);
-                info.hosts_by_cluster.push(hosts);
-            }
-            for (net, vlan) in nets {
-                let nid = self.uuid();
-                self.w.networks.push(Network {
-                    id: nid.clone(),
-                    name: net.to_string(),
-                    data_center: dc_id.clone(),
-                    vlan: *vlan,
-                    mtu: if *net == "OSP_INTERNAL" { 9000 } else { 1500 },
-                    description: Some(if *net == "ovirtmgmt" {
-                        "Management Network".into()
-                    } else {
-                        format!("{dc_name} {net}")
-                    }),
-                    usages: vec!["vm".into()],
-                });
-                let pid = self.uuid();
-                self.w.vnic_profiles.push(VnicProfile {
-                    id: pid.clone(),
-                    name: net.to_string(),
-                    network: nid.clone(),
-                    ..VnicProfile::default()
-                });
-                info.profiles.push((net.to_string(), pid));
-            }
-            let sd = |b: &mut B, name: String, kind: &str, storage_type: &str| {
-                let id = b.uuid();
-                b.w.storage_domains.push(StorageDomain {
-                    id: id.clone(),
-                    name,
-                    kind: kind.into(),
-                    storage_type: storage_type.into(),
-                    data_centers: vec![dc_id.clone()],
-                    available: 0,
-                    used: 0,
-                    committed: 0,
-                    status: Some("active".into()),
-                });
-                id
-            };
-            let lower = dc_name.to_lowercase();
-            let data = sd(self, format!("data-nfs-{lower}"), "data", "nfs");
-            info.data_sds.push(data);
-            let data2 = sd(self, format!("data-nfs-{lower}-02"), "data", "nfs");
-            info.data_sds.push(data2);
-            sd(self, format!("iso-{lower}"), "iso", "nfs");
-            sd(self, format!("export-{lower}"), "export", "nfs");
-            self.dcs.push(info);
+        for spec in dc_specs {
+            self.data_center(spec, extra_clusters, hosts_per_cluster);
         }
-        // Special profiles: port mirroring (RDU vlan202), a network filter (RDU vlan203),
-        // pass-through (TLV2 vlan400).
+        self.special_profiles();
+        let (admin, svc) = self.users(vms);
+        self.ldap_groups(vms);
+        self.w.tags = ["production", "pci-dss", "backup-daily", "decommission"]
+            .iter()
+            .map(|t| Tag {
+                id: String::new(),
+                name: t.to_string(),
+            })
+            .collect();
+        for i in 0..self.w.tags.len() {
+            self.w.tags[i].id = self.uuid();
+        }
+
+        self.admin_permissions(admin, svc);
+    }
+
+    /// One data center with its clusters (and their hosts), networks (one profile each) and
+    /// storage domains.
+    fn data_center(&mut self, spec: DcSpec, extra_clusters: usize, hosts_per_cluster: usize) {
+        let (dc_name, desc, clusters, nets, subnet) = spec;
+        let dc_id = self.uuid();
+        self.w.data_centers.push(DataCenter {
+            id: dc_id.clone(),
+            name: dc_name.into(),
+            description: Some(desc.into()),
+            status: "up".into(),
+            version: "4.7".into(),
+            local: false,
+        });
+        let mut info = DcInfo {
+            clusters: Vec::new(),
+            hosts_by_cluster: Vec::new(),
+            data_sds: Vec::new(),
+            profiles: Vec::new(),
+            subnet,
+        };
+        let mut names: Vec<String> = clusters.iter().map(|c| c.to_string()).collect();
+        for i in 0..extra_clusters {
+            names.push(format!("{}-batch{:02}", dc_name.to_lowercase(), i + 1));
+        }
+        for (ci, cname) in names.iter().enumerate() {
+            let (cid, hosts) = self.cluster(&dc_id, dc_name, ci, cname, hosts_per_cluster);
+            info.clusters.push(cid);
+            info.hosts_by_cluster.push(hosts);
+        }
+        for (net, vlan) in nets {
+            let profile = self.network(&dc_id, dc_name, net, *vlan);
+            info.profiles.push(profile);
+        }
+        let sd = |b: &mut B, name: String, kind: &str, storage_type: &str| {
+            let id = b.uuid();
+            b.w.storage_domains.push(StorageDomain {
+                id: id.clone(),
+                name,
+                kind: kind.into(),
+                storage_type: storage_type.into(),
+                data_centers: vec![dc_id.clone()],
+                available: 0,
+                used: 0,
+                committed: 0,
+                status: Some("active".into()),
+            });
+            id
+        };
+        let lower = dc_name.to_lowercase();
+        let data = sd(self, format!("data-nfs-{lower}"), "data", "nfs");
+        info.data_sds.push(data);
+        let data2 = sd(self, format!("data-nfs-{lower}-02"), "data", "nfs");
+        info.data_sds.push(data2);
+        sd(self, format!("iso-{lower}"), "iso", "nfs");
+        sd(self, format!("export-{lower}"), "export", "nfs");
+        self.dcs.push(info);
+    }
+
+    /// A cluster of data center `dc_id` and its hosts (the last host of each DC's second
+    /// cluster in maintenance): the cluster's id and its hosts' ids.
+    fn cluster(
+        &mut self,
+        dc_id: &str,
+        dc_name: &str,
+        ci: usize,
+        cname: &str,
+        hosts_per_cluster: usize,
+    ) -> (String, Vec<String>) {
+        let cid = self.uuid();
+        self.w.clusters.push(Cluster {
+            id: cid.clone(),
+            name: cname.to_string(),
+            data_center: dc_id.to_string(),
+            cpu_type: if ci.is_multiple_of(2) {
+                "Intel Skylake Server IBRS SSBD Family"
+            } else {
+                "Secure Intel Cascadelake Server Family"
+            }
+            .into(),
+            version: "4.7".into(),
+            bios_type: Some("q35_sea_bios".into()),
+            ha_reservation: false,
+            ksm: false,
+        });
+        let mut hosts = Vec::new();
+        for h in 0..hosts_per_cluster {
+            let hid = self.uuid();
+            let name = format!(
+                "{}-hv{:02}.{}.lab.example.com",
+                cname,
+                h + 1,
+                dc_name.to_lowercase()
+            );
+            self.w.hosts.push(Host {
+                id: hid.clone(),
+                address: name.clone(),
+                name,
+                cluster: cid.clone(),
+                status: if h == hosts_per_cluster - 1 && ci == 1 {
+                    "maintenance"
+                } else {
+                    "up"
+                }
+                .into(),
+            });
+            hosts.push(hid);
+        }
+        (cid, hosts)
+    }
+
+    /// A VM network of data center `dc_id` and its vNIC profile: (network name, profile id).
+    fn network(
+        &mut self,
+        dc_id: &str,
+        dc_name: &str,
+        net: &str,
+        vlan: Option<u32>,
+    ) -> (String, String) {
+        let nid = self.uuid();
+        self.w.networks.push(Network {
+            id: nid.clone(),
+            name: net.to_string(),
+            data_center: dc_id.to_string(),
+            vlan,
+            mtu: if net == "OSP_INTERNAL" { 9000 } else { 1500 },
+            description: Some(if net == "ovirtmgmt" {
+                "Management Network".into()
+            } else {
+                format!("{dc_name} {net}")
+            }),
+            usages: vec!["vm".into()],
+        });
+        let pid = self.uuid();
+        self.w.vnic_profiles.push(VnicProfile {
+            id: pid.clone(),
+            name: net.to_string(),
+            network: nid.clone(),
+            ..VnicProfile::default()
+        });
+        (net.to_string(), pid)
+    }
+
+    /// Special profiles: port mirroring (RDU vlan202), a network filter (RDU vlan203),
+    /// pass-through (TLV2 vlan400).
+    fn special_profiles(&mut self) {
         let special = [
             (0usize, "vlan202", "vlan202-mirror", 1),
             (0, "vlan203", "vlan203-filtered", 2),
@@ -303,8 +364,10 @@ impl B {
                 ..VnicProfile::default()
             });
         }
+    }
 
-        // Users: internal admins, LDAP people.
+    /// Users: internal admins, LDAP people. Returns the ids of admin and svc-liftkit.
+    fn users(&mut self, vms: usize) -> (String, String) {
         let admin = self.uuid();
         self.w.users.push(User {
             id: admin.clone(),
@@ -356,6 +419,11 @@ impl B {
             });
             self.ldap_users.push(id);
         }
+        (admin, svc)
+    }
+
+    /// LDAP groups, more of them in bigger worlds.
+    fn ldap_groups(&mut self, vms: usize) {
         const GROUPS: &[&str] = &[
             "dba",
             "webops",
@@ -381,18 +449,10 @@ impl B {
             });
             self.groups.push(id);
         }
-        self.w.tags = ["production", "pci-dss", "backup-daily", "decommission"]
-            .iter()
-            .map(|t| Tag {
-                id: String::new(),
-                name: t.to_string(),
-            })
-            .collect();
-        for i in 0..self.w.tags.len() {
-            self.w.tags[i].id = self.uuid();
-        }
+    }
 
-        // Who sees everything: System SuperUsers; and a few admins on clusters and DCs.
+    /// Who sees everything: System SuperUsers; and a few admins on clusters and DCs.
+    fn admin_permissions(&mut self, admin: String, svc: String) {
         self.permission("SuperUser", Some(admin), None, "system", None);
         self.permission("SuperUser", Some(svc), None, "system", None);
         let grace = self.ldap_users[6].clone();
@@ -470,7 +530,80 @@ impl B {
         let id = self.uuid();
         let windows =
             name.to_lowercase().starts_with("win") || name.contains("-ad") || name.contains("AD0");
-        let (os_type, guest) = if windows {
+        let (os_type, guest) = self.guest_os(windows);
+        let mem_gib = *[2u64, 4, 4, 8, 8, 8, 16, 16, 32, 64]
+            .choose(&mut self.rng)
+            .unwrap_or(&4);
+        let cores = *[1u32, 2, 2, 4, 4, 8].choose(&mut self.rng).unwrap_or(&2);
+        let sockets = if cores >= 8 && self.rng.random_bool(0.3) {
+            2
+        } else {
+            1
+        };
+        let created = WORLD_NOW_EPOCH
+            - self.rng.random_range(400..2200) * 86_400
+            - self.rng.random_range(0..86_400);
+        let (host, start, stop, stop_reason, stats) = self.activity(status, mem_gib, &hosts);
+        let agent = stats.is_some() && self.rng.random_bool(0.8);
+        let lname = name.to_lowercase().replace('_', "-");
+        let mut vm = Vm {
+            id: id.clone(),
+            name: name.into(),
+            description: Some(String::new()),
+            comment: Some(String::new()),
+            cluster,
+            host,
+            template: Some(if windows { "Win2019-golden" } else { "Blank" }.into())
+                .filter(|t| t != "Blank"),
+            status: match status {
+                Status::Up => "up",
+                Status::Paused => "paused",
+                _ => "down",
+            }
+            .into(),
+            kind: "server".into(),
+            memory: mem_gib * GIB,
+            memory_policy: Some(MemoryPolicy {
+                guaranteed: mem_gib * GIB,
+                max: mem_gib * GIB * 4,
+                ballooning: false,
+            }),
+            cpu: CpuTopology {
+                sockets,
+                cores,
+                threads: 1,
+            },
+            os_type: os_type.into(),
+            creation_time: iso(created),
+            start_time: start,
+            stop_time: stop,
+            stop_reason,
+            fqdn: agent.then(|| format!("{lname}.example.com")),
+            guest_os: agent.then_some(guest),
+            display_type: Some("vnc".into()),
+            origin: Some("ovirt".into()),
+            statistics: stats,
+            ..Vm::default()
+        };
+        if self.rng.random_bool(0.15) {
+            vm.tags.push(
+                self.w.tags[self.rng.random_range(0..self.w.tags.len())]
+                    .id
+                    .clone(),
+            );
+        }
+        self.vm_disks(&mut vm, name, &data_sds, agent);
+        self.vm_nics(&mut vm, &profiles, subnet, agent);
+        self.w.vms.push(vm);
+        let vm_index = self.w.vms.len() - 1;
+        self.own(vm_index, owner);
+        vm_index
+    }
+
+    /// The VM's OS type and what its guest agent reports: Windows for the Windows-looking names,
+    /// else one of the Linux distributions at random.
+    fn guest_os(&mut self, windows: bool) -> (&'static str, GuestOs) {
+        if windows {
             (
                 "windows_2019x64",
                 GuestOs {
@@ -532,20 +665,12 @@ impl B {
                     version: c.2.into(),
                 },
             )
-        };
-        let mem_gib = *[2u64, 4, 4, 8, 8, 8, 16, 16, 32, 64]
-            .choose(&mut self.rng)
-            .unwrap_or(&4);
-        let cores = *[1u32, 2, 2, 4, 4, 8].choose(&mut self.rng).unwrap_or(&2);
-        let sockets = if cores >= 8 && self.rng.random_bool(0.3) {
-            2
-        } else {
-            1
-        };
-        let created = WORLD_NOW_EPOCH
-            - self.rng.random_range(400..2200) * 86_400
-            - self.rng.random_range(0..86_400);
-        let (host, start, stop, stop_reason, stats) = match status {
+        }
+    }
+
+    /// Host, start and stop times, stop reason and statistics of a VM in `status`.
+    fn activity(&mut self, status: Status, mem_gib: u64, hosts: &[String]) -> Activity {
+        match status {
             Status::Up | Status::Paused => {
                 let started = WORLD_NOW_EPOCH - self.rng.random_range(3_600..200 * 86_400);
                 let used = self.rng.random_range(0.2..0.9);
@@ -585,56 +710,11 @@ impl B {
                 let stopped = WORLD_NOW_EPOCH - self.rng.random_range(1..60) * 86_400;
                 (None, None, Some(iso(stopped)), None, None)
             }
-        };
-        let agent = stats.is_some() && self.rng.random_bool(0.8);
-        let lname = name.to_lowercase().replace('_', "-");
-        let mut vm = Vm {
-            id: id.clone(),
-            name: name.into(),
-            description: Some(String::new()),
-            comment: Some(String::new()),
-            cluster,
-            host,
-            template: Some(if windows { "Win2019-golden" } else { "Blank" }.into())
-                .filter(|t| t != "Blank"),
-            status: match status {
-                Status::Up => "up",
-                Status::Paused => "paused",
-                _ => "down",
-            }
-            .into(),
-            kind: "server".into(),
-            memory: mem_gib * GIB,
-            memory_policy: Some(MemoryPolicy {
-                guaranteed: mem_gib * GIB,
-                max: mem_gib * GIB * 4,
-                ballooning: false,
-            }),
-            cpu: CpuTopology {
-                sockets,
-                cores,
-                threads: 1,
-            },
-            os_type: os_type.into(),
-            creation_time: iso(created),
-            start_time: start,
-            stop_time: stop,
-            stop_reason,
-            fqdn: agent.then(|| format!("{lname}.example.com")),
-            guest_os: agent.then_some(guest),
-            display_type: Some("vnc".into()),
-            origin: Some("ovirt".into()),
-            statistics: stats,
-            ..Vm::default()
-        };
-        if self.rng.random_bool(0.15) {
-            vm.tags.push(
-                self.w.tags[self.rng.random_range(0..self.w.tags.len())]
-                    .id
-                    .clone(),
-            );
         }
-        // Disks: a boot disk and sometimes data disks.
+    }
+
+    /// Disks: a boot disk and sometimes data disks, on one of the DC's data domains.
+    fn vm_disks(&mut self, vm: &mut Vm, name: &str, data_sds: &[String], agent: bool) {
         let n_disks = *[1usize, 1, 1, 1, 2, 2, 3]
             .choose(&mut self.rng)
             .unwrap_or(&1);
@@ -664,7 +744,10 @@ impl B {
                 logical_name: agent.then(|| format!("/dev/sd{}", (b'a' + d as u8) as char)),
             });
         }
-        // NICs: one, sometimes two, on the DC's VM networks (not ovirtmgmt mostly).
+    }
+
+    /// NICs: one, sometimes two, on the DC's VM networks (not ovirtmgmt mostly).
+    fn vm_nics(&mut self, vm: &mut Vm, profiles: &[(String, String)], subnet: u8, agent: bool) {
         let n_nics = if self.rng.random_bool(0.25) { 2 } else { 1 };
         for n in 0..n_nics {
             let (net, profile) = if self.rng.random_bool(0.1) {
@@ -708,10 +791,6 @@ impl B {
                 reported_ips: ips,
             });
         }
-        self.w.vms.push(vm);
-        let vm_index = self.w.vms.len() - 1;
-        self.own(vm_index, owner);
-        vm_index
     }
 
     fn own(&mut self, vm: usize, owner: Owner) {
@@ -876,56 +955,8 @@ impl B {
     /// Gives VM `v` the trouble `flag`. SharedDisk needs a partner VM `other`.
     fn flag(&mut self, v: usize, flag: Flag, other: Option<usize>) {
         match flag {
-            Flag::SharedDisk => {
-                let Some(o) = other else { return };
-                let boot = self.disk_index[&self.w.vms[v].disk_attachments[0].disk];
-                let sd = self.w.disks[boot].storage_domain.clone();
-                let alias = format!("{}_shared", self.w.vms[v].name);
-                let disk = self.disk(alias, 100, sd);
-                if let Some(d) = self.w.disks.last_mut() {
-                    d.shareable = true;
-                    d.sparse = false;
-                    d.format = "raw".into();
-                    d.actual_size = d.provisioned_size;
-                }
-                for vm in [v, o] {
-                    self.w.vms[vm].disk_attachments.push(DiskAttachment {
-                        id: disk.clone(),
-                        disk: disk.clone(),
-                        interface: "virtio_scsi".into(),
-                        bootable: false,
-                        active: true,
-                        read_only: false,
-                        uses_scsi_reservation: false,
-                        logical_name: None,
-                    });
-                }
-            }
-            Flag::LunDisk => {
-                let id = self.uuid();
-                self.w.disks.push(Disk {
-                    id: id.clone(),
-                    alias: format!("{}_lun", self.w.vms[v].name),
-                    provisioned_size: 0,
-                    actual_size: 0,
-                    status: "ok".into(),
-                    format: "raw".into(),
-                    sparse: false,
-                    shareable: false,
-                    storage_type: "lun".into(),
-                    content_type: "data".into(),
-                    storage_domain: None,
-                    lun_size: Some(500 * GIB),
-                });
-                self.w.vms[v].disk_attachments.push(DiskAttachment {
-                    id: id.clone(),
-                    disk: id,
-                    interface: "virtio_scsi".into(),
-                    bootable: false,
-                    active: true,
-                    ..DiskAttachment::default()
-                });
-            }
+            Flag::SharedDisk => self.shared_disk(v, other),
+            Flag::LunDisk => self.lun_disk(v),
             Flag::IllegalImages => self.w.vms[v].has_illegal_images = Some(true),
             Flag::IllegalDisk | Flag::LockedDisk => {
                 let boot = self.disk_index[&self.w.vms[v].disk_attachments[0].disk];
@@ -953,49 +984,9 @@ impl B {
                     action: "reset".into(),
                 });
             }
-            Flag::HostDevice => {
-                self.w.vms[v].host_devices.push("pci_0000_3b_00_0".into());
-                let pin = self.w.vms[v].host.clone();
-                if let Some(h) = pin {
-                    self.w.vms[v].placement_policy = Some(PlacementPolicy {
-                        affinity: "pinned".into(),
-                        hosts: vec![h],
-                    });
-                }
-            }
-            Flag::MemorySnapshot => {
-                let id = self.uuid();
-                let date = iso(WORLD_NOW_EPOCH - 40 * 86_400);
-                let active = self.uuid();
-                let vm = &mut self.w.vms[v];
-                vm.snapshots.push(Snapshot {
-                    id: active,
-                    description: "Active VM".into(),
-                    kind: "active".into(),
-                    persist_memorystate: false,
-                    date: iso(WORLD_NOW_EPOCH - 86_400),
-                });
-                vm.snapshots.push(Snapshot {
-                    id,
-                    description: "before kernel upgrade".into(),
-                    kind: "regular".into(),
-                    persist_memorystate: true,
-                    date,
-                });
-            }
-            Flag::CpuPinning => {
-                let vm = &mut self.w.vms[v];
-                vm.cpu_pinning_policy = Some("manual".into());
-                let vcpus = vm.cpu.sockets * vm.cpu.cores * vm.cpu.threads;
-                vm.vcpu_pins = Some(
-                    (0..vcpus.min(4))
-                        .map(|i| VcpuPin {
-                            vcpu: i,
-                            cpu_set: format!("{}", i + 2),
-                        })
-                        .collect(),
-                );
-            }
+            Flag::HostDevice => self.host_device(v),
+            Flag::MemorySnapshot => self.memory_snapshot(v),
+            Flag::CpuPinning => self.cpu_pinning(v),
             Flag::CustomCpu => {
                 self.w.vms[v].custom_cpu_model = Some("Skylake-Server-noTSX-IBRS".into())
             }
@@ -1012,20 +1003,7 @@ impl B {
                     value: "true".into(),
                 }]);
             }
-            Flag::PinnedPlacement => {
-                let host = self.w.vms[v].host.clone().or_else(|| {
-                    let c = self.w.vms[v].cluster.clone();
-                    self.w
-                        .hosts
-                        .iter()
-                        .find(|h| h.cluster == c)
-                        .map(|h| h.id.clone())
-                });
-                self.w.vms[v].placement_policy = Some(PlacementPolicy {
-                    affinity: "pinned".into(),
-                    hosts: host.into_iter().collect(),
-                });
-            }
+            Flag::PinnedPlacement => self.pinned_placement(v),
             Flag::SecureBoot => {
                 let vm = &mut self.w.vms[v];
                 vm.bios_type = Some("q35_secure_boot".into());
@@ -1056,6 +1034,125 @@ impl B {
                 }
             }
         }
+    }
+
+    /// A 100 GiB raw disk on `v`'s boot domain, attached to `v` and to `other`.
+    fn shared_disk(&mut self, v: usize, other: Option<usize>) {
+        let Some(o) = other else { return };
+        let boot = self.disk_index[&self.w.vms[v].disk_attachments[0].disk];
+        let sd = self.w.disks[boot].storage_domain.clone();
+        let alias = format!("{}_shared", self.w.vms[v].name);
+        let disk = self.disk(alias, 100, sd);
+        if let Some(d) = self.w.disks.last_mut() {
+            d.shareable = true;
+            d.sparse = false;
+            d.format = "raw".into();
+            d.actual_size = d.provisioned_size;
+        }
+        for vm in [v, o] {
+            self.w.vms[vm].disk_attachments.push(DiskAttachment {
+                id: disk.clone(),
+                disk: disk.clone(),
+                interface: "virtio_scsi".into(),
+                bootable: false,
+                active: true,
+                read_only: false,
+                uses_scsi_reservation: false,
+                logical_name: None,
+            });
+        }
+    }
+
+    /// A 500 GiB direct LUN attached to `v`.
+    fn lun_disk(&mut self, v: usize) {
+        let id = self.uuid();
+        self.w.disks.push(Disk {
+            id: id.clone(),
+            alias: format!("{}_lun", self.w.vms[v].name),
+            provisioned_size: 0,
+            actual_size: 0,
+            status: "ok".into(),
+            format: "raw".into(),
+            sparse: false,
+            shareable: false,
+            storage_type: "lun".into(),
+            content_type: "data".into(),
+            storage_domain: None,
+            lun_size: Some(500 * GIB),
+        });
+        self.w.vms[v].disk_attachments.push(DiskAttachment {
+            id: id.clone(),
+            disk: id,
+            interface: "virtio_scsi".into(),
+            bootable: false,
+            active: true,
+            ..DiskAttachment::default()
+        });
+    }
+
+    /// A PCI host device, the VM pinned to its host when it runs on one.
+    fn host_device(&mut self, v: usize) {
+        self.w.vms[v].host_devices.push("pci_0000_3b_00_0".into());
+        let pin = self.w.vms[v].host.clone();
+        if let Some(h) = pin {
+            self.w.vms[v].placement_policy = Some(PlacementPolicy {
+                affinity: "pinned".into(),
+                hosts: vec![h],
+            });
+        }
+    }
+
+    /// A snapshot with memory, 40 days old, besides the active one.
+    fn memory_snapshot(&mut self, v: usize) {
+        let id = self.uuid();
+        let date = iso(WORLD_NOW_EPOCH - 40 * 86_400);
+        let active = self.uuid();
+        let vm = &mut self.w.vms[v];
+        vm.snapshots.push(Snapshot {
+            id: active,
+            description: "Active VM".into(),
+            kind: "active".into(),
+            persist_memorystate: false,
+            date: iso(WORLD_NOW_EPOCH - 86_400),
+        });
+        vm.snapshots.push(Snapshot {
+            id,
+            description: "before kernel upgrade".into(),
+            kind: "regular".into(),
+            persist_memorystate: true,
+            date,
+        });
+    }
+
+    /// Manual CPU pinning of up to four vCPUs.
+    fn cpu_pinning(&mut self, v: usize) {
+        let vm = &mut self.w.vms[v];
+        vm.cpu_pinning_policy = Some("manual".into());
+        let vcpus = vm.cpu.sockets * vm.cpu.cores * vm.cpu.threads;
+        vm.vcpu_pins = Some(
+            (0..vcpus.min(4))
+                .map(|i| VcpuPin {
+                    vcpu: i,
+                    cpu_set: format!("{}", i + 2),
+                })
+                .collect(),
+        );
+    }
+
+    /// Placement pinned to the VM's host, else to its cluster's first host.
+    fn pinned_placement(&mut self, v: usize) {
+        let host = self.w.vms[v].host.clone().or_else(|| {
+            let c = self.w.vms[v].cluster.clone();
+            self.w
+                .hosts
+                .iter()
+                .find(|h| h.cluster == c)
+                .map(|h| h.id.clone())
+        });
+        self.w.vms[v].placement_policy = Some(PlacementPolicy {
+            affinity: "pinned".into(),
+            hosts: host.into_iter().collect(),
+        });
     }
 }
 
@@ -1141,6 +1238,143 @@ pub const DEMO_FLAGGED: &[(&str, &str)] = &[
     ("Win2019-AD01", "ovirt.name.invalid"),
 ];
 
+/// The demo's ordinary VMs in RDU, by team.
+const DEMO_RDU: &[&str] = &[
+    "rdu-web-01",
+    "rdu-web-02",
+    "rdu-web-03",
+    "rdu-web-04",
+    "rdu-app-01",
+    "rdu-app-02",
+    "rdu-app-03",
+    "rdu-db-01",
+    "rdu-db-02",
+    "rdu-cache-01",
+    "rdu-mq-01",
+    "rdu-mq-02",
+    "jenkins-master",
+    "jenkins-agent-01",
+    "jenkins-agent-02",
+    "jenkins-agent-03",
+    "jenkins-agent-04",
+    "jenkins-agent-05",
+    "gitlab-runner-01",
+    "gitlab-runner-02",
+    "nexus-repo",
+    "sonarqube",
+    "grafana",
+    "prometheus-01",
+    "prometheus-02",
+    "elk-es-01",
+    "elk-es-02",
+    "elk-es-03",
+    "elk-kibana",
+    "rdu-ldap-01",
+    "rdu-ldap-02",
+    "rdu-dns-01",
+    "rdu-proxy-01",
+    "rdu-proxy-02",
+    "rdu-batch-01",
+    "rdu-batch-02",
+    "rdu-batch-03",
+    "finance-erp-app",
+    "finance-erp-db",
+    "finance-reports",
+    "hr-portal",
+    "wiki",
+    "jira",
+    "confluence",
+    "rdu-bastion",
+    "rdu-ntp-01",
+    "rdu-smtp-01",
+    "qa-selenium-01",
+    "qa-selenium-02",
+    "qa-perf-01",
+    "qa-perf-02",
+    "ml-train-01",
+    "ml-train-02",
+    "ml-notebook",
+    "rdu-vault-01",
+];
+
+/// The demo's ordinary VMs in TLV2.
+const DEMO_TLV: &[&str] = &[
+    "tlv2-web-01",
+    "tlv2-web-02",
+    "tlv2-app-01",
+    "tlv2-app-02",
+    "tlv2-db-01",
+    "tlv2-db-02",
+    "tlv2-cache-01",
+    "tlv2-mq-01",
+    "osp-controller-0",
+    "osp-controller-1",
+    "osp-controller-2",
+    "osp-compute-0",
+    "osp-compute-1",
+    "osp-undercloud",
+    "tlv2-ldap-01",
+    "tlv2-dns-01",
+    "tlv2-proxy-01",
+    "tlv2-batch-01",
+    "tlv2-batch-02",
+    "lab-sandbox-01",
+    "lab-sandbox-02",
+    "lab-sandbox-03",
+    "lab-sandbox-04",
+    "lab-k8s-master-0",
+    "lab-k8s-worker-0",
+    "lab-k8s-worker-1",
+    "lab-k8s-worker-2",
+    "tlv2-bastion",
+    "tlv2-backup-01",
+    "tlv2-monitor-01",
+    "tlv2-syslog-01",
+    "netops-gns3",
+    "netops-netbox",
+    "RHEL8_Template_Test",
+    "tlv2-legacy-crm",
+    "tlv2-legacy-billing",
+];
+
+/// The demo's flagged VMs: name, data center, trouble, status.
+const DEMO_FLAG_SPECS: &[(&str, usize, Flag, Status)] = &[
+    ("ora-rac-node1", 0, Flag::SharedDisk, Status::Up),
+    ("ora-rac-node2", 0, Flag::Ha, Status::Up),
+    ("san-lun-db01", 0, Flag::LunDisk, Status::Up),
+    ("broken-snap-vm", 1, Flag::IllegalImages, Status::DownRecent),
+    (
+        "legacy-illegal-disk",
+        1,
+        Flag::IllegalDisk,
+        Status::DownLong,
+    ),
+    ("locked-disk-vm", 0, Flag::LockedDisk, Status::Up),
+    ("usb-license-dongle", 1, Flag::Usb, Status::Up),
+    ("legacy-e1000-app", 0, Flag::E1000, Status::Up),
+    ("old-rtl8139-box", 1, Flag::Rtl8139, Status::DownLong),
+    ("dpdk-router-01", 1, Flag::PciPassthrough, Status::Up),
+    ("watchdog-app-01", 0, Flag::Watchdog, Status::Up),
+    ("gpu-render-01", 0, Flag::HostDevice, Status::Up),
+    ("memsnap-vm", 1, Flag::MemorySnapshot, Status::Up),
+    ("pinned-latency-01", 0, Flag::CpuPinning, Status::Up),
+    ("custom-cpu-vm", 1, Flag::CustomCpu, Status::Up),
+    ("ha-db-primary", 0, Flag::Ha, Status::Up),
+    ("spice-desktop-01", 1, Flag::Spice, Status::Up),
+    ("custom-props-vm", 0, Flag::CustomProperties, Status::Up),
+    ("pinned-host-vm", 0, Flag::PinnedPlacement, Status::Up),
+    ("secureboot-win2022", 1, Flag::SecureBoot, Status::Up),
+    ("port-mirror-ids", 0, Flag::PortMirroring, Status::Up),
+    ("filtered-nic-vm", 0, Flag::NetworkFilter, Status::Up),
+    ("bootmenu-vm", 1, Flag::BootMenu, Status::DownRecent),
+    ("cpu-shares-vm", 0, Flag::CpuShares, Status::Up),
+    ("unplugged-nic-vm", 1, Flag::UnpluggedNic, Status::Up),
+    ("scsi-reservation-vm", 0, Flag::ScsiReservation, Status::Up),
+    ("kill-on-error-vm", 1, Flag::KillOnError, Status::Paused),
+    ("iothreads-vm", 0, Flag::IoThreads, Status::Up),
+    ("ballooned-vm", 1, Flag::Ballooning, Status::Up),
+];
+
 /// The demo lab: RDU and TLV2, ~125 VMs, ~12 TB provisioned, owners of every kind and the
 /// flagged VMs of `DEMO_FLAGGED`.
 pub fn demo() -> World {
@@ -1154,102 +1388,7 @@ pub fn demo() -> World {
     };
 
     // Ordinary VMs, by team.
-    let rdu: &[&str] = &[
-        "rdu-web-01",
-        "rdu-web-02",
-        "rdu-web-03",
-        "rdu-web-04",
-        "rdu-app-01",
-        "rdu-app-02",
-        "rdu-app-03",
-        "rdu-db-01",
-        "rdu-db-02",
-        "rdu-cache-01",
-        "rdu-mq-01",
-        "rdu-mq-02",
-        "jenkins-master",
-        "jenkins-agent-01",
-        "jenkins-agent-02",
-        "jenkins-agent-03",
-        "jenkins-agent-04",
-        "jenkins-agent-05",
-        "gitlab-runner-01",
-        "gitlab-runner-02",
-        "nexus-repo",
-        "sonarqube",
-        "grafana",
-        "prometheus-01",
-        "prometheus-02",
-        "elk-es-01",
-        "elk-es-02",
-        "elk-es-03",
-        "elk-kibana",
-        "rdu-ldap-01",
-        "rdu-ldap-02",
-        "rdu-dns-01",
-        "rdu-proxy-01",
-        "rdu-proxy-02",
-        "rdu-batch-01",
-        "rdu-batch-02",
-        "rdu-batch-03",
-        "finance-erp-app",
-        "finance-erp-db",
-        "finance-reports",
-        "hr-portal",
-        "wiki",
-        "jira",
-        "confluence",
-        "rdu-bastion",
-        "rdu-ntp-01",
-        "rdu-smtp-01",
-        "qa-selenium-01",
-        "qa-selenium-02",
-        "qa-perf-01",
-        "qa-perf-02",
-        "ml-train-01",
-        "ml-train-02",
-        "ml-notebook",
-        "rdu-vault-01",
-    ];
-    let tlv: &[&str] = &[
-        "tlv2-web-01",
-        "tlv2-web-02",
-        "tlv2-app-01",
-        "tlv2-app-02",
-        "tlv2-db-01",
-        "tlv2-db-02",
-        "tlv2-cache-01",
-        "tlv2-mq-01",
-        "osp-controller-0",
-        "osp-controller-1",
-        "osp-controller-2",
-        "osp-compute-0",
-        "osp-compute-1",
-        "osp-undercloud",
-        "tlv2-ldap-01",
-        "tlv2-dns-01",
-        "tlv2-proxy-01",
-        "tlv2-batch-01",
-        "tlv2-batch-02",
-        "lab-sandbox-01",
-        "lab-sandbox-02",
-        "lab-sandbox-03",
-        "lab-sandbox-04",
-        "lab-k8s-master-0",
-        "lab-k8s-worker-0",
-        "lab-k8s-worker-1",
-        "lab-k8s-worker-2",
-        "tlv2-bastion",
-        "tlv2-backup-01",
-        "tlv2-monitor-01",
-        "tlv2-syslog-01",
-        "netops-gns3",
-        "netops-netbox",
-        "RHEL8_Template_Test",
-        "tlv2-legacy-crm",
-        "tlv2-legacy-billing",
-    ];
-    for (i, name) in rdu.iter().enumerate() {
+    for (i, name) in DEMO_RDU.iter().enumerate() {
         let status = if i % 11 == 7 {
             Status::DownLong
         } else if i % 13 == 5 {
@@ -1265,7 +1404,7 @@ pub fn demo() -> World {
         };
         b.vm(name, 0, status, owner);
     }
-    for (i, name) in tlv.iter().enumerate() {
+    for (i, name) in DEMO_TLV.iter().enumerate() {
         let status = match i % 9 {
             3 => Status::DownLong,
             6 => Status::DownRecent,
@@ -1292,43 +1431,7 @@ pub fn demo() -> World {
 
     // The flagged ones.
     let mut flagged: Vec<(usize, Flag)> = Vec::new();
-    let specs: &[(&str, usize, Flag, Status)] = &[
-        ("ora-rac-node1", 0, Flag::SharedDisk, Status::Up),
-        ("ora-rac-node2", 0, Flag::Ha, Status::Up),
-        ("san-lun-db01", 0, Flag::LunDisk, Status::Up),
-        ("broken-snap-vm", 1, Flag::IllegalImages, Status::DownRecent),
-        (
-            "legacy-illegal-disk",
-            1,
-            Flag::IllegalDisk,
-            Status::DownLong,
-        ),
-        ("locked-disk-vm", 0, Flag::LockedDisk, Status::Up),
-        ("usb-license-dongle", 1, Flag::Usb, Status::Up),
-        ("legacy-e1000-app", 0, Flag::E1000, Status::Up),
-        ("old-rtl8139-box", 1, Flag::Rtl8139, Status::DownLong),
-        ("dpdk-router-01", 1, Flag::PciPassthrough, Status::Up),
-        ("watchdog-app-01", 0, Flag::Watchdog, Status::Up),
-        ("gpu-render-01", 0, Flag::HostDevice, Status::Up),
-        ("memsnap-vm", 1, Flag::MemorySnapshot, Status::Up),
-        ("pinned-latency-01", 0, Flag::CpuPinning, Status::Up),
-        ("custom-cpu-vm", 1, Flag::CustomCpu, Status::Up),
-        ("ha-db-primary", 0, Flag::Ha, Status::Up),
-        ("spice-desktop-01", 1, Flag::Spice, Status::Up),
-        ("custom-props-vm", 0, Flag::CustomProperties, Status::Up),
-        ("pinned-host-vm", 0, Flag::PinnedPlacement, Status::Up),
-        ("secureboot-win2022", 1, Flag::SecureBoot, Status::Up),
-        ("port-mirror-ids", 0, Flag::PortMirroring, Status::Up),
-        ("filtered-nic-vm", 0, Flag::NetworkFilter, Status::Up),
-        ("bootmenu-vm", 1, Flag::BootMenu, Status::DownRecent),
-        ("cpu-shares-vm", 0, Flag::CpuShares, Status::Up),
-        ("unplugged-nic-vm", 1, Flag::UnpluggedNic, Status::Up),
-        ("scsi-reservation-vm", 0, Flag::ScsiReservation, Status::Up),
-        ("kill-on-error-vm", 1, Flag::KillOnError, Status::Paused),
-        ("iothreads-vm", 0, Flag::IoThreads, Status::Up),
-        ("ballooned-vm", 1, Flag::Ballooning, Status::Up),
-    ];
-    for (i, (name, dc, flag, status)) in specs.iter().enumerate() {
+    for (i, (name, dc, flag, status)) in DEMO_FLAG_SPECS.iter().enumerate() {
         let owner = if i % 3 == 0 { Owner::Group } else { Owner::One };
         let v = b.vm(name, *dc, *status, owner);
         flagged.push((v, *flag));

@@ -122,25 +122,7 @@ impl Index {
         let group = by_id(&w.groups, |x| &x.id);
         let disk = by_id(&w.disks, |x| &x.id);
 
-        let mut roles: Vec<RoleInfo> = crate::roles::PREDEFINED
-            .iter()
-            .map(|(id, name, description, admin)| RoleInfo {
-                id: id.to_string(),
-                name: name.to_string(),
-                description: description.to_string(),
-                administrative: *admin,
-                mutable: false,
-            })
-            .collect();
-        for r in &w.roles {
-            roles.push(RoleInfo {
-                id: r.id.clone(),
-                name: r.name.clone(),
-                description: String::new(),
-                administrative: r.administrative,
-                mutable: true,
-            });
-        }
+        let roles = roles(w);
         let role_by_name = roles
             .iter()
             .enumerate()
@@ -152,42 +134,9 @@ impl Index {
             .map(|(i, r)| (r.id.clone(), i))
             .collect();
 
-        let mut templates = vec![TemplateInfo {
-            id: BLANK_TEMPLATE.into(),
-            name: "Blank".into(),
-        }];
-        let mut template_by_name = HashMap::from([("Blank".to_string(), 0)]);
-        for v in &w.vms {
-            if let Some(t) = &v.template
-                && !template_by_name.contains_key(t)
-            {
-                template_by_name.insert(t.clone(), templates.len());
-                templates.push(TemplateInfo {
-                    id: derived_id(&format!("template/{t}")),
-                    name: t.clone(),
-                });
-            }
-        }
+        let (templates, template_by_name) = templates(w);
 
-        let mut network_filters: Vec<NetworkFilterInfo> = STANDARD_NETWORK_FILTERS
-            .iter()
-            .map(|(name, version)| NetworkFilterInfo {
-                id: network_filter_id(name),
-                name: name.to_string(),
-                version: version.to_string(),
-            })
-            .collect();
-        for p in &w.vnic_profiles {
-            if let Some(f) = &p.network_filter
-                && !network_filters.iter().any(|x| &x.name == f)
-            {
-                network_filters.push(NetworkFilterInfo {
-                    id: network_filter_id(f),
-                    name: f.clone(),
-                    version: "4.2".into(),
-                });
-            }
-        }
+        let network_filters = network_filters(w);
         let network_filter = by_id(&network_filters, |x| &x.id);
 
         let cluster_dc: Vec<usize> = w.clusters.iter().map(|c| dc[&c.data_center]).collect();
@@ -231,14 +180,7 @@ impl Index {
                 all
             })
             .collect();
-        let mut disk_vms = vec![Vec::new(); w.disks.len()];
-        for (i, v) in w.vms.iter().enumerate() {
-            for a in &v.disk_attachments {
-                if let Some(d) = disk.get(&a.disk) {
-                    disk_vms[*d].push(i);
-                }
-            }
-        }
+        let disk_vms = disk_vms(w, &disk);
         Index {
             vm,
             disk,
@@ -280,4 +222,87 @@ impl Index {
     pub fn vm_dc(&self, vm: usize) -> usize {
         self.cluster_dc[self.cluster[&self.world.vms[vm].cluster]]
     }
+}
+
+/// The engine's predefined roles, then the world's own.
+fn roles(w: &World) -> Vec<RoleInfo> {
+    let mut roles: Vec<RoleInfo> = crate::roles::PREDEFINED
+        .iter()
+        .map(|(id, name, description, admin)| RoleInfo {
+            id: id.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            administrative: *admin,
+            mutable: false,
+        })
+        .collect();
+    for r in &w.roles {
+        roles.push(RoleInfo {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            description: String::new(),
+            administrative: r.administrative,
+            mutable: true,
+        });
+    }
+    roles
+}
+
+/// Blank, then every template a VM names, and their index by name.
+fn templates(w: &World) -> (Vec<TemplateInfo>, HashMap<String, usize>) {
+    let mut templates = vec![TemplateInfo {
+        id: BLANK_TEMPLATE.into(),
+        name: "Blank".into(),
+    }];
+    let mut template_by_name = HashMap::from([("Blank".to_string(), 0)]);
+    for v in &w.vms {
+        if let Some(t) = &v.template
+            && !template_by_name.contains_key(t)
+        {
+            template_by_name.insert(t.clone(), templates.len());
+            templates.push(TemplateInfo {
+                id: derived_id(&format!("template/{t}")),
+                name: t.clone(),
+            });
+        }
+    }
+
+    (templates, template_by_name)
+}
+
+/// The engine's standard network filters, then any other a profile names.
+fn network_filters(w: &World) -> Vec<NetworkFilterInfo> {
+    let mut network_filters: Vec<NetworkFilterInfo> = STANDARD_NETWORK_FILTERS
+        .iter()
+        .map(|(name, version)| NetworkFilterInfo {
+            id: network_filter_id(name),
+            name: name.to_string(),
+            version: version.to_string(),
+        })
+        .collect();
+    for p in &w.vnic_profiles {
+        if let Some(f) = &p.network_filter
+            && !network_filters.iter().any(|x| &x.name == f)
+        {
+            network_filters.push(NetworkFilterInfo {
+                id: network_filter_id(f),
+                name: f.clone(),
+                version: "4.2".into(),
+            });
+        }
+    }
+    network_filters
+}
+
+/// Per disk, the VMs it is attached to.
+fn disk_vms(w: &World, disk: &HashMap<String, usize>) -> Vec<Vec<usize>> {
+    let mut disk_vms = vec![Vec::new(); w.disks.len()];
+    for (i, v) in w.vms.iter().enumerate() {
+        for a in &v.disk_attachments {
+            if let Some(d) = disk.get(&a.disk) {
+                disk_vms[*d].push(i);
+            }
+        }
+    }
+    disk_vms
 }

@@ -152,34 +152,13 @@ pub fn command() -> clap::Command {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
-    let world = match (&args.world, args.generate) {
-        (Some(path), _) => world::World::load(path)?,
-        (None, Some(n)) => {
-            if !(1..=1_000_000).contains(&n) {
-                return Err(Error::usage(format!(
-                    "--generate {n}: want 1 to 1000000 VMs"
-                )));
-            }
-            generate::generate(n, args.seed)
-        }
-        (None, None) => generate::demo(),
-    };
+    let world = load_world(&args)?;
     if let Some(path) = &args.write_world {
         let text = generate::to_json(&world);
         std::fs::write(path, text).map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
         return Ok(ExitCode::Ok);
     }
-    let faults = server::Faults {
-        latency_ms: args.latency.map(|d| d.as_millis() as u64).unwrap_or(0),
-        fail_rate: rate("fail-rate", args.fail_rate)?,
-        drop_rate: rate("drop-rate", args.drop_rate)?,
-        slow_rate: rate("slow-rate", args.slow_rate)?,
-        slow_ms: args.slow.as_millis() as u64,
-        malformed_rate: rate("malformed-rate", args.malformed_rate)?,
-        malformed_path: args.malformed_path.clone(),
-        fail_path: args.fail_path.clone(),
-        vm_total_skew: args.vm_total_skew,
-    };
+    let faults = faults(&args)?;
     let credential = world.engine.credentials[0].clone();
     let state = server::state(
         index::Index::new(world),
@@ -200,16 +179,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io(e.to_string()))?;
-    let host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    let host = if addr.is_ipv6() {
-        format!("[{host}]")
-    } else {
-        host
-    };
+    let host = url_host(addr);
     let scheme = if args.tls { "https" } else { "http" };
 
     let tls = if args.tls {
@@ -280,6 +250,52 @@ pub fn run(args: Args) -> Result<ExitCode> {
             _ = shutdown => Ok(ExitCode::Ok),
         }
     })
+}
+
+/// The world to serve: `--world`'s file, a generated one, or the demo lab.
+fn load_world(args: &Args) -> Result<world::World> {
+    Ok(match (&args.world, args.generate) {
+        (Some(path), _) => world::World::load(path)?,
+        (None, Some(n)) => {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(Error::usage(format!(
+                    "--generate {n}: want 1 to 1000000 VMs"
+                )));
+            }
+            generate::generate(n, args.seed)
+        }
+        (None, None) => generate::demo(),
+    })
+}
+
+/// The faults and latency the flags ask for.
+fn faults(args: &Args) -> Result<server::Faults> {
+    Ok(server::Faults {
+        latency_ms: args.latency.map(|d| d.as_millis() as u64).unwrap_or(0),
+        fail_rate: rate("fail-rate", args.fail_rate)?,
+        drop_rate: rate("drop-rate", args.drop_rate)?,
+        slow_rate: rate("slow-rate", args.slow_rate)?,
+        slow_ms: args.slow.as_millis() as u64,
+        malformed_rate: rate("malformed-rate", args.malformed_rate)?,
+        malformed_path: args.malformed_path.clone(),
+        fail_path: args.fail_path.clone(),
+        vm_total_skew: args.vm_total_skew,
+    })
+}
+
+/// The host part of the URLs the ready line gives: loopback for an unspecified address,
+/// brackets around IPv6.
+fn url_host(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    if addr.is_ipv6() {
+        format!("[{host}]")
+    } else {
+        host
+    }
 }
 
 /// SIGTERM or SIGINT, registered now (inside the runtime), awaited later.

@@ -409,83 +409,8 @@ fn many(plural: &'static str, singular: &'static str, items: Vec<Ent>) -> Option
 /// Where `member` of `ent` leads: a link (collection) or a ref (one object). None: no such member.
 pub fn follow(ix: &Index, ent: &Ent, member: &str) -> Option<Followed> {
     let w = &ix.world;
-    let one = |e: Ent| Some(Followed::One(e));
     match (*ent, member) {
-        (Ent::Vm(v), m) => {
-            let vm = &w.vms[v];
-            match m {
-                "disk_attachments" => many(
-                    "disk_attachments",
-                    "disk_attachment",
-                    (0..vm.disk_attachments.len())
-                        .map(|a| Ent::DiskAttachment(v, a))
-                        .collect(),
-                ),
-                "nics" => many(
-                    "nics",
-                    "nic",
-                    (0..vm.nics.len()).map(|n| Ent::Nic(v, n)).collect(),
-                ),
-                "reported_devices" => many(
-                    "reported_devices",
-                    "reported_device",
-                    (0..vm.nics.len())
-                        .filter(|n| vm.nics[*n].reported_ips.is_some())
-                        .map(|n| Ent::ReportedDevice(v, n))
-                        .collect(),
-                ),
-                "permissions" => many(
-                    "permissions",
-                    "permission",
-                    ix.vm_permissions[v]
-                        .iter()
-                        .map(|p| Ent::Permission(*p, PermCtx::Vm(v)))
-                        .collect(),
-                ),
-                "statistics" => many(
-                    "statistics",
-                    "statistic",
-                    (0..STATS.len()).map(|s| Ent::VmStat(v, s)).collect(),
-                ),
-                "tags" => many(
-                    "tags",
-                    "tag",
-                    (0..vm.tags.len()).map(|t| Ent::VmTag(v, t)).collect(),
-                ),
-                "watchdogs" => many(
-                    "watchdogs",
-                    "watchdog",
-                    (0..vm.watchdogs.len())
-                        .map(|i| Ent::Watchdog(v, i))
-                        .collect(),
-                ),
-                "host_devices" => many(
-                    "host_devices",
-                    "host_device",
-                    (0..vm.host_devices.len())
-                        .map(|i| Ent::HostDevice(v, i))
-                        .collect(),
-                ),
-                "snapshots" => many(
-                    "snapshots",
-                    "snapshot",
-                    (0..vm.snapshots.len())
-                        .map(|i| Ent::Snapshot(v, i))
-                        .collect(),
-                ),
-                "cluster" => one(Ent::Cluster(ix.cluster[&vm.cluster])),
-                "host" => vm
-                    .host
-                    .as_ref()
-                    .and_then(|h| ix.host.get(h))
-                    .and_then(|h| one(Ent::Host(*h))),
-                "template" | "original_template" => {
-                    let name = vm.template.as_deref().unwrap_or("Blank");
-                    one(Ent::Template(ix.template_by_name[name]))
-                }
-                _ => empty(ent, m),
-            }
-        }
+        (Ent::Vm(v), m) => follow_vm(ix, ent, v, m),
         (Ent::DiskAttachment(v, a), "disk") => {
             one(Ent::Disk(ix.disk[&w.vms[v].disk_attachments[a].disk]))
         }
@@ -511,47 +436,7 @@ pub fn follow(ix: &Index, ent: &Ent, member: &str) -> Option<Followed> {
             .as_ref()
             .and_then(|p| ix.profile.get(p))
             .and_then(|p| one(Ent::VnicProfile(*p))),
-        (Ent::Permission(p, ctx), m) => {
-            let perm = &w.permissions[p];
-            match m {
-                "role" => ix
-                    .role_by_name
-                    .get(&perm.role)
-                    .and_then(|r| one(Ent::Role(*r))),
-                "user" => perm
-                    .user
-                    .as_ref()
-                    .and_then(|u| ix.user.get(u))
-                    .and_then(|u| one(Ent::User(*u))),
-                "group" => perm
-                    .group
-                    .as_ref()
-                    .and_then(|g| ix.group.get(g))
-                    .and_then(|g| one(Ent::Group(*g))),
-                "vm" => match ctx {
-                    PermCtx::Vm(v) => one(Ent::Vm(v)),
-                    _ => perm
-                        .object
-                        .id
-                        .as_ref()
-                        .and_then(|id| ix.vm.get(id))
-                        .and_then(|v| one(Ent::Vm(*v))),
-                },
-                "cluster" if perm.object.kind == "cluster" && !matches!(ctx, PermCtx::Vm(_)) => {
-                    one(Ent::Cluster(
-                        ix.cluster[perm.object.id.as_deref().unwrap_or("")],
-                    ))
-                }
-                "data_center"
-                    if perm.object.kind == "data_center" && !matches!(ctx, PermCtx::Vm(_)) =>
-                {
-                    one(Ent::DataCenter(
-                        ix.dc[perm.object.id.as_deref().unwrap_or("")],
-                    ))
-                }
-                _ => None,
-            }
-        }
+        (Ent::Permission(p, ctx), m) => follow_permission(ix, p, ctx, m),
         (Ent::VmTag(v, t), "tag") => ix
             .tag
             .get(&w.vms[v].tags[t])
@@ -602,64 +487,8 @@ pub fn follow(ix: &Index, ent: &Ent, member: &str) -> Option<Followed> {
                 .map(Ent::Disk)
                 .collect(),
         ),
-        (Ent::Cluster(c), "data_center") => one(Ent::DataCenter(ix.cluster_dc[c])),
-        (Ent::Cluster(c), "permissions") => many(
-            "permissions",
-            "permission",
-            ix.cluster_permissions[c]
-                .iter()
-                .map(|p| Ent::Permission(*p, PermCtx::Cluster(c)))
-                .collect(),
-        ),
-        (Ent::Cluster(c), "networks") => {
-            let dc = &w.data_centers[ix.cluster_dc[c]].id;
-            many(
-                "networks",
-                "network",
-                (0..w.networks.len())
-                    .filter(|n| &w.networks[*n].data_center == dc)
-                    .map(Ent::Network)
-                    .collect(),
-            )
-        }
-        (Ent::DataCenter(d), m) => {
-            let dc = &w.data_centers[d].id;
-            match m {
-                "clusters" => many(
-                    "clusters",
-                    "cluster",
-                    (0..w.clusters.len())
-                        .filter(|c| ix.cluster_dc[*c] == d)
-                        .map(Ent::Cluster)
-                        .collect(),
-                ),
-                "networks" => many(
-                    "networks",
-                    "network",
-                    (0..w.networks.len())
-                        .filter(|n| &w.networks[*n].data_center == dc)
-                        .map(Ent::Network)
-                        .collect(),
-                ),
-                "storage_domains" => many(
-                    "storage_domains",
-                    "storage_domain",
-                    (0..w.storage_domains.len())
-                        .filter(|s| w.storage_domains[*s].data_centers.contains(dc))
-                        .map(Ent::StorageDomain)
-                        .collect(),
-                ),
-                "permissions" => many(
-                    "permissions",
-                    "permission",
-                    ix.dc_permissions[d]
-                        .iter()
-                        .map(|p| Ent::Permission(*p, PermCtx::DataCenter(d)))
-                        .collect(),
-                ),
-                _ => empty(ent, m),
-            }
-        }
+        (Ent::Cluster(c), m) => follow_cluster(ix, ent, c, m),
+        (Ent::DataCenter(d), m) => follow_data_center(ix, ent, d, m),
         (Ent::Host(h), "cluster") => one(Ent::Cluster(ix.cluster[&w.hosts[h].cluster])),
         (Ent::User(u), "permissions") => many(
             "permissions",
@@ -679,6 +508,193 @@ pub fn follow(ix: &Index, ent: &Ent, member: &str) -> Option<Followed> {
         ),
         (_, m) => empty(ent, m),
     }
+}
+
+fn follow_vm(ix: &Index, ent: &Ent, v: usize, m: &str) -> Option<Followed> {
+    let w = &ix.world;
+    let vm = &w.vms[v];
+    match m {
+        "disk_attachments" => many(
+            "disk_attachments",
+            "disk_attachment",
+            (0..vm.disk_attachments.len())
+                .map(|a| Ent::DiskAttachment(v, a))
+                .collect(),
+        ),
+        "nics" => many(
+            "nics",
+            "nic",
+            (0..vm.nics.len()).map(|n| Ent::Nic(v, n)).collect(),
+        ),
+        "reported_devices" => many(
+            "reported_devices",
+            "reported_device",
+            (0..vm.nics.len())
+                .filter(|n| vm.nics[*n].reported_ips.is_some())
+                .map(|n| Ent::ReportedDevice(v, n))
+                .collect(),
+        ),
+        "permissions" => many(
+            "permissions",
+            "permission",
+            ix.vm_permissions[v]
+                .iter()
+                .map(|p| Ent::Permission(*p, PermCtx::Vm(v)))
+                .collect(),
+        ),
+        "statistics" => many(
+            "statistics",
+            "statistic",
+            (0..STATS.len()).map(|s| Ent::VmStat(v, s)).collect(),
+        ),
+        "tags" => many(
+            "tags",
+            "tag",
+            (0..vm.tags.len()).map(|t| Ent::VmTag(v, t)).collect(),
+        ),
+        "watchdogs" => many(
+            "watchdogs",
+            "watchdog",
+            (0..vm.watchdogs.len())
+                .map(|i| Ent::Watchdog(v, i))
+                .collect(),
+        ),
+        "host_devices" => many(
+            "host_devices",
+            "host_device",
+            (0..vm.host_devices.len())
+                .map(|i| Ent::HostDevice(v, i))
+                .collect(),
+        ),
+        "snapshots" => many(
+            "snapshots",
+            "snapshot",
+            (0..vm.snapshots.len())
+                .map(|i| Ent::Snapshot(v, i))
+                .collect(),
+        ),
+        "cluster" => one(Ent::Cluster(ix.cluster[&vm.cluster])),
+        "host" => vm
+            .host
+            .as_ref()
+            .and_then(|h| ix.host.get(h))
+            .and_then(|h| one(Ent::Host(*h))),
+        "template" | "original_template" => {
+            let name = vm.template.as_deref().unwrap_or("Blank");
+            one(Ent::Template(ix.template_by_name[name]))
+        }
+        _ => empty(ent, m),
+    }
+}
+
+fn follow_permission(ix: &Index, p: usize, ctx: PermCtx, m: &str) -> Option<Followed> {
+    let w = &ix.world;
+    let perm = &w.permissions[p];
+    match m {
+        "role" => ix
+            .role_by_name
+            .get(&perm.role)
+            .and_then(|r| one(Ent::Role(*r))),
+        "user" => perm
+            .user
+            .as_ref()
+            .and_then(|u| ix.user.get(u))
+            .and_then(|u| one(Ent::User(*u))),
+        "group" => perm
+            .group
+            .as_ref()
+            .and_then(|g| ix.group.get(g))
+            .and_then(|g| one(Ent::Group(*g))),
+        "vm" => match ctx {
+            PermCtx::Vm(v) => one(Ent::Vm(v)),
+            _ => perm
+                .object
+                .id
+                .as_ref()
+                .and_then(|id| ix.vm.get(id))
+                .and_then(|v| one(Ent::Vm(*v))),
+        },
+        "cluster" if perm.object.kind == "cluster" && !matches!(ctx, PermCtx::Vm(_)) => one(
+            Ent::Cluster(ix.cluster[perm.object.id.as_deref().unwrap_or("")]),
+        ),
+        "data_center" if perm.object.kind == "data_center" && !matches!(ctx, PermCtx::Vm(_)) => {
+            one(Ent::DataCenter(
+                ix.dc[perm.object.id.as_deref().unwrap_or("")],
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn follow_data_center(ix: &Index, ent: &Ent, d: usize, m: &str) -> Option<Followed> {
+    let w = &ix.world;
+    let dc = &w.data_centers[d].id;
+    match m {
+        "clusters" => many(
+            "clusters",
+            "cluster",
+            (0..w.clusters.len())
+                .filter(|c| ix.cluster_dc[*c] == d)
+                .map(Ent::Cluster)
+                .collect(),
+        ),
+        "networks" => many(
+            "networks",
+            "network",
+            (0..w.networks.len())
+                .filter(|n| &w.networks[*n].data_center == dc)
+                .map(Ent::Network)
+                .collect(),
+        ),
+        "storage_domains" => many(
+            "storage_domains",
+            "storage_domain",
+            (0..w.storage_domains.len())
+                .filter(|s| w.storage_domains[*s].data_centers.contains(dc))
+                .map(Ent::StorageDomain)
+                .collect(),
+        ),
+        "permissions" => many(
+            "permissions",
+            "permission",
+            ix.dc_permissions[d]
+                .iter()
+                .map(|p| Ent::Permission(*p, PermCtx::DataCenter(d)))
+                .collect(),
+        ),
+        _ => empty(ent, m),
+    }
+}
+
+fn follow_cluster(ix: &Index, ent: &Ent, c: usize, m: &str) -> Option<Followed> {
+    let w = &ix.world;
+    match m {
+        "data_center" => one(Ent::DataCenter(ix.cluster_dc[c])),
+        "permissions" => many(
+            "permissions",
+            "permission",
+            ix.cluster_permissions[c]
+                .iter()
+                .map(|p| Ent::Permission(*p, PermCtx::Cluster(c)))
+                .collect(),
+        ),
+        "networks" => {
+            let dc = &w.data_centers[ix.cluster_dc[c]].id;
+            many(
+                "networks",
+                "network",
+                (0..w.networks.len())
+                    .filter(|n| &w.networks[*n].data_center == dc)
+                    .map(Ent::Network)
+                    .collect(),
+            )
+        }
+        _ => empty(ent, m),
+    }
+}
+
+fn one(e: Ent) -> Option<Followed> {
+    Some(Followed::One(e))
 }
 
 /// (name, description, kind, type, unit)
@@ -854,462 +870,523 @@ fn full_version(v: &str) -> Obj {
 
 /// The object's tree, without followed links.
 pub fn build(ix: &Index, ent: &Ent, opts: BuildOpts) -> Obj {
-    let w = &ix.world;
     match *ent {
         Ent::Vm(v) => build_vm(ix, v, opts),
-        Ent::Disk(d) => {
-            let disk = &w.disks[d];
-            let mut o = named(ix, ent, Some(&disk.alias));
-            o.s("description", "");
-            add_links(ix, ent, &mut o);
-            o.long("actual_size", disk.actual_size);
-            o.s("alias", &disk.alias);
-            o.s("backup", "none");
-            o.s("content_type", &disk.content_type);
-            o.s("format", &disk.format);
-            o.s("image_id", derived_id(&format!("image/{}", disk.id)));
-            if let Some(lun) = disk.lun_size {
-                let mut unit =
-                    Obj::with_id(derived_id(&format!("lun/{}", disk.id)).replace('-', ""));
-                unit.s("address", "192.168.122.10");
-                unit.int("lun_mapping", 0);
-                unit.int("port", 3260);
-                unit.long("size", lun);
-                unit.s("target", "iqn.2003-01.org.linux-iscsi.storage:sn.lab");
-                unit.s("vendor_id", "LIO-ORG");
-                let mut storage = Obj::new();
-                storage.obj(
-                    "logical_units",
-                    wrap("logical_unit", Node::List(vec![Node::Obj(unit)])),
-                );
-                storage.s("type", "iscsi");
-                o.obj("lun_storage", storage);
-            }
-            o.b("propagate_errors", false);
-            o.long(
-                "provisioned_size",
-                if disk.storage_type == "lun" {
-                    disk.lun_size.unwrap_or(0)
-                } else {
-                    disk.provisioned_size
-                },
-            );
-            if disk.format == "cow" {
-                o.s("qcow_version", "qcow2_v3");
-            }
-            o.b("shareable", disk.shareable);
-            o.b("sparse", disk.sparse);
-            o.s("status", &disk.status);
-            o.s("storage_type", &disk.storage_type);
-            if disk.storage_type == "image" {
-                o.long("total_size", disk.actual_size);
-            }
-            o.b("wipe_after_delete", false);
-            if let Some(sd) = &disk.storage_domain {
-                o.obj(
-                    "disk_profile",
-                    r("diskprofiles", &derived_id(&format!("diskprofile/{sd}"))),
-                );
-                o.obj(
-                    "storage_domains",
-                    wrap(
-                        "storage_domain",
-                        Node::List(vec![Node::Obj(r("storagedomains", sd))]),
-                    ),
-                );
-            }
-            o
-        }
-        Ent::DiskAttachment(v, a) => {
-            let att = &w.vms[v].disk_attachments[a];
-            let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
-            o.b("active", att.active);
-            o.b("bootable", att.bootable);
-            o.s("interface", &att.interface);
-            if let Some(n) = &att.logical_name {
-                o.s("logical_name", n);
-            }
-            o.b("pass_discard", false);
-            o.b("read_only", att.read_only);
-            o.b("uses_scsi_reservation", att.uses_scsi_reservation);
-            o.obj("disk", r("disks", &att.disk));
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::Nic(v, n) => {
-            let nic = &w.vms[v].nics[n];
-            let mut o = named(ix, ent, Some(&nic.name));
-            add_links(ix, ent, &mut o);
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o.s("interface", &nic.interface);
-            o.b("linked", nic.linked);
-            o.obj("mac", wrap("address", Node::Str(nic.mac.clone())));
-            o.b("plugged", nic.plugged);
-            if let Some(p) = &nic.vnic_profile {
-                o.obj("vnic_profile", r("vnicprofiles", p));
-            }
-            o
-        }
-        Ent::ReportedDevice(v, n) => {
-            let nic = &w.vms[v].nics[n];
-            let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
-            o.s("name", format!("eth{n}"));
-            o.s("description", "guest reported data");
-            let ips: Vec<Node> = nic
-                .reported_ips
-                .iter()
-                .flatten()
-                .map(|ip| {
-                    let mut i = Obj::new();
-                    i.s("address", &ip.address).s("version", &ip.version);
-                    Node::Obj(i)
-                })
-                .collect();
-            o.obj("ips", collection("ip", ips));
-            o.obj("mac", wrap("address", Node::Str(nic.mac.clone())));
-            o.s("type", "network");
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::Permission(p, ctx) => {
-            let perm = &w.permissions[p];
-            let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
-            let role_id = ix
-                .role_by_name
-                .get(&perm.role)
-                .map(|r| ix.roles[*r].id.clone())
-                .unwrap_or_default();
-            match ctx {
-                PermCtx::Vm(v) => {
-                    o.obj("vm", r("vms", &w.vms[v].id));
-                }
-                _ => match (perm.object.kind.as_str(), perm.object.id.as_deref()) {
-                    ("vm", Some(id)) => {
-                        o.obj("vm", r("vms", id));
-                    }
-                    ("cluster", Some(id)) => {
-                        o.obj("cluster", r("clusters", id));
-                    }
-                    ("data_center", Some(id)) => {
-                        o.obj("data_center", r("datacenters", id));
-                    }
-                    _ => {}
-                },
-            }
-            o.obj("role", r("roles", &role_id));
-            if let Some(u) = &perm.user {
-                o.obj("user", r("users", u));
-            }
-            if let Some(g) = &perm.group {
-                o.obj("group", r("groups", g));
-            }
-            o
-        }
-        Ent::VmStat(v, s) => {
-            let (name, desc, kind, ty, unit) = STATS[s];
-            let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
-            o.s("name", name)
-                .s("description", desc)
-                .s("kind", kind)
-                .s("type", ty)
-                .s("unit", unit);
-            let value = wrap("datum", Node::Dec(stat_value(ix, v, s)));
-            o.obj("values", wrap("value", Node::List(vec![Node::Obj(value)])));
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::Watchdog(v, i) => {
-            let wd = &w.vms[v].watchdogs[i];
-            let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
-            o.s("action", &wd.action).s("model", &wd.model);
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::HostDevice(v, i) => {
-            let vm = &w.vms[v];
-            let mut o = named(ix, ent, Some(&vm.host_devices[i]));
-            o.s("capability", "pci");
-            o.s("driver", "vfio-pci");
-            o.s("iommu_group", "35");
-            o.b("placeholder", false);
-            if let Some(h) = &vm.host {
-                o.obj("host", r("hosts", h));
-            }
-            o.obj("vm", r("vms", &vm.id));
-            o
-        }
-        Ent::Snapshot(v, s) => {
-            let snap = &w.vms[v].snapshots[s];
-            let mut o = named(ix, ent, None);
-            o.s("description", &snap.description);
-            o.date("date", &snap.date);
-            o.b("persist_memorystate", snap.persist_memorystate);
-            o.s("snapshot_status", "ok");
-            o.s("snapshot_type", &snap.kind);
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::VmTag(v, t) => {
-            let tag_id = &w.vms[v].tags[t];
-            let mut o = Obj::with_ref(href(ix, ent), tag_id);
-            if let Some(i) = ix.tag.get(tag_id) {
-                o.s("name", &w.tags[*i].name);
-            }
-            o.obj("parent", r("tags", BLANK_TEMPLATE));
-            o.obj("vm", r("vms", &w.vms[v].id));
-            o
-        }
-        Ent::Tag(t) => {
-            let mut o = named(ix, ent, Some(&w.tags[t].name));
-            o.s("description", "");
-            o.obj("parent", r("tags", BLANK_TEMPLATE));
-            o
-        }
-        Ent::Network(n) => {
-            let net = &w.networks[n];
-            let mut o = named(ix, ent, Some(&net.name));
-            o.s("description", net.description.clone().unwrap_or_default());
-            o.s("comment", "");
-            add_links(ix, ent, &mut o);
-            o.int("mtu", i64::from(net.mtu));
-            o.b("required", false);
-            o.b("stp", false);
-            let usages: Vec<Node> = net.usages.iter().map(|u| Node::Str(u.clone())).collect();
-            o.obj("usages", collection("usage", usages));
-            o.s("vdsm_name", &net.name);
-            if let Some(vlan) = net.vlan {
-                o.obj("vlan", Obj::with_id(vlan.to_string()));
-            }
-            o.obj("data_center", r("datacenters", &net.data_center));
-            o
-        }
-        Ent::VnicProfile(p) => {
-            let prof = &w.vnic_profiles[p];
-            let mut o = named(ix, ent, Some(&prof.name));
-            add_links(ix, ent, &mut o);
-            if let Some(props) = &prof.custom_properties {
-                o.obj("custom_properties", custom_properties(props));
-            }
-            o.b("migratable", false);
-            o.obj(
-                "pass_through",
-                wrap(
-                    "mode",
-                    Node::Str(
-                        if prof.pass_through {
-                            "enabled"
-                        } else {
-                            "disabled"
-                        }
-                        .into(),
-                    ),
-                ),
-            );
-            o.b("port_mirroring", prof.port_mirroring);
-            o.obj("network", r("networks", &prof.network));
-            if let Some(f) = &prof.network_filter {
-                o.obj("network_filter", r("networkfilters", &network_filter_id(f)));
-            }
-            if let Some(q) = &prof.qos {
-                let dc = &w.networks[ix.network[&prof.network]].data_center;
-                let mut qos = Obj::with_ref(
-                    format!("{API}/datacenters/{dc}/qoss/{}", derived_id(q)),
-                    derived_id(q),
-                );
-                qos.s("name", q);
-                o.obj("qos", qos);
-            }
-            o
-        }
-        Ent::StorageDomain(s) => {
-            let sd = &w.storage_domains[s];
-            let mut o = named(ix, ent, Some(&sd.name));
-            o.s("description", "").s("comment", "");
-            add_links(ix, ent, &mut o);
-            o.long("available", sd.available);
-            o.b("backup", false);
-            o.int("block_size", 512);
-            o.long("committed", sd.committed);
-            o.int("critical_space_action_blocker", 5);
-            o.b("discard_after_delete", false);
-            o.s("external_status", "ok");
-            o.b(
-                "master",
-                sd.kind == "data"
-                    && w.storage_domains
-                        .iter()
-                        .position(|x| x.kind == "data" && x.data_centers == sd.data_centers)
-                        == Some(s),
-            );
-            let mut st = Obj::new();
-            st.s(
-                "address",
-                format!(
-                    "nfs-{}.lab.example.com",
-                    sd.name.to_lowercase().replace('_', "-")
-                ),
-            );
-            st.s("path", format!("/exports/{}", sd.name));
-            st.s("type", &sd.storage_type);
-            o.obj("storage", st);
-            o.s("storage_format", "v5");
-            o.b("supports_discard", false);
-            o.b("supports_discard_zeroes_data", false);
-            o.s("type", &sd.kind);
-            o.long("used", sd.used);
-            o.int("warning_low_space_indicator", 10);
-            o.b("wipe_after_delete", false);
-            if let Some(status) = &sd.status {
-                o.s("status", status);
-            }
-            let dcs: Vec<Node> = sd
-                .data_centers
-                .iter()
-                .map(|d| Node::Obj(r("datacenters", d)))
-                .collect();
-            o.obj("data_centers", collection("data_center", dcs));
-            o
-        }
-        Ent::Cluster(c) => {
-            let cl = &w.clusters[c];
-            let mut o = named(ix, ent, Some(&cl.name));
-            o.s("description", "").s("comment", "");
-            add_links(ix, ent, &mut o);
-            o.b("ballooning_enabled", true);
-            if let Some(b) = &cl.bios_type {
-                o.s("bios_type", b);
-            }
-            let mut cpu = Obj::new();
-            cpu.s("architecture", "x86_64").s("type", &cl.cpu_type);
-            o.obj("cpu", cpu);
-            o.obj(
-                "error_handling",
-                wrap("on_error", Node::Str("migrate".into())),
-            );
-            o.s("firewall_type", "firewalld");
-            o.b("gluster_service", false);
-            o.b("ha_reservation", cl.ha_reservation);
-            let mut ksm = Obj::new();
-            ksm.b("enabled", cl.ksm).b("merge_across_nodes", true);
-            o.obj("ksm", ksm);
-            o.s("switch_type", "legacy");
-            o.b("threads_as_cores", false);
-            o.b("trusted_service", false);
-            o.b("tunnel_migration", false);
-            o.obj("version", version_obj(&cl.version));
-            o.b("virt_service", true);
-            o.obj("data_center", r("datacenters", &cl.data_center));
-            o
-        }
-        Ent::DataCenter(d) => {
-            let dc = &w.data_centers[d];
-            let mut o = named(ix, ent, Some(&dc.name));
-            if let Some(desc) = &dc.description {
-                o.s("description", desc);
-            }
-            add_links(ix, ent, &mut o);
-            o.b("local", dc.local);
-            o.s("quota_mode", "disabled");
-            o.s("status", &dc.status);
-            o.s("storage_format", "v5");
-            o.obj(
-                "supported_versions",
-                wrap(
-                    "version",
-                    Node::List(vec![Node::Obj(version_obj(&dc.version))]),
-                ),
-            );
-            o.obj("version", version_obj(&dc.version));
-            o.obj("mac_pool", r("macpools", &derived_id("macpool/Default")));
-            o
-        }
-        Ent::Host(h) => {
-            let host = &w.hosts[h];
-            let mut o = named(ix, ent, Some(&host.name));
-            o.s("comment", "");
-            add_links(ix, ent, &mut o);
-            o.s("address", &host.address);
-            let mut cpu = Obj::new();
-            cpu.s("name", "Intel Xeon Processor (Skylake)");
-            cpu.int("speed", 2100);
-            let mut topo = Obj::new();
-            topo.int("cores", 16).int("sockets", 2).int("threads", 2);
-            cpu.obj("topology", topo);
-            o.obj("cpu", cpu);
-            o.long("memory", 412_316_860_416);
-            o.int("port", 54321);
-            o.s("status", &host.status);
-            o.s("type", "rhel");
-            o.obj("cluster", r("clusters", &host.cluster));
-            o
-        }
-        Ent::User(u) => {
-            let user = &w.users[u];
-            let mut o = named(
-                ix,
-                ent,
-                Some(user.name.as_deref().unwrap_or(&user.principal)),
-            );
-            add_links(ix, ent, &mut o);
-            o.s("department", "");
-            o.s("domain_entry_id", hex_of(&user.id));
-            if let Some(e) = &user.email {
-                o.s("email", e);
-            }
-            if let Some(l) = &user.last_name {
-                o.s("last_name", l);
-            }
-            o.s(
-                "namespace",
-                user.namespace.clone().unwrap_or_else(|| "*".into()),
-            );
-            o.s("principal", &user.principal);
-            o.s("user_name", &user.user_name);
-            let mut dom = r("domains", &derived_id(&format!("domain/{}", user.domain)));
-            dom.s("name", &user.domain);
-            o.obj("domain", dom);
-            o
-        }
-        Ent::Group(g) => {
-            let group = &w.groups[g];
-            let mut o = named(ix, ent, Some(&group.name));
-            add_links(ix, ent, &mut o);
-            o.s("domain_entry_id", hex_of(&group.id));
-            if let Some(n) = &group.namespace {
-                o.s("namespace", n);
-            }
-            let mut dom = r("domains", &derived_id(&format!("domain/{}", group.domain)));
-            dom.s("name", &group.domain);
-            o.obj("domain", dom);
-            o
-        }
-        Ent::Role(ri) => {
-            let role = &ix.roles[ri];
-            let mut o = named(ix, ent, Some(&role.name));
-            o.s("description", &role.description);
-            add_links(ix, ent, &mut o);
-            o.b("administrative", role.administrative);
-            o.b("mutable", role.mutable);
-            o
-        }
-        Ent::Template(t) => {
-            let mut o = named(ix, ent, Some(&ix.templates[t].name));
-            o.s("description", if t == 0 { "Blank template" } else { "" });
-            add_links(ix, ent, &mut o);
-            o.s("status", "ok");
-            o.s("type", "server");
-            o
-        }
-        Ent::NetworkFilter(f) => {
-            let filter = &ix.network_filters[f];
-            let mut o = named(ix, ent, Some(&filter.name));
-            // The engine writes -1 for the parts a filter's version lacks.
-            let mut version = version_obj(&filter.version);
-            version.int("build", -1).int("revision", -1);
-            o.obj("version", version);
-            o
-        }
+        Ent::Disk(d) => build_disk(ix, ent, d),
+        Ent::DiskAttachment(v, a) => build_disk_attachment(ix, ent, v, a),
+        Ent::Nic(v, n) => build_nic(ix, ent, v, n),
+        Ent::ReportedDevice(v, n) => build_reported_device(ix, ent, v, n),
+        Ent::Permission(p, ctx) => build_permission(ix, ent, p, ctx),
+        Ent::VmStat(v, s) => build_vm_stat(ix, ent, v, s),
+        Ent::Watchdog(v, i) => build_watchdog(ix, ent, v, i),
+        Ent::HostDevice(v, i) => build_host_device(ix, ent, v, i),
+        Ent::Snapshot(v, s) => build_snapshot(ix, ent, v, s),
+        Ent::VmTag(v, t) => build_vm_tag(ix, ent, v, t),
+        Ent::Tag(t) => build_tag(ix, ent, t),
+        Ent::Network(n) => build_network(ix, ent, n),
+        Ent::VnicProfile(p) => build_vnic_profile(ix, ent, p),
+        Ent::StorageDomain(s) => build_storage_domain(ix, ent, s),
+        Ent::Cluster(c) => build_cluster(ix, ent, c),
+        Ent::DataCenter(d) => build_data_center(ix, ent, d),
+        Ent::Host(h) => build_host(ix, ent, h),
+        Ent::User(u) => build_user(ix, ent, u),
+        Ent::Group(g) => build_group(ix, ent, g),
+        Ent::Role(ri) => build_role(ix, ent, ri),
+        Ent::Template(t) => build_template(ix, ent, t),
+        Ent::NetworkFilter(f) => build_network_filter(ix, ent, f),
     }
+}
+
+fn build_disk(ix: &Index, ent: &Ent, d: usize) -> Obj {
+    let w = &ix.world;
+    let disk = &w.disks[d];
+    let mut o = named(ix, ent, Some(&disk.alias));
+    o.s("description", "");
+    add_links(ix, ent, &mut o);
+    o.long("actual_size", disk.actual_size);
+    o.s("alias", &disk.alias);
+    o.s("backup", "none");
+    o.s("content_type", &disk.content_type);
+    o.s("format", &disk.format);
+    o.s("image_id", derived_id(&format!("image/{}", disk.id)));
+    if let Some(lun) = disk.lun_size {
+        let mut unit = Obj::with_id(derived_id(&format!("lun/{}", disk.id)).replace('-', ""));
+        unit.s("address", "192.168.122.10");
+        unit.int("lun_mapping", 0);
+        unit.int("port", 3260);
+        unit.long("size", lun);
+        unit.s("target", "iqn.2003-01.org.linux-iscsi.storage:sn.lab");
+        unit.s("vendor_id", "LIO-ORG");
+        let mut storage = Obj::new();
+        storage.obj(
+            "logical_units",
+            wrap("logical_unit", Node::List(vec![Node::Obj(unit)])),
+        );
+        storage.s("type", "iscsi");
+        o.obj("lun_storage", storage);
+    }
+    o.b("propagate_errors", false);
+    o.long(
+        "provisioned_size",
+        if disk.storage_type == "lun" {
+            disk.lun_size.unwrap_or(0)
+        } else {
+            disk.provisioned_size
+        },
+    );
+    if disk.format == "cow" {
+        o.s("qcow_version", "qcow2_v3");
+    }
+    o.b("shareable", disk.shareable);
+    o.b("sparse", disk.sparse);
+    o.s("status", &disk.status);
+    o.s("storage_type", &disk.storage_type);
+    if disk.storage_type == "image" {
+        o.long("total_size", disk.actual_size);
+    }
+    o.b("wipe_after_delete", false);
+    if let Some(sd) = &disk.storage_domain {
+        o.obj(
+            "disk_profile",
+            r("diskprofiles", &derived_id(&format!("diskprofile/{sd}"))),
+        );
+        o.obj(
+            "storage_domains",
+            wrap(
+                "storage_domain",
+                Node::List(vec![Node::Obj(r("storagedomains", sd))]),
+            ),
+        );
+    }
+    o
+}
+
+fn build_disk_attachment(ix: &Index, ent: &Ent, v: usize, a: usize) -> Obj {
+    let w = &ix.world;
+    let att = &w.vms[v].disk_attachments[a];
+    let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
+    o.b("active", att.active);
+    o.b("bootable", att.bootable);
+    o.s("interface", &att.interface);
+    if let Some(n) = &att.logical_name {
+        o.s("logical_name", n);
+    }
+    o.b("pass_discard", false);
+    o.b("read_only", att.read_only);
+    o.b("uses_scsi_reservation", att.uses_scsi_reservation);
+    o.obj("disk", r("disks", &att.disk));
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_nic(ix: &Index, ent: &Ent, v: usize, n: usize) -> Obj {
+    let w = &ix.world;
+    let nic = &w.vms[v].nics[n];
+    let mut o = named(ix, ent, Some(&nic.name));
+    add_links(ix, ent, &mut o);
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o.s("interface", &nic.interface);
+    o.b("linked", nic.linked);
+    o.obj("mac", wrap("address", Node::Str(nic.mac.clone())));
+    o.b("plugged", nic.plugged);
+    if let Some(p) = &nic.vnic_profile {
+        o.obj("vnic_profile", r("vnicprofiles", p));
+    }
+    o
+}
+
+fn build_reported_device(ix: &Index, ent: &Ent, v: usize, n: usize) -> Obj {
+    let w = &ix.world;
+    let nic = &w.vms[v].nics[n];
+    let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
+    o.s("name", format!("eth{n}"));
+    o.s("description", "guest reported data");
+    let ips: Vec<Node> = nic
+        .reported_ips
+        .iter()
+        .flatten()
+        .map(|ip| {
+            let mut i = Obj::new();
+            i.s("address", &ip.address).s("version", &ip.version);
+            Node::Obj(i)
+        })
+        .collect();
+    o.obj("ips", collection("ip", ips));
+    o.obj("mac", wrap("address", Node::Str(nic.mac.clone())));
+    o.s("type", "network");
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_permission(ix: &Index, ent: &Ent, p: usize, ctx: PermCtx) -> Obj {
+    let w = &ix.world;
+    let perm = &w.permissions[p];
+    let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
+    let role_id = ix
+        .role_by_name
+        .get(&perm.role)
+        .map(|r| ix.roles[*r].id.clone())
+        .unwrap_or_default();
+    match ctx {
+        PermCtx::Vm(v) => {
+            o.obj("vm", r("vms", &w.vms[v].id));
+        }
+        _ => match (perm.object.kind.as_str(), perm.object.id.as_deref()) {
+            ("vm", Some(id)) => {
+                o.obj("vm", r("vms", id));
+            }
+            ("cluster", Some(id)) => {
+                o.obj("cluster", r("clusters", id));
+            }
+            ("data_center", Some(id)) => {
+                o.obj("data_center", r("datacenters", id));
+            }
+            _ => {}
+        },
+    }
+    o.obj("role", r("roles", &role_id));
+    if let Some(u) = &perm.user {
+        o.obj("user", r("users", u));
+    }
+    if let Some(g) = &perm.group {
+        o.obj("group", r("groups", g));
+    }
+    o
+}
+
+fn build_vm_stat(ix: &Index, ent: &Ent, v: usize, s: usize) -> Obj {
+    let w = &ix.world;
+    let (name, desc, kind, ty, unit) = STATS[s];
+    let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
+    o.s("name", name)
+        .s("description", desc)
+        .s("kind", kind)
+        .s("type", ty)
+        .s("unit", unit);
+    let value = wrap("datum", Node::Dec(stat_value(ix, v, s)));
+    o.obj("values", wrap("value", Node::List(vec![Node::Obj(value)])));
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_watchdog(ix: &Index, ent: &Ent, v: usize, i: usize) -> Obj {
+    let w = &ix.world;
+    let wd = &w.vms[v].watchdogs[i];
+    let mut o = Obj::with_ref(href(ix, ent), id_of(ix, ent));
+    o.s("action", &wd.action).s("model", &wd.model);
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_host_device(ix: &Index, ent: &Ent, v: usize, i: usize) -> Obj {
+    let w = &ix.world;
+    let vm = &w.vms[v];
+    let mut o = named(ix, ent, Some(&vm.host_devices[i]));
+    o.s("capability", "pci");
+    o.s("driver", "vfio-pci");
+    o.s("iommu_group", "35");
+    o.b("placeholder", false);
+    if let Some(h) = &vm.host {
+        o.obj("host", r("hosts", h));
+    }
+    o.obj("vm", r("vms", &vm.id));
+    o
+}
+
+fn build_snapshot(ix: &Index, ent: &Ent, v: usize, s: usize) -> Obj {
+    let w = &ix.world;
+    let snap = &w.vms[v].snapshots[s];
+    let mut o = named(ix, ent, None);
+    o.s("description", &snap.description);
+    o.date("date", &snap.date);
+    o.b("persist_memorystate", snap.persist_memorystate);
+    o.s("snapshot_status", "ok");
+    o.s("snapshot_type", &snap.kind);
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_vm_tag(ix: &Index, ent: &Ent, v: usize, t: usize) -> Obj {
+    let w = &ix.world;
+    let tag_id = &w.vms[v].tags[t];
+    let mut o = Obj::with_ref(href(ix, ent), tag_id);
+    if let Some(i) = ix.tag.get(tag_id) {
+        o.s("name", &w.tags[*i].name);
+    }
+    o.obj("parent", r("tags", BLANK_TEMPLATE));
+    o.obj("vm", r("vms", &w.vms[v].id));
+    o
+}
+
+fn build_tag(ix: &Index, ent: &Ent, t: usize) -> Obj {
+    let w = &ix.world;
+    let mut o = named(ix, ent, Some(&w.tags[t].name));
+    o.s("description", "");
+    o.obj("parent", r("tags", BLANK_TEMPLATE));
+    o
+}
+
+fn build_network(ix: &Index, ent: &Ent, n: usize) -> Obj {
+    let w = &ix.world;
+    let net = &w.networks[n];
+    let mut o = named(ix, ent, Some(&net.name));
+    o.s("description", net.description.clone().unwrap_or_default());
+    o.s("comment", "");
+    add_links(ix, ent, &mut o);
+    o.int("mtu", i64::from(net.mtu));
+    o.b("required", false);
+    o.b("stp", false);
+    let usages: Vec<Node> = net.usages.iter().map(|u| Node::Str(u.clone())).collect();
+    o.obj("usages", collection("usage", usages));
+    o.s("vdsm_name", &net.name);
+    if let Some(vlan) = net.vlan {
+        o.obj("vlan", Obj::with_id(vlan.to_string()));
+    }
+    o.obj("data_center", r("datacenters", &net.data_center));
+    o
+}
+
+fn build_vnic_profile(ix: &Index, ent: &Ent, p: usize) -> Obj {
+    let w = &ix.world;
+    let prof = &w.vnic_profiles[p];
+    let mut o = named(ix, ent, Some(&prof.name));
+    add_links(ix, ent, &mut o);
+    if let Some(props) = &prof.custom_properties {
+        o.obj("custom_properties", custom_properties(props));
+    }
+    o.b("migratable", false);
+    o.obj(
+        "pass_through",
+        wrap(
+            "mode",
+            Node::Str(
+                if prof.pass_through {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+                .into(),
+            ),
+        ),
+    );
+    o.b("port_mirroring", prof.port_mirroring);
+    o.obj("network", r("networks", &prof.network));
+    if let Some(f) = &prof.network_filter {
+        o.obj("network_filter", r("networkfilters", &network_filter_id(f)));
+    }
+    if let Some(q) = &prof.qos {
+        let dc = &w.networks[ix.network[&prof.network]].data_center;
+        let mut qos = Obj::with_ref(
+            format!("{API}/datacenters/{dc}/qoss/{}", derived_id(q)),
+            derived_id(q),
+        );
+        qos.s("name", q);
+        o.obj("qos", qos);
+    }
+    o
+}
+
+fn build_storage_domain(ix: &Index, ent: &Ent, s: usize) -> Obj {
+    let w = &ix.world;
+    let sd = &w.storage_domains[s];
+    let mut o = named(ix, ent, Some(&sd.name));
+    o.s("description", "").s("comment", "");
+    add_links(ix, ent, &mut o);
+    o.long("available", sd.available);
+    o.b("backup", false);
+    o.int("block_size", 512);
+    o.long("committed", sd.committed);
+    o.int("critical_space_action_blocker", 5);
+    o.b("discard_after_delete", false);
+    o.s("external_status", "ok");
+    o.b(
+        "master",
+        sd.kind == "data"
+            && w.storage_domains
+                .iter()
+                .position(|x| x.kind == "data" && x.data_centers == sd.data_centers)
+                == Some(s),
+    );
+    let mut st = Obj::new();
+    st.s(
+        "address",
+        format!(
+            "nfs-{}.lab.example.com",
+            sd.name.to_lowercase().replace('_', "-")
+        ),
+    );
+    st.s("path", format!("/exports/{}", sd.name));
+    st.s("type", &sd.storage_type);
+    o.obj("storage", st);
+    o.s("storage_format", "v5");
+    o.b("supports_discard", false);
+    o.b("supports_discard_zeroes_data", false);
+    o.s("type", &sd.kind);
+    o.long("used", sd.used);
+    o.int("warning_low_space_indicator", 10);
+    o.b("wipe_after_delete", false);
+    if let Some(status) = &sd.status {
+        o.s("status", status);
+    }
+    let dcs: Vec<Node> = sd
+        .data_centers
+        .iter()
+        .map(|d| Node::Obj(r("datacenters", d)))
+        .collect();
+    o.obj("data_centers", collection("data_center", dcs));
+    o
+}
+
+fn build_cluster(ix: &Index, ent: &Ent, c: usize) -> Obj {
+    let w = &ix.world;
+    let cl = &w.clusters[c];
+    let mut o = named(ix, ent, Some(&cl.name));
+    o.s("description", "").s("comment", "");
+    add_links(ix, ent, &mut o);
+    o.b("ballooning_enabled", true);
+    if let Some(b) = &cl.bios_type {
+        o.s("bios_type", b);
+    }
+    let mut cpu = Obj::new();
+    cpu.s("architecture", "x86_64").s("type", &cl.cpu_type);
+    o.obj("cpu", cpu);
+    o.obj(
+        "error_handling",
+        wrap("on_error", Node::Str("migrate".into())),
+    );
+    o.s("firewall_type", "firewalld");
+    o.b("gluster_service", false);
+    o.b("ha_reservation", cl.ha_reservation);
+    let mut ksm = Obj::new();
+    ksm.b("enabled", cl.ksm).b("merge_across_nodes", true);
+    o.obj("ksm", ksm);
+    o.s("switch_type", "legacy");
+    o.b("threads_as_cores", false);
+    o.b("trusted_service", false);
+    o.b("tunnel_migration", false);
+    o.obj("version", version_obj(&cl.version));
+    o.b("virt_service", true);
+    o.obj("data_center", r("datacenters", &cl.data_center));
+    o
+}
+
+fn build_data_center(ix: &Index, ent: &Ent, d: usize) -> Obj {
+    let w = &ix.world;
+    let dc = &w.data_centers[d];
+    let mut o = named(ix, ent, Some(&dc.name));
+    if let Some(desc) = &dc.description {
+        o.s("description", desc);
+    }
+    add_links(ix, ent, &mut o);
+    o.b("local", dc.local);
+    o.s("quota_mode", "disabled");
+    o.s("status", &dc.status);
+    o.s("storage_format", "v5");
+    o.obj(
+        "supported_versions",
+        wrap(
+            "version",
+            Node::List(vec![Node::Obj(version_obj(&dc.version))]),
+        ),
+    );
+    o.obj("version", version_obj(&dc.version));
+    o.obj("mac_pool", r("macpools", &derived_id("macpool/Default")));
+    o
+}
+
+fn build_host(ix: &Index, ent: &Ent, h: usize) -> Obj {
+    let w = &ix.world;
+    let host = &w.hosts[h];
+    let mut o = named(ix, ent, Some(&host.name));
+    o.s("comment", "");
+    add_links(ix, ent, &mut o);
+    o.s("address", &host.address);
+    let mut cpu = Obj::new();
+    cpu.s("name", "Intel Xeon Processor (Skylake)");
+    cpu.int("speed", 2100);
+    let mut topo = Obj::new();
+    topo.int("cores", 16).int("sockets", 2).int("threads", 2);
+    cpu.obj("topology", topo);
+    o.obj("cpu", cpu);
+    o.long("memory", 412_316_860_416);
+    o.int("port", 54321);
+    o.s("status", &host.status);
+    o.s("type", "rhel");
+    o.obj("cluster", r("clusters", &host.cluster));
+    o
+}
+
+fn build_user(ix: &Index, ent: &Ent, u: usize) -> Obj {
+    let w = &ix.world;
+    let user = &w.users[u];
+    let mut o = named(
+        ix,
+        ent,
+        Some(user.name.as_deref().unwrap_or(&user.principal)),
+    );
+    add_links(ix, ent, &mut o);
+    o.s("department", "");
+    o.s("domain_entry_id", hex_of(&user.id));
+    if let Some(e) = &user.email {
+        o.s("email", e);
+    }
+    if let Some(l) = &user.last_name {
+        o.s("last_name", l);
+    }
+    o.s(
+        "namespace",
+        user.namespace.clone().unwrap_or_else(|| "*".into()),
+    );
+    o.s("principal", &user.principal);
+    o.s("user_name", &user.user_name);
+    let mut dom = r("domains", &derived_id(&format!("domain/{}", user.domain)));
+    dom.s("name", &user.domain);
+    o.obj("domain", dom);
+    o
+}
+
+fn build_group(ix: &Index, ent: &Ent, g: usize) -> Obj {
+    let w = &ix.world;
+    let group = &w.groups[g];
+    let mut o = named(ix, ent, Some(&group.name));
+    add_links(ix, ent, &mut o);
+    o.s("domain_entry_id", hex_of(&group.id));
+    if let Some(n) = &group.namespace {
+        o.s("namespace", n);
+    }
+    let mut dom = r("domains", &derived_id(&format!("domain/{}", group.domain)));
+    dom.s("name", &group.domain);
+    o.obj("domain", dom);
+    o
+}
+
+fn build_role(ix: &Index, ent: &Ent, ri: usize) -> Obj {
+    let role = &ix.roles[ri];
+    let mut o = named(ix, ent, Some(&role.name));
+    o.s("description", &role.description);
+    add_links(ix, ent, &mut o);
+    o.b("administrative", role.administrative);
+    o.b("mutable", role.mutable);
+    o
+}
+
+fn build_template(ix: &Index, ent: &Ent, t: usize) -> Obj {
+    let mut o = named(ix, ent, Some(&ix.templates[t].name));
+    o.s("description", if t == 0 { "Blank template" } else { "" });
+    add_links(ix, ent, &mut o);
+    o.s("status", "ok");
+    o.s("type", "server");
+    o
+}
+
+fn build_network_filter(ix: &Index, ent: &Ent, f: usize) -> Obj {
+    let filter = &ix.network_filters[f];
+    let mut o = named(ix, ent, Some(&filter.name));
+    // The engine writes -1 for the parts a filter's version lacks.
+    let mut version = version_obj(&filter.version);
+    version.int("build", -1).int("revision", -1);
+    o.obj("version", version);
+    o
 }
 
 fn hex_of(s: &str) -> String {
@@ -1336,43 +1413,11 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
     o.s("comment", vm.comment.clone().unwrap_or_default());
     add_links(ix, &ent, &mut o);
 
-    let mut bios = Obj::new();
-    bios.obj(
-        "boot_menu",
-        wrap("enabled", Node::Bool(vm.boot_menu.unwrap_or(false))),
-    );
-    bios.s(
-        "type",
-        vm.bios_type
-            .clone()
-            .unwrap_or_else(|| "cluster_default".into()),
-    );
-    o.obj("bios", bios);
+    o.obj("bios", vm_bios(vm));
     if opts.all_content {
         o.obj("console", wrap("enabled", Node::Bool(false)));
     }
-    let mut cpu = Obj::new();
-    cpu.s("architecture", "x86_64");
-    let mut topo = Obj::new();
-    topo.int("cores", i64::from(vm.cpu.cores))
-        .int("sockets", i64::from(vm.cpu.sockets))
-        .int("threads", i64::from(vm.cpu.threads));
-    cpu.obj("topology", topo);
-    if let Some(pins) = &vm.vcpu_pins {
-        let items: Vec<Node> = pins
-            .iter()
-            .map(|p| {
-                let mut pin = Obj::new();
-                pin.s("cpu_set", &p.cpu_set).int("vcpu", i64::from(p.vcpu));
-                Node::Obj(pin)
-            })
-            .collect();
-        cpu.obj(
-            "cpu_tune",
-            wrap("vcpu_pins", Node::Obj(wrap("vcpu_pin", Node::List(items)))),
-        );
-    }
-    o.obj("cpu", cpu);
+    o.obj("cpu", vm_cpu(vm));
     if let Some(p) = &vm.cpu_pinning_policy {
         o.s("cpu_pinning_policy", p);
     }
@@ -1386,16 +1431,7 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
     }
     o.b("delete_protected", vm.delete_protected.unwrap_or(false));
     if let Some(d) = &vm.display_type {
-        let mut display = Obj::new();
-        display.b("allow_override", true);
-        display.b("copy_paste_enabled", true);
-        display.s("disconnect_action", "LOCK_SCREEN");
-        display.b("file_transfer_enabled", true);
-        display.int("monitors", 1);
-        display.b("single_qxl_pci", false);
-        display.b("smartcard_enabled", false);
-        display.s("type", d);
-        o.obj("display", display);
+        o.obj("display", display(d));
     }
     let ha = vm.high_availability.clone().unwrap_or_default();
     let mut hao = Obj::new();
@@ -1427,31 +1463,8 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
         "origin",
         vm.origin.clone().unwrap_or_else(|| "ovirt".into()),
     );
-    let mut os = Obj::new();
-    os.obj(
-        "boot",
-        wrap(
-            "devices",
-            Node::Obj(wrap("device", Node::List(vec![Node::Str("hd".into())]))),
-        ),
-    );
-    os.s("type", &vm.os_type);
-    o.obj("os", os);
-    // Always there: `migratable` unless the world pins the VM.
-    let mut p = Obj::new();
-    match &vm.placement_policy {
-        Some(pp) => {
-            p.s("affinity", &pp.affinity);
-            if !pp.hosts.is_empty() {
-                let hosts: Vec<Node> = pp.hosts.iter().map(|h| Node::Obj(r("hosts", h))).collect();
-                p.obj("hosts", wrap("host", Node::List(hosts)));
-            }
-        }
-        None => {
-            p.s("affinity", "migratable");
-        }
-    }
-    o.obj("placement_policy", p);
+    o.obj("os", vm_os(vm));
+    o.obj("placement_policy", placement_policy(vm));
     if opts.all_content {
         o.b("soundcard_enabled", false);
     }
@@ -1482,22 +1495,7 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
         o.s("fqdn", f);
     }
     if let Some(g) = &vm.guest_os {
-        let mut gos = Obj::new();
-        gos.s("architecture", &g.architecture)
-            .s("codename", &g.codename)
-            .s("distribution", &g.distribution);
-        gos.s("family", &g.family);
-        gos.obj(
-            "kernel",
-            wrap("version", Node::Obj(full_version(&g.kernel))),
-        );
-        // The guest's version has no build/revision, unlike the kernel's.
-        let mut version = full_version(&g.version);
-        version
-            .fields
-            .retain(|(n, _)| matches!(*n, "full_version" | "major" | "minor"));
-        gos.obj("version", version);
-        o.obj("guest_operating_system", gos);
+        o.obj("guest_operating_system", guest_os(g));
     }
     o.b("has_illegal_images", vm.has_illegal_images.unwrap_or(false));
     o.b("next_run_configuration_exists", false);
@@ -1520,6 +1518,109 @@ fn build_vm(ix: &Index, v: usize, opts: BuildOpts) -> Obj {
     o.obj("original_template", r("templates", tid));
     o.obj("template", r("templates", tid));
     o
+}
+
+fn vm_bios(vm: &crate::world::Vm) -> Obj {
+    let mut bios = Obj::new();
+    bios.obj(
+        "boot_menu",
+        wrap("enabled", Node::Bool(vm.boot_menu.unwrap_or(false))),
+    );
+    bios.s(
+        "type",
+        vm.bios_type
+            .clone()
+            .unwrap_or_else(|| "cluster_default".into()),
+    );
+    bios
+}
+
+fn vm_cpu(vm: &crate::world::Vm) -> Obj {
+    let mut cpu = Obj::new();
+    cpu.s("architecture", "x86_64");
+    let mut topo = Obj::new();
+    topo.int("cores", i64::from(vm.cpu.cores))
+        .int("sockets", i64::from(vm.cpu.sockets))
+        .int("threads", i64::from(vm.cpu.threads));
+    cpu.obj("topology", topo);
+    if let Some(pins) = &vm.vcpu_pins {
+        let items: Vec<Node> = pins
+            .iter()
+            .map(|p| {
+                let mut pin = Obj::new();
+                pin.s("cpu_set", &p.cpu_set).int("vcpu", i64::from(p.vcpu));
+                Node::Obj(pin)
+            })
+            .collect();
+        cpu.obj(
+            "cpu_tune",
+            wrap("vcpu_pins", Node::Obj(wrap("vcpu_pin", Node::List(items)))),
+        );
+    }
+    cpu
+}
+
+fn display(kind: &str) -> Obj {
+    let mut display = Obj::new();
+    display.b("allow_override", true);
+    display.b("copy_paste_enabled", true);
+    display.s("disconnect_action", "LOCK_SCREEN");
+    display.b("file_transfer_enabled", true);
+    display.int("monitors", 1);
+    display.b("single_qxl_pci", false);
+    display.b("smartcard_enabled", false);
+    display.s("type", kind);
+    display
+}
+
+fn vm_os(vm: &crate::world::Vm) -> Obj {
+    let mut os = Obj::new();
+    os.obj(
+        "boot",
+        wrap(
+            "devices",
+            Node::Obj(wrap("device", Node::List(vec![Node::Str("hd".into())]))),
+        ),
+    );
+    os.s("type", &vm.os_type);
+    os
+}
+
+/// Always there: `migratable` unless the world pins the VM.
+fn placement_policy(vm: &crate::world::Vm) -> Obj {
+    let mut p = Obj::new();
+    match &vm.placement_policy {
+        Some(pp) => {
+            p.s("affinity", &pp.affinity);
+            if !pp.hosts.is_empty() {
+                let hosts: Vec<Node> = pp.hosts.iter().map(|h| Node::Obj(r("hosts", h))).collect();
+                p.obj("hosts", wrap("host", Node::List(hosts)));
+            }
+        }
+        None => {
+            p.s("affinity", "migratable");
+        }
+    }
+    p
+}
+
+fn guest_os(g: &crate::world::GuestOs) -> Obj {
+    let mut gos = Obj::new();
+    gos.s("architecture", &g.architecture)
+        .s("codename", &g.codename)
+        .s("distribution", &g.distribution);
+    gos.s("family", &g.family);
+    gos.obj(
+        "kernel",
+        wrap("version", Node::Obj(full_version(&g.kernel))),
+    );
+    // The guest's version has no build/revision, unlike the kernel's.
+    let mut version = full_version(&g.version);
+    version
+        .fields
+        .retain(|(n, _)| matches!(*n, "full_version" | "major" | "minor"));
+    gos.obj("version", version);
+    gos
 }
 
 /// A small OVF, as `initialization.configuration.data` carries with all_content.

@@ -419,6 +419,39 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             &format!("Version \"{v}\" is not supported"),
         );
     }
+    let (segments, matrix) = match path_segments(st, req, json) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
+    };
+    let p = match params(st, req, json, &matrix) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
+    let ix = &st.ix;
+    if segments.is_empty() {
+        return render(
+            st,
+            json,
+            "api",
+            &objects::api_root(ix, now_ms(), st.faults.lock().unwrap().vm_total_skew),
+            StatusCode::OK,
+        );
+    }
+    // Walk the path: collection, id, link, id, ...
+    let Some(current) = objects::root_collection(ix, &segments[0]) else {
+        return not_found();
+    };
+    let Some((current, element, at_root)) = walk(ix, &segments, current) else {
+        return not_found();
+    };
+    answer(st, json, current, element, at_root, &p)
+}
+
+/// The path under the API, decoded: its segments (a leading `v4` dropped, any other version
+/// refused) and its matrix parameters.
+type PathParts = (Vec<String>, Vec<(String, String)>);
+
+fn path_segments(st: &AppState, req: &Request, json: bool) -> Result<PathParts, Box<Response>> {
     let rest = req.uri().path().strip_prefix(API).unwrap_or("");
     let mut segments: Vec<String> = Vec::new();
     let mut matrix: Vec<(String, String)> = Vec::new();
@@ -439,16 +472,26 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
         && first[1..].chars().all(|c| c.is_ascii_digit())
     {
         if first != "v4" {
-            return fault(
+            return Err(Box::new(fault(
                 st,
                 json,
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 &format!("Version \"{}\" is not supported", &first[1..]),
-            );
+            )));
         }
         segments.remove(0);
     }
+    Ok((segments, matrix))
+}
+
+/// The query's and the matrix's parameters, and the `All-Content` header.
+fn params(
+    st: &AppState,
+    req: &Request,
+    json: bool,
+    matrix: &[(String, String)],
+) -> Result<Params, Box<Response>> {
     let mut p = Params::default();
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -461,13 +504,13 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
                 Ok(n) if n >= 0 => p.max = Some(n as usize),
                 Ok(_) => {}
                 Err(_) => {
-                    return fault(
+                    return Err(Box::new(fault(
                         st,
                         json,
                         StatusCode::BAD_REQUEST,
                         "Invalid value",
                         &format!("Value \"{v}\" of parameter \"max\" isn't a valid integer"),
-                    );
+                    )));
                 }
             },
             "follow" => p.follow.extend(
@@ -480,30 +523,25 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             _ => {}
         }
     }
-    if headers
+    if req
+        .headers()
         .get("all-content")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
         p.all_content = true;
     }
-    let ix = &st.ix;
-    if segments.is_empty() {
-        return render(
-            st,
-            json,
-            "api",
-            &objects::api_root(ix, now_ms(), st.faults.lock().unwrap().vm_total_skew),
-            StatusCode::OK,
-        );
-    }
-    let build_opts = BuildOpts {
-        all_content: p.all_content,
-    };
-    // Walk the path: collection, id, link, id, ...
-    let Some(mut current) = objects::root_collection(ix, &segments[0]) else {
-        return not_found();
-    };
+    Ok(p)
+}
+
+/// Follows the path's ids and links from its root collection: where it leads, the element
+/// name of what it names there, and whether it stayed at the root collection. None: no such
+/// object or link.
+fn walk(
+    ix: &Index,
+    segments: &[String],
+    mut current: Followed,
+) -> Option<(Followed, &'static str, bool)> {
     let mut element = "";
     let mut at_root = true;
     let mut i = 1;
@@ -513,7 +551,7 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
             Followed::Many {
                 singular, items, ..
             } => {
-                element = singular;
+                element = *singular;
                 let found = if at_root {
                     root_lookup(ix, &segments[0], id)
                 } else {
@@ -522,27 +560,40 @@ fn api(st: &AppState, req: &Request, json: bool) -> Response {
                 match found.or_else(|| items.iter().find(|e| objects::id_of(ix, e) == *id).copied())
                 {
                     Some(e) if items.contains(&e) || at_root => e,
-                    _ => return not_found(),
+                    _ => return None,
                 }
             }
-            Followed::One(_) => return not_found(),
+            Followed::One(_) => return None,
         };
         at_root = false;
         current = Followed::One(ent);
         if let Some(link) = segments.get(i + 1) {
-            let Some((member, _)) = objects::link_members(&ent)
+            let (member, _) = objects::link_members(&ent)
                 .iter()
-                .find(|(m, _)| objects::rel(m) == *link)
-            else {
-                return not_found();
-            };
+                .find(|(m, _)| objects::rel(m) == *link)?;
             match objects::follow(ix, &ent, member) {
                 Some(f @ Followed::Many { .. }) => current = f,
-                _ => return not_found(),
+                _ => return None,
             }
         }
         i += 2;
     }
+    Some((current, element, at_root))
+}
+
+/// The object or collection the path leads to, with `follow` and, at the root, `search`.
+fn answer(
+    st: &AppState,
+    json: bool,
+    current: Followed,
+    element: &str,
+    at_root: bool,
+    p: &Params,
+) -> Response {
+    let ix = &st.ix;
+    let build_opts = BuildOpts {
+        all_content: p.all_content,
+    };
     let follow_paths: Vec<Vec<&str>> = p.follow.iter().map(|f| f.split('.').collect()).collect();
     match current {
         Followed::One(ent) => {

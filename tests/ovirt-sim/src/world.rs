@@ -465,174 +465,15 @@ impl World {
 
     /// Checks that every reference names an object of the right kind and that ids are unique.
     pub fn validate(&self) -> Result<()> {
-        let mut problems: Vec<String> = Vec::new();
-        let ids =
-            |it: &mut dyn Iterator<Item = &String>, kind: &str, problems: &mut Vec<String>| {
-                let mut set = HashSet::new();
-                for id in it {
-                    if !set.insert(id.clone()) {
-                        problems.push(format!("duplicate {kind} id {id}"));
-                    }
-                }
-                set
-            };
-        let dcs = ids(
-            &mut self.data_centers.iter().map(|x| &x.id),
-            "data center",
-            &mut problems,
-        );
-        let clusters = ids(
-            &mut self.clusters.iter().map(|x| &x.id),
-            "cluster",
-            &mut problems,
-        );
-        let hosts = ids(&mut self.hosts.iter().map(|x| &x.id), "host", &mut problems);
-        let nets = ids(
-            &mut self.networks.iter().map(|x| &x.id),
-            "network",
-            &mut problems,
-        );
-        let profiles = ids(
-            &mut self.vnic_profiles.iter().map(|x| &x.id),
-            "vnic profile",
-            &mut problems,
-        );
-        let sds = ids(
-            &mut self.storage_domains.iter().map(|x| &x.id),
-            "storage domain",
-            &mut problems,
-        );
-        let disks = ids(&mut self.disks.iter().map(|x| &x.id), "disk", &mut problems);
-        let users = ids(&mut self.users.iter().map(|x| &x.id), "user", &mut problems);
-        let groups = ids(
-            &mut self.groups.iter().map(|x| &x.id),
-            "group",
-            &mut problems,
-        );
-        let tags = ids(&mut self.tags.iter().map(|x| &x.id), "tag", &mut problems);
-        let vms = ids(&mut self.vms.iter().map(|x| &x.id), "vm", &mut problems);
-        ids(
-            &mut self.permissions.iter().map(|x| &x.id),
-            "permission",
-            &mut problems,
-        );
-
-        let mut check = |set: &HashSet<String>, id: &str, what: &str, owner: &str| {
-            if !set.contains(id) {
-                problems.push(format!("{owner} refers to unknown {what} {id}"));
-            }
-        };
-        for c in &self.clusters {
-            check(
-                &dcs,
-                &c.data_center,
-                "data center",
-                &format!("cluster {}", c.name),
-            );
-        }
-        for h in &self.hosts {
-            check(
-                &clusters,
-                &h.cluster,
-                "cluster",
-                &format!("host {}", h.name),
-            );
-        }
-        for n in &self.networks {
-            check(
-                &dcs,
-                &n.data_center,
-                "data center",
-                &format!("network {}", n.name),
-            );
-        }
-        for p in &self.vnic_profiles {
-            check(
-                &nets,
-                &p.network,
-                "network",
-                &format!("vnic profile {}", p.name),
-            );
-        }
-        for s in &self.storage_domains {
-            for dc in &s.data_centers {
-                check(
-                    &dcs,
-                    dc,
-                    "data center",
-                    &format!("storage domain {}", s.name),
-                );
-            }
-        }
-        for d in &self.disks {
-            if let Some(sd) = &d.storage_domain {
-                check(&sds, sd, "storage domain", &format!("disk {}", d.alias));
-            }
-        }
-        let predefined: HashSet<&str> = crate::roles::PREDEFINED.iter().map(|r| r.1).collect();
-        let world_roles: HashSet<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
-        for p in &self.permissions {
-            let owner = format!("permission {}", p.id);
-            if !predefined.contains(p.role.as_str()) && !world_roles.contains(p.role.as_str()) {
-                check(&HashSet::new(), &p.role, "role", &owner);
-            }
-            match (&p.user, &p.group) {
-                (Some(u), None) => check(&users, u, "user", &owner),
-                (None, Some(g)) => check(&groups, g, "group", &owner),
-                _ => check(
-                    &HashSet::new(),
-                    "(needs exactly one of user or group)",
-                    "principal",
-                    &owner,
-                ),
-            }
-            match (p.object.kind.as_str(), &p.object.id) {
-                ("system", _) => {}
-                ("data_center", Some(id)) => check(&dcs, id, "data center", &owner),
-                ("cluster", Some(id)) => check(&clusters, id, "cluster", &owner),
-                ("vm", Some(id)) => check(&vms, id, "vm", &owner),
-                (kind, _) => check(
-                    &HashSet::new(),
-                    kind,
-                    "object type (or a missing id)",
-                    &owner,
-                ),
-            }
-        }
-        for v in &self.vms {
-            let owner = format!("vm {}", v.name);
-            check(&clusters, &v.cluster, "cluster", &owner);
-            if let Some(h) = &v.host {
-                check(&hosts, h, "host", &owner);
-            }
-            for t in &v.tags {
-                check(&tags, t, "tag", &owner);
-            }
-            if let Some(pp) = &v.placement_policy {
-                for h in &pp.hosts {
-                    check(&hosts, h, "host", &owner);
-                }
-            }
-            for a in &v.disk_attachments {
-                check(&disks, &a.disk, "disk", &owner);
-            }
-            for n in &v.nics {
-                if let Some(p) = &n.vnic_profile {
-                    check(&profiles, p, "vnic profile", &owner);
-                }
-            }
-            for t in [&Some(v.creation_time.clone()), &v.start_time, &v.stop_time]
-                .into_iter()
-                .flatten()
-            {
-                if crate::tree::parse_time(t).is_none() {
-                    check(&HashSet::new(), t, "time (want RFC 3339)", &owner);
-                }
-            }
-        }
+        let mut problems = Problems::default();
+        let ids = self.unique_ids(&mut problems);
+        self.check_infrastructure(&ids, &mut problems);
+        self.check_permissions(&ids, &mut problems);
+        self.check_vms(&ids, &mut problems);
         if self.engine.credentials.is_empty() {
-            check(&HashSet::new(), "(none)", "credentials", "engine");
+            problems.check(&HashSet::new(), "(none)", "credentials", "engine");
         }
+        let mut problems = problems.0;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -643,6 +484,188 @@ impl World {
             };
             problems.truncate(5);
             Err(Error::data(format!("{}{more}", problems.join("; "))))
+        }
+    }
+
+    /// The ids of every kind of object, each kind's duplicates a problem.
+    fn unique_ids(&self, problems: &mut Problems) -> Ids {
+        let mut ids = |it: &mut dyn Iterator<Item = &String>, kind: &str| {
+            let mut set = HashSet::new();
+            for id in it {
+                if !set.insert(id.clone()) {
+                    problems.0.push(format!("duplicate {kind} id {id}"));
+                }
+            }
+            set
+        };
+        let unique = Ids {
+            dcs: ids(&mut self.data_centers.iter().map(|x| &x.id), "data center"),
+            clusters: ids(&mut self.clusters.iter().map(|x| &x.id), "cluster"),
+            hosts: ids(&mut self.hosts.iter().map(|x| &x.id), "host"),
+            nets: ids(&mut self.networks.iter().map(|x| &x.id), "network"),
+            profiles: ids(
+                &mut self.vnic_profiles.iter().map(|x| &x.id),
+                "vnic profile",
+            ),
+            sds: ids(
+                &mut self.storage_domains.iter().map(|x| &x.id),
+                "storage domain",
+            ),
+            disks: ids(&mut self.disks.iter().map(|x| &x.id), "disk"),
+            users: ids(&mut self.users.iter().map(|x| &x.id), "user"),
+            groups: ids(&mut self.groups.iter().map(|x| &x.id), "group"),
+            tags: ids(&mut self.tags.iter().map(|x| &x.id), "tag"),
+            vms: ids(&mut self.vms.iter().map(|x| &x.id), "vm"),
+        };
+        ids(&mut self.permissions.iter().map(|x| &x.id), "permission");
+        unique
+    }
+
+    /// Clusters, hosts, networks, profiles, storage domains and disks name what they belong to.
+    fn check_infrastructure(&self, ids: &Ids, problems: &mut Problems) {
+        for c in &self.clusters {
+            problems.check(
+                &ids.dcs,
+                &c.data_center,
+                "data center",
+                &format!("cluster {}", c.name),
+            );
+        }
+        for h in &self.hosts {
+            problems.check(
+                &ids.clusters,
+                &h.cluster,
+                "cluster",
+                &format!("host {}", h.name),
+            );
+        }
+        for n in &self.networks {
+            problems.check(
+                &ids.dcs,
+                &n.data_center,
+                "data center",
+                &format!("network {}", n.name),
+            );
+        }
+        for p in &self.vnic_profiles {
+            problems.check(
+                &ids.nets,
+                &p.network,
+                "network",
+                &format!("vnic profile {}", p.name),
+            );
+        }
+        for s in &self.storage_domains {
+            for dc in &s.data_centers {
+                problems.check(
+                    &ids.dcs,
+                    dc,
+                    "data center",
+                    &format!("storage domain {}", s.name),
+                );
+            }
+        }
+        for d in &self.disks {
+            if let Some(sd) = &d.storage_domain {
+                problems.check(&ids.sds, sd, "storage domain", &format!("disk {}", d.alias));
+            }
+        }
+    }
+
+    /// Each permission names a known role, one principal and an object of a known type.
+    fn check_permissions(&self, ids: &Ids, problems: &mut Problems) {
+        let predefined: HashSet<&str> = crate::roles::PREDEFINED.iter().map(|r| r.1).collect();
+        let world_roles: HashSet<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
+        for p in &self.permissions {
+            let owner = format!("permission {}", p.id);
+            if !predefined.contains(p.role.as_str()) && !world_roles.contains(p.role.as_str()) {
+                problems.check(&HashSet::new(), &p.role, "role", &owner);
+            }
+            match (&p.user, &p.group) {
+                (Some(u), None) => problems.check(&ids.users, u, "user", &owner),
+                (None, Some(g)) => problems.check(&ids.groups, g, "group", &owner),
+                _ => problems.check(
+                    &HashSet::new(),
+                    "(needs exactly one of user or group)",
+                    "principal",
+                    &owner,
+                ),
+            }
+            match (p.object.kind.as_str(), &p.object.id) {
+                ("system", _) => {}
+                ("data_center", Some(id)) => problems.check(&ids.dcs, id, "data center", &owner),
+                ("cluster", Some(id)) => problems.check(&ids.clusters, id, "cluster", &owner),
+                ("vm", Some(id)) => problems.check(&ids.vms, id, "vm", &owner),
+                (kind, _) => problems.check(
+                    &HashSet::new(),
+                    kind,
+                    "object type (or a missing id)",
+                    &owner,
+                ),
+            }
+        }
+    }
+
+    /// Each VM names its cluster, host, tags, disks and profiles, and its times parse.
+    fn check_vms(&self, ids: &Ids, problems: &mut Problems) {
+        for v in &self.vms {
+            let owner = format!("vm {}", v.name);
+            problems.check(&ids.clusters, &v.cluster, "cluster", &owner);
+            if let Some(h) = &v.host {
+                problems.check(&ids.hosts, h, "host", &owner);
+            }
+            for t in &v.tags {
+                problems.check(&ids.tags, t, "tag", &owner);
+            }
+            if let Some(pp) = &v.placement_policy {
+                for h in &pp.hosts {
+                    problems.check(&ids.hosts, h, "host", &owner);
+                }
+            }
+            for a in &v.disk_attachments {
+                problems.check(&ids.disks, &a.disk, "disk", &owner);
+            }
+            for n in &v.nics {
+                if let Some(p) = &n.vnic_profile {
+                    problems.check(&ids.profiles, p, "vnic profile", &owner);
+                }
+            }
+            for t in [&Some(v.creation_time.clone()), &v.start_time, &v.stop_time]
+                .into_iter()
+                .flatten()
+            {
+                if crate::tree::parse_time(t).is_none() {
+                    problems.check(&HashSet::new(), t, "time (want RFC 3339)", &owner);
+                }
+            }
+        }
+    }
+}
+
+/// The ids of a world's objects, by kind.
+struct Ids {
+    dcs: HashSet<String>,
+    clusters: HashSet<String>,
+    hosts: HashSet<String>,
+    nets: HashSet<String>,
+    profiles: HashSet<String>,
+    sds: HashSet<String>,
+    disks: HashSet<String>,
+    users: HashSet<String>,
+    groups: HashSet<String>,
+    tags: HashSet<String>,
+    vms: HashSet<String>,
+}
+
+/// What `World::validate` found wrong, in the order found.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, set: &HashSet<String>, id: &str, what: &str, owner: &str) {
+        if !set.contains(id) {
+            self.0
+                .push(format!("{owner} refers to unknown {what} {id}"));
         }
     }
 }

@@ -154,7 +154,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         check_search(search).map_err(|e| Error::usage(format!("--search {search:?}: {e}")))?;
     }
     let user = args.engine.user()?.to_string();
-    let password = read_password(args.engine.password_file.as_deref())?;
+    let password = read_password(&args.engine)?;
     if args
         .engine
         .url
@@ -211,25 +211,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn read_password(file: Option<&std::path::Path>) -> Result<String> {
-    let password = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::config(format!(
-                    "{}: cannot read the password file: {e}",
-                    path.display()
-                ))
-            })?;
-            text.lines().next().unwrap_or("").to_string()
-        }
-        None => match std::env::var("OVIRT_PASSWORD") {
-            Ok(password) => password,
-            Err(_) => {
-                return Err(Error::config(
-                    "no password: set OVIRT_PASSWORD or pass --password-file FILE",
-                ));
-            }
-        },
+fn read_password(engine: &common::cli::Engine) -> Result<String> {
+    let file = engine.password_file.as_deref();
+    let Some(password) = engine.password()? else {
+        return Err(Error::config(
+            "no password: set OVIRT_PASSWORD or pass --password-file FILE",
+        ));
     };
     if password.is_empty() {
         return Err(Error::config(match file {

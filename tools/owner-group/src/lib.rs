@@ -641,6 +641,57 @@ fn read_excludes(args: &Args) -> Result<Vec<String>> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
+    check_args(&args)?;
+    let drop_unowned = args.unowned == "drop";
+    let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
+    let sources = sources(&args.io.inputs)?;
+
+    // Pass 1: every distinct owner set (and any bad line, before a byte is written).
+    let (sets, lists, mut verdicts) = collect_owner_lists(&sources, &rules)?;
+    let reserved = if drop_unowned {
+        None
+    } else {
+        Some(args.unowned.as_str())
+    };
+    let names = assign_names(&sets, &args.name_template, reserved)?;
+    refuse_protected(&names, &sets, &args.protect)?;
+    let lists: Vec<OwnerList> = lists
+        .into_iter()
+        .map(|owners| {
+            let namespace = if owners.is_empty() {
+                (!drop_unowned).then(|| args.unowned.clone())
+            } else {
+                Some(names[&owner_set_key(&owners)].clone())
+            };
+            let json = serde_json::to_vec(&owners).expect("owners encode");
+            OwnerList {
+                owners,
+                json,
+                namespace,
+            }
+        })
+        .collect();
+    verdicts.rewind()?;
+
+    // Pass 2: annotate, from pass 1's verdicts; records are decoded again only for --summary.
+    let (vms, unowned) = write_records(&args, &sources, &lists, &mut verdicts)?;
+    if !args.verbosity.quiet {
+        let fate = if drop_unowned {
+            "dropped".to_string()
+        } else {
+            format!("in namespace {}", args.unowned)
+        };
+        eprintln!(
+            "owner-group: {vms} VMs, {} owner sets, {unowned} VMs without owners ({fate})",
+            sets.len()
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The usage errors that need no input: the name template, `--format` without `--summary`,
+/// `--unowned`'s namespace.
+fn check_args(args: &Args) -> Result<()> {
     check_template(&args.name_template)?;
     if !args.summary && args.format != Format::Jsonl {
         return Err(Error::usage(
@@ -663,10 +714,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.unowned
         )));
     }
-    let rules = OwnerRules::new(&args.owner_role, read_excludes(&args)?);
-    let sources = sources(&args.io.inputs)?;
+    Ok(())
+}
 
-    // Pass 1: every distinct owner set (and any bad line, before a byte is written).
+/// Pass 1's findings: the distinct owner sets (their principals' names), the distinct owner
+/// lists in order of first use, and each record's verdict.
+type OwnerLists = (
+    BTreeMap<OwnerSetKey, Vec<String>>,
+    Vec<Vec<Owner>>,
+    Verdicts,
+);
+
+/// Pass 1: every record's owners, decoded on every core and collected here in input order.
+fn collect_owner_lists(sources: &[Source], rules: &OwnerRules) -> Result<OwnerLists> {
     let mut sets: BTreeMap<OwnerSetKey, Vec<String>> = BTreeMap::new();
     let mut list_index: HashMap<Vec<Owner>, u32> = HashMap::new();
     let mut lists: Vec<Vec<Owner>> = Vec::new();
@@ -678,7 +738,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             path: s.path.clone(),
         })
         .collect();
-    // Records are decoded on every core; their owner lists are collected here, in input order.
     parallel::for_each_line(
         &line_sources,
         |line, here| {
@@ -715,33 +774,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             verdicts.push(index, has_fields, line_len)
         },
     )?;
-    drop(list_index);
-    let reserved = if drop_unowned {
-        None
-    } else {
-        Some(args.unowned.as_str())
-    };
-    let names = assign_names(&sets, &args.name_template, reserved)?;
-    refuse_protected(&names, &sets, &args.protect)?;
-    let lists: Vec<OwnerList> = lists
-        .into_iter()
-        .map(|owners| {
-            let namespace = if owners.is_empty() {
-                (!drop_unowned).then(|| args.unowned.clone())
-            } else {
-                Some(names[&owner_set_key(&owners)].clone())
-            };
-            let json = serde_json::to_vec(&owners).expect("owners encode");
-            OwnerList {
-                owners,
-                json,
-                namespace,
-            }
-        })
-        .collect();
-    verdicts.rewind()?;
+    Ok((sets, lists, verdicts))
+}
 
-    // Pass 2: annotate, from pass 1's verdicts; records are decoded again only for --summary.
+/// Pass 2: the annotated records (or, with --summary, one summary per namespace) into the
+/// output. Returns the VMs read and those without owners.
+fn write_records(
+    args: &Args,
+    sources: &[Source],
+    lists: &[OwnerList],
+    verdicts: &mut Verdicts,
+) -> Result<(u64, u64)> {
     let mut out = Output::create(args.io.output.as_deref())?;
     let out_name = out.name();
     let (mut vms, mut unowned) = (0u64, 0u64);
@@ -749,7 +792,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     {
         let mut writer = Writer::new(&out_name, &mut out);
         let mut buffer = Vec::new();
-        for source in &sources {
+        for source in sources {
             let mut input = source.open()?;
             while let Some(found) = input.next_line() {
                 let (line, here) = found?;
@@ -774,17 +817,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 let vm: OwnershipView =
                     parse_vm_view(line).map_err(|e| Error::data(format!("{here}: {e}")))?;
-                let s = summaries
-                    .entry(namespace.clone())
-                    .or_insert_with(|| NamespaceSummary {
-                        namespace: namespace.clone(),
-                        owner_users: principals(&list.owners, OwnerKind::User),
-                        owner_groups: principals(&list.owners, OwnerKind::Group),
-                        ..Default::default()
-                    });
-                s.vm_count += 1;
-                s.vm_ids.push(vm.id.to_string());
-                s.vm_names.push(vm.name.to_string());
+                summarize(&mut summaries, namespace, list, &vm);
             }
         }
         if verdicts.next()?.is_some() {
@@ -805,16 +838,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         write_summary_rows(&mut out, &out_name, args.format, summaries.values())?;
     }
     out.commit()?;
-    if !args.verbosity.quiet {
-        let fate = if drop_unowned {
-            "dropped".to_string()
-        } else {
-            format!("in namespace {}", args.unowned)
-        };
-        eprintln!(
-            "owner-group: {vms} VMs, {} owner sets, {unowned} VMs without owners ({fate})",
-            sets.len()
-        );
-    }
-    Ok(ExitCode::Ok)
+    Ok((vms, unowned))
+}
+
+/// Counts one VM in its namespace's --summary.
+fn summarize(
+    summaries: &mut BTreeMap<String, NamespaceSummary>,
+    namespace: &str,
+    list: &OwnerList,
+    vm: &OwnershipView,
+) {
+    let s = summaries
+        .entry(namespace.to_string())
+        .or_insert_with(|| NamespaceSummary {
+            namespace: namespace.to_string(),
+            owner_users: principals(&list.owners, OwnerKind::User),
+            owner_groups: principals(&list.owners, OwnerKind::Group),
+            ..Default::default()
+        });
+    s.vm_count += 1;
+    s.vm_ids.push(vm.id.to_string());
+    s.vm_names.push(vm.name.to_string());
 }

@@ -2,11 +2,9 @@
 //! rbac-gen's and plan-gen's objects, plan-gen's preflight report, plan-run's events, ip-budget's
 //! allocations, vm-verify's findings and the address map. Other fields are ignored.
 
-use common::jsonl::{Input, Inputs};
+use common::jsonl::Inputs;
 use common::record::{OwnerKind, VmRecord, parse_vm_record};
 use common::{Error, Result};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,73 +89,9 @@ fn collect_contacts(record: &VmRecord, contacts: &mut BTreeMap<String, Contact>)
     }
 }
 
-/// A plan-gen preflight finding (its `--report`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Finding {
-    pub vm_id: String,
-    pub concern_id: String,
-    pub category: String,
-    #[serde(default)]
-    pub label: Option<String>,
-    #[serde(default)]
-    pub assessment: Option<String>,
-    #[serde(default)]
-    pub left_out: bool,
-}
-
-/// An ip-budget `--allocate` record: one NIC's old and new addresses.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Allocation {
-    pub vm_id: String,
-    #[serde(default)]
-    pub nic: Option<String>,
-    #[serde(default)]
-    pub mac: Option<String>,
-    #[serde(default)]
-    pub source_network: Option<String>,
-    #[serde(default)]
-    pub target: Option<String>,
-    #[serde(default)]
-    pub old_ipv4: Vec<String>,
-    #[serde(default)]
-    pub old_ipv6: Vec<String>,
-    #[serde(default)]
-    pub new_ipv4: Option<String>,
-    #[serde(default)]
-    pub new_ipv6: Option<String>,
-    #[serde(default)]
-    pub changed: bool,
-    #[serde(default)]
-    pub fqdn: Option<String>,
-}
-
-/// A vm-verify finding: one check of one migrated VM.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Check {
-    pub vm: String,
-    pub check: String,
-    pub ok: bool,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub expected: Option<Value>,
-    #[serde(default)]
-    pub actual: Option<Value>,
-}
-
-/// Every line of every file in `paths`, decoded as `T`; errors name the file and line.
-pub fn read_all<T: DeserializeOwned + 'static>(paths: &[PathBuf]) -> Result<Vec<T>> {
-    let mut all = Vec::new();
-    for path in paths {
-        let mut input = Input::open(path)?;
-        while let Some(value) = input.next_value::<T>() {
-            all.push(value?);
-        }
-    }
-    Ok(all)
-}
+/// plan-gen's findings, ip-budget's allocations and vm-verify's checks, as report reads them too.
+pub use common::jsonl::read_all;
+pub use common::record::{Allocation, Check, Finding};
 
 /// A Plan of plan-gen's: where its VMs go and how.
 #[derive(Debug, Clone)]
@@ -254,31 +188,9 @@ pub struct MappedAddress {
 pub fn read_address_map(path: &Path) -> Result<BTreeMap<String, MappedAddress>> {
     let name = path.display().to_string();
     let text = common::jsonl::read_to_string(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .comment(Some(b'#'))
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
     let mut map = BTreeMap::new();
-    let mut first = true;
-    for row in reader.records() {
-        let row = row.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            Error::config(format!("{name}:{line}: not valid CSV: {e}"))
-        })?;
-        let line = row.position().map(|p| p.line()).unwrap_or(0);
-        if row.iter().all(str::is_empty) {
-            continue;
-        }
-        let header = first && {
-            let head = row[0].to_ascii_lowercase();
-            head.contains("owner") || head.contains("principal")
-        };
-        first = false;
-        if header {
-            continue;
-        }
+    for row in common::csvrows::read(&name, &text, &["owner", "principal"])? {
+        let (line, row) = (row.line, row.fields);
         if !(2..=3).contains(&row.len()) || row[0].is_empty() || row[1].is_empty() {
             return Err(Error::config(format!(
                 "{name}:{line}: expected owner,address[,display name], found {} column(s)",
@@ -291,9 +203,9 @@ pub fn read_address_map(path: &Path) -> Result<BTreeMap<String, MappedAddress>> 
                 &row[1]
             ))
         })?;
-        let display_name = row.get(2).filter(|d| !d.is_empty()).map(str::to_string);
+        let display_name = row.get(2).filter(|d| !d.is_empty()).cloned();
         map.insert(
-            row[0].to_string(),
+            row[0].clone(),
             MappedAddress {
                 address,
                 display_name,

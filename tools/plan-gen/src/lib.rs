@@ -298,21 +298,9 @@ fn read_records(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     let mut records = Vec::new();
     common::jsonl::Inputs::new(inputs).for_each(|value: Value, location| {
         let record = parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
-        match record.target_namespace.as_deref() {
-            None => {
-                return Err(Error::data(format!(
-                    "{location}: VM {} has no target_namespace (run owner-group first)",
-                    record.name
-                )));
-            }
-            Some(ns) if !common::names::is_rfc1123_label(ns) => {
-                return Err(Error::data(format!(
-                    "{location}: VM {}: target_namespace {ns:?} is not a valid namespace name",
-                    record.name
-                )));
-            }
-            Some(_) => {}
-        }
+        record
+            .checked_target_namespace()
+            .map_err(|e| Error::data(format!("{location}: {e}")))?;
         records.push(Input {
             record,
             location: location.to_string(),

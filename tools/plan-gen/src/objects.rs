@@ -1,7 +1,7 @@
 //! The Forklift objects: Secret, Providers, NetworkMap, StorageMap and the Plans, with target
 //! names and the split of big namespaces into several plans.
 
-use crate::preflight::{Checked, Vm};
+use crate::preflight::{Checked, Used, Vm};
 use crate::{Args, TARGET_NAMESPACE_LABEL, TOTAL_DISK_BYTES_ANNOTATION, VM_COUNT_ANNOTATION};
 use common::forklift::FORKLIFT_VERSION_ANNOTATION;
 use common::forklift::plan::VM_MACS_ANNOTATION;
@@ -125,18 +125,7 @@ pub struct Credentials {
 impl Credentials {
     pub fn load(args: &Args, _settings: &Settings) -> Result<Self> {
         let user = args.engine.user()?.to_string();
-        let password = match &args.engine.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::config(format!(
-                        "{}: cannot read the password file: {e}",
-                        path.display()
-                    ))
-                })?;
-                text.lines().next().unwrap_or_default().to_string()
-            }
-            None => std::env::var("OVIRT_PASSWORD").unwrap_or_default(),
-        };
+        let password = args.engine.password()?.unwrap_or_default();
         if password.is_empty() {
             return Err(Error::config(
                 "--with-secret needs the engine password: set OVIRT_PASSWORD or give --password-file",
@@ -185,6 +174,50 @@ pub fn build(
     checked: &Checked,
     credentials: Option<&Credentials>,
 ) -> Result<Vec<Value>> {
+    let mut objects = providers(settings, credentials);
+    let providers = json!({
+        "source": settings.reference(&settings.provider),
+        "destination": settings.reference(&settings.destination),
+    });
+
+    let map_name = format!("{}-{}", settings.provider, settings.destination);
+    objects.push(json!({
+        "apiVersion": API_VERSION,
+        "kind": "NetworkMap",
+        "metadata": settings.metadata(&map_name),
+        "spec": {"provider": providers, "map": map_entries(&checked.networks)},
+    }));
+    objects.push(json!({
+        "apiVersion": API_VERSION,
+        "kind": "StorageMap",
+        "metadata": settings.metadata(&map_name),
+        "spec": {"provider": providers, "map": map_entries(&checked.storage)},
+    }));
+
+    let mut by_namespace: BTreeMap<&str, Vec<&Vm>> = BTreeMap::new();
+    for vm in &checked.vms {
+        by_namespace.entry(&vm.namespace).or_default().push(vm);
+    }
+    for (namespace, vms) in by_namespace {
+        let target_names = target_names(&vms);
+        let parts = split(settings, &vms);
+        for (index, part) in parts.iter().enumerate() {
+            let part = PlanPart {
+                namespace,
+                vms: part,
+                index,
+                count: parts.len(),
+                target_names: &target_names,
+            };
+            objects.push(plan(settings, &part, &providers, &map_name)?);
+        }
+    }
+    Ok(objects)
+}
+
+/// The source Provider (with its Secret under `--with-secret`) and, for the local cluster, the
+/// destination Provider `host`.
+fn providers(settings: &Settings, credentials: Option<&Credentials>) -> Vec<Value> {
     let mut objects = Vec::new();
     if let Some(credentials) = credentials {
         let mut data = vec![
@@ -219,121 +252,99 @@ pub fn build(
             "spec": {"type": "openshift", "secret": {}},
         }));
     }
-    let providers = json!({
-        "source": settings.reference(&settings.provider),
-        "destination": settings.reference(&settings.destination),
-    });
+    objects
+}
 
-    let network_map_name = format!("{}-{}", settings.provider, settings.destination);
-    let network_entries: Vec<Value> = checked
-        .networks
-        .iter()
+/// A NetworkMap's or StorageMap's `spec.map`: one entry per mapped source the plans use.
+fn map_entries<D: serde::Serialize>(used: &BTreeMap<String, Used<D>>) -> Vec<Value> {
+    used.iter()
         .filter_map(|(id, used)| {
             let destination = serde_json::to_value(used.destination.as_ref()?).ok()?;
             Some(
                 json!({"source": source_ref(id, used.name.as_deref()), "destination": destination}),
             )
         })
-        .collect();
-    objects.push(json!({
-        "apiVersion": API_VERSION,
-        "kind": "NetworkMap",
-        "metadata": settings.metadata(&network_map_name),
-        "spec": {"provider": providers, "map": network_entries},
-    }));
-    let storage_entries: Vec<Value> = checked
-        .storage
-        .iter()
-        .filter_map(|(id, used)| {
-            let destination = serde_json::to_value(used.destination.as_ref()?).ok()?;
-            Some(
-                json!({"source": source_ref(id, used.name.as_deref()), "destination": destination}),
-            )
-        })
-        .collect();
-    objects.push(json!({
-        "apiVersion": API_VERSION,
-        "kind": "StorageMap",
-        "metadata": settings.metadata(&network_map_name),
-        "spec": {"provider": providers, "map": storage_entries},
-    }));
+        .collect()
+}
 
-    let mut by_namespace: BTreeMap<&str, Vec<&Vm>> = BTreeMap::new();
-    for vm in &checked.vms {
-        by_namespace.entry(&vm.namespace).or_default().push(vm);
-    }
-    for (namespace, vms) in by_namespace {
-        let target_names = target_names(&vms);
-        let parts = split(settings, &vms);
-        let numbered = parts.len() > 1;
-        for (index, part) in parts.iter().enumerate() {
-            let name = settings.plan_name(namespace, numbered.then_some(index + 1))?;
-            let total = common::size::sum_bytes(part.iter().map(|vm| vm.disk_bytes));
-            let vm_refs: Vec<Value> = part
-                .iter()
-                .map(|vm| {
-                    let mut entry = json!({"id": vm.record.id, "name": vm.record.name});
-                    if let Some(target) = target_names.get(vm.record.id.as_str()) {
-                        entry["targetName"] = Value::from(target.clone());
-                    }
-                    entry
-                })
-                .collect();
-            let macs: serde_json::Map<String, Value> = part
-                .iter()
-                .filter_map(|vm| {
-                    let macs: Vec<&str> = vm
-                        .record
-                        .nics()
-                        .iter()
-                        .filter_map(|n| n.mac.as_deref())
-                        .collect();
-                    (!macs.is_empty()).then(|| (vm.record.id.clone(), json!(macs)))
-                })
-                .collect();
-            let description = if numbered {
-                format!(
-                    "oVirt VMs for namespace {namespace}, part {} of {}, by liftkit",
-                    index + 1,
-                    parts.len()
-                )
-            } else {
-                format!("oVirt VMs for namespace {namespace}, by liftkit")
-            };
-            let mut spec = json!({
-                "description": description,
-                "targetNamespace": namespace,
-                "type": if settings.warm { "warm" } else { "cold" },
-                "provider": providers,
-                "map": {
-                    "network": settings.reference(&network_map_name),
-                    "storage": settings.reference(&network_map_name),
-                },
-                "vms": vm_refs,
-            });
-            if settings.warm {
-                // Forklift releases before `type` read only the deprecated flag.
-                spec["warm"] = Value::from(true);
+/// One Plan's share of a namespace's VMs: part `index` of `count`.
+struct PlanPart<'a> {
+    namespace: &'a str,
+    vms: &'a [&'a Vm],
+    index: usize,
+    count: usize,
+    target_names: &'a BTreeMap<&'a str, String>,
+}
+
+/// The Plan of one part, its annotations saying what it moves.
+fn plan(settings: &Settings, part: &PlanPart, providers: &Value, map_name: &str) -> Result<Value> {
+    let (namespace, numbered) = (part.namespace, part.count > 1);
+    let name = settings.plan_name(namespace, numbered.then_some(part.index + 1))?;
+    let total = common::size::sum_bytes(part.vms.iter().map(|vm| vm.disk_bytes));
+    let vm_refs: Vec<Value> = part
+        .vms
+        .iter()
+        .map(|vm| {
+            let mut entry = json!({"id": vm.record.id, "name": vm.record.name});
+            if let Some(target) = part.target_names.get(vm.record.id.as_str()) {
+                entry["targetName"] = Value::from(target.clone());
             }
-            objects.push(json!({
-                "apiVersion": API_VERSION,
-                "kind": "Plan",
-                "metadata": {
-                    "name": name,
-                    "namespace": settings.namespace,
-                    "labels": {MANAGED_BY_LABEL: MANAGED_BY, TARGET_NAMESPACE_LABEL: namespace},
-                    "annotations": {
-                        TOTAL_DISK_BYTES_ANNOTATION: total.to_string(),
-                        VM_COUNT_ANNOTATION: part.len().to_string(),
-                        FORKLIFT_VERSION_ANNOTATION: settings.forklift_version.as_str(),
-                        VM_MACS_ANNOTATION: Value::Object(macs).to_string(),
-                    },
-                },
-                "spec": spec,
-            }));
-        }
+            entry
+        })
+        .collect();
+    let macs: serde_json::Map<String, Value> = part
+        .vms
+        .iter()
+        .filter_map(|vm| {
+            let macs: Vec<&str> = vm
+                .record
+                .nics()
+                .iter()
+                .filter_map(|n| n.mac.as_deref())
+                .collect();
+            (!macs.is_empty()).then(|| (vm.record.id.clone(), json!(macs)))
+        })
+        .collect();
+    let description = if numbered {
+        format!(
+            "oVirt VMs for namespace {namespace}, part {} of {}, by liftkit",
+            part.index + 1,
+            part.count
+        )
+    } else {
+        format!("oVirt VMs for namespace {namespace}, by liftkit")
+    };
+    let mut spec = json!({
+        "description": description,
+        "targetNamespace": namespace,
+        "type": if settings.warm { "warm" } else { "cold" },
+        "provider": providers,
+        "map": {
+            "network": settings.reference(map_name),
+            "storage": settings.reference(map_name),
+        },
+        "vms": vm_refs,
+    });
+    if settings.warm {
+        // Forklift releases before `type` read only the deprecated flag.
+        spec["warm"] = Value::from(true);
     }
-    Ok(objects)
+    Ok(json!({
+        "apiVersion": API_VERSION,
+        "kind": "Plan",
+        "metadata": {
+            "name": name,
+            "namespace": settings.namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, TARGET_NAMESPACE_LABEL: namespace},
+            "annotations": {
+                TOTAL_DISK_BYTES_ANNOTATION: total.to_string(),
+                VM_COUNT_ANNOTATION: part.vms.len().to_string(),
+                FORKLIFT_VERSION_ANNOTATION: settings.forklift_version.as_str(),
+                VM_MACS_ANNOTATION: Value::Object(macs).to_string(),
+            },
+        },
+        "spec": spec,
+    }))
 }
 
 fn source_ref(id: &str, name: Option<&str>) -> Value {

@@ -202,15 +202,74 @@ fn destination(target: &NetworkTarget) -> plan::Destination<'_> {
     }
 }
 
-/// Forklift's per-VM concerns and the plan conditions that depend on the VM alone.
+/// What one rule of the preflight reads: the VM's findings so far (it adds its own), what its
+/// NICs and disks resolve to, the sources seen, and the Forklift version.
+type VmCheck = fn(&mut VmFindings, &VmNetworks, &Sources, ForkliftVersion);
+
+/// One rule of the preflight: the plan conditions it reports (none for the concerns, which
+/// have their own table) and the check that reproduces Forklift's. Each entry cites where
+/// Forklift makes the finding, as `concerns.rs` cites its policies.
+struct VmRule {
+    reports: &'static [&'static plan::Condition],
+    check: VmCheck,
+}
+
+/// The per-VM rules: Forklift's concerns, then the plan conditions that depend on the VM alone
+/// (common::forklift::plan cites each condition's line at both versions). The findings are
+/// sorted afterwards, so this order is only that of `--hide`'s list of ids.
+const VM_RULES: &[VmRule] = &[
+    // Forklift v2.12.5 validation/policies/io/konveyor/forklift/ovirt/*.rego, one entry each in
+    // common::forklift::concerns::RULES.
+    VmRule {
+        reports: &[],
+        check: concerns_of,
+    },
+    // Forklift v2.12.5 pkg/controller/plan/validation.go:765 (Type: VMNetworksNotMapped).
+    VmRule {
+        reports: &[&plan::NETWORKS_NOT_MAPPED],
+        check: networks_not_mapped,
+    },
+    // Forklift v2.12.5 validation.go:773 (Type: VMStorageNotMapped); LUN disks are not mapped.
+    VmRule {
+        reports: &[&plan::STORAGE_NOT_MAPPED],
+        check: storage_not_mapped,
+    },
+    // Forklift v2.12.5 validation.go:781 (Type: VMStorageNotSupported), from the oVirt
+    // validator's canImportDirectDisksFromProvider (adapter/ovirt/validator.go:197).
+    VmRule {
+        reports: &[&plan::STORAGE_NOT_SUPPORTED],
+        check: |out, _, _, _| direct_lun(out),
+    },
+    // Forklift v2.12.5 validation.go:797 and :805 (Types: VMMultiplePodNetworkMappings,
+    // VMDuplicateNADMappings), from adapter/base/network.go:82 ValidateNetworkDuplicates.
+    VmRule {
+        reports: &[&plan::MULTIPLE_POD, &plan::DUPLICATE_NAD],
+        check: |out, mine, _, version| network_findings(out, mine, version),
+    },
+    // Forklift v2.12.5 validation.go:912 (Type: InvalidDiskSizes), from the oVirt validator's
+    // InvalidDiskSizes (adapter/ovirt/validator.go:32).
+    VmRule {
+        reports: &[&plan::INVALID_DISK_SIZES],
+        check: invalid_disk_sizes,
+    },
+];
+
+/// Forklift's per-VM concerns and the plan conditions that depend on the VM alone: every rule
+/// of [`VM_RULES`].
 fn vm_findings(
     out: &mut VmFindings,
     mine: &VmNetworks,
     sources: &Sources,
     version: ForkliftVersion,
 ) {
-    let vm = out.vm;
-    for concern in concerns::evaluate(vm, version) {
+    for rule in VM_RULES {
+        (rule.check)(out, mine, sources, version);
+    }
+}
+
+/// The oVirt concerns Forklift's validation policies raise on the VM.
+fn concerns_of(out: &mut VmFindings, _: &VmNetworks, _: &Sources, version: ForkliftVersion) {
+    for concern in concerns::evaluate(out.vm, version) {
         out.push(
             concern.id,
             concern.category,
@@ -218,27 +277,40 @@ fn vm_findings(
             concern.assessment,
         );
     }
-    direct_lun(out);
-    let invalid = plan::invalid_disk_sizes(vm);
-    if !invalid.is_empty() {
-        let names: Vec<&str> = invalid
-            .iter()
-            .map(|d| {
-                d.alias
-                    .as_deref()
-                    .or(d.disk_id.as_deref())
-                    .unwrap_or(&d.attachment_id)
-            })
-            .collect();
-        out.condition(
-            &plan::INVALID_DISK_SIZES,
-            format!(
-                "disk {} has a size of 0 (a LUN: its logical unit; else its provisioned size); Forklift's oVirt validator refuses the VM (validator.go InvalidDiskSizes)",
-                names.join(", ")
-            ),
-        );
-    }
+}
 
+/// InvalidDiskSizes: a disk of size 0 (`plan::invalid_disk_sizes`).
+fn invalid_disk_sizes(out: &mut VmFindings, _: &VmNetworks, _: &Sources, _: ForkliftVersion) {
+    let invalid = plan::invalid_disk_sizes(out.vm);
+    if invalid.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = invalid
+        .iter()
+        .map(|d| {
+            d.alias
+                .as_deref()
+                .or(d.disk_id.as_deref())
+                .unwrap_or(&d.attachment_id)
+        })
+        .collect();
+    out.condition(
+        &plan::INVALID_DISK_SIZES,
+        format!(
+            "disk {} has a size of 0 (a LUN: its logical unit; else its provisioned size); Forklift's oVirt validator refuses the VM (validator.go InvalidDiskSizes)",
+            names.join(", ")
+        ),
+    );
+}
+
+/// VMNetworksNotMapped: a NIC's network no --network-map rule covers, or a NIC without a vNIC
+/// profile (no network a map could cover).
+fn networks_not_mapped(
+    out: &mut VmFindings,
+    mine: &VmNetworks,
+    sources: &Sources,
+    _: ForkliftVersion,
+) {
     let unmapped_nets: BTreeSet<&str> = mine
         .nics
         .iter()
@@ -259,6 +331,15 @@ fn vm_findings(
     if !reasons.is_empty() {
         out.condition(&plan::NETWORKS_NOT_MAPPED, reasons.join("; "));
     }
+}
+
+/// VMStorageNotMapped: a storage domain of the VM's image disks no --storage-map rule covers.
+fn storage_not_mapped(
+    out: &mut VmFindings,
+    mine: &VmNetworks,
+    sources: &Sources,
+    _: ForkliftVersion,
+) {
     let unmapped_storage: BTreeSet<&str> = mine
         .storage
         .iter()
@@ -272,7 +353,6 @@ fn vm_findings(
             format!("no --storage-map rule covers {list}"),
         );
     }
-    network_findings(out, mine, version);
 }
 
 /// VMStorageNotSupported: direct LUN disks need engine 4.5.2.1 (validator.go DirectStorage).
@@ -459,13 +539,7 @@ fn planned(
                 used.vms.insert(input.record.name.clone());
             }
         }
-        let disk_bytes = input
-            .record
-            .disks()
-            .iter()
-            .filter(|d| !d.is_lun())
-            .map(common::record::Disk::copied_bytes);
-        let disk_bytes = common::size::sum_bytes(disk_bytes);
+        let disk_bytes = input.record.copied_bytes();
         let namespace = input.record.target_namespace.clone().unwrap_or_default();
         vms.push(Vm {
             record: input.record,
@@ -563,17 +637,7 @@ pub fn finding_ids() -> Vec<&'static str> {
         .chain(concerns::LIFTKIT_RULES)
         .map(|r| r.id)
         .collect();
-    ids.extend(
-        [
-            &plan::NETWORKS_NOT_MAPPED,
-            &plan::STORAGE_NOT_MAPPED,
-            &plan::STORAGE_NOT_SUPPORTED,
-            &plan::MULTIPLE_POD,
-            &plan::DUPLICATE_NAD,
-            &plan::INVALID_DISK_SIZES,
-        ]
-        .map(|c| c.kind),
-    );
+    ids.extend(VM_RULES.iter().flat_map(|r| r.reports).map(|c| c.kind));
     ids.push(MAC_DUPLICATE);
     ids
 }

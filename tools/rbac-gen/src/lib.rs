@@ -240,18 +240,9 @@ fn read_records(
     common::jsonl::Inputs::new(inputs).for_each(|value: Value, location| {
         let record: VmRecord =
             parse_vm_record(value).map_err(|e| Error::data(format!("{location}: {e}")))?;
-        let Some(namespace) = record.target_namespace.as_deref() else {
-            return Err(Error::data(format!(
-                "{location}: VM {} has no target_namespace (run owner-group first)",
-                record.name
-            )));
-        };
-        if !names::is_rfc1123_label(namespace) {
-            return Err(Error::data(format!(
-                "{location}: VM {}: target_namespace {namespace:?} is not a valid namespace name",
-                record.name
-            )));
-        }
+        let namespace = record
+            .checked_target_namespace()
+            .map_err(|e| Error::data(format!("{location}: {e}")))?;
         if let Some(why) = protect.refuses(namespace) {
             return Err(Error::data(format!(
                 "{location}: VM {}: target_namespace {why}: refused as a target",

@@ -19,41 +19,16 @@ impl UserMap {
     }
 
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .comment(Some(b'#'))
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
         let mut names = BTreeMap::new();
-        let mut first = true;
-        for row in reader.records() {
-            let row = row.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                Error::config(format!("{name}:{line}: not valid CSV: {e}"))
-            })?;
-            let line = row.position().map(|p| p.line()).unwrap_or(0);
-            if row.iter().all(str::is_empty) {
-                continue;
-            }
-            let is_header = first
-                && row
-                    .get(0)
-                    .is_some_and(|f| f.to_ascii_lowercase().contains("principal"));
-            first = false;
-            if is_header {
-                continue;
-            }
-            if row.len() != 2 || row.iter().any(str::is_empty) {
+        for row in common::csvrows::read(name, text, &["principal"])? {
+            let line = row.line;
+            if row.fields.len() != 2 || row.fields.iter().any(String::is_empty) {
                 return Err(Error::config(format!(
                     "{name}:{line}: expected 2 columns (ovirt principal, cluster name), found {}",
-                    row.iter()
-                        .map(|f| format!("{f:?}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    row.quoted()
                 )));
             }
-            let (principal, cluster) = (row[0].to_string(), row[1].to_string());
+            let (principal, cluster) = (row.fields[0].clone(), row.fields[1].clone());
             if let Some(previous) = names.insert(principal.clone(), cluster.clone())
                 && previous != cluster
             {

@@ -2,7 +2,7 @@
 //! plan from its start to its end (or to the last event while it runs), a mark per VM when it
 //! finished, and the downtime window shaded.
 
-use crate::bars::{cut, round};
+use crate::bars::{Tick, cut, round};
 use crate::timeline::Timeline;
 use crate::timescale::TimeScale;
 use common::size::human_bytes;
@@ -24,15 +24,9 @@ pub struct Gantt {
     pub plot_right: f64,
     pub plot_top: f64,
     pub plot_bottom: f64,
-    pub ticks: Vec<TickMark>,
+    pub ticks: Vec<Tick>,
     pub windows: Vec<Span>,
     pub rows: Vec<PlanRow>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TickMark {
-    pub x: f64,
-    pub label: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,7 +146,7 @@ pub fn layout(timeline: &Timeline, scale: &TimeScale) -> Gantt {
         ticks: scale
             .ticks()
             .into_iter()
-            .map(|(t, label)| TickMark { x: x(t), label })
+            .map(|(t, label)| Tick { x: x(t), label })
             .collect(),
         windows: scale
             .windows()

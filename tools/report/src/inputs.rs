@@ -1,13 +1,9 @@
 //! The liftkit outputs report reads, each decoded into the few fields its section shows; every
 //! other field is ignored, so newer outputs still read.
 
-use common::Result;
-use common::jsonl::Input;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// A VM record (ovirt-dump, vm-select, owner-group): what the summary counts.
 #[derive(Debug, Clone, Deserialize)]
@@ -114,48 +110,9 @@ pub struct AddressRow {
     pub changed: Option<bool>,
 }
 
-/// A plan-gen preflight finding (`--report`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Finding {
-    pub vm_name: String,
-    #[serde(default)]
-    pub target_namespace: Option<String>,
-    pub concern_id: String,
-    pub category: String,
-    #[serde(default)]
-    pub label: Option<String>,
-    #[serde(default)]
-    pub assessment: Option<String>,
-    #[serde(default)]
-    pub left_out: bool,
-}
-
-/// A vm-verify finding: one check of one migrated VM.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Check {
-    pub vm: String,
-    pub check: String,
-    pub ok: bool,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// Every line of every file in `paths`, decoded as `T`; errors name the file and line.
-pub fn read_all<T: DeserializeOwned + 'static>(paths: &[PathBuf]) -> Result<Vec<T>> {
-    let mut all = Vec::new();
-    for path in paths {
-        read_file(path, &mut all)?;
-    }
-    Ok(all)
-}
-
-fn read_file<T: DeserializeOwned + 'static>(path: &Path, into: &mut Vec<T>) -> Result<()> {
-    let mut input = Input::open(path)?;
-    while let Some(value) = input.next_value::<T>() {
-        into.push(value?);
-    }
-    Ok(())
-}
+/// plan-gen's findings and vm-verify's checks, as owner-notice reads them too.
+pub use common::jsonl::read_all;
+pub use common::record::{Check, Finding};
 
 /// plan-run's events, read by plan-run's own reader.
 pub use plan_run::events::{Event, read_events};

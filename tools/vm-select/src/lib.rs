@@ -7,8 +7,7 @@ use common::output::Output;
 use common::record::{VmRecord, parse_vm_record};
 use common::{Error, ExitCode, Result};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -159,30 +158,14 @@ fn parse_statuses(given: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Parses `90d`, `12w`, `36h`, `30m`, `45s` into seconds.
+/// Parses `90d`, `12w`, `36h`, `30m`, `45s` into whole seconds (`common::duration`'s syntax).
 pub fn parse_duration(text: &str) -> std::result::Result<i64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| {
-        format!("{text:?} is not a duration (expected a number and s, m, h, d or w, like 90d)")
-    })?;
-    let unit_seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (expected s, m, h, d or w)"
-            ));
-        }
-    };
-    n.checked_mul(unit_seconds)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    let secs = common::duration::parse_secs(text)?;
+    // i64::MAX as f64 rounds up to 2^63: anything from there on does not fit.
+    if !secs.is_finite() || secs >= i64::MAX as f64 {
+        return Err(format!("{:?} is too long", text.trim()));
+    }
+    Ok(secs.round() as i64)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -572,49 +555,20 @@ fn select_from(
     counts: &mut Counts,
     out: &mut impl Write,
 ) -> Result<()> {
-    let (source, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
-        (
-            "stdin".into(),
-            Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
-        )
-    } else {
-        let file =
-            File::open(path).map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-        (
-            path.display().to_string(),
-            Box::new(BufReader::with_capacity(1 << 16, file)),
-        )
-    };
-    let mut reader = reader;
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::no_input(format!("{source}:{}: {e}", number + 1)))?;
-        if n == 0 {
-            return Ok(());
-        }
-        number += 1;
-        let text = std::str::from_utf8(&line)
-            .map_err(|_| Error::data(format!("{source}:{number}: line is not valid UTF-8")))?;
-        if text.trim().is_empty() {
-            continue;
-        }
+    let mut input = common::jsonl::Input::open(path)?;
+    while let Some(line) = input.next_raw_line() {
+        let (text, here) = line?;
         let value: serde_json::Value = common::jsonl::parse_value(text).map_err(|e| {
             Error::data(format!(
-                "{source}:{number}: {}",
+                "{here}: {}",
                 common::jsonl::describe_json_error(&e)
             ))
         })?;
-        let vm =
-            parse_vm_record(value).map_err(|e| Error::data(format!("{source}:{number}: {e}")))?;
+        let vm = parse_vm_record(value).map_err(|e| Error::data(format!("{here}: {e}")))?;
         counts.read += 1;
         let verdict = filter.judge(&vm);
         let write = |out: &mut dyn Write| -> Result<()> {
-            let body = text.trim_end_matches(['\n', '\r']);
-            out.write_all(body.as_bytes())
+            out.write_all(text.as_bytes())
                 .and_then(|_| out.write_all(b"\n"))
                 .map_err(|e| common::error::write_error("output", &e))
         };
@@ -634,7 +588,7 @@ fn select_from(
                     // escapes them for the terminal.
                     counts.explained.push(
                         serde_json::json!({"vm": vm.name, "id": vm.id,
-                            "line": format!("{source}:{number}"), "criterion": criterion,
+                            "line": here.to_string(), "criterion": criterion,
                             "reason": reason})
                         .as_object()
                         .cloned()
@@ -644,4 +598,5 @@ fn select_from(
             }
         }
     }
+    Ok(())
 }
