@@ -423,15 +423,20 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
             .cloned()
             .unwrap_or_else(|| panic!("no {name} step: {vm}"))
     };
-    let cutover_started: jiff::Timestamp = step("Cutover")["started"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // forklift-sim's clock (--clock-start plus simulated time) stands for Forklift's
+    // time.Now(): the cutover begins once that clock reaches spec.cutover (Forklift v2.12.5
+    // migration.go `(*Migration).execute`, CopyingPaused, `!Spec.Cutover.After(time.Now())`).
+    let cut = sim
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "vm_cutover")
+        .expect("no vm_cutover event");
+    let cutover_started: jiff::Timestamp = cut["sim_time"].as_str().unwrap().parse().unwrap();
     assert!(
         cutover_started >= cutover,
-        "cutover at {cutover_started}, before {cutover}"
+        "cutover at {cutover_started} (simulated), before {cutover}"
     );
+    assert!(step("Cutover")["started"].is_string());
     assert_eq!(step("Cutover")["phase"], "Completed");
     let warm = &vm["warm"];
     let precopies = warm["precopies"].as_array().unwrap();
@@ -472,9 +477,10 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
 }
 
 /// plan-gen --warm's objects for one demo VM in `ns` (its target namespace too), applied, with
-/// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s), and a
-/// Migration whose cutover is `cutover_in_secs` real seconds away. Returns the simulator, the
-/// plan's name and the cutover time.
+/// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s) from a
+/// clock set to now, and a Migration whose cutover is `cutover_in_secs` real seconds away on
+/// that clock (600 times as many simulated seconds). Returns the simulator, the plan's name and
+/// the cutover time (simulated clock).
 async fn start_warm_plan(
     client: &kube::Client,
     ns: &str,
@@ -499,6 +505,8 @@ async fn start_warm_plan(
         .find(|o| o["kind"] == "Plan")
         .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
         .unwrap();
+    let clock_start = jiff::Timestamp::now();
+    let clock_text = clock_start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let sim = kubebed::ForkliftSim::start(
         bed,
         &pipeline::world_path(),
@@ -506,6 +514,8 @@ async fn start_warm_plan(
             "--namespace",
             ns,
             "--events",
+            "--clock-start",
+            &clock_text,
             "--time-scale",
             "600",
             "--precopy-interval",
@@ -531,7 +541,11 @@ async fn start_warm_plan(
         assert!(Instant::now() < deadline, "plan not Ready");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let cutover = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(cutover_in_secs);
+    // The simulated clock runs 600 times as fast from about clock_start (the process starts
+    // right after it; plans take real seconds to be Ready, so the cutover counts from now).
+    let elapsed = jiff::Timestamp::now().duration_since(clock_start).as_secs_f64();
+    let cutover = clock_start
+        + jiff::SignedDuration::from_secs_f64(600.0 * (elapsed + cutover_in_secs as f64));
     let cutover_text = cutover.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     start_migration(client, ns, &plan, &cutover_text).await;
     (sim, plan, cutover_text.parse().unwrap())
