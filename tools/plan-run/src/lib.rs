@@ -52,7 +52,7 @@ with Forklift's condition, and not started.
 
 Progress comes from the watch API (Plans and Migrations), survives API server restarts, and is
 written to stdout as JSON lines: {time, event, plan, namespace, ...} with event one of applied,
-ready, blocked, started, attached, vm-progress, vm-succeeded, vm-failed, vm-canceled,
+ready, blocked, started, attached, cutover, vm-progress, vm-succeeded, vm-failed, vm-canceled,
 plan-finished, deleted (the Plan or its running Migration was deleted: the plan ends there),
 skipped, access. Progress bars on a terminal only; a summary on stderr. Starts wait until every
 namespace's Plans have been listed once (60 s at most, then the namespaces not listed are named);
@@ -114,13 +114,32 @@ limit is an event `concurrency` (vm_limit, previous_vm_limit, action increase/ba
 reason, rate_bytes_per_sec, copying_vms). --bandwidth fixed, or a RATE, keeps only the limits
 given.
 
+Warm plans (spec.type warm) start at any time, under the same limits (their precopies copy the
+disks while the VMs run); only their cutovers fall in --window. plan-run sets each warm
+Migration's spec.cutover (Forklift v2.12.5 migration.go: a VM waiting between precopies cuts over
+once spec.cutover is not after now, right after its first copy when it is past already; the
+Migration is read again at every reconcile, so a running Migration without a cutover, or with one
+still ahead, is patched to plan-run's) so that the cutovers follow each other inside the window,
+shortest downtime first, each with the link to itself. A plan's downtime is estimated as
+  downtime = sum over its disks of min(allocated x c / 100 x P / 3600, size) / R + O
+with c --warm-change-rate, P --precopy-interval, R --cutover-rate (else --bandwidth RATE, else in
+--simulate the link's bandwidth capped per disk transfer, else 1 Gbit/s) and O half of
+--per-vm-overhead (the VM's creation); allocated bytes from --records (without, the plan's bytes).
+Each is an event cutover (cutover, downtime_secs, window_opens, window_closes, fits; patched: true
+when set on a running Migration). A cutover that does not fit tonight's window goes to the next
+night's, with fits: false, its VMs named, and a line on stderr. Without --window each cutover is
+set to when its Migration starts: Forklift cuts over as soon as the first copy is done.
+
 --simulate needs no cluster: the same scheduler and controller, fed by a model of the shared link
 (--link-model NAME|FILE, the models forklift-sim takes, or --bandwidth RATE for a plain link of
 that rate, common::linkmodel) and of Forklift's VM slots (--max-vm-inflight), write the same
 events at simulated times and a final `simulation` line: makespan, the honest lower bound (the
 total bytes at the best aggregate rate the link can carry at each hour, and no less than a class's
 bytes at its write cap or the longest VM's own copy at the per-transfer cap plus its overhead) and
-their ratio. Reads plan-gen's output directly. The link carries one transfer per
+their ratio; a warm plan's VMs precopy every --precopy-interval (what the guest changed since the
+last snapshot) until the plan's cutover, then copy what is left and are created, and their
+vm-succeeded events carry cutover, precopies and downtime_secs (from the cutover to the VM's
+creation). Reads plan-gen's output directly. The link carries one transfer per
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
