@@ -772,6 +772,9 @@ fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
             .to_string();
         assert!(line.contains(said), "{line}");
         assert!(line.contains("2026-11-27 23:09 UTC"), "{line}");
-        assert!(line.contains("keeps running while its disks are copied (precopies)"), "{line}");
+        assert!(
+            line.contains("keeps running while its disks are copied (precopies)"),
+            "{line}"
+        );
     }
 }

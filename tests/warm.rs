@@ -989,7 +989,7 @@ async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it(
     // The window opens on the first whole minute three hours from now (UTC), 18 s away on
     // forklift-sim's clock, and lasts two hours.
     let opens =
-        jiff::Timestamp::from_second((clock_start.as_second() + 10_800).div_ceil(60) * 60).unwrap();
+        jiff::Timestamp::from_second((clock_start.as_second() + 10_800 + 59) / 60 * 60).unwrap();
     let closes = opens + jiff::SignedDuration::from_secs(7200);
     let hm = |t: jiff::Timestamp| t.strftime("%H:%M").to_string();
     let window = format!("{}-{}", hm(opens), hm(closes));
@@ -1091,9 +1091,11 @@ async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it(
         .filter(|e| e["event"] == "vm_precopied")
         .map(sim_time)
         .collect();
+    // Copies end before the window opens (the first and at least one precopy); a precopy under
+    // way when it opens ends first: Forklift looks at spec.cutover only in CopyingPaused.
     assert!(
-        !precopied.is_empty() && precopied.iter().all(|t| *t < opens),
-        "{precopied:?}"
+        precopied.iter().filter(|t| **t < opens).count() >= 2,
+        "copies ended at {precopied:?}, the window opens at {opens}"
     );
     let off = sim_events
         .iter()

@@ -305,10 +305,16 @@ pub fn job_args(args: &Args) -> Vec<String> {
         flag("warm-change-rate", Some(args.warm_change_rate.to_string()));
     }
     if args.precopy_interval != 3600.0 {
-        flag("precopy-interval", Some(format!("{}s", args.precopy_interval)));
+        flag(
+            "precopy-interval",
+            Some(format!("{}s", args.precopy_interval)),
+        );
     }
     if args.per_vm_overhead != 60.0 {
-        flag("per-vm-overhead", Some(format!("{}s", args.per_vm_overhead)));
+        flag(
+            "per-vm-overhead",
+            Some(format!("{}s", args.per_vm_overhead)),
+        );
     }
     if let Some(rate) = args.cutover_rate {
         flag("cutover-rate", Some(format!("{rate}B/s")));
