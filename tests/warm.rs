@@ -980,9 +980,57 @@ fn simulated_warm_cutover_is_in_the_window_with_the_closed_form_downtime() {
 /// over inside the window; plan-run's `cutover` event forecasts the closed-form downtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it() {
+    warm_cutover_in_the_window("warm-win", false).await;
+}
+
+/// The same with the plan's Migration already running, without a cutover (started by hand, or
+/// by a plan-run that was stopped): plan-run attaches to it and patches its `spec.cutover`,
+/// which Forklift v2.12.5 allows (the validating webhook checks only that the user may create
+/// VirtualMachines in the target namespace) and honours (the Migration is read again at each
+/// reconcile, controller.go `activeMigration`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_run_patches_the_cutover_onto_a_running_warm_migration() {
+    warm_cutover_in_the_window("warm-patch", true).await;
+}
+
+/// A Migration `<plan>-1` of `plan` without a cutover, once the plan is Ready.
+async fn start_migration_without_cutover(
+    client: &kube::Client,
+    ns: &str,
+    objects: &str,
+    plan: &str,
+) {
+    for line in std::fs::read_to_string(objects).unwrap().lines() {
+        apply(client, &serde_json::from_str(line).unwrap()).await;
+    }
+    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !plans.get(plan).await.unwrap().data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    {
+        assert!(Instant::now() < deadline, "plan not Ready");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Migration"));
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Migration",
+        "metadata": {"name": format!("{plan}-1"), "namespace": ns},
+        "spec": {"plan": {"name": plan, "namespace": ns}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+}
+
+/// Runs plan-run with a window three hours ahead on one warm plan (its Migration started
+/// beforehand without a cutover when `precreate`) and checks the cutover, as the tests above say.
+async fn warm_cutover_in_the_window(prefix: &str, precreate: bool) {
     let bed = kubebed::Testbed::shared();
     let client = bed.client().await;
-    let ns = bed.namespace("warm-win").await;
+    let ns = bed.namespace(prefix).await;
     let dir = tempfile::tempdir().unwrap();
     let (objects, records, plan) = one_warm_plan(dir.path(), "rdu-web-02", &ns);
     let clock_start = jiff::Timestamp::now();
@@ -1014,6 +1062,9 @@ async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it(
             "300ms",
         ],
     );
+    if precreate {
+        start_migration_without_cutover(&client, &ns, &objects, &plan).await;
+    }
     let kubeconfig = bed.kubeconfig.to_str().unwrap().to_string();
     let args = vec![
         "--kubeconfig".to_string(),
@@ -1047,6 +1098,19 @@ async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it(
     let at: jiff::Timestamp = cut["cutover"].as_str().unwrap().parse().unwrap();
     assert_eq!(at, opens, "{cut}");
     assert_eq!(cut["fits"], true);
+    assert_eq!(
+        cut["patched"].as_bool().unwrap_or(false),
+        precreate,
+        "{cut}"
+    );
+    let first = events
+        .iter()
+        .find(|e| e["event"] == "started" || e["event"] == "attached")
+        .unwrap();
+    assert_eq!(
+        first["event"],
+        if precreate { "attached" } else { "started" }
+    );
     let expected = expected_downtime(&world_vm_disks("rdu-web-02"), 2.0, 600.0, 125e6);
     let forecast = cut["downtime_secs"].as_f64().unwrap();
     assert!(
