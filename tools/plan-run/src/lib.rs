@@ -535,8 +535,7 @@ pub fn plan_disk_usage(
         .iter()
         .filter(|v| !usage.contains_key(&v.id))
         .count() as u64;
-    if unknown > 0 {
-        let share = plan.bytes.saturating_sub(known) / unknown;
+    if let Some(share) = plan.bytes.saturating_sub(known).checked_div(unknown) {
         disks.extend((0..unknown).map(|_| (share, share)));
     }
     disks
