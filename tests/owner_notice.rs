@@ -730,4 +730,51 @@ fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
         text.contains("Window: 2026-11-27 22:00 UTC to 2026-11-27 23:10 UTC"),
         "{text}"
     );
+
+    // With plan-run's warm schedule (issue 15 part 3): its `cutover` event forecasts the plan's
+    // downtime, a simulated vm-succeeded gives the VM's own; the VM's wins, the forecast stands
+    // in for VMs without one (a live run's), and the notice says the VM runs during precopies.
+    for (vm_downtime, said) in [(Some(63.4), "up to 1m 03s"), (None, "up to 2m 00s")] {
+        let mut succeeded = json!({"time": "2026-11-27T23:10:00Z", "event": "vm-succeeded",
+            "plan": "warm-plan", "namespace": "mig", "vm_id": "id-b", "vm_name": "app-b"});
+        if let Some(secs) = vm_downtime {
+            succeeded["downtime_secs"] = json!(secs);
+        }
+        let warm_events = [
+            json!({"time": "2026-11-27T20:00:00Z", "event": "started", "plan": "warm-plan", "namespace": "mig"}),
+            json!({"time": "2026-11-27T20:00:00Z", "event": "cutover", "plan": "warm-plan", "namespace": "mig",
+                   "cutover": "2026-11-27T23:09:00Z", "downtime_secs": 120.0, "fits": true}),
+            succeeded,
+        ];
+        let events = write("warm-events.jsonl", &warm_events);
+        let out = dir.path().join("md-warm");
+        run(
+            NOTICE,
+            &[
+                records_path.to_str().unwrap(),
+                "--manifests",
+                &plans,
+                "--schedule",
+                &events,
+                "--time-zone",
+                "UTC",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        );
+        let (text, _) = rendered(&std::fs::read_to_string(out.join("user-bob.md")).unwrap());
+        let line = text
+            .lines()
+            .skip_while(|l| !l.contains("app-b"))
+            .find(|l| l.contains("Downtime:"))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_string();
+        assert!(line.contains(said), "{line}");
+        assert!(line.contains("2026-11-27 23:09 UTC"), "{line}");
+        assert!(
+            line.contains("keeps running while its disks are copied (precopies)"),
+            "{line}"
+        );
+    }
 }

@@ -423,15 +423,20 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
             .cloned()
             .unwrap_or_else(|| panic!("no {name} step: {vm}"))
     };
-    let cutover_started: jiff::Timestamp = step("Cutover")["started"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // forklift-sim's clock (--clock-start plus simulated time) stands for Forklift's
+    // time.Now(): the cutover begins once that clock reaches spec.cutover (Forklift v2.12.5
+    // migration.go `(*Migration).execute`, CopyingPaused, `!Spec.Cutover.After(time.Now())`).
+    let cut = sim
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "vm_cutover")
+        .expect("no vm_cutover event");
+    let cutover_started: jiff::Timestamp = cut["sim_time"].as_str().unwrap().parse().unwrap();
     assert!(
         cutover_started >= cutover,
-        "cutover at {cutover_started}, before {cutover}"
+        "cutover at {cutover_started} (simulated), before {cutover}"
     );
+    assert!(step("Cutover")["started"].is_string());
     assert_eq!(step("Cutover")["phase"], "Completed");
     let warm = &vm["warm"];
     let precopies = warm["precopies"].as_array().unwrap();
@@ -472,9 +477,10 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
 }
 
 /// plan-gen --warm's objects for one demo VM in `ns` (its target namespace too), applied, with
-/// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s), and a
-/// Migration whose cutover is `cutover_in_secs` real seconds away. Returns the simulator, the
-/// plan's name and the cutover time.
+/// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s) from a
+/// clock set to now, and a Migration whose cutover is `cutover_in_secs` real seconds away on
+/// that clock (600 times as many simulated seconds). Returns the simulator, the plan's name and
+/// the cutover time (simulated clock).
 async fn start_warm_plan(
     client: &kube::Client,
     ns: &str,
@@ -499,6 +505,8 @@ async fn start_warm_plan(
         .find(|o| o["kind"] == "Plan")
         .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
         .unwrap();
+    let clock_start = jiff::Timestamp::now();
+    let clock_text = clock_start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let sim = kubebed::ForkliftSim::start(
         bed,
         &pipeline::world_path(),
@@ -506,6 +514,8 @@ async fn start_warm_plan(
             "--namespace",
             ns,
             "--events",
+            "--clock-start",
+            &clock_text,
             "--time-scale",
             "600",
             "--precopy-interval",
@@ -531,7 +541,13 @@ async fn start_warm_plan(
         assert!(Instant::now() < deadline, "plan not Ready");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let cutover = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(cutover_in_secs);
+    // The simulated clock runs 600 times as fast from about clock_start (the process starts
+    // right after it; plans take real seconds to be Ready, so the cutover counts from now).
+    let elapsed = jiff::Timestamp::now()
+        .duration_since(clock_start)
+        .as_secs_f64();
+    let cutover = clock_start
+        + jiff::SignedDuration::from_secs_f64(600.0 * (elapsed + cutover_in_secs as f64));
     let cutover_text = cutover.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     start_migration(client, ns, &plan, &cutover_text).await;
     (sim, plan, cutover_text.parse().unwrap())
@@ -817,4 +833,355 @@ async fn watch_remote(client: &kube::Client, ns: &str, plan: &str) -> SeenRemote
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The demo world's image disks of the VM named `name`: (actual_size, provisioned_size), the
+/// allocated bytes the guest's changes are counted on and the disk's size.
+fn world_vm_disks(name: &str) -> Vec<(u64, u64)> {
+    let disks = pipeline::by_id("disks");
+    let vm = pipeline::world()["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap();
+    vm["disk_attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| disks[a["disk"].as_str().unwrap()])
+        .filter(|d| d["storage_type"] == "image")
+        .map(|d| {
+            let total = d["provisioned_size"].as_u64().unwrap();
+            (d["actual_size"].as_u64().unwrap_or(total), total)
+        })
+        .collect()
+}
+
+/// A warm cutover's downtime, written out (issue 15 part 3): the guest rewrites `c` % of each
+/// disk's allocated bytes an hour (forklift-sim --warm-change-rate), so `p` seconds after the
+/// last snapshot a disk holds min(allocated × c / 100 × p / 3600, size) bytes not yet copied; the
+/// cutover copies them with the VM off at `rate` bytes/s, then the VM is created: half of the
+/// 60 s per-VM overhead (common::linkmodel, forklift-sim's default split).
+fn expected_downtime(disks: &[(u64, u64)], c: f64, p: f64, rate: f64) -> f64 {
+    let left: f64 = disks
+        .iter()
+        .map(|&(used, total)| (used as f64 * c / 100.0 * p / 3600.0).min(total as f64))
+        .sum();
+    left / rate + 30.0
+}
+
+/// One demo VM's warm objects and owner-group record in `dir` (plan-gen --warm in `ns`, its
+/// target namespace too): (objects file, records file, plan name).
+fn one_warm_plan(dir: &std::path::Path, vm: &str, ns: &str) -> (String, String, String) {
+    let chosen: String = std::fs::read_to_string(pipeline::demo_records())
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["name"] == vm)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let one = dir.join("one.jsonl");
+    std::fs::write(&one, chosen).unwrap();
+    let owned = pipeline::owned(&one);
+    let records = dir.join("owned.jsonl");
+    std::fs::write(&records, &owned).unwrap();
+    let same = |_: &str| ns.to_string();
+    let objects = warm_objects(&owned, ns, &map_file(dir, "trident-nfs"), &same);
+    let plan = objects
+        .iter()
+        .find(|o| o["kind"] == "Plan")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .unwrap();
+    let path = dir.join("objects.jsonl");
+    let text: String = objects.iter().map(|o| format!("{o}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let s = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+    (s(path), s(records), plan)
+}
+
+/// `plan-run --simulate` on one warm plan (rdu-web-02): its precopies run before the window,
+/// the cutover is placed at the window's opening, and both the downtime plan-run forecasts and
+/// the one its simulation gives agree with the closed form. The run starts at 20:00 UTC, the VM
+/// takes its initial snapshot after Initialize (half the 60 s overhead: 20:00:30) and the
+/// precopy interval is 59 min 30 s, so at the 21:00 cutover exactly one interval of changes is
+/// left, as the forecast assumes.
+#[test]
+fn simulated_warm_cutover_is_in_the_window_with_the_closed_form_downtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (objects, records, plan) = one_warm_plan(dir.path(), "rdu-web-02", "mtv");
+    let args = [
+        "--simulate",
+        "--bandwidth",
+        "1Gbit/s",
+        "--per-vm-overhead",
+        "60s",
+        "--warm-change-rate",
+        "2",
+        "--precopy-interval",
+        "3570s",
+        "--start",
+        "2026-12-01T20:00:00Z",
+        "--window",
+        "21:00-23:00",
+        "--records",
+        &records,
+        &objects,
+    ];
+    let out = pipeline::run_with_env(env!("CARGO_BIN_EXE_plan-run"), &args, b"", &[("TZ", "UTC")]);
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let events = pipeline::lines(&out);
+    let expected = expected_downtime(&world_vm_disks("rdu-web-02"), 2.0, 3570.0, 125e6);
+    let started = events.iter().find(|e| e["event"] == "started").unwrap();
+    assert_eq!(
+        started["time"], "2026-12-01T20:00:00Z",
+        "precopies start before the window"
+    );
+    let cut = events.iter().find(|e| e["event"] == "cutover").unwrap();
+    assert_eq!(cut["plan"], plan.as_str());
+    assert_eq!(cut["cutover"], "2026-12-01T21:00:00Z", "{cut}");
+    assert_eq!(cut["fits"], true, "{cut}");
+    let forecast = cut["downtime_secs"].as_f64().unwrap();
+    assert!(
+        (forecast - expected).abs() < 0.002,
+        "forecast {forecast}, by hand {expected}"
+    );
+    let vm = events
+        .iter()
+        .find(|e| e["event"] == "vm-succeeded")
+        .unwrap();
+    assert_eq!(vm["cutover"], "2026-12-01T21:00:00Z", "{vm}");
+    assert_eq!(vm["precopies"], 1, "{vm}");
+    let simulated = vm["downtime_secs"].as_f64().unwrap();
+    eprintln!("downtime: by hand {expected:.3} s, forecast {forecast} s, simulated {simulated} s");
+    assert!(
+        (simulated - expected).abs() < 0.002,
+        "simulated {simulated}, by hand {expected}"
+    );
+
+    let mut table_args = args.to_vec();
+    table_args.extend(["--format", "table"]);
+    let out = pipeline::run_with_env(
+        env!("CARGO_BIN_EXE_plan-run"),
+        &table_args,
+        b"",
+        &[("TZ", "UTC")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("DOWNTIME") || text.contains("downtime"),
+        "{text}"
+    );
+    assert!(text.contains("2026-12-01T21:00:00Z"), "{text}");
+}
+
+/// Issue 15 part 3, live: plan-run starts a warm plan's Migration at once (the precopies run
+/// before the window opens) with `spec.cutover` at the window's opening; forklift-sim (its clock
+/// 600 times as fast from now, standing for Forklift's time.Now()) precopies until then and cuts
+/// over inside the window; plan-run's `cutover` event forecasts the closed-form downtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_run_places_a_warm_cutover_in_the_window_and_forklift_sim_keeps_it() {
+    warm_cutover_in_the_window("warm-win", false).await;
+}
+
+/// The same with the plan's Migration already running, without a cutover (started by hand, or
+/// by a plan-run that was stopped): plan-run attaches to it and patches its `spec.cutover`,
+/// which Forklift v2.12.5 allows (the validating webhook checks only that the user may create
+/// VirtualMachines in the target namespace) and honours (the Migration is read again at each
+/// reconcile, controller.go `activeMigration`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_run_patches_the_cutover_onto_a_running_warm_migration() {
+    warm_cutover_in_the_window("warm-patch", true).await;
+}
+
+/// A Migration `<plan>-1` of `plan` without a cutover, once the plan is Ready.
+async fn start_migration_without_cutover(
+    client: &kube::Client,
+    ns: &str,
+    objects: &str,
+    plan: &str,
+) {
+    for line in std::fs::read_to_string(objects).unwrap().lines() {
+        apply(client, &serde_json::from_str(line).unwrap()).await;
+    }
+    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !plans.get(plan).await.unwrap().data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    {
+        assert!(Instant::now() < deadline, "plan not Ready");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Migration"));
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Migration",
+        "metadata": {"name": format!("{plan}-1"), "namespace": ns},
+        "spec": {"plan": {"name": plan, "namespace": ns}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+}
+
+/// Runs plan-run with a window four hours ahead on one warm plan (its Migration started
+/// beforehand without a cutover when `precreate`) and checks the cutover, as the tests above say.
+async fn warm_cutover_in_the_window(prefix: &str, precreate: bool) {
+    let bed = kubebed::Testbed::shared();
+    let client = bed.client().await;
+    let ns = bed.namespace(prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (objects, records, plan) = one_warm_plan(dir.path(), "rdu-web-02", &ns);
+    let clock_start = jiff::Timestamp::now();
+    // The window opens on the first whole minute four hours from now (UTC), 24 s away on
+    // forklift-sim's clock, and lasts two hours. (The cluster's own latency, the importer pods
+    // of each checkpoint, passes in real time and so counts 600 times over: a precopy takes
+    // tens of simulated minutes.)
+    let opens =
+        jiff::Timestamp::from_second((clock_start.as_second() + 14_400 + 59) / 60 * 60).unwrap();
+    let closes = opens + jiff::SignedDuration::from_secs(7200);
+    let hm = |t: jiff::Timestamp| t.strftime("%H:%M").to_string();
+    let window = format!("{}-{}", hm(opens), hm(closes));
+    let sim = kubebed::ForkliftSim::start(
+        bed,
+        &pipeline::world_path(),
+        &[
+            "--namespace",
+            &ns,
+            "--events",
+            "--clock-start",
+            &clock_start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "--time-scale",
+            "600",
+            "--bandwidth",
+            "1Gbit/s",
+            "--precopy-interval",
+            "10m",
+            "--warm-change-rate",
+            "2",
+            "--tick",
+            "20ms",
+            "--status-interval",
+            "300ms",
+        ],
+    );
+    if precreate {
+        start_migration_without_cutover(&client, &ns, &objects, &plan).await;
+    }
+    let kubeconfig = bed.kubeconfig.to_str().unwrap().to_string();
+    let args = vec![
+        "--kubeconfig".to_string(),
+        kubeconfig,
+        "--window".into(),
+        window.clone(),
+        "--bandwidth".into(),
+        "1Gbit/s".into(),
+        "--warm-change-rate".into(),
+        "2".into(),
+        "--precopy-interval".into(),
+        "10m".into(),
+        "--ready-timeout".into(),
+        "60s".into(),
+        "--records".into(),
+        records,
+        objects,
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pipeline::run_with_env(env!("CARGO_BIN_EXE_plan-run"), &args, b"", &[("TZ", "UTC")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
+    let events = pipeline::lines(&out);
+    let cut = events
+        .iter()
+        .find(|e| e["event"] == "cutover")
+        .expect("no cutover event");
+    let at: jiff::Timestamp = cut["cutover"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at, opens, "{cut}");
+    assert_eq!(cut["fits"], true);
+    assert_eq!(
+        cut["patched"].as_bool().unwrap_or(false),
+        precreate,
+        "{cut}"
+    );
+    let first = events
+        .iter()
+        .find(|e| e["event"] == "started" || e["event"] == "attached")
+        .unwrap();
+    assert_eq!(
+        first["event"],
+        if precreate { "attached" } else { "started" }
+    );
+    let expected = expected_downtime(&world_vm_disks("rdu-web-02"), 2.0, 600.0, 125e6);
+    let forecast = cut["downtime_secs"].as_f64().unwrap();
+    assert!(
+        (forecast - expected).abs() < 0.002,
+        "forecast {forecast}, by hand {expected}"
+    );
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "plan-finished")
+        .unwrap();
+    assert_eq!(finished["outcome"], "Succeeded", "{finished}");
+
+    // The Migration plan-run made carries that cutover.
+    let migrations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &forklift("Migration"));
+    let m = migrations.get(&format!("{plan}-1")).await.unwrap();
+    let spec_cutover: jiff::Timestamp =
+        m.data["spec"]["cutover"].as_str().unwrap().parse().unwrap();
+    assert!(
+        opens <= spec_cutover && spec_cutover < closes,
+        "{spec_cutover} not in {window}"
+    );
+
+    // forklift-sim's clock: precopies before the window, the cutover (source off) inside it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sim_events = loop {
+        let events = sim.events();
+        if events.iter().any(|e| e["event"] == "vm_finished") || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let sim_time = |e: &Value| {
+        e["sim_time"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let precopied: Vec<jiff::Timestamp> = sim_events
+        .iter()
+        .filter(|e| e["event"] == "vm_precopied")
+        .map(sim_time)
+        .collect();
+    // Copies end before the window opens (the first and at least one precopy); a precopy under
+    // way when it opens ends first: Forklift looks at spec.cutover only in CopyingPaused.
+    assert!(
+        precopied.iter().filter(|t| **t < opens).count() >= 2,
+        "copies ended at {precopied:?}, the window opens at {opens}"
+    );
+    let off = sim_events
+        .iter()
+        .find(|e| e["event"] == "vm_cutover")
+        .map(sim_time)
+        .expect("no vm_cutover");
+    assert!(
+        opens <= off && off < closes,
+        "cut over at {off}, window {window}"
+    );
+    let vm = sim_events
+        .iter()
+        .find(|e| e["event"] == "vm_finished")
+        .unwrap();
+    assert_eq!(vm["result"], "Succeeded", "{vm}");
+    eprintln!(
+        "live: {} precopies before {opens}, cutover at {off} (simulated), downtime {} s simulated, forecast {forecast} s",
+        precopied.len(),
+        vm["downtime_secs"]
+    );
 }

@@ -296,6 +296,9 @@ impl Controller {
         }
         event["time"] = Value::from(conditions::now());
         event["sim_secs"] = Value::from((self.sim_secs * 1000.0).round() / 1000.0);
+        event["sim_time"] = Value::from(crate::warm::rfc3339(
+            self.args.clock_start_unix_secs() + self.sim_secs,
+        ));
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{event}");
         let _ = out.flush();

@@ -82,10 +82,13 @@ Warm plans follow Forklift's warm itinerary for oVirt: the initial snapshot and 
 then CopyingPaused; every --precopy-interval (PRECOPY_INTERVAL, 60 minutes) a snapshot, a
 checkpoint on the DataVolumes and a copy of what the guest changed since the last snapshot
 (--warm-change-rate percent of each disk's allocated bytes per hour); once the Migration's
-spec.cutover is past, the cutover (a Cutover step: final snapshot, final checkpoint, the last
+spec.cutover is past on the simulated clock (--clock-start plus simulated time, which stands for
+Forklift's time.Now(); read every tick, so a cutover patched onto a running Migration counts), the
+cutover (a Cutover step: final snapshot, final checkpoint, the last
 changes copied with the source off), then the VirtualMachine. The Plan status carries each VM's
-warm block (precopies with snapshot and times, successes, nextPrecopyAt); vm_finished events
-report precopies and downtime_secs (simulated time from the cutover's start to the
+warm block (precopies with snapshot and times, successes, nextPrecopyAt); every event carries
+sim_secs and sim_time (the simulated clock, RFC 3339); vm_finished events report precopies and
+downtime_secs (simulated time from the cutover's start to the
 VirtualMachine's creation). Snapshot ids are made up: no engine is asked. After a restart a
 paused warm VM starts its next precopy at once, and a copy under way starts over.
 

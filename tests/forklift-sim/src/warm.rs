@@ -89,10 +89,27 @@ pub fn wall_in(secs: f64) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-/// Whether an RFC 3339 time is now or past (Forklift's `!t.After(time.Now())`).
-pub fn due(at: &str) -> bool {
+/// Whether an RFC 3339 time is now or past on the simulated clock (`now_unix_secs`, Unix
+/// seconds): Forklift v2.12.5 `pkg/controller/plan/migration.go` `(*Migration).execute`, phase
+/// CopyingPaused, `!r.Migration.Spec.Cutover.After(time.Now())`, with the simulator's clock
+/// (--clock-start plus simulated time) standing for `time.Now()`. An unreadable time is never due.
+pub fn due(at: &str, now_unix_secs: f64) -> bool {
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .is_ok_and(|t| t <= time::OffsetDateTime::now_utc())
+        .is_ok_and(|t| (t.unix_timestamp_nanos() as f64) / 1e9 <= now_unix_secs)
+}
+
+/// Unix seconds as RFC 3339 (UTC, millisecond precision), for the simulated clock in events.
+pub fn rfc3339(unix_secs: f64) -> String {
+    let nanos = (unix_secs * 1000.0).round() as i128 * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Rebuilds a warm VM's state from its status after a restart: the precopies and successes as
@@ -142,5 +159,15 @@ mod tests {
         w.snapshot("vm", "m", "2026-01-01T01:00:00Z", 3600.0);
         assert_eq!(w.render()["precopies"].as_array().unwrap().len(), 2);
         assert_ne!(w.snapshots()[0], w.snapshots()[1]);
+    }
+
+    #[test]
+    fn a_cutover_is_due_on_the_simulated_clock() {
+        // 2026-12-01T22:00:00Z is Unix 1796162400.
+        let at = "2026-12-01T22:00:00Z";
+        assert!(!due(at, 1_796_162_399.5));
+        assert!(due(at, 1_796_162_400.0));
+        assert!(!due("not a time", 2e9));
+        assert_eq!(rfc3339(1_796_162_400.25), "2026-12-01T22:00:00.250Z");
     }
 }

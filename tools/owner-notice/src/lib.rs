@@ -27,7 +27,9 @@ plan-gen gave it another), its plan and kind of migration, the window (its plan'
 VM's end in --schedule: plan-run's events, from --simulate or a live run) and the downtime: a cold
 migration powers the source off when the VM's migration starts and the VM runs again once created
 on the target (Forklift v2.12.5 coldItinerary), so at most from its plan's start to its end; a
-warm one stops it at the cutover only. With --allocations (ip-budget --allocate): each NIC's old
+warm one keeps it running during the precopies and stops it at the cutover only, for the downtime
+plan-run's schedule gives (a simulated VM's downtime_secs, else its plan's `cutover` event's
+forecast), from the cutover (cutover in a template). With --allocations (ip-budget --allocate): each NIC's old
 network, VLAN and addresses and its new network and addresses, and the DNS change of the VM's
 FQDN. Access: the RoleBindings of rbac-gen's (in --manifests, found by their
 liftkit.io/ovirt-principals annotation) that name the owner in each of their namespaces. VMs the
@@ -60,7 +62,7 @@ needs a recipient), in markdown and csv their notice is written all the same.
 Templates: the built-in notice is Markdown; --template FILE replaces it (minijinja, Jinja2
 syntax), and --subject is a template too. A template sees owner {kind, name, principal,
 display_name, address}, vms [{name, id, namespace, target_name, plan, migration, start, end,
-downtime, blocked, outcome, error, fqdn, nics [{nic, mac, old_network, old_vlan, old_addresses,
+downtime, cutover, blocked, outcome, error, fqdn, nics [{nic, mac, old_network, old_vlan, old_addresses,
 new_network, new_addresses, changed}], dns [{fqdn, old, new}], result, failed_checks [{check,
 message, expected, actual}], passed_checks}], left_out [{name, namespace, reasons}], namespaces
 [{namespace, bindings [{name, role_kind, role, subjects}]}], window, time_zone, schedule

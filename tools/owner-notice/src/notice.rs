@@ -68,6 +68,9 @@ pub struct VmNotice {
     pub end: Option<String>,
     /// Cold: at most from its plan's start to its end (the source is powered off first).
     pub downtime: Option<String>,
+    /// A warm VM's cutover (when it stops), from plan-run's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<String>,
     /// What blocks its plan (plan-run's `blocked` event).
     pub blocked: Option<String>,
     /// A live run's or simulation's result: Succeeded, Failed, Canceled.
@@ -403,6 +406,19 @@ impl<'a> VmViews<'a> {
                 let secs = done.time.duration_since(start).as_secs_f64().max(0.0);
                 notice.downtime = Some(plan_run::human_secs(secs));
             }
+        }
+        // Warm: the VM is down from the cutover to its creation on the target; the schedule
+        // gives the simulated downtime per VM, else plan-run's forecast for the plan
+        // (plan-run's crate::cutover).
+        if plan.warm {
+            let cutover = run.and_then(|r| r.cutover);
+            notice.cutover = cutover.map(|(at, _)| self.time(at));
+            let secs = schedule
+                .vms
+                .get(&vm.id)
+                .and_then(|d| d.downtime_secs)
+                .or(cutover.map(|(_, secs)| secs));
+            notice.downtime = secs.map(plan_run::human_secs);
         }
     }
 

@@ -20,6 +20,9 @@ pub struct PlanRun {
     /// The plan's latest start (a retried plan starts again).
     pub started: Option<jiff::Timestamp>,
     pub blocked: Option<String>,
+    /// A warm plan's cutover (plan-run's `cutover` event): when, and the downtime plan-run
+    /// forecasts for its VMs.
+    pub cutover: Option<(jiff::Timestamp, f64)>,
 }
 
 #[derive(Debug)]
@@ -28,6 +31,8 @@ pub struct VmEnd {
     /// Succeeded, Failed or Canceled.
     pub outcome: String,
     pub error: Option<String>,
+    /// A warm VM's downtime in a simulation (vm-succeeded's downtime_secs).
+    pub downtime_secs: Option<f64>,
 }
 
 impl Schedule {
@@ -52,6 +57,13 @@ impl Schedule {
                     run.started = Some(e.time);
                     run.blocked = None;
                 }
+                ("cutover", Some(plan)) => {
+                    let at = e.str("cutover").and_then(|t| t.parse().ok());
+                    let secs = e.fields.get("downtime_secs").and_then(|v| v.as_f64());
+                    if let (Some(at), Some(secs)) = (at, secs) {
+                        schedule.plans.entry(plan).or_default().cutover = Some((at, secs));
+                    }
+                }
                 ("blocked", Some(plan)) => {
                     schedule.plans.entry(plan).or_default().blocked =
                         Some(e.str("message").unwrap_or("blocked").to_string());
@@ -69,6 +81,7 @@ impl Schedule {
                             time: e.time,
                             outcome: outcome.to_string(),
                             error: e.str("error").map(str::to_string),
+                            downtime_secs: e.fields.get("downtime_secs").and_then(|v| v.as_f64()),
                         },
                     );
                 }

@@ -339,6 +339,25 @@ pub fn job_args(args: &Args) -> Vec<String> {
         Bandwidth::Fixed => flag("bandwidth", Some("fixed".into())),
         Bandwidth::Rate(rate) => flag("bandwidth", Some(format!("{rate}B/s"))),
     }
+    // The warm model (crate::cutover), where it differs from the defaults.
+    if args.warm_change_rate != 1.0 {
+        flag("warm-change-rate", Some(args.warm_change_rate.to_string()));
+    }
+    if args.precopy_interval != 3600.0 {
+        flag(
+            "precopy-interval",
+            Some(format!("{}s", args.precopy_interval)),
+        );
+    }
+    if args.per_vm_overhead != 60.0 {
+        flag(
+            "per-vm-overhead",
+            Some(format!("{}s", args.per_vm_overhead)),
+        );
+    }
+    if let Some(rate) = args.cutover_rate {
+        flag("cutover-rate", Some(format!("{rate}B/s")));
+    }
     if args.retry_failed {
         flag("retry-failed", None);
     }

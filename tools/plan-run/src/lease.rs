@@ -347,6 +347,7 @@ mod tests {
             bytes_known: false,
             vms: Vec::new(),
             target_namespace: None,
+            warm: false,
             location: "test".into(),
         }
     }

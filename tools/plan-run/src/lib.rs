@@ -3,6 +3,7 @@
 
 mod access;
 pub mod adapt;
+pub mod cutover;
 pub mod events;
 mod forklift;
 pub mod job;
@@ -51,7 +52,7 @@ with Forklift's condition, and not started.
 
 Progress comes from the watch API (Plans and Migrations), survives API server restarts, and is
 written to stdout as JSON lines: {time, event, plan, namespace, ...} with event one of applied,
-ready, blocked, started, attached, vm-progress, vm-succeeded, vm-failed, vm-canceled,
+ready, blocked, started, attached, cutover, vm-progress, vm-succeeded, vm-failed, vm-canceled,
 plan-finished, deleted (the Plan or its running Migration was deleted: the plan ends there),
 skipped, access. Progress bars on a terminal only; a summary on stderr. Starts wait until every
 namespace's Plans have been listed once (60 s at most, then the namespaces not listed are named);
@@ -113,13 +114,32 @@ limit is an event `concurrency` (vm_limit, previous_vm_limit, action increase/ba
 reason, rate_bytes_per_sec, copying_vms). --bandwidth fixed, or a RATE, keeps only the limits
 given.
 
+Warm plans (spec.type warm) start at any time, under the same limits (their precopies copy the
+disks while the VMs run); only their cutovers fall in --window. plan-run sets each warm
+Migration's spec.cutover (Forklift v2.12.5 migration.go: a VM waiting between precopies cuts over
+once spec.cutover is not after now, right after its first copy when it is past already; the
+Migration is read again at every reconcile, so a running Migration without a cutover, or with one
+still ahead, is patched to plan-run's) so that the cutovers follow each other inside the window,
+shortest downtime first, each with the link to itself. A plan's downtime is estimated as
+  downtime = sum over its disks of min(allocated x c / 100 x P / 3600, size) / R + O
+with c --warm-change-rate, P --precopy-interval, R --cutover-rate (else --bandwidth RATE, else in
+--simulate the link's bandwidth capped per disk transfer, else 1 Gbit/s) and O half of
+--per-vm-overhead (the VM's creation); allocated bytes from --records (without, the plan's bytes).
+Each is an event cutover (cutover, downtime_secs, window_opens, window_closes, fits; patched: true
+when set on a running Migration). A cutover that does not fit tonight's window goes to the next
+night's, with fits: false, its VMs named, and a line on stderr. Without --window each cutover is
+set to when its Migration starts: Forklift cuts over as soon as the first copy is done.
+
 --simulate needs no cluster: the same scheduler and controller, fed by a model of the shared link
 (--link-model NAME|FILE, the models forklift-sim takes, or --bandwidth RATE for a plain link of
 that rate, common::linkmodel) and of Forklift's VM slots (--max-vm-inflight), write the same
 events at simulated times and a final `simulation` line: makespan, the honest lower bound (the
 total bytes at the best aggregate rate the link can carry at each hour, and no less than a class's
 bytes at its write cap or the longest VM's own copy at the per-transfer cap plus its overhead) and
-their ratio. Reads plan-gen's output directly. The link carries one transfer per
+their ratio; a warm plan's VMs precopy every --precopy-interval (what the guest changed since the
+last snapshot) until the plan's cutover, then copy what is left and are created, and their
+vm-succeeded events carry cutover, precopies and downtime_secs (from the cutover to the VM's
+creation). Reads plan-gen's output directly. The link carries one transfer per
 disk, as Forklift copies a VM's disks in parallel (and forklift-sim paces them), when --records
 gives the VMs' disks; without records, each VM is one transfer of its share of the plan's bytes.
 
@@ -258,9 +278,25 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_vm_inflight: u64,
 
-    /// --simulate: time per VM outside disk transfer (Initialize, VM creation)
+    /// Time per VM outside disk transfer (Initialize, VM creation): --simulate's, and half of
+    /// it (the VM's creation) in a warm cutover's downtime estimate live
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub per_vm_overhead: f64,
+
+    /// Warm plans: the guests' change rate, percent of each disk's allocated bytes rewritten per
+    /// hour (a cutover copies up to one --precopy-interval of it)
+    #[arg(long, value_name = "PERCENT_PER_HOUR", default_value_t = 1.0, value_parser = parse_change_rate)]
+    pub warm_change_rate: f64,
+
+    /// Warm plans: Forklift's PRECOPY_INTERVAL (ForkliftController
+    /// controller_precopy_interval), the time between precopies
+    #[arg(long, value_name = "DURATION", default_value = "60m", value_parser = parse_positive_duration)]
+    pub precopy_interval: f64,
+
+    /// Warm plans: the rate a cutover's final copy gets, for its downtime estimate [default:
+    /// --bandwidth RATE; in --simulate the link model's bandwidth, capped per disk; else 1Gbit/s]
+    #[arg(long, value_name = "RATE", value_parser = parse_cutover_rate)]
+    pub cutover_rate: Option<f64>,
 
     /// --simulate: when the simulated run starts (RFC 3339, like 2026-11-26T22:00:00+01:00)
     /// [default: now]
@@ -276,7 +312,8 @@ pub struct Args {
 pub enum EventFormat {
     /// One event per line, as JSON
     Jsonl,
-    /// With --simulate: one row per plan (start, end, VMs, size), sizes in binary units
+    /// With --simulate: one row per plan (start, end, VMs, size; a warm plan's cutover and its
+    /// VMs' longest downtime), sizes in binary units
     Table,
     /// With --print-job: the objects as a multi-document YAML stream
     Yaml,
@@ -297,6 +334,31 @@ fn schedule_table(log: &[serde_json::Value]) -> String {
                 .cloned()
                 .unwrap_or_default(),
             ),
+            Some("cutover") => {
+                if let Some(row) = rows
+                    .iter_mut()
+                    .rev()
+                    .find(|r| (&r["namespace"], &r["plan"]) == plan)
+                {
+                    row.insert("cutover".into(), event["cutover"].clone());
+                }
+            }
+            Some("vm-succeeded") if event["downtime_secs"].is_number() => {
+                if let Some(row) = rows
+                    .iter_mut()
+                    .rev()
+                    .find(|r| (&r["namespace"], &r["plan"]) == plan)
+                {
+                    let secs = event["downtime_secs"].as_f64().unwrap_or(0.0);
+                    let most = row
+                        .get("downtime_secs")
+                        .and_then(serde_json::Value::as_f64)
+                        .unwrap_or(0.0)
+                        .max(secs);
+                    row.insert("downtime_secs".into(), most.into());
+                    row.insert("downtime".into(), human_secs(most).into());
+                }
+            }
             Some("plan-finished") => {
                 if let Some(row) = rows
                     .iter_mut()
@@ -317,7 +379,7 @@ fn schedule_table(log: &[serde_json::Value]) -> String {
             _ => {}
         }
     }
-    let columns = [
+    let mut columns = vec![
         Column::text("plan"),
         Column::text("namespace"),
         Column::number("vms"),
@@ -326,6 +388,11 @@ fn schedule_table(log: &[serde_json::Value]) -> String {
         Column::text("end"),
         Column::text("duration"),
     ];
+    // Warm plans: when each cuts over and its VMs' longest downtime.
+    if rows.iter().any(|r| r.contains_key("cutover")) {
+        columns.push(Column::text("cutover"));
+        columns.push(Column::text("downtime"));
+    }
     table_string(&columns, &rows, None)
 }
 
@@ -360,6 +427,22 @@ fn parse_bandwidth(text: &str) -> std::result::Result<Bandwidth, String> {
         rate => linkmodel::parse_rate(rate)
             .map(Bandwidth::Rate)
             .map_err(|e| format!("{e}; or auto, or fixed")),
+    }
+}
+
+fn parse_change_rate(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=100.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?}: expected a percentage per hour, 0 to 100"
+        )),
+    }
+}
+
+fn parse_cutover_rate(text: &str) -> std::result::Result<f64, String> {
+    match linkmodel::parse_rate(text)? {
+        rate if rate > 0.0 => Ok(rate),
+        _ => Err("must be more than 0".into()),
     }
 }
 
@@ -399,6 +482,99 @@ impl Args {
             window: self.window,
         }
     }
+}
+
+impl Args {
+    /// The warm model of this run (crate::cutover): the final copy's rate is --cutover-rate, else
+    /// --bandwidth RATE, else the link's bandwidth (`link`, --simulate), else 1 Gbit/s.
+    fn warm_model(&self, link: Option<&LinkModel>) -> cutover::WarmModel {
+        let rate = self.cutover_rate.unwrap_or(match (self.bandwidth, link) {
+            (Bandwidth::Rate(rate), _) => rate,
+            (_, Some(link)) => link.bandwidth_bytes_per_sec,
+            _ => 125e6,
+        });
+        cutover::WarmModel {
+            change_rate_percent_per_hour: self.warm_change_rate,
+            precopy_interval_secs: self.precopy_interval,
+            rate_bytes_per_sec: rate,
+            overhead_secs: link.map_or(self.per_vm_overhead / 2.0, LinkModel::creation_secs),
+        }
+    }
+}
+
+/// Each VM's disks Forklift copies, as (allocated, provisioned) bytes, from --records.
+fn record_usage(
+    records: &[PathBuf],
+) -> Result<std::collections::BTreeMap<String, Vec<(u64, u64)>>> {
+    let mut usage = std::collections::BTreeMap::new();
+    common::jsonl::Inputs::new(records).for_each(|value: serde_json::Value, location| {
+        let record = common::record::parse_vm_record(value)
+            .map_err(|e| Error::data(format!("{location}: {e}")))?;
+        usage.insert(record.id.clone(), manifest::record_disk_usage(&record));
+        Ok(())
+    })?;
+    Ok(usage)
+}
+
+/// A warm plan's disks as (allocated, provisioned) bytes: its VMs' from `usage`, and for VMs
+/// without a record an even share of what the plan's bytes leave over, all of it allocated.
+pub fn plan_disk_usage(
+    plan: &manifest::Plan,
+    usage: &std::collections::BTreeMap<String, Vec<(u64, u64)>>,
+) -> Vec<(u64, u64)> {
+    let mut disks: Vec<(u64, u64)> = plan
+        .vms
+        .iter()
+        .filter_map(|v| usage.get(&v.id))
+        .flatten()
+        .copied()
+        .collect();
+    let known = common::size::sum_bytes(disks.iter().map(|d| d.1));
+    let unknown = plan
+        .vms
+        .iter()
+        .filter(|v| !usage.contains_key(&v.id))
+        .count() as u64;
+    if let Some(share) = plan.bytes.saturating_sub(known).checked_div(unknown) {
+        disks.extend((0..unknown).map(|_| (share, share)));
+    }
+    disks
+}
+
+/// Places the warm plans' cutovers from `earliest` on (crate::cutover), in `zone`; the final
+/// copy's rate is capped at the link's per-transfer cap times the plan's disks when `link`
+/// has one.
+pub fn place_cutovers(
+    args: &Args,
+    plans: &[manifest::Plan],
+    usage: &std::collections::BTreeMap<String, Vec<(u64, u64)>>,
+    link: Option<&LinkModel>,
+    earliest: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> std::collections::BTreeMap<sched::PlanKey, cutover::Placement> {
+    let model = args.warm_model(link);
+    let requests = plans
+        .iter()
+        .filter(|p| p.warm)
+        .map(|p| {
+            let disks = plan_disk_usage(p, usage);
+            let mut m = model;
+            if let Some(cap) = link.and_then(|l| l.per_transfer_cap_bytes_per_sec)
+                && args.cutover_rate.is_none()
+            {
+                m.rate_bytes_per_sec = m.rate_bytes_per_sec.min(cap * disks.len().max(1) as f64);
+            }
+            cutover::Request {
+                plan: p.key.clone(),
+                downtime_secs: m.downtime_secs(&disks),
+                vms: p.vms.iter().map(|v| v.name.clone()).collect(),
+            }
+        })
+        .collect();
+    cutover::place(args.window.as_ref(), zone, earliest, requests)
+        .into_iter()
+        .map(|p| (p.plan.clone(), p))
+        .collect()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -544,7 +720,20 @@ fn simulate(
         args.limits(),
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
     );
+    scheduler.set_warm(plans.iter().filter(|p| p.warm).map(|p| &p.key));
     let start = args.start.unwrap_or_else(jiff::Timestamp::now);
+    let zone = jiff::tz::TimeZone::system();
+    let vm_usage = if args.records.is_empty() || !plans.iter().any(|p| p.warm) {
+        Default::default()
+    } else {
+        record_usage(&args.records)?
+    };
+    let cutovers = place_cutovers(args, plans, &vm_usage, Some(&link), start, &zone);
+    if !args.verbosity.quiet {
+        for placement in cutovers.values().filter(|p| !p.fits) {
+            eprintln!("{}", cutover::does_not_fit(placement));
+        }
+    }
     let table = args.format == EventFormat::Table;
     let mut events = if table {
         events::Events::sink()
@@ -555,9 +744,15 @@ fn simulate(
         link: link.clone(),
         max_vm_inflight: args.max_vm_inflight as usize,
         start,
-        zone: jiff::tz::TimeZone::system(),
+        zone,
         vm_disks,
         adaptive_interval_secs: (args.bandwidth == Bandwidth::Auto).then_some(args.sample_interval),
+        warm: simulate::Warm {
+            cutovers,
+            change_rate_percent_per_hour: args.warm_change_rate,
+            precopy_interval_secs: args.precopy_interval,
+            vm_usage,
+        },
     };
     let outcome = simulate::run(plans, &mut scheduler, &setup, &mut events)?;
     let end = start + jiff::SignedDuration::from_secs_f64(outcome.makespan_secs);

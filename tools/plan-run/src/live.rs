@@ -3,6 +3,7 @@
 //! has run is read back from the cluster, so a rerun picks up where the last one stopped.
 
 use crate::adapt::{Controller, Meter, PlanView};
+use crate::cutover::Placement;
 use crate::events::Events;
 use crate::forklift;
 use crate::kubeerr;
@@ -314,6 +315,8 @@ pub async fn run(
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
     );
     scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
+    scheduler.set_warm(plans.iter().filter(|p| p.warm).map(|p| &p.key));
+    let cutovers = warm_cutovers(args, &plans)?;
     let mut auto = (args.bandwidth == crate::Bandwidth::Auto).then(|| Auto {
         controller: Controller::new(
             args.sample_interval,
@@ -393,6 +396,9 @@ pub async fn run(
                     json!({"migration": name, "running_plans": scheduler.running_plans(),
                            "inflight_bytes": scheduler.inflight_bytes()}),
                 )?;
+                if let Some(c) = cutovers.get(&key) {
+                    patch_cutover(api, &name, c, &mut events).await?;
+                }
                 t.migration = Some(name);
                 t.following_since = Some(Instant::now());
                 continue;
@@ -522,7 +528,8 @@ pub async fn run(
             let api = &migration_apis[&start.plan.namespace];
             let attempt = t.attempt + 1;
             let name = format!("{}-{attempt}", start.plan.name);
-            match create_migration(api, &start.plan, t.uid.as_deref(), &name).await {
+            let cutover = cutovers.get(&start.plan);
+            match create_migration(api, &start.plan, t.uid.as_deref(), &name, cutover).await {
                 Ok(created) => {
                     t.attempt = attempt;
                     t.migration = Some(name.clone());
@@ -536,6 +543,16 @@ pub async fn run(
                                "vm_count": t.plan.vms.len(), "running_plans": start.running_plans,
                                "inflight_bytes": start.inflight_bytes, "oversize": start.oversize}),
                     )?;
+                    match cutover {
+                        Some(c) if created => events.emit(
+                            jiff::Timestamp::now(),
+                            "cutover",
+                            Some(&start.plan),
+                            crate::cutover::event_fields(c, &name, false),
+                        )?,
+                        Some(c) => patch_cutover(api, &name, c, &mut events).await?,
+                        None => {}
+                    }
                     if start.oversize {
                         progress.println(&format!(
                             "plan-run: {} alone exceeds --max-inflight: started with nothing else running",
@@ -932,12 +949,85 @@ fn local_second() -> u32 {
     now.hour() as u32 * 3600 + now.minute() as u32 * 60 + now.second() as u32
 }
 
-/// Creates `<plan>-<attempt>`; Ok(false) when it exists already (another plan-run made it).
+/// The warm plans' cutovers (crate::cutover), placed from now on in the local time zone; a plan
+/// that does not fit its window is said on stderr (and by its `cutover` event, fits: false).
+fn warm_cutovers(args: &Args, plans: &[Plan]) -> Result<BTreeMap<PlanKey, Placement>> {
+    if !plans.iter().any(|p| p.warm) {
+        return Ok(BTreeMap::new());
+    }
+    let usage = if args.records.is_empty() {
+        BTreeMap::new()
+    } else {
+        crate::record_usage(&args.records)?
+    };
+    let zone = jiff::tz::TimeZone::system();
+    let placed = crate::place_cutovers(args, plans, &usage, None, jiff::Timestamp::now(), &zone);
+    if !args.verbosity.quiet {
+        for p in placed.values().filter(|p| !p.fits) {
+            eprintln!("{}", crate::cutover::does_not_fit(p));
+        }
+    }
+    Ok(placed)
+}
+
+/// Sets a running Migration's `spec.cutover` to the placed one (merge patch), unless
+/// `cutover::needs_patch` says to leave it: Forklift v2.12.5 re-reads the Migration at each
+/// reconcile (controller.go `activeMigration`; a spec change bumps the generation, which
+/// `MigrationPredicate.Update` lets through) and compares `spec.cutover` with now in
+/// CopyingPaused (migration.go `(*Migration).execute`). A failure is said and left: the Migration
+/// runs on with the cutover it has.
+async fn patch_cutover(
+    api: &Api<DynamicObject>,
+    name: &str,
+    placement: &Placement,
+    events: &mut Events,
+) -> Result<()> {
+    let plan = &placement.plan;
+    let current = match with_retries(&format!("get Migration {name}"), || api.get(name)).await {
+        Ok(m) => m.data["spec"]["cutover"].as_str().map(str::to_string),
+        Err(e) => {
+            eprintln!(
+                "plan-run: {plan}: cannot read Migration {name}: {}",
+                kubeerr::describe(&e)
+            );
+            return Ok(());
+        }
+    };
+    let now = jiff::Timestamp::now();
+    if !crate::cutover::needs_patch(current.as_deref(), placement.cutover, now) {
+        return Ok(());
+    }
+    let patch = Patch::Merge(json!({"spec": {"cutover": placement.cutover.to_string()}}));
+    let params = PatchParams::default();
+    match with_retries(&format!("patch Migration {name}"), || {
+        api.patch(name, &params, &patch)
+    })
+    .await
+    {
+        Ok(_) => events.emit(
+            now,
+            "cutover",
+            Some(plan),
+            crate::cutover::event_fields(placement, name, true),
+        ),
+        Err(e) => {
+            eprintln!(
+                "plan-run: {plan}: cannot set the cutover of Migration {name}: {}",
+                kubeerr::describe(&e)
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Creates `<plan>-<attempt>` (with `spec.cutover` for a warm plan); Ok(false) when it exists
+/// already (another plan-run made it).
 async fn create_migration(
     api: &Api<DynamicObject>,
     plan: &PlanKey,
     uid: Option<&str>,
     name: &str,
+    cutover: Option<&Placement>,
 ) -> std::result::Result<bool, kube::Error> {
     let mut plan_ref = json!({"name": plan.name, "namespace": plan.namespace});
     let mut metadata = json!({
@@ -956,6 +1046,10 @@ async fn create_migration(
         "metadata": metadata,
         "spec": {"plan": plan_ref},
     });
+    let mut body = body;
+    if let Some(c) = cutover {
+        body["spec"]["cutover"] = Value::from(c.cutover.to_string());
+    }
     let object: DynamicObject = serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
     let params = PostParams {
         dry_run: false,

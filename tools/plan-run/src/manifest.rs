@@ -171,6 +171,9 @@ pub struct Plan {
     pub vms: Vec<PlanVm>,
     /// Where Forklift creates the VMs and their disks (`spec.targetNamespace`).
     pub target_namespace: Option<String>,
+    /// A warm plan (Forklift v2.12.5 pkg/apis/forklift/v1beta1/plan.go `Plan.IsWarm`:
+    /// `spec.type: warm`, or the deprecated `spec.warm: true`).
+    pub warm: bool,
     pub location: String,
 }
 
@@ -230,6 +233,7 @@ pub fn plans(objects: &[Object]) -> Result<Vec<Plan>> {
             target_namespace: object.value["spec"]["targetNamespace"]
                 .as_str()
                 .map(str::to_string),
+            warm: object.value["spec"]["type"] == "warm" || object.value["spec"]["warm"] == true,
             location: object.location.clone(),
         });
     }
@@ -306,6 +310,21 @@ pub fn record_disk_classes(
                     .or_else(|| sd.name.as_ref().and_then(|n| classes.get(n)))
             });
             (d.copied_bytes(), class.cloned().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Each disk Forklift copies of a VM record (as `record_disk_classes`, in the same order): its
+/// allocated bytes (oVirt actual_size; the provisioned size when not known) and provisioned
+/// bytes, for the warm change model.
+pub fn record_disk_usage(record: &common::record::VmRecord) -> Vec<(u64, u64)> {
+    record
+        .disks()
+        .iter()
+        .filter(|d| !d.is_lun())
+        .map(|d| {
+            let total = d.provisioned_bytes.unwrap_or_else(|| d.copied_bytes());
+            (d.actual_bytes.unwrap_or(total), total)
         })
         .collect()
 }

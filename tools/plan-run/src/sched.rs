@@ -55,6 +55,9 @@ struct Entry {
     bytes: u64,
     /// The plan's VMs (for the VM limit of --bandwidth auto).
     vms: usize,
+    /// A warm plan: its Migration (the precopies) may start outside --window; only its cutover
+    /// is placed inside (crate::cutover).
+    warm: bool,
     index: usize,
     state: State,
 }
@@ -96,6 +99,7 @@ impl Scheduler {
                     Entry {
                         bytes,
                         vms: 0,
+                        warm: false,
                         index,
                         state: State::Waiting,
                     },
@@ -117,6 +121,15 @@ impl Scheduler {
         for (key, vms) in counts {
             if let Some(entry) = self.plans.get_mut(key) {
                 entry.vms = vms;
+            }
+        }
+    }
+
+    /// The warm plans: they may start outside the window (their cutovers are placed inside it).
+    pub fn set_warm<'a>(&mut self, warm: impl IntoIterator<Item = &'a PlanKey>) {
+        for key in warm {
+            if let Some(entry) = self.plans.get_mut(key) {
+                entry.warm = true;
             }
         }
     }
@@ -220,15 +233,15 @@ impl Scheduler {
         if self.stopped {
             return Vec::new();
         }
-        if let Some(window) = &self.limits.window
-            && !window.contains(minute_of_day)
-        {
-            return Vec::new();
-        }
+        // Outside the window only warm plans start (their precopies; the cutover is inside).
+        let open = self
+            .limits
+            .window
+            .is_none_or(|window| window.contains(minute_of_day));
         let mut queued: Vec<(PlanKey, u64, usize)> = self
             .plans
             .iter()
-            .filter(|(_, e)| e.state == State::Queued)
+            .filter(|(_, e)| e.state == State::Queued && (open || e.warm))
             .map(|(k, e)| (k.clone(), e.bytes, e.index))
             .collect();
         match self.limits.order {
@@ -421,6 +434,29 @@ mod tests {
             ["b"],
             "01:00 is inside, after midnight"
         );
+    }
+
+    #[test]
+    fn warm_plans_start_outside_the_window_under_the_other_limits() {
+        let window = Window::parse("22:00-06:00").unwrap();
+        let mut s = scheduler(
+            Limits {
+                max_running_plans: Some(2),
+                window: Some(window),
+                ..Limits::default()
+            },
+            &[("cold", 3), ("warm-a", 2), ("warm-b", 1), ("warm-c", 1)],
+        );
+        s.set_warm([&key("warm-a"), &key("warm-b"), &key("warm-c")]);
+        assert_eq!(names(&s.decide(12 * 60)), ["warm-a", "warm-b"]);
+        s.done(&key("warm-a"));
+        assert_eq!(
+            names(&s.decide(12 * 60)),
+            ["warm-c"],
+            "cold waits for 22:00"
+        );
+        s.done(&key("warm-b"));
+        assert_eq!(names(&s.decide(22 * 60)), ["cold"]);
     }
 
     #[test]

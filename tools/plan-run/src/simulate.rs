@@ -5,6 +5,12 @@
 //! them, where VM records give the disks; a VM without a record is one transfer of its bytes.
 //! With --bandwidth auto the adaptive controller (crate::adapt) sets the VM limit from the
 //! throughput it measures in the simulation, as it does live from Forklift's reported progress.
+//! Warm plans follow Forklift v2.12.5's warm itinerary as forklift-sim does (migrator.go
+//! `warmItinerary`, migration.go `(*Migration).execute`): a full copy, then CopyingPaused, a
+//! precopy of what the guest changed since the last snapshot every --precopy-interval after the
+//! last one ended, and at the plan's cutover (placed by crate::cutover; at once when the first
+//! copy ends after it) the final copy of the changes left, with the VM off, then its creation:
+//! the VM's downtime runs from the cutover to the end of its creation.
 
 use crate::adapt::Controller;
 use crate::events::Events;
@@ -49,6 +55,8 @@ enum Phase {
     Queued,
     Initialize(f64),
     Transfer,
+    /// A warm VM between copies (CopyingPaused).
+    Paused,
     Creation(f64),
     Done,
 }
@@ -63,6 +71,62 @@ struct Vm {
     /// Each disk's target storage class ("" when not known).
     classes: Vec<String>,
     phase: Phase,
+    warm: Option<WarmVm>,
+}
+
+/// A warm VM's precopies and cutover, on the simulated clock (seconds from the start).
+struct WarmVm {
+    /// Each disk's (allocated, provisioned) bytes, for the change model.
+    disks: Vec<(f64, f64)>,
+    /// When the plan cuts over.
+    cutover_at: f64,
+    /// When the last snapshot was taken (its changes since go with the next copy).
+    snapshot_at: f64,
+    next_precopy_at: f64,
+    /// When this VM's cutover began (the source went off).
+    cut_at: Option<f64>,
+    /// Copies done before the cutover (the first full copy included).
+    copies: u32,
+}
+
+/// Warm plans' cutovers and the change model.
+#[derive(Debug, Clone, Default)]
+pub struct Warm {
+    /// Each warm plan's cutover (crate::cutover).
+    pub cutovers: BTreeMap<PlanKey, crate::cutover::Placement>,
+    pub change_rate_percent_per_hour: f64,
+    pub precopy_interval_secs: f64,
+    /// Each VM's disks as (allocated, provisioned) bytes, by VM id, where records gave them (in
+    /// the order of `vm_disks`).
+    pub vm_usage: BTreeMap<String, Vec<(u64, u64)>>,
+}
+
+impl Warm {
+    /// The copy a warm VM in CopyingPaused starts at `t`, if any: the cutover once it is due,
+    /// else the next precopy once due (migration.go, CopyingPaused); the disks restart with what
+    /// the guest changed since the last snapshot.
+    fn resume(&self, vm: &mut Vm, t: f64) -> bool {
+        let Some(w) = &mut vm.warm else {
+            return false;
+        };
+        let cut = t >= w.cutover_at;
+        if !cut && t < w.next_precopy_at {
+            return false;
+        }
+        if cut {
+            w.cut_at = Some(t);
+        }
+        for (r, &(used, total)) in vm.remaining.iter_mut().zip(&w.disks) {
+            *r = crate::cutover::changed_bytes(
+                used,
+                total,
+                self.change_rate_percent_per_hour,
+                t - w.snapshot_at,
+            );
+        }
+        w.snapshot_at = t;
+        true
+    }
 }
 
 /// What the simulation runs on.
@@ -78,6 +142,8 @@ pub struct Setup {
     pub vm_disks: BTreeMap<String, Vec<(u64, String)>>,
     /// --bandwidth auto: the controller decides every this many simulated seconds.
     pub adaptive_interval_secs: Option<f64>,
+    /// Warm plans' cutovers and change model.
+    pub warm: Warm,
 }
 
 /// Runs the simulation from `start` (the window read in `zone`), writing the events. `vm_disks`
@@ -96,6 +162,7 @@ pub fn run(
         zone,
         vm_disks,
         adaptive_interval_secs,
+        warm,
     } = setup;
     let (start, max_vm_inflight) = (*start, *max_vm_inflight);
     // Every instant is checked against the horizon below before it is used, so `at` never
@@ -149,6 +216,20 @@ pub fn run(
                 }
             };
             plan_vms[i].push(vms.len());
+            let warm_vm = warm.cutovers.get(&plan.key).map(|c| {
+                let usage = warm.vm_usage.get(&vm.id).filter(|u| u.len() == disks.len());
+                WarmVm {
+                    disks: match usage {
+                        Some(u) => u.iter().map(|&(a, p)| (a as f64, p as f64)).collect(),
+                        None => disks.iter().map(|d| (d.0 as f64, d.0 as f64)).collect(),
+                    },
+                    cutover_at: c.cutover.duration_since(start).as_secs_f64(),
+                    snapshot_at: 0.0,
+                    next_precopy_at: 0.0,
+                    cut_at: None,
+                    copies: 0,
+                }
+            });
             vms.push(Vm {
                 plan: i,
                 id: vm.id.clone(),
@@ -157,6 +238,7 @@ pub fn run(
                 remaining: disks.iter().map(|d| d.0 as f64).collect(),
                 classes: disks.iter().map(|d| d.1.clone()).collect(),
                 phase: Phase::Queued,
+                warm: warm_vm,
             });
         }
     }
@@ -234,6 +316,11 @@ pub fn run(
                     "oversize": start.oversize,
                 }),
             )?;
+            if let Some(c) = warm.cutovers.get(&start.plan) {
+                let migration = format!("{}-1", start.plan.name);
+                let fields = crate::cutover::event_fields(c, &migration, false);
+                events.emit(at(t), "cutover", Some(&start.plan), fields)?;
+            }
             executing.push(i);
             if plan_vms[i].is_empty() {
                 finish_plan(plans, i, t, &at, events, scheduler)?;
@@ -262,26 +349,23 @@ pub fn run(
         while moved {
             moved = false;
             for vm in vms.iter_mut() {
-                let next = match vm.phase {
-                    Phase::Initialize(left) if left <= 0.0 => Some(Phase::Transfer),
-                    Phase::Transfer if vm.remaining.iter().all(|r| *r <= 0.0) => {
-                        Some(Phase::Creation(link.creation_secs()))
-                    }
-                    Phase::Creation(left) if left <= 0.0 => Some(Phase::Done),
-                    _ => None,
-                };
+                let next = next_phase(vm, t, link, warm);
                 if let Some(next) = next {
                     vm.phase = next;
                     moved = true;
                     changed = true;
                     if next == Phase::Done {
                         let plan = &plans[vm.plan];
-                        events.emit(
-                            at(t),
-                            "vm-succeeded",
-                            Some(&plan.key),
-                            json!({"vm_id": vm.id, "vm_name": vm.name, "bytes_total": vm.bytes}),
-                        )?;
+                        let mut fields =
+                            json!({"vm_id": vm.id, "vm_name": vm.name, "bytes_total": vm.bytes});
+                        if let Some(w) = &vm.warm
+                            && let Some(cut) = w.cut_at
+                        {
+                            fields["cutover"] = at(cut).to_string().into();
+                            fields["downtime_secs"] = round3(t - cut).into();
+                            fields["precopies"] = w.copies.into();
+                        }
+                        events.emit(at(t), "vm-succeeded", Some(&plan.key), fields)?;
                     }
                 }
             }
@@ -319,8 +403,11 @@ pub fn run(
             .collect();
         let mut dt = f64::INFINITY;
         for vm in &vms {
-            match vm.phase {
-                Phase::Initialize(left) | Phase::Creation(left) => dt = dt.min(left),
+            match (vm.phase, &vm.warm) {
+                (Phase::Initialize(left) | Phase::Creation(left), _) => dt = dt.min(left),
+                (Phase::Paused, Some(w)) => {
+                    dt = dt.min((w.cutover_at.min(w.next_precopy_at) - t).max(0.0));
+                }
                 _ => {}
             }
         }
@@ -385,6 +472,36 @@ pub fn run(
         peak_vm_limit: controller.as_ref().map(|_| adaptive.peak_limit),
         vm_limit_changes: adaptive.changes,
     })
+}
+
+/// The phase a VM moves to at `t`, if its phase ends now.
+fn next_phase(vm: &mut Vm, t: f64, link: &LinkModel, warm: &Warm) -> Option<Phase> {
+    let phase = vm.phase;
+    match phase {
+        Phase::Initialize(left) if left <= 0.0 => {
+            if let Some(w) = &mut vm.warm {
+                // CreateInitialSnapshot: the first copy holds the disks as of now.
+                w.snapshot_at = t;
+            }
+            Some(Phase::Transfer)
+        }
+        Phase::Transfer if vm.remaining.iter().all(|r| *r <= 0.0) => match &mut vm.warm {
+            // A precopy ended (CopyDisks): the next is due PRECOPY_INTERVAL from now.
+            Some(w) if w.cut_at.is_none() => {
+                w.copies += 1;
+                w.next_precopy_at = t + warm.precopy_interval_secs;
+                Some(Phase::Paused)
+            }
+            _ => Some(Phase::Creation(link.creation_secs())),
+        },
+        Phase::Paused if warm.resume(vm, t) => Some(Phase::Transfer),
+        Phase::Creation(left) if left <= 0.0 => Some(Phase::Done),
+        _ => None,
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// What the simulation keeps of the adaptive controller's run.
@@ -485,6 +602,7 @@ mod tests {
                 bytes: *bytes,
                 bytes_known: true,
                 target_namespace: None,
+                warm: false,
                 vms: (0..*vms)
                     .map(|v| PlanVm {
                         id: format!("{i}-{v}"),
@@ -526,6 +644,7 @@ mod tests {
             zone: TimeZone::UTC,
             vm_disks,
             adaptive_interval_secs: None,
+            warm: Warm::default(),
         };
         let outcome = run(plans, &mut scheduler, &setup, &mut events).unwrap();
         (outcome, events.log)

@@ -2,7 +2,8 @@
 //! phases run by `pkg/controller/plan/migration.go`): after the first copy the VM waits in
 //! CopyingPaused; every PRECOPY_INTERVAL it takes a snapshot (CreateSnapshot, WaitForSnapshot),
 //! adds a checkpoint to its DataVolumes (AddCheckpoint) and copies the changes (CopyDisks); once
-//! the Migration's `spec.cutover` is past, the cutover powers the source off, takes the final
+//! the Migration's `spec.cutover` is past on the simulated clock (--clock-start plus simulated
+//! time, which stands for Forklift's `time.Now()`), the cutover powers the source off, takes the final
 //! snapshot, adds the final checkpoint and copies the last changes (Finalize), then CreateVM.
 
 use super::Controller;
@@ -104,7 +105,14 @@ impl Controller {
             if !run.warm || run.outcome.is_some() {
                 continue;
             }
-            let cutover_due = self.cutover_of(&run.migration_uid).is_some_and(|t| due(&t));
+            // spec.cutover against the simulated clock (Forklift v2.12.5 migration.go
+            // `(*Migration).execute`, CopyingPaused): read every tick, so a cutover patched onto
+            // the running Migration counts from then on, as Forklift re-reads the Migration at
+            // each reconcile (controller.go `activeMigration`).
+            let now_sim = self.args.clock_start_unix_secs() + timing.sim_secs;
+            let cutover_due = self
+                .cutover_of(&run.migration_uid)
+                .is_some_and(|t| due(&t, now_sim));
             let run = self.runs.get_mut(&key).unwrap();
             for vi in 0..run.vms.len() {
                 let vm = &mut run.vms[vi];
