@@ -11,6 +11,7 @@ pub mod events;
 pub mod footprint;
 pub mod guest;
 pub mod kubevirt;
+pub mod lun;
 pub mod node;
 pub mod objects;
 pub mod operator;
