@@ -625,9 +625,13 @@ async fn lun_disk_as_forklift(moved: &Moved, findings: &[Value]) {
         json!({"volume": volume_label, "vmID": vm["id"], "plan": plan_uid,
             "migration": migration_uid})
     );
-    assert_eq!(pv["metadata"]["annotations"], annotations);
+    // Forklift's annotations, and the PV binder's mark: kube-controller-manager bound it.
+    let mut bound = annotations.clone();
+    bound["pv.kubernetes.io/bound-by-controller"] = json!("yes");
+    assert_eq!(pv["metadata"]["annotations"], bound);
     let spec = &pv["spec"];
-    // An address on the unit: iSCSI, portal address:port, the unit's target and LUN mapping.
+    // An address on the unit: iSCSI, portal address:port, the unit's target and LUN mapping
+    // (and the API server's default interface, `default`).
     let portal = format!(
         "{}:{}",
         unit["address"].as_str().unwrap(),
@@ -636,7 +640,7 @@ async fn lun_disk_as_forklift(moved: &Moved, findings: &[Value]) {
     assert_eq!(
         spec["iscsi"],
         json!({"targetPortal": portal, "iqn": unit["target"],
-            "lun": engine_number(&unit["lun_mapping"])}),
+            "lun": engine_number(&unit["lun_mapping"]), "iscsiInterface": "default"}),
         "{spec}"
     );
     assert_eq!(spec["capacity"], json!({"storage": quantity}));
