@@ -1634,6 +1634,8 @@ async fn pvcs_match_capacity_calc(
         "--storage-capacity",
         "ceph-rbd-block=0",
     ]);
+    // An earlier run of the same world left its LUN disks' volumes (Forklift deletes none).
+    kubebed::delete_lun_volumes(&client, &planned).await;
     let _sim = kubebed::ForkliftSim::start(bed, &lab.world, &args);
     for o in &objects {
         apply(&client, o).await;
