@@ -1547,7 +1547,15 @@ async fn sim_pvc_bytes(client: &kube::Client, ns: &str) -> std::collections::BTr
             .annotations
             .as_ref()
             .and_then(|a| a.get("forklift.konveyor.io/disk-source"));
+        // A direct LUN's claim (annotated `lun`, Forklift v2.12.5 builder.go
+        // `LunPersistentVolumeClaims`) holds no copy: capacity-calc counts it apart (lun_bytes).
+        let lun = pvc
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("lun"));
         let disk = match (populated, source) {
+            _ if lun => continue,
             (true, _) => label(&pvc.metadata, "diskID").unwrap(),
             (false, Some(disk)) => disk.as_str(),
             (false, None) => continue,
@@ -1626,6 +1634,8 @@ async fn pvcs_match_capacity_calc(
         "--storage-capacity",
         "ceph-rbd-block=0",
     ]);
+    // An earlier run of the same world left its LUN disks' volumes (Forklift deletes none).
+    kubebed::delete_lun_volumes(&client, &planned).await;
     let _sim = kubebed::ForkliftSim::start(bed, &lab.world, &args);
     for o in &objects {
         apply(&client, o).await;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// The demo VMs moved: the five with an after-move fault, one whose migration fails
 /// (rdu-web-03, --fail-vm), and clean ones of each kind (two NICs, the pod network, EFI, a VM
-/// that was down, one without a guest agent at the source).
+/// that was down, one without a guest agent at the source, a direct LUN disk).
 const VMS: &[&str] = &[
     "rdu-web-01",
     "elk-es-01",
@@ -32,6 +32,7 @@ const VMS: &[&str] = &[
     "tlv2-db-01",
     "secureboot-win2022",
     "Win2019-AD01",
+    "san-lun-db01",
 ];
 const FAILED_MIGRATION: &str = "rdu-web-03";
 const MAP: &str = "tests/fixtures/demo-networks.map";
@@ -381,6 +382,7 @@ async fn vm_verify_names_each_planted_fault_and_passes_the_rest() {
             "{name} unchecked"
         );
     }
+    lun_disk_as_forklift(&moved, &findings).await;
     // Positive cases of each check, on VMs chosen from the world file.
     for check in [
         "exists",
@@ -503,6 +505,182 @@ async fn vm_verify_names_each_planted_fault_and_passes_the_rest() {
 
     break_and_check(&moved, &common, &findings).await;
     let _ = &moved.dir;
+}
+
+/// A number the engine's JSON gives as a string (or a number).
+fn engine_number(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The logical unit of LUN disk `disk_id` as the engine (ovirt-sim on the demo world) serves it
+/// under `lun_storage`, which Forklift's inventory collects (v2.12.5
+/// pkg/controller/provider/container/ovirt/resource.go `LogicalUnit.ApplyTo`: id as LunID,
+/// address, port, target, lun_mapping, size).
+async fn engine_logical_unit(disk_id: &str) -> Value {
+    let sim = support::Sim::start(&[]);
+    let disk: Value = sim
+        .client()
+        .get(format!("{}/disks/{disk_id}", sim.url))
+        .basic_auth(&sim.user, Some(&sim.password))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    disk["lun_storage"]["logical_units"]["logical_unit"][0].clone()
+}
+
+/// san-lun-db01's direct LUN disk on the target as Forklift v2.12.5 leaves it, written out from
+/// pkg/controller/plan/adapter/ovirt/builder.go `LunPersistentVolumes` and
+/// `LunPersistentVolumeClaims` (created by kubevirt.go `createLunDisks` in CreateDataVolumes) with
+/// the world's disk and the engine's logical unit: a PersistentVolume and a claim, both named
+/// after the disk, the claim Bound to that volume by the cluster's PV binder; the VM's LUN volume
+/// uses that claim (builder.go `mapDisks`: claimName = the disk id). vm-verify passing all of the
+/// VM's checks (the caller's exact set of failures) covers its running and its disk size.
+async fn lun_disk_as_forklift(moved: &Moved, findings: &[Value]) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let name = "san-lun-db01";
+    let vm = world_vm(name);
+    let disks = pipeline::by_id("disks");
+    let attachment = vm["disk_attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| disks[a["disk"].as_str().unwrap()]["storage_type"] == "lun")
+        .unwrap();
+    let disk_id = attachment["disk"].as_str().unwrap();
+    let lun_size = disks[disk_id]["lun_size"].as_u64().unwrap();
+    let unit = engine_logical_unit(disk_id).await;
+    assert_eq!(engine_number(&unit["size"]), lun_size, "{unit}");
+    // resource.NewQuantity(size, BinarySI): 500 GiB is "500Gi".
+    const GIB: u64 = 1 << 30;
+    assert_eq!(lun_size % GIB, 0);
+    let quantity = format!("{}Gi", lun_size / GIB);
+    let (namespace, target) = landed(findings, name);
+    let client = kubebed::Testbed::shared().client().await;
+    // The plan holding the VM and its one Migration: the `plan` and `migration` labels' uids.
+    let plans: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &moved.forklift_ns,
+        &kubebed::forklift("Plan"),
+    );
+    let plan = plans
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|p| {
+            p.data["spec"]["vms"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|v| v["id"] == vm["id"]))
+        })
+        .unwrap();
+    let migrations: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &moved.forklift_ns,
+        &kubebed::forklift("Migration"),
+    );
+    let ours: Vec<DynamicObject> = migrations
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|m| m.data["spec"]["plan"]["name"] == plan.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(ours.len(), 1, "one Migration of the LUN VM's plan");
+    let (plan_uid, migration_uid) = (
+        plan.metadata.uid.clone().unwrap(),
+        ours[0].metadata.uid.clone().unwrap(),
+    );
+    let volume_label = format!("{name}-{}", attachment["id"].as_str().unwrap());
+    let annotations = json!({"forklift.konveyor.io/disk-source": disk_id, "lun": "true"});
+
+    let pv = Api::<PersistentVolume>::all(client.clone())
+        .get(disk_id)
+        .await
+        .unwrap();
+    let pv = serde_json::to_value(pv).unwrap();
+    assert_eq!(
+        pv["metadata"]["labels"],
+        json!({"volume": volume_label, "vmID": vm["id"], "plan": plan_uid,
+            "migration": migration_uid})
+    );
+    // Forklift's annotations, and the PV binder's mark: kube-controller-manager bound it.
+    let mut bound = annotations.clone();
+    bound["pv.kubernetes.io/bound-by-controller"] = json!("yes");
+    assert_eq!(pv["metadata"]["annotations"], bound);
+    let spec = &pv["spec"];
+    // An address on the unit: iSCSI, portal address:port, the unit's target and LUN mapping
+    // (and the API server's default interface, `default`).
+    let portal = format!(
+        "{}:{}",
+        unit["address"].as_str().unwrap(),
+        engine_number(&unit["port"])
+    );
+    assert_eq!(
+        spec["iscsi"],
+        json!({"targetPortal": portal, "iqn": unit["target"],
+            "lun": engine_number(&unit["lun_mapping"]), "iscsiInterface": "default"}),
+        "{spec}"
+    );
+    assert_eq!(spec["capacity"], json!({"storage": quantity}));
+    assert_eq!(spec["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(spec["volumeMode"], "Block");
+    assert!(spec["storageClassName"].is_null(), "{spec}");
+    // Forklift sets no reclaim policy: the API server's default for a PV made by hand.
+    assert_eq!(spec["persistentVolumeReclaimPolicy"], "Retain");
+    assert_eq!(pv["status"]["phase"], "Bound", "{pv}");
+    assert_eq!(
+        (&spec["claimRef"]["namespace"], &spec["claimRef"]["name"]),
+        (&json!(namespace), &json!(disk_id))
+    );
+
+    let pvc = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace)
+        .get(disk_id)
+        .await
+        .unwrap();
+    let pvc = serde_json::to_value(pvc).unwrap();
+    assert_eq!(
+        pvc["metadata"]["labels"],
+        json!({"vmID": vm["id"], "plan": plan_uid, "migration": migration_uid})
+    );
+    let pvc_annotations = pvc["metadata"]["annotations"].as_object().unwrap();
+    for (k, v) in annotations.as_object().unwrap() {
+        assert_eq!(pvc_annotations.get(k), Some(v), "{pvc}");
+    }
+    let spec = &pvc["spec"];
+    assert_eq!(spec["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(
+        spec["selector"],
+        json!({"matchLabels": {"volume": volume_label}})
+    );
+    assert_eq!(spec["storageClassName"], "");
+    assert_eq!(spec["volumeMode"], "Block");
+    assert_eq!(spec["resources"]["requests"], json!({"storage": quantity}));
+    assert_eq!(spec["volumeName"], disk_id);
+    assert_eq!(pvc["status"]["phase"], "Bound", "{pvc}");
+    assert_eq!(pvc["status"]["capacity"], json!({"storage": quantity}));
+
+    let vms = vm_api(&namespace).await;
+    let target_vm = vms.get(&target).await.unwrap();
+    let volumes = target_vm.data["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        volumes
+            .contains(&json!({"name": disk_id, "persistentVolumeClaim": {"claimName": disk_id}})),
+        "{volumes:?}"
+    );
+    for check in ["running", "disks"] {
+        assert_eq!(finding(findings, name, check)["ok"], true, "{check}");
+    }
 }
 
 async fn vm_api(ns: &str) -> Api<DynamicObject> {

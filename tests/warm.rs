@@ -233,6 +233,8 @@ async fn warm_pvcs_match(class: &str, block: bool) {
     let quotas = capacity(records.as_bytes(), class, block);
     let disks = world_disks(&planned);
     assert!(disks.len() > 100, "{} disks planned", disks.len());
+    // The other volume mode's run left the LUN disks' volumes (Forklift deletes none).
+    kubebed::delete_lun_volumes(&client, &planned).await;
 
     let _sim = kubebed::ForkliftSim::start(
         bed,

@@ -256,3 +256,50 @@ pub async fn apply(client: &kube::Client, obj: &serde_json::Value) {
         .await
         .unwrap_or_else(|e| panic!("apply {} {ns}/{name}: {e}", ar.kind));
 }
+
+/// Deletes the PersistentVolumes Forklift made for the direct LUN disks (annotated `lun`) of the
+/// VMs `vm_ids`, with the claims bound to them, and waits until they are gone. Forklift v2.12.5
+/// names such a volume after its disk and never deletes it (builder.go `LunPersistentVolumes`;
+/// nothing in migration.go `cleanup`), so migrating the same VM again on this test bed is refused
+/// with AlreadyExists, as on a real cluster, until an admin removes it: a test that moves the same
+/// world twice does so in between. (pv-protection keeps a volume while it is Bound: its claim goes
+/// first.)
+pub async fn delete_lun_volumes(client: &kube::Client, vm_ids: &std::collections::HashSet<String>) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let api: kube::Api<PersistentVolume> = kube::Api::all(client.clone());
+    let ours = |pv: &PersistentVolume| {
+        let meta = &pv.metadata;
+        let lun = meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("lun"));
+        let vm = meta.labels.as_ref().and_then(|l| l.get("vmID"));
+        lun && vm.is_some_and(|v| vm_ids.contains(v))
+    };
+    let list = api.list(&Default::default()).await.expect("list PVs");
+    for pv in list.items.iter().filter(|pv| ours(pv)) {
+        if let Some(claim) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+            let ns = claim.namespace.clone().unwrap_or_default();
+            let claims: kube::Api<PersistentVolumeClaim> =
+                kube::Api::namespaced(client.clone(), &ns);
+            let name = claim.name.clone().unwrap_or_default();
+            let _ = claims.delete(&name, &Default::default()).await;
+        }
+        let name = pv.metadata.name.clone().unwrap_or_default();
+        let _ = api.delete(&name, &Default::default()).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = api.list(&Default::default()).await.expect("list PVs");
+        let left: Vec<_> = left.items.iter().filter(|pv| ours(pv)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "LUN volumes not gone after 60 s: {:?}",
+            left.iter().map(|pv| &pv.metadata.name).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}

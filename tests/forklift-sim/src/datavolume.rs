@@ -97,6 +97,8 @@ impl Footprint {
             .await?;
         let config_map = self.ensure_config_map(t).await?;
         let wanted = build_data_volumes(t, vm, &secret, &config_map, checkpoints);
+        // `dataVolumes` ends with `createLunDisks` (crate::lun), before `EnsureDataVolumes`.
+        self.lun_disks(t, vm).await?;
         self.ensure_data_volumes(t, wanted).await
     }
 

@@ -153,17 +153,23 @@ impl Footprint {
         Api::namespaced(self.client.clone(), ns)
     }
 
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     pub(crate) fn dynamic(&self, ns: &str, ar: &kube::api::ApiResource) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), ns, ar)
     }
 
-    /// `KubeVirt.PopulatorVolumes` → `Builder.PopulatorVolumes`: the transfer Secret, then per
-    /// copied disk with no OvirtVolumePopulator of this migration yet, the CR and its PVC. (One
-    /// list of the migration's CRs serves every disk's `getVolumePopulator`, and one read of a
+    /// `KubeVirt.PopulatorVolumes` → `Builder.PopulatorVolumes`: the transfer Secret, the LUN
+    /// disks' claims and volumes (`createLunDisks`, crate::lun), then per copied disk with no
+    /// OvirtVolumePopulator of this migration yet, the CR and its PVC. (One list of the
+    /// migration's CRs serves every disk's `getVolumePopulator`, and one read of a
     /// StorageProfile every disk of its class: the same answers in fewer requests.)
     pub async fn populator_volumes(&self, t: &Target, vm: &WorldVm) -> Result<Volumes, StepError> {
         let data = json!({"data": t.provider_secret});
         let secret = self.ensure_secret(t, ("isPopulator", "true"), data).await?;
+        self.lun_disks(t, vm).await?;
         let existing = self.populators_of(t).await?;
         let claims = if existing.is_empty() {
             Vec::new()

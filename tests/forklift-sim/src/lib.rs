@@ -11,6 +11,7 @@ pub mod events;
 pub mod footprint;
 pub mod guest;
 pub mod kubevirt;
+pub mod lun;
 pub mod node;
 pub mod objects;
 pub mod operator;
@@ -65,7 +66,10 @@ CalculateSpaceWithOverhead for the volume mode of the class's StorageProfile (1 
 then Filesystem / (1 - --filesystem-overhead %), Block + --block-overhead), a PVC consumer pod
 (requests 1 CPU / 1Gi, limits 4 / 8Gi) for the new Pending PVCs, then the VirtualMachine, which
 becomes the PVCs' owner; after a success the populators, populator pods, consumer pod and Secret
-are deleted. --footprint vm-only creates no disk objects at all.
+are deleted. --footprint vm-only creates no disk objects at all. A direct LUN disk is not copied:
+on either path, Forklift's createLunDisks makes a PersistentVolume named after the disk on its
+logical unit (iSCSI, as the engine serves it; Block, ReadWriteMany, no class) and a claim of the
+same name selecting it, which the cluster's PV binder binds; Forklift never deletes the volume.
 
 Warm plans, and plans whose destination Provider is not the host (the remote cluster is played by
 the same API server), take Forklift's DataVolume path instead (kubevirt.go DataVolumes, oVirt

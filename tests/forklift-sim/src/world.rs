@@ -4,6 +4,7 @@
 use common::forklift::builder::{self, Firmware};
 use common::record::{self, VmRecord};
 use common::{Error, Result};
+use ovirt_sim::objects::LogicalUnit;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,6 +19,8 @@ pub struct Disk {
     pub actual_bytes: u64,
     pub storage_domain: Option<String>,
     pub lun: bool,
+    /// A LUN disk's logical unit as the engine (ovirt-sim) serves it.
+    pub logical_unit: Option<LogicalUnit>,
     pub bootable: bool,
 }
 
@@ -164,6 +167,9 @@ impl World {
                     actual_bytes: d["actual_size"].as_u64().unwrap_or(0),
                     storage_domain: d["storage_domain"].as_str().map(str::to_string),
                     lun: d["storage_type"] == "lun",
+                    logical_unit: d["lun_size"]
+                        .as_u64()
+                        .map(|size| ovirt_sim::objects::logical_unit(&text(d, "id"), size)),
                     bootable: false,
                 };
                 (disk.id.clone(), disk)

@@ -6,6 +6,31 @@ use crate::tree::{Node, Obj, collection, decimal, wrap};
 
 pub const API: &str = "/ovirt-engine/api";
 
+/// The logical unit a LUN disk shows under `lun_storage.logical_units` (the world gives only its
+/// size): one iSCSI unit on the lab's target portal, its id derived from the disk's. forklift-sim
+/// reads the same unit, as Forklift's inventory collects it from the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogicalUnit {
+    pub id: String,
+    pub address: &'static str,
+    pub port: i64,
+    pub target: &'static str,
+    pub lun_mapping: i64,
+    pub size: u64,
+}
+
+/// The logical unit of LUN disk `disk_id` of `size` bytes.
+pub fn logical_unit(disk_id: &str, size: u64) -> LogicalUnit {
+    LogicalUnit {
+        id: derived_id(&format!("lun/{disk_id}")).replace('-', ""),
+        address: "192.168.122.10",
+        port: 3260,
+        target: "iqn.2003-01.org.linux-iscsi.storage:sn.lab",
+        lun_mapping: 0,
+        size,
+    }
+}
+
 /// Whose list a permission is shown in: it decides its href, and a VM's list rewrites the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PermCtx {
@@ -910,12 +935,13 @@ fn build_disk(ix: &Index, ent: &Ent, d: usize) -> Obj {
     o.s("format", &disk.format);
     o.s("image_id", derived_id(&format!("image/{}", disk.id)));
     if let Some(lun) = disk.lun_size {
-        let mut unit = Obj::with_id(derived_id(&format!("lun/{}", disk.id)).replace('-', ""));
-        unit.s("address", "192.168.122.10");
-        unit.int("lun_mapping", 0);
-        unit.int("port", 3260);
-        unit.long("size", lun);
-        unit.s("target", "iqn.2003-01.org.linux-iscsi.storage:sn.lab");
+        let lu = logical_unit(&disk.id, lun);
+        let mut unit = Obj::with_id(lu.id);
+        unit.s("address", lu.address);
+        unit.int("lun_mapping", lu.lun_mapping);
+        unit.int("port", lu.port);
+        unit.long("size", lu.size);
+        unit.s("target", lu.target);
         unit.s("vendor_id", "LIO-ORG");
         let mut storage = Obj::new();
         storage.obj(
