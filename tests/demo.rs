@@ -56,11 +56,14 @@ fn make_demo_runs_live_and_vm_verify_names_exactly_the_planted_faults() {
     let plans = read_lines(&live.join("plans.jsonl"));
     let ids = planned(&plans);
     let world = pipeline::world();
-    let mut expected: BTreeSet<(String, String)> = world["vms"]
+    let planned_vms: Vec<&Value> = world["vms"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|vm| ids.contains(vm["id"].as_str().unwrap()))
+        .collect();
+    let mut expected: BTreeSet<(String, String)> = planned_vms
+        .iter()
         .filter_map(|vm| {
             let check = pipeline::after_move_check(vm)?;
             let name = vm["name"].as_str().unwrap().to_string();
@@ -85,11 +88,8 @@ fn make_demo_runs_live_and_vm_verify_names_exactly_the_planted_faults() {
     assert_eq!(failed, expected, "{stderr}");
     // Every planned VM was checked (--all: a finding per check, passed or not).
     let checked: BTreeSet<&str> = findings.iter().filter_map(|f| f["vm"].as_str()).collect();
-    let names: BTreeSet<&str> = world["vms"]
-        .as_array()
-        .unwrap()
+    let names: BTreeSet<&str> = planned_vms
         .iter()
-        .filter(|vm| ids.contains(vm["id"].as_str().unwrap()))
         .map(|vm| vm["name"].as_str().unwrap())
         .collect();
     assert_eq!(checked, names);
