@@ -276,30 +276,55 @@ pub async fn delete_lun_volumes(client: &kube::Client, vm_ids: &std::collections
         let vm = meta.labels.as_ref().and_then(|l| l.get("vmID"));
         lun && vm.is_some_and(|v| vm_ids.contains(v))
     };
-    let list = api.list(&Default::default()).await.expect("list PVs");
-    for pv in list.items.iter().filter(|pv| ours(pv)) {
-        if let Some(claim) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
-            let ns = claim.namespace.clone().unwrap_or_default();
-            let claims: kube::Api<PersistentVolumeClaim> =
-                kube::Api::namespaced(client.clone(), &ns);
-            let name = claim.name.clone().unwrap_or_default();
-            let _ = claims.delete(&name, &Default::default()).await;
-        }
-        let name = pv.metadata.name.clone().unwrap_or_default();
-        let _ = api.delete(&name, &Default::default()).await;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Deletes are repeated every round: a call lost to a loaded API server must not leave a
+    // Bound volume behind (the binder releases a volume only once its claim is gone).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     loop {
-        let left = api.list(&Default::default()).await.expect("list PVs");
-        let left: Vec<_> = left.items.iter().filter(|pv| ours(pv)).collect();
+        let list = api.list(&Default::default()).await.expect("list PVs");
+        let left: Vec<&PersistentVolume> = list.items.iter().filter(|pv| ours(pv)).collect();
         if left.is_empty() {
             return;
         }
+        let mut states = Vec::new();
+        for pv in &left {
+            let name = pv.metadata.name.clone().unwrap_or_default();
+            let mut state = format!(
+                "{name}: phase {:?}, finalizers {:?}, deleting {}",
+                pv.status.as_ref().and_then(|s| s.phase.as_ref()),
+                pv.metadata.finalizers,
+                pv.metadata.deletion_timestamp.is_some()
+            );
+            if let Some(claim) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+                let ns = claim.namespace.clone().unwrap_or_default();
+                let claims: kube::Api<PersistentVolumeClaim> =
+                    kube::Api::namespaced(client.clone(), &ns);
+                let claim_name = claim.name.clone().unwrap_or_default();
+                let deleted = claims.delete(&claim_name, &Default::default()).await;
+                state += &format!(", claim {ns}/{claim_name}: {:?}", deleted.err());
+            }
+            if pv.metadata.deletion_timestamp.is_none() {
+                if let Err(e) = api.delete(&name, &Default::default()).await {
+                    state += &format!(", delete: {e}");
+                }
+            }
+            states.push(state);
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "LUN volumes not gone after 60 s: {:?}",
-            left.iter().map(|pv| &pv.metadata.name).collect::<Vec<_>>()
+            "LUN volumes not gone after 180 s: {states:?}; kube-controller-manager: {}",
+            controller_manager_state()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// Whether the shared test bed's kube-controller-manager runs, with its log's last lines: what a
+/// test waiting on a controller (PV binding, quotas, garbage collection) says when it times out.
+pub fn controller_manager_state() -> String {
+    let dir = &Testbed::shared().dir;
+    let pid = std::fs::read_to_string(dir.join("kube-controller-manager.pid")).unwrap_or_default();
+    let alive = Path::new("/proc").join(pid.trim()).exists() && !pid.trim().is_empty();
+    let log = std::fs::read_to_string(dir.join("kube-controller-manager.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    format!("pid {} alive {alive}; last log lines {tail:?}", pid.trim())
 }
