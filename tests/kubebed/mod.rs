@@ -302,10 +302,10 @@ pub async fn delete_lun_volumes(client: &kube::Client, vm_ids: &std::collections
                 let deleted = claims.delete(&claim_name, &Default::default()).await;
                 state += &format!(", claim {ns}/{claim_name}: {:?}", deleted.err());
             }
-            if pv.metadata.deletion_timestamp.is_none() {
-                if let Err(e) = api.delete(&name, &Default::default()).await {
-                    state += &format!(", delete: {e}");
-                }
+            if pv.metadata.deletion_timestamp.is_none()
+                && let Err(e) = api.delete(&name, &Default::default()).await
+            {
+                state += &format!(", delete: {e}");
             }
             states.push(state);
         }
