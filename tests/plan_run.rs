@@ -1730,10 +1730,12 @@ async fn one_plan_takes_its_overhead_plus_its_bytes_over_the_link() {
     eprintln!(
         "{name}: {total} bytes: by hand {expected:.1} s, simulated {makespan:.1} s, live {live:.1} s"
     );
-    // forklift-sim moves in ticks: a phase may end up to a tick late (20 ms of real time, more on
-    // a busy machine), three phase ends per VM.
+    // forklift-sim moves in ticks, but a phase that ends inside one hands the rest of it to the
+    // next phase, so a late tick costs nothing (before that fix a loaded machine measured 613.8 s
+    // against 523.7 s). The 2% left is for the cluster: the VirtualMachine must exist before the
+    // VM is done, and its create has the creation phase (1.7 s of real time here) to return.
     assert!(
-        (live - expected).abs() <= expected * 0.05,
+        (live - expected).abs() <= expected * 0.02,
         "{name}: {total} bytes: live {live:.1} s on forklift-sim's clock, by hand {expected:.1} s"
     );
 }
@@ -2165,9 +2167,15 @@ async fn auto_live_on(model: &str) {
          on forklift-sim's clock (x{scale:.1}): {:.1}% apart",
         error * 100.0
     );
+    // Each plan started after the first is started a hand-off late, which the simulation does
+    // not have: plan-run's create of the Migration and forklift-sim's next tick, real time that
+    // counts x{scale} on forklift-sim's clock. Half a second of real time each is allowed, what a
+    // loaded two-core machine takes; the live run is never more than 10% faster.
+    let handoffs = (plans - 1) as f64 * 0.5 * scale;
     assert!(
-        error <= 0.10,
-        "simulated {simulated_secs:.0} s, live {live_secs:.0} s"
+        live_secs >= simulated_secs * 0.90 && live_secs <= simulated_secs * 1.10 + handoffs,
+        "simulated {simulated_secs:.0} s, live {live_secs:.0} s ({handoffs:.0} s allowed for \
+         hand-offs)"
     );
 }
 

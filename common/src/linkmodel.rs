@@ -169,6 +169,16 @@ fn parse_utc_window(text: &str) -> Result<(u32, u32), String> {
     Ok((start, end))
 }
 
+/// What [`LinkModel::advance_from`] did in a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advanced {
+    /// Bytes moved, all transfers together.
+    pub moved: f64,
+    /// Seconds into the step at which each transfer moved its last byte; None for one still
+    /// running, or one that had ended before the step.
+    pub ended_at: Vec<Option<f64>>,
+}
+
 impl LinkModel {
     /// A named model ([`NAMED_MODELS`]).
     pub fn named(name: &str) -> Option<LinkModel> {
@@ -384,36 +394,63 @@ impl LinkModel {
         unix_secs: f64,
         dt_secs: f64,
     ) -> f64 {
-        let mut left = dt_secs.max(0.0);
-        let mut now = unix_secs;
-        let mut moved = 0.0;
-        loop {
+        let joins = vec![0.0; remaining.len()];
+        self.advance_from(remaining, classes, &joins, unix_secs, dt_secs)
+            .moved
+    }
+
+    /// [`LinkModel::advance_at`] with transfers that join the link partway through the step:
+    /// transfer `i` runs from `joins[i]` seconds into it (0: from its start; `dt_secs` or more:
+    /// not in this step). A join is one more event of the exact stepping, so a simulator that
+    /// ticks gets the same result as one that does not. Also says when each transfer ended.
+    pub fn advance_from(
+        &self,
+        remaining: &mut [f64],
+        classes: &[&str],
+        joins: &[f64],
+        unix_secs: f64,
+        dt_secs: f64,
+    ) -> Advanced {
+        let dt = dt_secs.max(0.0);
+        let mut out = Advanced {
+            moved: 0.0,
+            ended_at: vec![None; remaining.len()],
+        };
+        let mut t = 0.0;
+        while t < dt {
+            let waiting = |i: usize| remaining[i] > 0.0 && joins[i] > t;
+            let next_join = (0..remaining.len())
+                .filter(|&i| waiting(i))
+                .map(|i| joins[i])
+                .fold(dt, f64::min);
             let running: Vec<usize> = (0..remaining.len())
-                .filter(|&i| remaining[i] > 0.0)
+                .filter(|&i| remaining[i] > 0.0 && joins[i] <= t)
                 .collect();
-            if running.is_empty() || left <= 0.0 {
-                return moved;
+            if running.is_empty() {
+                t = next_join;
+                continue;
             }
             let live: Vec<&str> = running.iter().map(|&i| classes[i]).collect();
-            let rates = self.rates(&live, now);
+            let rates = self.rates(&live, unix_secs + t);
             let step = running
                 .iter()
                 .zip(&rates)
                 .map(|(&i, r)| remaining[i] / r)
-                .fold(self.secs_to_load_change(now), f64::min)
-                .min(left);
+                .fold(self.secs_to_load_change(unix_secs + t), f64::min)
+                .min(next_join - t);
             for (&i, rate) in running.iter().zip(&rates) {
                 let done = (rate * step).min(remaining[i]);
-                moved += done;
+                out.moved += done;
                 remaining[i] -= done;
                 // Float dust must not keep a transfer "running" for ever.
                 if remaining[i] < 1e-6 {
                     remaining[i] = 0.0;
+                    out.ended_at[i] = Some(t + step);
                 }
             }
-            left -= step;
-            now += step;
+            t += step;
         }
+        out
     }
 
     /// [`LinkModel::advance_at`] for transfers of one class, at a time of day without load.
@@ -634,6 +671,39 @@ mod tests {
         let mut partial = [100.0, 300.0];
         link.advance(&mut partial, 3.0);
         assert_eq!(partial, [0.0, 100.0]);
+    }
+
+    #[test]
+    fn transfers_join_partway_and_say_when_they_ended() {
+        let link = LinkModel {
+            bandwidth_bytes_per_sec: 100.0,
+            contention_threshold: 10,
+            contention_penalty: 0.0,
+            per_vm_overhead_secs: 0.0,
+            ..LinkModel::default()
+        };
+        // By hand: 300 bytes from 0 s alone at 100 (1 s: 100 left 200), then from 1 s shared
+        // with the 100 bytes that join there, 50 each: the second ends at 3 s (200 - 100 = 100
+        // left of the first), which then runs alone at 100 and ends at 4 s. A third joins at 5 s,
+        // past the step, and moves nothing.
+        let mut left = [300.0, 100.0, 50.0];
+        let step = link.advance_from(&mut left, &["", "", ""], &[0.0, 1.0, 5.0], 0.0, 4.5);
+        assert_eq!(left, [0.0, 0.0, 50.0]);
+        assert_eq!(step.moved, 400.0);
+        assert_eq!(step.ended_at, [Some(4.0), Some(3.0), None]);
+        // The same split in steps of 0.5 s, each join carried as an offset into its step: the
+        // same end times (step start + offset).
+        let mut left = [300.0, 100.0];
+        let mut ends = [None, None];
+        for k in 0..9 {
+            let t0 = k as f64 * 0.5;
+            let joins = [0.0, (1.0 - t0).max(0.0)];
+            let step = link.advance_from(&mut left, &["", ""], &joins, t0, 0.5);
+            for (end, at) in ends.iter_mut().zip(step.ended_at) {
+                *end = end.or(at.map(|a| t0 + a));
+            }
+        }
+        assert_eq!(ends, [Some(4.0), Some(3.0)]);
     }
 
     fn capped() -> LinkModel {

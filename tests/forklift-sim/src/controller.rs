@@ -294,11 +294,13 @@ impl Controller {
         if !self.args.events {
             return;
         }
+        // An event may carry its own instant on the simulated clock (a VM that finished inside the
+        // step); else it happens now.
+        let at = event["sim_secs"].as_f64().unwrap_or(self.sim_secs);
         event["time"] = Value::from(conditions::now());
-        event["sim_secs"] = Value::from((self.sim_secs * 1000.0).round() / 1000.0);
-        event["sim_time"] = Value::from(crate::warm::rfc3339(
-            self.args.clock_start_unix_secs() + self.sim_secs,
-        ));
+        event["sim_secs"] = Value::from((at * 1000.0).round() / 1000.0);
+        event["sim_time"] =
+            Value::from(crate::warm::rfc3339(self.args.clock_start_unix_secs() + at));
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{event}");
         let _ = out.flush();
@@ -374,11 +376,18 @@ impl Controller {
             .iter()
             .filter_map(|(k, r)| {
                 r.outcome.map(|o| {
+                    // When its last VM finished, on the simulated clock.
+                    let at = r
+                        .vms
+                        .iter()
+                        .map(|v| v.finished_sim.unwrap_or(self.sim_secs))
+                        .reduce(f64::max)
+                        .unwrap_or(self.sim_secs);
                     (
                         k.clone(),
                         json!({"event": "migration_finished", "namespace": r.plan_key.0,
                                "plan": r.plan_key.1, "migration": r.migration_key.1,
-                               "result": o.as_str()}),
+                               "result": o.as_str(), "sim_secs": at}),
                     )
                 })
             })
@@ -837,8 +846,10 @@ impl Controller {
         if let Some(o) = vm.outcome() {
             e["result"] = Value::from(o.as_str());
             e["transferred_bytes"] = Value::from(vm.transferred_bytes() as u64);
+            let at = vm.finished_sim.unwrap_or(self.sim_secs);
+            e["sim_secs"] = Value::from(at);
             e["sim_duration_secs"] =
-                Value::from(((self.sim_secs - vm.sim_started_secs) * 1000.0).round() / 1000.0);
+                Value::from(((at - vm.sim_started_secs) * 1000.0).round() / 1000.0);
             e["cluster_wait_secs"] = Value::from((vm.cluster_wait_secs * 1000.0).round() / 1000.0);
             if let Some(w) = &vm.warm {
                 e["precopies"] = Value::from(w.precopies.len());
@@ -897,6 +908,7 @@ impl Controller {
                     vm.started = Some(now.to_string());
                     vm.step_started[0] = Some(now.to_string());
                     vm.sim_started_secs = self.sim_secs;
+                    vm.entered_at = f64::INFINITY;
                     vm.fail_at_bytes = fail;
                     // Warm: CreateInitialSnapshot, the first precopy's snapshot.
                     if let Some(w) = &mut vm.warm {
@@ -943,6 +955,10 @@ impl Controller {
                 self.emit(event);
             }
         }
+        for vm in self.runs.values_mut().flat_map(|r| r.vms.iter_mut()) {
+            vm.entered_at = 0.0;
+            vm.copy_ended_at = None;
+        }
     }
 
     /// Counts down Initialize; returns the VMs due for their volumes (Forklift's
@@ -952,8 +968,12 @@ impl Controller {
         for (key, run) in &mut self.runs {
             for (vi, vm) in run.vms.iter_mut().enumerate() {
                 if let Stage::Initialize { left_secs } = &mut vm.stage {
-                    *left_secs -= dt;
+                    let before = *left_secs;
+                    *left_secs -= dt - vm.entered_at.min(dt);
                     if *left_secs <= 0.0 && vm.create_backoff.due() {
+                        // Ended inside this step: the copy joins the link then; ended earlier
+                        // (a retry after a backoff): once allocated, at the step's end.
+                        vm.entered_at = if before > 0.0 { dt + *left_secs } else { dt };
                         due.push((key.clone(), vi));
                     }
                 }
@@ -1001,6 +1021,7 @@ impl Controller {
             let mut slots = Vec::new();
             let mut remaining = Vec::new();
             let mut classes: Vec<&str> = Vec::new();
+            let mut joins = Vec::new();
             for key in &keys {
                 let run = &self.runs[key];
                 if run.provider_key != provider {
@@ -1014,6 +1035,7 @@ impl Controller {
                         if d.remaining_bytes > 0.0 && Self::flows(run, vm, d, view) {
                             slots.push((key.clone(), vi, di));
                             remaining.push(d.remaining_bytes);
+                            joins.push(vm.entered_at.min(dt));
                             let class = d
                                 .storage_domain
                                 .as_ref()
@@ -1023,10 +1045,17 @@ impl Controller {
                     }
                 }
             }
-            self.link
-                .advance_at(&mut remaining, &classes, step_start, dt);
-            for ((key, vi, di), left) in slots.into_iter().zip(remaining) {
-                self.runs.get_mut(&key).unwrap().vms[vi].disks[di].remaining_bytes = left;
+            let step = self
+                .link
+                .advance_from(&mut remaining, &classes, &joins, step_start, dt);
+            for (((key, vi, di), left), ended) in
+                slots.into_iter().zip(remaining).zip(step.ended_at)
+            {
+                let vm = &mut self.runs.get_mut(&key).unwrap().vms[vi];
+                vm.disks[di].remaining_bytes = left;
+                if let Some(at) = ended {
+                    vm.copy_ended_at = Some(vm.copy_ended_at.map_or(at, |t| t.max(at)));
+                }
             }
         }
     }
@@ -1052,6 +1081,7 @@ impl Controller {
     ) {
         let creation_secs = self.link.creation_secs();
         let warm_timing = self.warm_timing();
+        let step_start = self.sim_secs - dt;
         let (mut to_create, mut finished, mut failed_once, mut events) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (key, run) in &mut self.runs {
@@ -1080,7 +1110,9 @@ impl Controller {
                             events.push((key.clone(), vi, "vm_finished"));
                         } else if done {
                             let event = warm::copy_done(vm, now, creation_secs, &warm_timing);
-                            if matches!(vm.stage, Stage::Create { .. }) {
+                            if let Stage::Create { left_secs } = &mut vm.stage {
+                                // The rest of the step after the last byte belongs to Create.
+                                *left_secs -= vm.copy_ended_at.map_or(0.0, |at| dt - at);
                                 to_create.push((key.clone(), vi));
                             }
                             run.force_flush = true;
@@ -1088,11 +1120,15 @@ impl Controller {
                         }
                     }
                     Stage::Create { left_secs } => {
+                        let before = *left_secs;
                         *left_secs -= dt;
                         if !vm.target_created && vm.create_backoff.due() {
                             to_create.push((key.clone(), vi));
                         }
                         if *left_secs <= 0.0 && vm.target_created {
+                            // Finished inside this step, or (created late) at its start.
+                            let into = if before > 0.0 { dt + *left_secs } else { 0.0 };
+                            vm.finished_sim = Some(step_start + into);
                             vm.finish(Outcome::Succeeded, now, None);
                             run.force_flush = true;
                             events.push((key.clone(), vi, "vm_finished"));

@@ -164,7 +164,10 @@ link taken by other traffic 08:00-18:00 UTC). --time-scale 600 runs 600 simulate
 waits on the cluster in DiskTransfer (no disk flowing yet, or all copied but a PVC not yet bound)
 is taken out of its VirtualMachineCreation time, the part of the overhead it stands for;
 vm_finished events report it (cluster_wait_secs). The cluster's own latency passes in real time,
-so it counts --time-scale times over: to time scheduling alone, use --footprint vm-only.
+so it counts --time-scale times over: to time scheduling alone, use --footprint vm-only. Phases
+end between ticks: a phase that ends inside a tick hands the rest of it to the next phase (a VM
+started at a tick starts then), and vm_finished and migration_finished events carry the instant
+the VM finished (sim_secs), so a late tick does not stretch simulated times.
 
 All state is in the cluster: restarted, forklift-sim resumes running migrations from their status
 and finds its objects again by their labels. It requeues a step that hits a transient API error

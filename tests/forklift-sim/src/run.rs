@@ -106,6 +106,14 @@ pub struct VmRun {
     pub cluster_wait_secs: f64,
     /// A warm migration's precopies and cutover.
     pub warm: Option<crate::warm::WarmState>,
+    /// Seconds into the current step (tick) at which the VM entered its stage: a phase that
+    /// ends between two ticks hands the rest of the step to the next phase, so the simulated
+    /// times do not depend on how late the ticks come. Infinite: at the step's end.
+    pub entered_at: f64,
+    /// Seconds into the current step at which its copy moved its last byte, if it did then.
+    pub copy_ended_at: Option<f64>,
+    /// The simulated clock when it finished, for events.
+    pub finished_sim: Option<f64>,
 }
 
 impl VmRun {
@@ -152,6 +160,9 @@ impl VmRun {
             wait_reason: None,
             cluster_wait_secs: 0.0,
             warm: None,
+            entered_at: 0.0,
+            copy_ended_at: None,
+            finished_sim: None,
         }
     }
 
