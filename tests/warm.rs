@@ -404,7 +404,7 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
     let bed = kubebed::Testbed::shared();
     let client = bed.client().await;
     let ns = bed.namespace("warm-t").await;
-    let (sim, plan, cutover) = start_warm_plan(&client, &ns, "rdu-web-02", 30).await;
+    let (sim, plan, cutover) = start_warm_plan(&client, &ns, "rdu-web-02").await;
     let (vm, seen) = watch_warm_vm(&client, &ns, &plan).await;
     assert!(
         seen.successes_before_cutover >= 2,
@@ -480,14 +480,15 @@ async fn a_warm_plan_precopies_until_its_cutover_and_the_vm_succeeds() {
 
 /// plan-gen --warm's objects for one demo VM in `ns` (its target namespace too), applied, with
 /// forklift-sim running at 600 simulated seconds per real second (a precopy every 6 s) from a
-/// clock set to now, and a Migration whose cutover is `cutover_in_secs` real seconds away on
-/// that clock (600 times as many simulated seconds). Returns the simulator, the plan's name and
-/// the cutover time (simulated clock).
+/// clock set to now, and a Migration with no cutover; once the VM has had two precopies, its
+/// cutover is set one simulated hour after the latest event of forklift-sim's clock (set by
+/// the plan's progress, not by real time: a loaded machine slows the precopies, whose cluster
+/// work passes in real time, 600 times over). Returns the simulator, the plan's name and the
+/// cutover time (simulated clock).
 async fn start_warm_plan(
     client: &kube::Client,
     ns: &str,
     vm: &str,
-    cutover_in_secs: i64,
 ) -> (kubebed::ForkliftSim, String, jiff::Timestamp) {
     let bed = kubebed::Testbed::shared();
     let dir = tempfile::tempdir().unwrap();
@@ -538,20 +539,43 @@ async fn start_warm_plan(
                 .any(|c| c["type"] == "Ready" && c["status"] == "True")
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while !ready(&plans.get(&plan).await.unwrap()) {
         assert!(Instant::now() < deadline, "plan not Ready");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // The simulated clock runs 600 times as fast from about clock_start (the process starts
-    // right after it; plans take real seconds to be Ready, so the cutover counts from now).
-    let elapsed = jiff::Timestamp::now()
-        .duration_since(clock_start)
-        .as_secs_f64();
-    let cutover = clock_start
-        + jiff::SignedDuration::from_secs_f64(600.0 * (elapsed + cutover_in_secs as f64));
+    start_migration(client, ns, &plan, "2099-01-01T00:00:00Z").await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let p = plans.get(&plan).await.unwrap();
+        let vm = &p.data["status"]["migration"]["vms"][0];
+        if vm["warm"]["successes"].as_u64().unwrap_or(0) >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not two precopies in 180 s: {vm}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let latest = sim
+        .events()
+        .iter()
+        .filter_map(|e| e["sim_time"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .max()
+        .expect("no forklift-sim event");
+    let cutover = latest + jiff::SignedDuration::from_secs(3600);
     let cutover_text = cutover.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    start_migration(client, ns, &plan, &cutover_text).await;
+    let migrations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &forklift("Migration"));
+    migrations
+        .patch(
+            &format!("{plan}-run"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"cutover": cutover_text}})),
+        )
+        .await
+        .unwrap();
     (sim, plan, cutover_text.parse().unwrap())
 }
 
