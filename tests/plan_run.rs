@@ -517,7 +517,7 @@ async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
         "--max-running-plans",
         "6",
         "--ready-timeout",
-        "60s",
+        "300s",
         m.rbac.to_str().unwrap(),
         m.forklift.to_str().unwrap(),
     ];
@@ -573,7 +573,7 @@ async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
 fn args_owned(m: &Manifests) -> Vec<&str> {
     vec![
         "--ready-timeout",
-        "60s",
+        "300s",
         m.rbac.to_str().unwrap(),
         m.forklift.to_str().unwrap(),
     ]
@@ -598,7 +598,7 @@ async fn failed_vms_are_reported_and_retry_failed_finishes_them() {
     let kubeconfig = bed.kubeconfig.clone();
     let path = input.to_str().unwrap().to_string();
     let run = move |extra: &[&str]| {
-        let mut args = vec!["--ready-timeout", "60s", path.as_str()];
+        let mut args = vec!["--ready-timeout", "300s", path.as_str()];
         args.extend_from_slice(extra);
         plan_run(&args, Some(&kubeconfig))
     };
@@ -696,7 +696,7 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
         "--max-running-plans",
         "2",
         "--ready-timeout",
-        "60s",
+        "300s",
         "--wait-for-lease",
         input_s,
     ];
@@ -1033,7 +1033,7 @@ async fn act_mid_migration(
         "--max-running-plans",
         "1",
         "--ready-timeout",
-        "60s",
+        "300s",
         input.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
@@ -1387,7 +1387,7 @@ fn make_plans_ready(input: &str, plans: usize, kubeconfig: &Path) {
     let (mut prep, rx) = spawn_plan_run(
         &[
             "--ready-timeout",
-            "60s",
+            "300s",
             "--window",
             &closed,
             "--lease-duration",
@@ -1544,7 +1544,7 @@ async fn the_simulated_schedule_matches_a_live_run_on_forklift_sim() {
         "--max-running-plans",
         "2",
         "--ready-timeout",
-        "60s",
+        "300s",
         "--wait-for-lease",
         input,
     ];
@@ -1718,7 +1718,7 @@ async fn one_plan_takes_its_overhead_plus_its_bytes_over_the_link() {
     let kubeconfig = bed.kubeconfig.clone();
     let input_s = input.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        plan_run(&["--ready-timeout", "60s", &input_s], Some(&kubeconfig))
+        plan_run(&["--ready-timeout", "300s", &input_s], Some(&kubeconfig))
     })
     .await
     .unwrap();
@@ -2132,7 +2132,7 @@ async fn auto_live_on(model: &str) {
         "--sample-interval",
         &sample,
         "--ready-timeout",
-        "60s",
+        "300s",
         "--wait-for-lease",
         input,
     ];

@@ -1111,7 +1111,7 @@ async fn warm_cutover_in_the_window(prefix: &str, precreate: bool) {
         "--precopy-interval".into(),
         "10m".into(),
         "--ready-timeout".into(),
-        "60s".into(),
+        "300s".into(),
         "--records".into(),
         records,
         objects,
