@@ -212,13 +212,13 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
     for o in &objects {
         apply(&client, o).await;
     }
-    let provider = wait_for(&client, "Provider", &ns, "ovirt", 30, |o| {
+    let provider = wait_for(&client, "Provider", &ns, "ovirt", 120, |o| {
         condition(o, "Ready").is_some()
     })
     .await;
     assert_eq!(provider["status"]["phase"], "Ready");
     for kind in ["NetworkMap", "StorageMap"] {
-        let map = wait_for(&client, kind, &ns, "ovirt-host", 30, |o| {
+        let map = wait_for(&client, kind, &ns, "ovirt-host", 120, |o| {
             condition(o, "Ready").is_some()
         })
         .await;
@@ -227,7 +227,7 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
     let plan_names = plans(&objects);
     assert!(!plan_names.is_empty());
     for plan in &plan_names {
-        let p = wait_for(&client, "Plan", &ns, plan, 30, |o| {
+        let p = wait_for(&client, "Plan", &ns, plan, 120, |o| {
             condition(o, "Ready").is_some()
         })
         .await;
@@ -337,7 +337,7 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
                 vm["id"].as_str().unwrap()
             );
         }
-        let m = wait_for(&client, "Migration", &ns, &format!("{plan}-1"), 10, |o| {
+        let m = wait_for(&client, "Migration", &ns, &format!("{plan}-1"), 120, |o| {
             condition(o, "Succeeded").is_some()
         })
         .await;
@@ -387,7 +387,7 @@ async fn an_unmapped_network_blocks_the_plan_with_vm_networks_not_mapped() {
         apply(&client, o).await;
     }
     let plan = &plans(&objects)[0];
-    let p = wait_for(&client, "Plan", &ns, plan, 30, |o| {
+    let p = wait_for(&client, "Plan", &ns, plan, 120, |o| {
         condition(o, "VMNetworksNotMapped").is_some()
     })
     .await;
@@ -423,7 +423,7 @@ async fn an_injected_failure_fails_the_plan_and_a_second_migration_retries_only_
         apply(&client, o).await;
     }
     let plan = &plan_names[0];
-    wait_for(&client, "Plan", &ns, plan, 30, |o| {
+    wait_for(&client, "Plan", &ns, plan, 120, |o| {
         condition(o, "Ready").is_some()
     })
     .await;
@@ -445,7 +445,7 @@ async fn an_injected_failure_fails_the_plan_and_a_second_migration_retries_only_
     );
     assert!(done > 0 && done < total, "failed midway: {transfer}");
     assert!(vm_condition(&by_name("rdu-web-03"), "Succeeded").is_some());
-    wait_for(&client, "Migration", &ns, "first", 10, |o| {
+    wait_for(&client, "Migration", &ns, "first", 120, |o| {
         condition(o, "Failed").is_some()
     })
     .await;
@@ -458,7 +458,7 @@ async fn an_injected_failure_fails_the_plan_and_a_second_migration_retries_only_
     })
     .await;
     assert!(condition(&p, "Failed").is_none());
-    wait_for(&client, "Migration", &ns, "second", 10, |o| {
+    wait_for(&client, "Migration", &ns, "second", 120, |o| {
         condition(o, "Succeeded").is_some()
     })
     .await;
@@ -493,12 +493,12 @@ async fn a_vm_listed_in_spec_cancel_is_canceled_and_the_others_finish() {
     for o in &objects {
         apply(&client, o).await;
     }
-    wait_for(&client, "Plan", &ns, plan, 30, |o| {
+    wait_for(&client, "Plan", &ns, plan, 120, |o| {
         condition(o, "Ready").is_some()
     })
     .await;
     start_migration(&client, &ns, plan, "run").await;
-    let p = wait_for(&client, "Plan", &ns, plan, 30, |o| {
+    let p = wait_for(&client, "Plan", &ns, plan, 120, |o| {
         o["status"]["migration"]["vms"]
             .as_array()
             .is_some_and(|v| v.len() == 2)
@@ -565,7 +565,7 @@ async fn a_restarted_forklift_sim_resumes_the_migration_where_its_status_left_it
     for o in &objects {
         apply(&client, o).await;
     }
-    wait_for(&client, "Plan", &ns, plan, 30, |o| {
+    wait_for(&client, "Plan", &ns, plan, 120, |o| {
         condition(o, "Ready").is_some()
     })
     .await;
@@ -646,7 +646,7 @@ async fn a_restarted_forklift_sim_resumes_the_migration_where_its_status_left_it
         done["status"]["migration"]["started"],
         before["status"]["migration"]["started"]
     );
-    let m = wait_for(&client, "Migration", &ns, "run", 10, |o| {
+    let m = wait_for(&client, "Migration", &ns, "run", 120, |o| {
         condition(o, "Succeeded").is_some()
     })
     .await;
@@ -831,7 +831,10 @@ async fn a_cold_migration_creates_populator_pvcs_sized_as_forklift_and_ends_with
     for o in &objects {
         apply(&client, o).await;
     }
-    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    plan_until(&client, &ns, &plan, 120, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
     start_migration(&client, &ns, &plan, "run").await;
 
     // The world's disks, by id: provisioned size and whether their class is Block.
@@ -1159,7 +1162,10 @@ async fn an_exhausted_storage_pool_leaves_the_prime_pvc_pending_with_provisionin
     for o in &objects {
         apply(&client, o).await;
     }
-    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    plan_until(&client, &ns, &plan, 120, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
     start_migration(&client, &ns, &plan, "run").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let failed = loop {
@@ -1189,7 +1195,7 @@ async fn an_exhausted_storage_pool_leaves_the_prime_pvc_pending_with_provisionin
     );
     // The VM waits in CopyDisks: the prime PVC Pending, its populator pod unscheduled, nothing
     // copied, for as long as the pool stays full.
-    plan_until(&client, &ns, &plan, 10, |o| {
+    plan_until(&client, &ns, &plan, 120, |o| {
         o["status"]["migration"]["vms"][0]["phase"] == "CopyDisks"
     })
     .await;
@@ -1257,7 +1263,10 @@ async fn a_quota_refusals_fail_the_vm_or_record_the_populators_event_with_the_ap
     for o in &objects {
         apply(&client, o).await;
     }
-    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    plan_until(&client, &ns, &plan, 120, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
     start_migration(&client, &ns, &plan, "run").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let refused = loop {
@@ -1304,7 +1313,7 @@ async fn a_quota_refusals_fail_the_vm_or_record_the_populators_event_with_the_ap
     for o in &objects {
         apply(&client, o).await;
     }
-    plan_until(&client, &ns2, &plan, 30, |o| {
+    plan_until(&client, &ns2, &plan, 120, |o| {
         condition(o, "Ready").is_some()
     })
     .await;
@@ -1355,7 +1364,10 @@ async fn a_storage_quota_below_the_copy_peak_refuses_the_prime_pvc_and_the_vm_wa
     for o in &objects {
         apply(&client, o).await;
     }
-    plan_until(&client, &ns, &plan, 30, |o| condition(o, "Ready").is_some()).await;
+    plan_until(&client, &ns, &plan, 120, |o| {
+        condition(o, "Ready").is_some()
+    })
+    .await;
     start_migration(&client, &ns, &plan, "run").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let refused = loop {
@@ -1384,7 +1396,7 @@ async fn a_storage_quota_below_the_copy_peak_refuses_the_prime_pvc_and_the_vm_wa
         Some("PersistentVolumeClaim")
     );
     // As upstream, the pod made before the prime PVC stays, unschedulable, and the VM waits.
-    plan_until(&client, &ns, &plan, 10, |o| {
+    plan_until(&client, &ns, &plan, 120, |o| {
         o["status"]["migration"]["vms"][0]["phase"] == "CopyDisks"
     })
     .await;
