@@ -201,12 +201,68 @@ async fn move_vms(bed: &'static kubebed::Testbed) -> Moved {
         "plan-run: {}",
         pipeline::stderr(&out)
     );
+    booted(bed).await;
     Moved {
         dir,
         records,
         allocations,
         forklift_ns,
         _sim: sim,
+    }
+}
+
+/// Waits until every moved VM the world says boots with its agent has a VirtualMachineInstance
+/// Running with AgentConnected (named as Forklift names it: the source name lowercased), so the
+/// tests' short --boot-timeout, which the planted no-boot VMs wait out in full, measures
+/// vm-verify and not how fast a loaded machine plays KubeVirt.
+async fn booted(bed: &'static kubebed::Testbed) {
+    let ar = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "kubevirt.io",
+        "v1",
+        "VirtualMachineInstance",
+    ));
+    let api: Api<DynamicObject> = Api::all_with(bed.client().await, &ar);
+    // The VMs that ran on the source (Forklift keeps a VM's power state) and boot; of those,
+    // the ones whose source agent reported (guest_os) and whose agent still runs.
+    let expected: BTreeMap<String, bool> = VMS
+        .iter()
+        .filter(|n| **n != FAILED_MIGRATION)
+        .map(|n| world_vm(n))
+        .filter(|vm| vm["status"] == "up" && vm["after_move"]["boots"] != false)
+        .map(|vm| {
+            let agent = vm["guest_os"].is_object() && vm["after_move"]["guest_agent"] != false;
+            (vm["name"].as_str().unwrap().to_lowercase(), agent)
+        })
+        .collect();
+    assert!(expected.values().any(|a| *a), "{expected:?}");
+    let up = |vmi: &DynamicObject| {
+        let agent = vmi.data["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "AgentConnected" && c["status"] == "True")
+            });
+        let name = vmi.metadata.name.clone().unwrap_or_default();
+        vmi.data["status"]["phase"] == "Running" && (agent || expected.get(&name) == Some(&false))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let list = api.list(&Default::default()).await.unwrap();
+        let running: BTreeSet<String> = list
+            .items
+            .iter()
+            .filter(|v| up(v))
+            .filter_map(|v| v.metadata.name.clone())
+            .collect();
+        let missing: Vec<&String> = expected.keys().filter(|n| !running.contains(*n)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not Running with their agent after 180 s: {missing:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
