@@ -28,7 +28,7 @@ field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$work/sim.json"; }
 section "Engine simulator: demo lab over https"
 ovirt-sim --world tests/worlds/demo.json --tls --cert-dir "$work/pki" >"$work/sim.json" 2>"$work/sim.log" &
 sim_pid=$!
-for _ in $(seq 100); do [ -s "$work/sim.json" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$work/sim.json" ] && break; sleep 0.1; done
 [ -s "$work/sim.json" ] || { cat "$work/sim.log" >&2; echo "ovirt-sim did not start" >&2; exit 69; }
 # What every engine tool reads (README, step 0): the URL, the user, the CA, the password.
 export OVIRT_URL OVIRT_USER OVIRT_CA OVIRT_PASSWORD

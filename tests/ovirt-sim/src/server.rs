@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Faults, set from the command line and changed at runtime with POST /sim/faults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -57,7 +57,9 @@ pub struct AppState {
     ix: Index,
     render: RenderOpts,
     token_ttl: Option<Duration>,
-    tokens: Mutex<HashMap<String, Option<Instant>>>,
+    /// Each token's expiry (the `exp` it was given, wall-clock ms), if it expires: one clock
+    /// for what the client is told and what the server enforces.
+    tokens: Mutex<HashMap<String, Option<i64>>>,
     counts: Mutex<Counts>,
     faults: Mutex<Faults>,
     rng: Mutex<ChaCha8Rng>,
@@ -319,10 +321,10 @@ async fn sso_token(st: &AppState, req: Request) -> Response {
     st.rng.lock().unwrap().fill_bytes(&mut raw);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let (expires, exp) = match st.token_ttl {
-        Some(ttl) => (
-            Some(Instant::now() + ttl),
-            (now_ms() + ttl.as_millis() as i64).to_string(),
-        ),
+        Some(ttl) => {
+            let exp = now_ms() + ttl.as_millis() as i64;
+            (Some(exp), exp.to_string())
+        }
         None => (None, i64::MAX.to_string()),
     };
     st.tokens.lock().unwrap().insert(token.clone(), expires);
@@ -357,7 +359,7 @@ fn authenticated(st: &AppState, headers: &HeaderMap) -> bool {
         let tokens = st.tokens.lock().unwrap();
         return match tokens.get(token.trim()) {
             Some(None) => true,
-            Some(Some(expires)) => Instant::now() < *expires,
+            Some(Some(expires)) => now_ms() < *expires,
             None => false,
         };
     }
