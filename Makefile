@@ -122,6 +122,7 @@ bench: deps
 	fi
 	@$(BENCH_VENV)/bin/python -c 'import ovirtsdk4' 2>/dev/null || { \
 		python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q ovirt-engine-sdk-python; }
+	@$(BENCH_VENV)/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_VENV)/bin/pip install -q duckdb
 	$(CARGO) build --release --bins
 	$(CARGO) bench -p common --bench jsonl --no-run
 	LIFTKIT_BENCH_VENV=$(BENCH_VENV) bench/run.sh

@@ -6,6 +6,8 @@
 # Needs (make bench installs them): release binaries in target/release, the jsonl criterion bench
 # built, jq, curl, GNU time at /usr/bin/time, and a venv with ovirtsdk4.
 # BENCH_QUICK=1: small sizes, to check the script itself; results go to bench/raw/ only.
+# BENCH_PARTS="A B C" (the default): the parts to run; BENCH_ROUNDS=3: alternate runs of capacity-calc
+# and DuckDB per size (their medians are reported).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +32,13 @@ else
     RESULTS=$ROOT/bench/RESULTS.md
 fi
 A_LAST=${A_SIZES[-1]}
+PARTS=${BENCH_PARTS:-A B C}
+ROUNDS=${BENCH_ROUNDS:-3}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+# Some parts only: their own results file, so bench/RESULTS.md keeps one whole run.
+if [[ $PARTS != "A B C" && ${BENCH_QUICK:-0} != 1 ]]; then
+    RESULTS=$ROOT/bench/RESULTS-part-${PARTS// /}.md
+fi
 A_TARGET_SPEEDUP=30
 B_TARGET_SPEEDUP=10
 # A streaming tool's peak memory counts as flat when the large input's peak is within this much of
@@ -38,7 +47,7 @@ FLAT_PERCENT=10
 FLAT_KIB=4096
 
 mkdir -p "$RAW" "$CACHE"
-declare -A WALL RSS REQ CPU
+declare -A WALL RSS REQ CPU CPUS
 NOISY=() # measurements during which a compiler or test run was on the machine
 
 say() { echo "bench: $*" >&2; }
@@ -54,6 +63,8 @@ for cmd in jq curl; do command -v "$cmd" >/dev/null || die "$cmd missing (make b
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing: apt-get install time (make bench does)"
 "$VENV/bin/python" -c 'import ovirtsdk4' 2>/dev/null ||
     die "$VENV has no ovirtsdk4 (make bench creates it: python3 -m venv; pip install ovirt-engine-sdk-python)"
+"$VENV/bin/python" -c 'import duckdb' 2>/dev/null ||
+    die "$VENV has no duckdb (make bench installs it: pip install duckdb)"
 
 # ---------------------------------------------------------------------------------------------
 # The simulator; stopped on any exit.
@@ -122,6 +133,7 @@ measure() {
     WALL[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     RSS[$name]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RAW/$name.time")
     CPU[$name]=$(awk -F': ' '/Percent of CPU this job got/ { print $2 }' "$RAW/$name.time")
+    CPUS[$name]=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' "$RAW/$name.time")
     say "$name: ${WALL[$name]} s, max RSS ${RSS[$name]} KiB"
 }
 
@@ -140,78 +152,80 @@ row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 |"); }
 
 # ---------------------------------------------------------------------------------------------
 # A. Inventory export: ovirt-dump against a plain script on the official Python SDK.
-SDK=("$VENV/bin/python" "$ROOT/bench/sdk_owners.py")
-for n in "${A_SIZES[@]}"; do
-    for lat in "${LATENCIES[@]}"; do
-        key=$n-${lat}ms
-        start_sim "$n" "$lat"
-
-        reset_requests
-        measure "dump-$key" "$RAW/dump-$key.jsonl" "$BIN/ovirt-dump"
-        REQ[dump-$key]=$(count_requests)
-        [[ $(count_lines "$RAW/dump-$key.jsonl") == "$n" ]] || die "dump-$key: expected $n records"
-
-        if [[ $n == "$A_LAST" && $lat != "${LATENCIES[0]}" ]]; then
-            # Too long to run in full (about an hour at 20 ms): two runs on the first VMs of the
-            # full list, 1 and SDK_SAMPLE, give the fixed cost and the cost per VM.
-            reset_requests
-            measure "sdk-$key-first1" "$RAW/sdk-$key-first1.jsonl" env LIMIT=1 "${SDK[@]}"
-            REQ[sdk-$key-first1]=$(count_requests)
-            reset_requests
-            measure "sdk-$key-first$SDK_SAMPLE" "$RAW/sdk-$key-first$SDK_SAMPLE.jsonl" env LIMIT="$SDK_SAMPLE" "${SDK[@]}"
-            REQ[sdk-$key-first$SDK_SAMPLE]=$(count_requests)
-        else
-            reset_requests
-            measure "sdk-$key" "$RAW/sdk-$key.jsonl" "${SDK[@]}"
-            REQ[sdk-$key]=$(count_requests)
-            [[ $(count_lines "$RAW/sdk-$key.jsonl") == "$n" ]] || die "sdk-$key: expected $n VMs"
-        fi
-        stop_sim
-    done
-done
-
 A_NOTE=""
-for n in "${A_SIZES[@]}"; do
-    for lat in "${LATENCIES[@]}"; do
-        key=$n-${lat}ms
-        case_="$(int "$n") VMs, ${lat} ms/request"
-        target="" status=""
-        [[ $n == "$A_LAST" && $lat == "${LATENCIES[-1]}" ]] && target="≥ ${A_TARGET_SPEEDUP}× faster"
-        dump_wall=${WALL[dump-$key]}
-        if [[ -n ${WALL[sdk-$key]:-} ]]; then
-            sdk_wall=${WALL[sdk-$key]}
-            sdk_wall_cell="$(secs "$sdk_wall")"
-            sdk_req_cell=$(int "${REQ[sdk-$key]}")
-            sdk_req=${REQ[sdk-$key]}
-            sdk_rss=${RSS[sdk-$key]}
-            sdk_rss_cell=$(mib "$sdk_rss")
-        else
-            # Extrapolated: fixed cost (LIMIT=1) + cost per further VM × (n - 1).
-            one=sdk-$key-first1 many=sdk-$key-first$SDK_SAMPLE
-            full1=sdk-$n-${LATENCIES[0]}ms
-            sdk_wall=$(calc "${WALL[$one]} + (${WALL[$many]} - ${WALL[$one]}) / ($SDK_SAMPLE - 1) * ($n - 1)")
-            req_est=$(calc "int(${REQ[$one]} + (${REQ[$many]} - ${REQ[$one]}) / ($SDK_SAMPLE - 1) * ($n - 1) + 0.5)")
-            sdk_req=${REQ[$full1]}
-            sdk_rss=${RSS[$full1]}
-            sdk_wall_cell="≈ $(secs "$sdk_wall") **extrapolated** ¹"
-            sdk_req_cell="$(int "$sdk_req") ²"
-            sdk_rss_cell="$(mib "$sdk_rss") ²"
-            cross=$(calc "${WALL[$full1]} + ${REQ[$full1]} * ($lat - ${LATENCIES[0]}) / 1000")
-            A_NOTE="¹ Not run in full (it would take about $(secs "$sdk_wall")). Measured: the script with LIMIT=1 ($(secs "${WALL[$one]}"), ${REQ[$one]} requests: login, the full list of $(int "$n") VMs, one VM) and with LIMIT=$SDK_SAMPLE (the first $SDK_SAMPLE VMs of the same full list: $(secs "${WALL[$many]}"), $(int "${REQ[$many]}") requests) against the same world at ${lat} ms; extrapolated linearly to $(int "$n") VMs: fixed + (per VM × $(int "$((n - 1))")). Cross-check: the full ${LATENCIES[0]} ms run plus ${lat}-${LATENCIES[0]} ms for each of its requests gives $(secs "$cross"); the sample's requests extrapolate to $(int "$req_est").
-² Requests and peak memory of the full run at ${LATENCIES[0]} ms on the same world (the script's requests and data do not depend on the latency)."
-        fi
-        if [[ -n $target ]]; then
-            if awk -v a="$sdk_wall" -v b="$dump_wall" -v t="$A_TARGET_SPEEDUP" 'BEGIN { exit !(a / b >= t) }'; then
-                status="**met**"
+if want A; then
+    SDK=("$VENV/bin/python" "$ROOT/bench/sdk_owners.py")
+    for n in "${A_SIZES[@]}"; do
+        for lat in "${LATENCIES[@]}"; do
+            key=$n-${lat}ms
+            start_sim "$n" "$lat"
+
+            reset_requests
+            measure "dump-$key" "$RAW/dump-$key.jsonl" "$BIN/ovirt-dump"
+            REQ[dump-$key]=$(count_requests)
+            [[ $(count_lines "$RAW/dump-$key.jsonl") == "$n" ]] || die "dump-$key: expected $n records"
+
+            if [[ $n == "$A_LAST" && $lat != "${LATENCIES[0]}" ]]; then
+                # Too long to run in full (about an hour at 20 ms): two runs on the first VMs of the
+                # full list, 1 and SDK_SAMPLE, give the fixed cost and the cost per VM.
+                reset_requests
+                measure "sdk-$key-first1" "$RAW/sdk-$key-first1.jsonl" env LIMIT=1 "${SDK[@]}"
+                REQ[sdk-$key-first1]=$(count_requests)
+                reset_requests
+                measure "sdk-$key-first$SDK_SAMPLE" "$RAW/sdk-$key-first$SDK_SAMPLE.jsonl" env LIMIT="$SDK_SAMPLE" "${SDK[@]}"
+                REQ[sdk-$key-first$SDK_SAMPLE]=$(count_requests)
             else
-                status="**missed**"
+                reset_requests
+                measure "sdk-$key" "$RAW/sdk-$key.jsonl" "${SDK[@]}"
+                REQ[sdk-$key]=$(count_requests)
+                [[ $(count_lines "$RAW/sdk-$key.jsonl") == "$n" ]] || die "sdk-$key: expected $n VMs"
             fi
-        fi
-        row "A. inventory export" "$case_" "wall time" "$sdk_wall_cell" "$(secs "$dump_wall")" "$(ratio "$sdk_wall" "$dump_wall")" "$target" "$status"
-        row "" "" "HTTP requests" "$sdk_req_cell" "$(int "${REQ[dump-$key]}")" "$(ratio "$sdk_req" "${REQ[dump-$key]}")" "" ""
-        row "" "" "peak memory (max RSS)" "$sdk_rss_cell" "$(mib "${RSS[dump-$key]}")" "$(ratio "$sdk_rss" "${RSS[dump-$key]}")" "" ""
+            stop_sim
+        done
     done
-done
+
+    for n in "${A_SIZES[@]}"; do
+        for lat in "${LATENCIES[@]}"; do
+            key=$n-${lat}ms
+            case_="$(int "$n") VMs, ${lat} ms/request"
+            target="" status=""
+            [[ $n == "$A_LAST" && $lat == "${LATENCIES[-1]}" ]] && target="≥ ${A_TARGET_SPEEDUP}× faster"
+            dump_wall=${WALL[dump-$key]}
+            if [[ -n ${WALL[sdk-$key]:-} ]]; then
+                sdk_wall=${WALL[sdk-$key]}
+                sdk_wall_cell="$(secs "$sdk_wall")"
+                sdk_req_cell=$(int "${REQ[sdk-$key]}")
+                sdk_req=${REQ[sdk-$key]}
+                sdk_rss=${RSS[sdk-$key]}
+                sdk_rss_cell=$(mib "$sdk_rss")
+            else
+                # Extrapolated: fixed cost (LIMIT=1) + cost per further VM × (n - 1).
+                one=sdk-$key-first1 many=sdk-$key-first$SDK_SAMPLE
+                full1=sdk-$n-${LATENCIES[0]}ms
+                sdk_wall=$(calc "${WALL[$one]} + (${WALL[$many]} - ${WALL[$one]}) / ($SDK_SAMPLE - 1) * ($n - 1)")
+                req_est=$(calc "int(${REQ[$one]} + (${REQ[$many]} - ${REQ[$one]}) / ($SDK_SAMPLE - 1) * ($n - 1) + 0.5)")
+                sdk_req=${REQ[$full1]}
+                sdk_rss=${RSS[$full1]}
+                sdk_wall_cell="≈ $(secs "$sdk_wall") **extrapolated** ¹"
+                sdk_req_cell="$(int "$sdk_req") ²"
+                sdk_rss_cell="$(mib "$sdk_rss") ²"
+                cross=$(calc "${WALL[$full1]} + ${REQ[$full1]} * ($lat - ${LATENCIES[0]}) / 1000")
+                A_NOTE="¹ Not run in full (it would take about $(secs "$sdk_wall")). Measured: the script with LIMIT=1 ($(secs "${WALL[$one]}"), ${REQ[$one]} requests: login, the full list of $(int "$n") VMs, one VM) and with LIMIT=$SDK_SAMPLE (the first $SDK_SAMPLE VMs of the same full list: $(secs "${WALL[$many]}"), $(int "${REQ[$many]}") requests) against the same world at ${lat} ms; extrapolated linearly to $(int "$n") VMs: fixed + (per VM × $(int "$((n - 1))")). Cross-check: the full ${LATENCIES[0]} ms run plus ${lat}-${LATENCIES[0]} ms for each of its requests gives $(secs "$cross"); the sample's requests extrapolate to $(int "$req_est").
+² Requests and peak memory of the full run at ${LATENCIES[0]} ms on the same world (the script's requests and data do not depend on the latency)."
+            fi
+            if [[ -n $target ]]; then
+                if awk -v a="$sdk_wall" -v b="$dump_wall" -v t="$A_TARGET_SPEEDUP" 'BEGIN { exit !(a / b >= t) }'; then
+                    status="**met**"
+                else
+                    status="**missed**"
+                fi
+            fi
+            row "A. inventory export" "$case_" "wall time" "$sdk_wall_cell" "$(secs "$dump_wall")" "$(ratio "$sdk_wall" "$dump_wall")" "$target" "$status"
+            row "" "" "HTTP requests" "$sdk_req_cell" "$(int "${REQ[dump-$key]}")" "$(ratio "$sdk_req" "${REQ[dump-$key]}")" "" ""
+            row "" "" "peak memory (max RSS)" "$sdk_rss_cell" "$(mib "${RSS[dump-$key]}")" "$(ratio "$sdk_rss" "${RSS[dump-$key]}")" "" ""
+        done
+    done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # B. Streaming tools against jq. Inputs, made once and cached (bench/README.md says how):
@@ -251,12 +265,37 @@ done
 measure "owner-group-$SMALL-1thread" /dev/null env LIFTKIT_THREADS=1 "$BIN/owner-group" "$CACHE/vms-$SMALL.jsonl"
 measure "capacity-calc-$SMALL-1thread" /dev/null env LIFTKIT_THREADS=1 "$BIN/capacity-calc" --by namespace "$CACHE/owned-$SMALL.jsonl"
 
-# The jq program must agree with capacity-calc, or the comparison means nothing.
-agree=$(jq -n -r --slurpfile a "$RAW/capacity-calc-$SMALL.out" --slurpfile b "$RAW/jq-capacity-calc-$SMALL.out" '
+# A peer must agree with capacity-calc, or the comparison means nothing: agreement CC PEER NAME.
+agreement() {
+    jq -n -r --slurpfile a "$1" --slurpfile b "$2" --arg peer "$3" '
     def table: map(select(.total != true) | {key: .namespace, value: [.vms, .provisioned_bytes]}) | from_entries;
     ($a | table) as $x | ($b | table) as $y
     | [$x | keys[] | select($x[.] == $y[.])] | length as $same
-    | "\($same) of \($x | length) namespaces (\($y | length) from jq)"')
+    | "\($same) of \($x | length) namespaces (\($y | length) from \($peer))"'
+}
+agree=$(agreement "$RAW/capacity-calc-$SMALL.out" "$RAW/jq-capacity-calc-$SMALL.out" jq)
+
+# B. capacity-calc against DuckDB's read_json (bench/duckdb_capacity.py) on the same files: ROUNDS
+# runs of each, alternating, so drift in the machine's state hits both alike; the medians count.
+DUCK=("$VENV/bin/python" "$ROOT/bench/duckdb_capacity.py")
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+for size in "$SMALL" "$BIG"; do
+    for ((i = 1; i <= ROUNDS; i++)); do
+        measure "cc-duck-$size-$i" "$RAW/cc-duck-$size.out" "$BIN/capacity-calc" --by namespace "$CACHE/owned-$size.jsonl"
+        measure "duckdb-$size-$i" "$RAW/duckdb-$size.out" "${DUCK[@]}" "$CACHE/owned-$size.jsonl"
+    done
+    for who in cc-duck duckdb; do
+        walls=() cpus=() rsss=()
+        for ((i = 1; i <= ROUNDS; i++)); do
+            walls+=("${WALL[$who-$size-$i]}") cpus+=("${CPUS[$who-$size-$i]}") rsss+=("${RSS[$who-$size-$i]}")
+        done
+        WALL[$who-$size]=$(median "${walls[@]}")
+        CPUS[$who-$size]=$(median "${cpus[@]}")
+        RSS[$who-$size]=$(median "${rsss[@]}")
+    done
+done
+duck_agree=$(agreement "$RAW/cc-duck-$SMALL.out" "$RAW/duckdb-$SMALL.out" DuckDB)
+measure duckdb-startup /dev/null "$VENV/bin/python" -c 'import duckdb'
 
 for tool in owner-group capacity-calc; do
     input=vms
@@ -289,6 +328,17 @@ for tool in owner-group capacity-calc; do
         "$(mib "$small") → $(mib "$big")" "" "flat (within ${FLAT_PERCENT}% or $((FLAT_KIB / 1024)) MiB)" "$status"
 done
 
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo "**met**" || echo "**missed**"; }
+for size in "$SMALL" "$BIG"; do
+    lk=cc-duck-$size peer=duckdb-$size bytes=${BYTES[owned-$size]}
+    row "B. capacity-calc vs DuckDB" "$size records ($(awk -v b="$bytes" 'BEGIN { printf "%.0f MB", b / 1e6 }')), median of $ROUNDS alternate runs" \
+        "wall time" "$(secs "${WALL[$peer]}")" "$(secs "${WALL[$lk]}")" "$(ratio "${WALL[$peer]}" "${WALL[$lk]}")" "≥ 1× (as fast)" \
+        "$(at_least "${WALL[$peer]}" "${WALL[$lk]}")"
+    row "" "" "CPU time (user + system)" "$(secs "${CPUS[$peer]}")" "$(secs "${CPUS[$lk]}")" "$(ratio "${CPUS[$peer]}" "${CPUS[$lk]}")" "≥ 1×" \
+        "$(at_least "${CPUS[$peer]}" "${CPUS[$lk]}")"
+    row "" "" "peak memory (max RSS)" "$(mib "${RSS[$peer]}")" "$(mib "${RSS[$lk]}")" "$(ratio "${RSS[$peer]}" "${RSS[$lk]}")" "" ""
+done
+
 # ---------------------------------------------------------------------------------------------
 # B. Criterion: common::jsonl reader and writer against plain serde_json on the same bytes.
 wait_quiet
@@ -311,8 +361,10 @@ done
 
 # ---------------------------------------------------------------------------------------------
 # C. Scheduling on the shared-link model (what it runs: bench/schedule.sh).
-say "C: makespans of plan-run's scheduler, all plans at once, Forklift's queue alone"
-while IFS= read -r line; do ROWS+=("$line"); done < <(LIFTKIT_BIN=$BIN "$ROOT/bench/schedule.sh")
+if want C; then
+    say "C: makespans of plan-run's scheduler, all plans at once, Forklift's queue alone"
+    while IFS= read -r line; do ROWS+=("$line"); done < <(LIFTKIT_BIN=$BIN "$ROOT/bench/schedule.sh")
+fi
 
 # ---------------------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -324,13 +376,13 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | gre
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), commit $commit$dirty; machine: $(nproc) CPUs ($cpu), $ram RAM; \`make bench\`."
     echo "Ratios are peer ÷ liftkit (time, requests, memory): above 1 means liftkit is faster or smaller."
-    echo "Every figure is one run (no repeats); wall time is measured around the process, peak memory is GNU time's max RSS."
+    echo "Every figure is one run (no repeats) except capacity-calc against DuckDB, the median of $ROUNDS runs of each, alternating; wall time is measured around the process, CPU time and peak memory are GNU time's (user + system, max RSS)."
     echo
     echo "| part | case | measure | peer | liftkit | peer ÷ liftkit | target | status |"
     echo "|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
-    echo "Peers: A. \`bench/sdk_owners.py\` on ovirtsdk4 $("$VENV/bin/python" -c 'import ovirtsdk4.version as v; print(v.VERSION)') (lists VMs, then per VM its permissions and each permission's user or group link), against \`ovirt-dump\` (the full export: disks, NICs, IPs, permissions, owners), both over plain http to \`ovirt-sim --generate N --seed $SEED --latency L\`. B. $(jq --version) running \`bench/jq/owner-group.jq\` (per record; no hash suffixes, input read once) and \`bench/jq/capacity-calc.jq\` (provisioned bytes and VMs per namespace only, as pairs grouped with group_by: it holds one small pair per VM); owner-group is run as a user runs it, on a file it reads twice; outputs go to /dev/null (capacity-calc's to a small file). jq and capacity-calc agree on vms and provisioned bytes for $agree at $SMALL records. Throughput is input bytes ÷ wall time. jq decodes on one core; owner-group and capacity-calc decode on all of them (at most 8; CPU is GNU time's share, 100% = one core), and the rows on one core show what they do without that. The reading thread and the in-order consumer mean one thread (LIFTKIT_THREADS=1) still uses a little more than one core."
+    echo "Peers: A. \`bench/sdk_owners.py\` on ovirtsdk4 $("$VENV/bin/python" -c 'import ovirtsdk4.version as v; print(v.VERSION)') (lists VMs, then per VM its permissions and each permission's user or group link), against \`ovirt-dump\` (the full export: disks, NICs, IPs, permissions, owners), both over plain http to \`ovirt-sim --generate N --seed $SEED --latency L\`. B. $(jq --version) running \`bench/jq/owner-group.jq\` (per record; no hash suffixes, input read once) and \`bench/jq/capacity-calc.jq\` (provisioned bytes and VMs per namespace only, as pairs grouped with group_by: it holds one small pair per VM); owner-group is run as a user runs it, on a file it reads twice; outputs go to /dev/null (capacity-calc's to a small file). jq and capacity-calc agree on vms and provisioned bytes for $agree at $SMALL records (jq counts direct LUN disks in, capacity-calc apart). DuckDB $("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)') runs \`bench/duckdb_capacity.py\` (read_json with the two fields the sums need declared, GROUP BY in SQL, every core, LUN disks left out as capacity-calc does), agreeing on $duck_agree at $SMALL records; its times include starting Python and importing duckdb, $(secs "${WALL[duckdb-startup]}") alone. Throughput is input bytes ÷ wall time. jq decodes on one core; owner-group and capacity-calc decode on all of them (at most 8; CPU is GNU time's share, 100% = one core), and the rows on one core show what they do without that. The reading thread and the in-order consumer mean one thread (LIFTKIT_THREADS=1) still uses a little more than one core."
     [[ -n $A_NOTE ]] && { echo; echo "$A_NOTE"; }
     if ((${#NOISY[@]})); then
         echo
