@@ -155,53 +155,411 @@ pub fn run(
     setup: &Setup,
     events: &mut Events,
 ) -> Result<Outcome> {
-    let Setup {
-        link,
-        max_vm_inflight,
-        start,
-        zone,
-        vm_disks,
-        adaptive_interval_secs,
-        warm,
-    } = setup;
-    let (start, max_vm_inflight) = (*start, *max_vm_inflight);
-    // Every instant is checked against the horizon below before it is used, so `at` never
-    // overflows; the clamp is a guard, not a rule.
-    let at = |t: f64| {
+    let mut sim = Sim::new(plans, scheduler, setup, events)?;
+    let mut guard = 0u64;
+    let mut idle_turns = 0;
+    loop {
+        guard += 1;
+        if guard > 50_000_000 {
+            break;
+        }
+        // Whether anything changed at this instant: then look again before time moves on, so a
+        // slot or a plan finishing now is taken now, not at the next event.
+        let changed = sim.turn()?;
+        if sim.scheduler.is_finished() {
+            break;
+        }
+        if changed {
+            continue;
+        }
+        if !sim.step()? {
+            // Nothing runs: plans that just finished may have made room, so ask the scheduler
+            // again; if it still starts nothing, it cannot place what is left.
+            idle_turns += 1;
+            if idle_turns > 1 || sim.scheduler.queued() == 0 {
+                break;
+            }
+            continue;
+        }
+        idle_turns = 0;
+    }
+    Ok(sim.outcome())
+}
+
+/// A simulation under way: the VMs, the clock (seconds from the start) and what is measured.
+struct Sim<'a> {
+    plans: &'a [Plan],
+    scheduler: &'a mut Scheduler,
+    setup: &'a Setup,
+    events: &'a mut Events,
+    index: BTreeMap<PlanKey, usize>,
+    vms: Vec<Vm>,
+    /// Each plan's VMs (indices into `vms`).
+    plan_vms: Vec<Vec<usize>>,
+    controller: Option<Controller>,
+    adaptive: Adaptive,
+    t: f64,
+    /// Plans in the order they started: Forklift hands out VM slots oldest plan first.
+    executing: Vec<usize>,
+    peak_inflight: u64,
+    peak_running: usize,
+    start_unix: f64,
+    horizon: f64,
+    total_bytes: u64,
+    lower_bound_secs: f64,
+}
+
+impl<'a> Sim<'a> {
+    /// The VMs of `plans`, the lower bound, and every plan Ready at the start.
+    fn new(
+        plans: &'a [Plan],
+        scheduler: &'a mut Scheduler,
+        setup: &'a Setup,
+        events: &'a mut Events,
+    ) -> Result<Sim<'a>> {
+        let (vms, plan_vms) = vms_of(plans, setup);
+        let total_bytes = common::size::sum_bytes(plans.iter().map(|p| p.bytes));
+        let start_unix = setup.start.as_millisecond() as f64 / 1000.0;
+        let bound_input: Vec<Vec<(u64, &str)>> = vms
+            .iter()
+            .map(|vm| {
+                (vm.remaining.iter().zip(&vm.classes))
+                    .map(|(b, c)| (*b as u64, c.as_str()))
+                    .collect()
+            })
+            .collect();
+        let lower_bound_secs = setup.link.lower_bound_secs(&bound_input, start_unix);
+        let controller = setup
+            .adaptive_interval_secs
+            .map(|i| Controller::new(i, vms.len()));
+        scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
+        let horizon = horizon_secs(setup.start);
+        if lower_bound_secs > horizon {
+            return Err(too_long(total_bytes, &setup.link, setup.start));
+        }
+        let sim = Sim {
+            plans,
+            scheduler,
+            setup,
+            events,
+            index: plans
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.key.clone(), i))
+                .collect(),
+            vms,
+            plan_vms,
+            controller,
+            adaptive: Adaptive::default(),
+            t: 0.0,
+            executing: Vec::new(),
+            peak_inflight: 0,
+            peak_running: 0,
+            start_unix,
+            horizon,
+            total_bytes,
+            lower_bound_secs,
+        };
+        for plan in plans {
+            sim.scheduler.ready(&plan.key);
+            sim.events.emit(
+                sim.at(0.0),
+                "ready",
+                Some(&plan.key),
+                json!({"vm_count": plan.vms.len(), "total_bytes": plan.bytes}),
+            )?;
+        }
+        Ok(sim)
+    }
+
+    /// The instant `t` seconds after the start. Every instant is checked against the horizon
+    /// before it is used, so this never overflows; the clamp is a guard, not a rule.
+    fn at(&self, t: f64) -> Timestamp {
         jiff::SignedDuration::try_from_secs_f64(t)
             .ok()
-            .and_then(|d| start.checked_add(d).ok())
+            .and_then(|d| self.setup.start.checked_add(d).ok())
             .unwrap_or(Timestamp::MAX)
-    };
-    let horizon = horizon_secs(start);
-    let minute_of_day = |t: f64| -> u32 {
-        let local = at(t).to_zoned(zone.clone());
-        local.hour() as u32 * 60 + local.minute() as u32
-    };
-    let second_of_day = |t: f64| -> u32 {
-        let local = at(t).to_zoned(zone.clone());
-        local.hour() as u32 * 3600 + local.minute() as u32 * 60 + local.second() as u32
-    };
+    }
 
-    let index: BTreeMap<PlanKey, usize> = plans
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.key.clone(), i))
-        .collect();
+    /// Seconds since local midnight at `t`, in --window's zone.
+    fn second_of_day(&self, t: f64) -> u32 {
+        let local = self.at(t).to_zoned(self.setup.zone.clone());
+        local.hour() as u32 * 3600 + local.minute() as u32 * 60 + local.second() as u32
+    }
+
+    /// What happens at this instant: starts, Forklift's slots, phases that end, plans that
+    /// finish, the controller's decision. Whether anything changed.
+    fn turn(&mut self) -> Result<bool> {
+        if let Some(c) = &self.controller {
+            let active = (self.executing.iter())
+                .flat_map(|&p| &self.plan_vms[p])
+                .filter(|&&v| {
+                    matches!(
+                        self.vms[v].phase,
+                        Phase::Queued | Phase::Initialize(_) | Phase::Transfer
+                    )
+                })
+                .count();
+            self.scheduler.set_vm_limit(c.limit(), active);
+        }
+        let mut changed = self.start_plans()?;
+        changed |= self.fill_slots();
+        changed |= self.end_phases()?;
+        changed |= self.finish_plans()?;
+        if self.scheduler.is_finished() {
+            return Ok(changed);
+        }
+        if let Some(c) = &mut self.controller {
+            let copying = self
+                .vms
+                .iter()
+                .filter(|v| v.phase == Phase::Transfer)
+                .count();
+            let demand = self.scheduler.queued() > 0;
+            if let Some(decision) = c.sample(self.t, self.adaptive.moved_bytes, copying, demand) {
+                let time = self.at(self.t);
+                changed |= self
+                    .adaptive
+                    .report(&decision, time, self.scheduler, self.events)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The starts the scheduler allows now.
+    fn start_plans(&mut self) -> Result<bool> {
+        let t = self.t;
+        let minute = self.second_of_day(t) / 60;
+        let starts = self.scheduler.decide(minute);
+        let changed = !starts.is_empty();
+        for start in starts {
+            let i = self.index[&start.plan];
+            self.peak_inflight = self.peak_inflight.max(start.inflight_bytes);
+            self.peak_running = self.peak_running.max(start.running_plans);
+            let migration = format!("{}-1", start.plan.name);
+            self.events.emit(
+                self.at(t),
+                "started",
+                Some(&start.plan),
+                json!({
+                    "migration": migration,
+                    "total_bytes": start.bytes,
+                    "vm_count": self.plans[i].vms.len(),
+                    "running_plans": start.running_plans,
+                    "inflight_bytes": start.inflight_bytes,
+                    "oversize": start.oversize,
+                }),
+            )?;
+            if let Some(c) = self.setup.warm.cutovers.get(&start.plan) {
+                let fields = crate::cutover::event_fields(c, &migration, false);
+                self.events
+                    .emit(self.at(t), "cutover", Some(&start.plan), fields)?;
+            }
+            self.executing.push(i);
+            if self.plan_vms[i].is_empty() {
+                self.finish_plan(i)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Forklift's slots: VMs started and not completed, across the executing plans, oldest plan
+    /// first. Whether a VM started.
+    fn fill_slots(&mut self) -> bool {
+        let max = self.setup.max_vm_inflight;
+        let mut busy = (self.vms.iter())
+            .filter(|v| !matches!(v.phase, Phase::Queued | Phase::Done))
+            .count();
+        let mut changed = false;
+        for &p in &self.executing {
+            for &v in &self.plan_vms[p] {
+                if busy >= max {
+                    break;
+                }
+                if self.vms[v].phase == Phase::Queued {
+                    self.vms[v].phase = Phase::Initialize(self.setup.link.initialize_secs());
+                    busy += 1;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Phases that end now move on (zero-length ones at once); a VM done is reported.
+    fn end_phases(&mut self) -> Result<bool> {
+        let (t, mut changed, mut moved) = (self.t, false, true);
+        while moved {
+            moved = false;
+            for v in 0..self.vms.len() {
+                let vm = &mut self.vms[v];
+                let Some(next) = next_phase(vm, t, &self.setup.link, &self.setup.warm) else {
+                    continue;
+                };
+                vm.phase = next;
+                moved = true;
+                changed = true;
+                if next == Phase::Done {
+                    self.vm_succeeded(v)?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    fn vm_succeeded(&mut self, v: usize) -> Result<()> {
+        let (t, vm) = (self.t, &self.vms[v]);
+        let plan = &self.plans[vm.plan];
+        let mut fields = json!({"vm_id": vm.id, "vm_name": vm.name, "bytes_total": vm.bytes});
+        if let Some(w) = &vm.warm
+            && let Some(cut) = w.cut_at
+        {
+            fields["cutover"] = self.at(cut).to_string().into();
+            fields["downtime_secs"] = round3(t - cut).into();
+            fields["precopies"] = w.copies.into();
+        }
+        self.events
+            .emit(self.at(t), "vm-succeeded", Some(&plan.key), fields)
+    }
+
+    /// Executing plans whose VMs are all done finish now.
+    fn finish_plans(&mut self) -> Result<bool> {
+        let finished: Vec<usize> = (self.executing.iter().copied())
+            .filter(|&p| {
+                self.plan_vms[p]
+                    .iter()
+                    .all(|&v| self.vms[v].phase == Phase::Done)
+            })
+            .collect();
+        for &p in &finished {
+            self.finish_plan(p)?;
+        }
+        Ok(!finished.is_empty())
+    }
+
+    fn finish_plan(&mut self, p: usize) -> Result<()> {
+        self.executing.retain(|x| *x != p);
+        let plan = &self.plans[p];
+        self.scheduler.done(&plan.key);
+        self.events.emit(
+            self.at(self.t),
+            "plan-finished",
+            Some(&plan.key),
+            json!({
+                "outcome": "Succeeded",
+                "vms_succeeded": plan.vms.len(),
+                "vms_failed": 0,
+                "vms_canceled": 0,
+                "running_plans": self.scheduler.running_plans(),
+                "inflight_bytes": self.scheduler.inflight_bytes(),
+            }),
+        )
+    }
+
+    /// Moves time on to the next thing that happens (a phase ends, a disk transfer completes,
+    /// the controller decides, or the window opens), the transfers with it. False when nothing
+    /// is going to happen.
+    fn step(&mut self) -> Result<bool> {
+        let t = self.t;
+        // Running transfers: (VM, disk) with bytes left, of VMs in DiskTransfer.
+        let transferring: Vec<(usize, usize)> = (0..self.vms.len())
+            .filter(|&v| self.vms[v].phase == Phase::Transfer)
+            .flat_map(|v| (0..self.vms[v].remaining.len()).map(move |d| (v, d)))
+            .filter(|&(v, d)| self.vms[v].remaining[d] > 0.0)
+            .collect();
+        let mut remaining: Vec<f64> = (transferring.iter())
+            .map(|&(v, d)| self.vms[v].remaining[d])
+            .collect();
+        let classes: Vec<&str> = (transferring.iter())
+            .map(|&(v, d)| self.vms[v].classes[d].as_str())
+            .collect();
+        let dt = self.next_event_in(&remaining, &classes);
+        if !dt.is_finite() {
+            return Ok(false);
+        }
+        let link = &self.setup.link;
+        self.adaptive.moved_bytes +=
+            link.advance_at(&mut remaining, &classes, self.start_unix + t, dt);
+        for (&(v, d), r) in transferring.iter().zip(remaining) {
+            self.vms[v].remaining[d] = r;
+        }
+        for vm in self.vms.iter_mut() {
+            if let Phase::Initialize(left) | Phase::Creation(left) = &mut vm.phase {
+                *left -= dt;
+            }
+        }
+        self.t += dt;
+        if self.t > self.horizon {
+            return Err(too_long(self.total_bytes, link, self.setup.start));
+        }
+        Ok(true)
+    }
+
+    /// Seconds to the next thing that happens; infinite when nothing will.
+    fn next_event_in(&self, remaining: &[f64], classes: &[&str]) -> f64 {
+        let t = self.t;
+        let mut dt = f64::INFINITY;
+        for vm in &self.vms {
+            match (vm.phase, &vm.warm) {
+                (Phase::Initialize(left) | Phase::Creation(left), _) => dt = dt.min(left),
+                (Phase::Paused, Some(w)) => {
+                    dt = dt.min((w.cutover_at.min(w.next_precopy_at) - t).max(0.0));
+                }
+                _ => {}
+            }
+        }
+        if !remaining.is_empty() {
+            let link = &self.setup.link;
+            dt = dt.min(link.secs_to_next_change(remaining, classes, self.start_unix + t));
+        }
+        if let Some(next) = self
+            .controller
+            .as_ref()
+            .and_then(Controller::next_decision_at)
+            && next > t
+            && !remaining.is_empty()
+        {
+            dt = dt.min(next - t);
+        }
+        if self.scheduler.queued() > 0
+            && let Some(window) = self.scheduler.limits().window
+        {
+            let wait = window.seconds_until_open(self.second_of_day(t)) as f64;
+            if wait > 0.0 {
+                dt = dt.min(wait);
+            }
+        }
+        dt
+    }
+
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            makespan_secs: self.t,
+            lower_bound_secs: self.lower_bound_secs,
+            total_bytes: self.total_bytes,
+            plans: self.plans.len(),
+            vms: self.vms.len(),
+            peak_inflight_bytes: self.peak_inflight,
+            peak_running_plans: self.peak_running,
+            peak_vm_limit: self.controller.as_ref().map(|_| self.adaptive.peak_limit),
+            vm_limit_changes: self.adaptive.changes,
+        }
+    }
+}
+
+/// The VMs of `plans` with their disk transfers, and each plan's VMs (indices). VMs without a
+/// record share what the plan's bytes leave over, evenly, each one transfer.
+fn vms_of(plans: &[Plan], setup: &Setup) -> (Vec<Vm>, Vec<Vec<usize>>) {
+    let vm_disks = &setup.vm_disks;
     let mut vms: Vec<Vm> = Vec::new();
     let mut plan_vms: Vec<Vec<usize>> = vec![Vec::new(); plans.len()];
     for (i, plan) in plans.iter().enumerate() {
-        // VMs without a record share what the plan's bytes leave over, evenly.
-        let known = plan
-            .vms
-            .iter()
+        let known = (plan.vms.iter())
             .filter_map(|v| vm_disks.get(&v.id))
             .flatten()
             .map(|d| d.0);
         let known = common::size::sum_bytes(known);
-        let unknown = plan
-            .vms
-            .iter()
+        let unknown = (plan.vms.iter())
             .filter(|v| !vm_disks.contains_key(&v.id))
             .count() as u64;
         let rest = plan.bytes.saturating_sub(known);
@@ -216,20 +574,8 @@ pub fn run(
                 }
             };
             plan_vms[i].push(vms.len());
-            let warm_vm = warm.cutovers.get(&plan.key).map(|c| {
-                let usage = warm.vm_usage.get(&vm.id).filter(|u| u.len() == disks.len());
-                WarmVm {
-                    disks: match usage {
-                        Some(u) => u.iter().map(|&(a, p)| (a as f64, p as f64)).collect(),
-                        None => disks.iter().map(|d| (d.0 as f64, d.0 as f64)).collect(),
-                    },
-                    cutover_at: c.cutover.duration_since(start).as_secs_f64(),
-                    snapshot_at: 0.0,
-                    next_precopy_at: 0.0,
-                    cut_at: None,
-                    copies: 0,
-                }
-            });
+            let warm = (setup.warm.cutovers.get(&plan.key))
+                .map(|c| warm_vm(&setup.warm, &vm.id, &disks, c, setup.start));
             vms.push(Vm {
                 plan: i,
                 id: vm.id.clone(),
@@ -238,240 +584,34 @@ pub fn run(
                 remaining: disks.iter().map(|d| d.0 as f64).collect(),
                 classes: disks.iter().map(|d| d.1.clone()).collect(),
                 phase: Phase::Queued,
-                warm: warm_vm,
+                warm,
             });
         }
     }
+    (vms, plan_vms)
+}
 
-    let total_bytes = common::size::sum_bytes(plans.iter().map(|p| p.bytes));
-    let start_unix = start.as_millisecond() as f64 / 1000.0;
-    let bound_input: Vec<Vec<(u64, &str)>> = vms
-        .iter()
-        .map(|vm| {
-            (vm.remaining.iter().zip(&vm.classes))
-                .map(|(b, c)| (*b as u64, c.as_str()))
-                .collect()
-        })
-        .collect();
-    let lower_bound_secs = link.lower_bound_secs(&bound_input, start_unix);
-    let mut controller = adaptive_interval_secs.map(|i| Controller::new(i, vms.len()));
-    let mut adaptive = Adaptive::default();
-    scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
-    if lower_bound_secs > horizon {
-        return Err(too_long(total_bytes, link, start));
+/// A warm VM's state before its first copy: its disks' usage where records gave it (else each
+/// disk full), its plan's cutover.
+fn warm_vm(
+    warm: &Warm,
+    id: &str,
+    disks: &[(u64, String)],
+    c: &crate::cutover::Placement,
+    start: Timestamp,
+) -> WarmVm {
+    let usage = warm.vm_usage.get(id).filter(|u| u.len() == disks.len());
+    WarmVm {
+        disks: match usage {
+            Some(u) => u.iter().map(|&(a, p)| (a as f64, p as f64)).collect(),
+            None => disks.iter().map(|d| (d.0 as f64, d.0 as f64)).collect(),
+        },
+        cutover_at: c.cutover.duration_since(start).as_secs_f64(),
+        snapshot_at: 0.0,
+        next_precopy_at: 0.0,
+        cut_at: None,
+        copies: 0,
     }
-    for plan in plans {
-        scheduler.ready(&plan.key);
-        events.emit(
-            at(0.0),
-            "ready",
-            Some(&plan.key),
-            json!({"vm_count": plan.vms.len(), "total_bytes": plan.bytes}),
-        )?;
-    }
-
-    let mut t = 0.0f64;
-    // Plans in the order they started: Forklift hands out VM slots oldest plan first.
-    let mut executing: Vec<usize> = Vec::new();
-    let mut peak_inflight = 0;
-    let mut peak_running = 0;
-    let mut guard = 0u64;
-    let mut idle_turns = 0;
-    loop {
-        guard += 1;
-        if guard > 50_000_000 {
-            break;
-        }
-        // Whether anything changed at this instant: then look again before time moves on, so a
-        // slot or a plan finishing now is taken now, not at the next event.
-        let mut changed = false;
-        if let Some(c) = &controller {
-            let active = executing
-                .iter()
-                .flat_map(|&p| &plan_vms[p])
-                .filter(|&&v| {
-                    matches!(
-                        vms[v].phase,
-                        Phase::Queued | Phase::Initialize(_) | Phase::Transfer
-                    )
-                })
-                .count();
-            scheduler.set_vm_limit(c.limit(), active);
-        }
-        for start in scheduler.decide(minute_of_day(t)) {
-            changed = true;
-            let i = index[&start.plan];
-            peak_inflight = peak_inflight.max(start.inflight_bytes);
-            peak_running = peak_running.max(start.running_plans);
-            events.emit(
-                at(t),
-                "started",
-                Some(&start.plan),
-                json!({
-                    "migration": format!("{}-1", start.plan.name),
-                    "total_bytes": start.bytes,
-                    "vm_count": plans[i].vms.len(),
-                    "running_plans": start.running_plans,
-                    "inflight_bytes": start.inflight_bytes,
-                    "oversize": start.oversize,
-                }),
-            )?;
-            if let Some(c) = warm.cutovers.get(&start.plan) {
-                let migration = format!("{}-1", start.plan.name);
-                let fields = crate::cutover::event_fields(c, &migration, false);
-                events.emit(at(t), "cutover", Some(&start.plan), fields)?;
-            }
-            executing.push(i);
-            if plan_vms[i].is_empty() {
-                finish_plan(plans, i, t, &at, events, scheduler)?;
-                executing.retain(|p| *p != i);
-            }
-        }
-        // Forklift's slots: VMs started and not completed, across the executing plans.
-        let mut busy = vms
-            .iter()
-            .filter(|v| !matches!(v.phase, Phase::Queued | Phase::Done))
-            .count();
-        for &p in &executing {
-            for &v in &plan_vms[p] {
-                if busy >= max_vm_inflight {
-                    break;
-                }
-                if vms[v].phase == Phase::Queued {
-                    vms[v].phase = Phase::Initialize(link.initialize_secs());
-                    busy += 1;
-                    changed = true;
-                }
-            }
-        }
-        // Phases that end now move on (zero-length ones at once).
-        let mut moved = true;
-        while moved {
-            moved = false;
-            for vm in vms.iter_mut() {
-                let next = next_phase(vm, t, link, warm);
-                if let Some(next) = next {
-                    vm.phase = next;
-                    moved = true;
-                    changed = true;
-                    if next == Phase::Done {
-                        let plan = &plans[vm.plan];
-                        let mut fields =
-                            json!({"vm_id": vm.id, "vm_name": vm.name, "bytes_total": vm.bytes});
-                        if let Some(w) = &vm.warm
-                            && let Some(cut) = w.cut_at
-                        {
-                            fields["cutover"] = at(cut).to_string().into();
-                            fields["downtime_secs"] = round3(t - cut).into();
-                            fields["precopies"] = w.copies.into();
-                        }
-                        events.emit(at(t), "vm-succeeded", Some(&plan.key), fields)?;
-                    }
-                }
-            }
-        }
-        let mut finished_now = Vec::new();
-        for &p in &executing {
-            if plan_vms[p].iter().all(|&v| vms[v].phase == Phase::Done) {
-                finished_now.push(p);
-            }
-        }
-        changed |= !finished_now.is_empty();
-        for p in finished_now {
-            executing.retain(|x| *x != p);
-            finish_plan(plans, p, t, &at, events, scheduler)?;
-        }
-        if scheduler.is_finished() {
-            break;
-        }
-        if let Some(c) = &mut controller {
-            let copying = vms.iter().filter(|v| v.phase == Phase::Transfer).count();
-            let demand = scheduler.queued() > 0;
-            if let Some(decision) = c.sample(t, adaptive.moved_bytes, copying, demand) {
-                changed |= adaptive.report(&decision, at(t), scheduler, events)?;
-            }
-        }
-        if changed {
-            continue;
-        }
-        // The next thing that happens: a phase ends, a disk transfer completes, or the window
-        // opens. Running transfers: (VM, disk) with bytes left, of VMs in DiskTransfer.
-        let transferring: Vec<(usize, usize)> = (0..vms.len())
-            .filter(|&v| vms[v].phase == Phase::Transfer)
-            .flat_map(|v| (0..vms[v].remaining.len()).map(move |d| (v, d)))
-            .filter(|&(v, d)| vms[v].remaining[d] > 0.0)
-            .collect();
-        let mut dt = f64::INFINITY;
-        for vm in &vms {
-            match (vm.phase, &vm.warm) {
-                (Phase::Initialize(left) | Phase::Creation(left), _) => dt = dt.min(left),
-                (Phase::Paused, Some(w)) => {
-                    dt = dt.min((w.cutover_at.min(w.next_precopy_at) - t).max(0.0));
-                }
-                _ => {}
-            }
-        }
-        let mut remaining: Vec<f64> = transferring
-            .iter()
-            .map(|&(v, d)| vms[v].remaining[d])
-            .collect();
-        let classes: Vec<&str> = transferring
-            .iter()
-            .map(|&(v, d)| vms[v].classes[d].as_str())
-            .collect();
-        if !transferring.is_empty() {
-            dt = dt.min(link.secs_to_next_change(&remaining, &classes, start_unix + t));
-        }
-        if let Some(next) = controller.as_ref().and_then(Controller::next_decision_at)
-            && next > t
-            && !transferring.is_empty()
-        {
-            dt = dt.min(next - t);
-        }
-        if scheduler.queued() > 0
-            && let Some(window) = scheduler.limits().window
-        {
-            let wait = window.seconds_until_open(second_of_day(t)) as f64;
-            if wait > 0.0 {
-                dt = dt.min(wait);
-            }
-        }
-        if !dt.is_finite() {
-            // Nothing runs: plans that just finished may have made room, so ask the scheduler
-            // again; if it still starts nothing, it cannot place what is left.
-            idle_turns += 1;
-            if idle_turns > 1 || scheduler.queued() == 0 {
-                break;
-            }
-            continue;
-        }
-        idle_turns = 0;
-        adaptive.moved_bytes += link.advance_at(&mut remaining, &classes, start_unix + t, dt);
-        for (&(v, d), r) in transferring.iter().zip(remaining) {
-            vms[v].remaining[d] = r;
-        }
-        for vm in vms.iter_mut() {
-            match &mut vm.phase {
-                Phase::Initialize(left) | Phase::Creation(left) => *left -= dt,
-                _ => {}
-            }
-        }
-        t += dt;
-        if t > horizon {
-            return Err(too_long(total_bytes, link, start));
-        }
-    }
-    Ok(Outcome {
-        makespan_secs: t,
-        lower_bound_secs,
-        total_bytes,
-        plans: plans.len(),
-        vms: vms.len(),
-        peak_inflight_bytes: peak_inflight,
-        peak_running_plans: peak_running,
-        peak_vm_limit: controller.as_ref().map(|_| adaptive.peak_limit),
-        vm_limit_changes: adaptive.changes,
-    })
 }
 
 /// The phase a VM moves to at `t`, if its phase ends now.
@@ -554,31 +694,6 @@ fn too_long(total_bytes: u64, link: &LinkModel, start: Timestamp) -> Error {
         link.bandwidth_bytes_per_sec,
         Timestamp::MAX.strftime("%Y-%m-%d")
     ))
-}
-
-fn finish_plan(
-    plans: &[Plan],
-    p: usize,
-    t: f64,
-    at: &dyn Fn(f64) -> Timestamp,
-    events: &mut Events,
-    scheduler: &mut Scheduler,
-) -> Result<()> {
-    let plan = &plans[p];
-    scheduler.done(&plan.key);
-    events.emit(
-        at(t),
-        "plan-finished",
-        Some(&plan.key),
-        json!({
-            "outcome": "Succeeded",
-            "vms_succeeded": plan.vms.len(),
-            "vms_failed": 0,
-            "vms_canceled": 0,
-            "running_plans": scheduler.running_plans(),
-            "inflight_bytes": scheduler.inflight_bytes(),
-        }),
-    )
 }
 
 #[cfg(test)]
