@@ -682,40 +682,8 @@ fn simulate(
             "no Forklift Plan in the input: nothing to simulate",
         ));
     }
-    let link = match (&args.link_model, args.bandwidth) {
-        (Some(_), Bandwidth::Rate(_)) => {
-            return Err(Error::usage(
-                "--simulate: give --link-model or --bandwidth RATE, not both",
-            ));
-        }
-        (Some(model), _) => model.clone(),
-        (None, Bandwidth::Rate(rate)) => LinkModel {
-            bandwidth_bytes_per_sec: rate,
-            per_vm_overhead_secs: args.per_vm_overhead,
-            ..LinkModel::default()
-        },
-        (None, _) => {
-            return Err(Error::usage(
-                "--simulate needs the link: --link-model NAME|FILE (clean-10g, collapse-1g, \
-                 storage-25g) or --bandwidth RATE",
-            ));
-        }
-    };
-    let mut vm_disks = std::collections::BTreeMap::new();
-    if !args.records.is_empty() {
-        let classes = manifest::storage_classes(objects);
-        common::jsonl::Inputs::new(&args.records).for_each(
-            |value: serde_json::Value, location| {
-                let record = common::record::parse_vm_record(value)
-                    .map_err(|e| Error::data(format!("{location}: {e}")))?;
-                vm_disks.insert(
-                    record.id.clone(),
-                    manifest::record_disk_classes(&record, &classes),
-                );
-                Ok(())
-            },
-        )?;
-    }
+    let link = simulated_link(args)?;
+    let vm_disks = record_disks(args, objects)?;
     let mut scheduler = Scheduler::new(
         args.limits(),
         plans.iter().map(|p| (p.key.clone(), p.bytes)),
@@ -755,6 +723,61 @@ fn simulate(
         },
     };
     let outcome = simulate::run(plans, &mut scheduler, &setup, &mut events)?;
+    report_simulation(args, &outcome, &link, start, events)?;
+    Ok(ExitCode::Ok)
+}
+
+/// The link --simulate runs on: --link-model, or --bandwidth RATE with --per-vm-overhead.
+fn simulated_link(args: &Args) -> Result<LinkModel> {
+    match (&args.link_model, args.bandwidth) {
+        (Some(_), Bandwidth::Rate(_)) => Err(Error::usage(
+            "--simulate: give --link-model or --bandwidth RATE, not both",
+        )),
+        (Some(model), _) => Ok(model.clone()),
+        (None, Bandwidth::Rate(rate)) => Ok(LinkModel {
+            bandwidth_bytes_per_sec: rate,
+            per_vm_overhead_secs: args.per_vm_overhead,
+            ..LinkModel::default()
+        }),
+        (None, _) => Err(Error::usage(
+            "--simulate needs the link: --link-model NAME|FILE (clean-10g, collapse-1g, \
+             storage-25g) or --bandwidth RATE",
+        )),
+    }
+}
+
+/// Each VM's disks (bytes, target storage class from the StorageMaps in `objects`), by id,
+/// from --records.
+fn record_disks(
+    args: &Args,
+    objects: &[manifest::Object],
+) -> Result<std::collections::BTreeMap<String, Vec<(u64, String)>>> {
+    let mut vm_disks = std::collections::BTreeMap::new();
+    if args.records.is_empty() {
+        return Ok(vm_disks);
+    }
+    let classes = manifest::storage_classes(objects);
+    common::jsonl::Inputs::new(&args.records).for_each(|value: serde_json::Value, location| {
+        let record = common::record::parse_vm_record(value)
+            .map_err(|e| Error::data(format!("{location}: {e}")))?;
+        vm_disks.insert(
+            record.id.clone(),
+            manifest::record_disk_classes(&record, &classes),
+        );
+        Ok(())
+    })?;
+    Ok(vm_disks)
+}
+
+/// The `simulation` event (and the table with --format table), and the one-line summary.
+fn report_simulation(
+    args: &Args,
+    outcome: &simulate::Outcome,
+    link: &LinkModel,
+    start: jiff::Timestamp,
+    mut events: events::Events,
+) -> Result<()> {
+    let table = args.format == EventFormat::Table;
     let end = start + jiff::SignedDuration::from_secs_f64(outcome.makespan_secs);
     let mut summary = serde_json::json!({
             "plans": outcome.plans,
@@ -796,7 +819,7 @@ fn simulate(
             common::size::human_bytes(outcome.peak_inflight_bytes),
         );
     }
-    Ok(ExitCode::Ok)
+    Ok(())
 }
 
 fn round3(x: f64) -> f64 {
