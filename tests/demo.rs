@@ -12,15 +12,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn read_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The VM ids in the live run's Plans.
 fn planned(plans: &[Value]) -> BTreeSet<String> {
     plans
@@ -53,7 +44,7 @@ fn make_demo_runs_live_and_vm_verify_names_exactly_the_planted_faults() {
 
     // The failures: each planted after-the-move fault of a planned VM (the DNS check is not run
     // in the demo: no --dns-server), and rdu-web-03, whose transfer the demo makes fail.
-    let plans = read_lines(&live.join("plans.jsonl"));
+    let plans = pipeline::read_lines(&live.join("plans.jsonl"));
     let ids = planned(&plans);
     let world = pipeline::world();
     let planned_vms: Vec<&Value> = world["vms"]
@@ -76,7 +67,7 @@ fn make_demo_runs_live_and_vm_verify_names_exactly_the_planted_faults() {
         "four planted faults are planned: {expected:?}"
     );
     expected.insert(("rdu-web-03".into(), "migrated".into()));
-    let findings = read_lines(&live.join("findings.jsonl"));
+    let findings = pipeline::read_lines(&live.join("findings.jsonl"));
     let failed: BTreeSet<(String, String)> = findings
         .iter()
         .filter(|f| f["ok"] == false)

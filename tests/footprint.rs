@@ -224,15 +224,6 @@ fn manifests(forklift_ns: &str, quota_args: &[&str]) -> Manifests {
     Manifests { dir, rbac, plans }
 }
 
-fn read_lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// A Kubernetes quantity in bytes or millicores (the forms quota status uses: plain, m, Ki..Ei,
 /// k..E); parsed here, not by k8s-openapi or liftkit.
 fn quantity(text: &str) -> f64 {
@@ -392,7 +383,7 @@ async fn the_demo_migrates_through_liftkit_quotas_without_exceeding_them() {
     let bed = kubebed::Testbed::shared();
     let forklift_ns = bed.namespace("mtv").await;
     let m = manifests(&forklift_ns, &["--headroom", "10%"]);
-    let plans: Vec<Value> = read_lines(&m.plans)
+    let plans: Vec<Value> = pipeline::read_lines(&m.plans)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .collect();
@@ -493,7 +484,7 @@ fn world_vm_pvc_bytes(name: &str) -> Vec<u64> {
 /// plan-gen's objects with one Plan left, for VM `vm` alone, targeting `target`.
 fn one_vm_plan(m: &Manifests, vm: &str, target: &str) -> std::path::PathBuf {
     let mut kept = false;
-    let objects: Vec<Value> = read_lines(&m.plans)
+    let objects: Vec<Value> = pipeline::read_lines(&m.plans)
         .into_iter()
         .filter_map(|mut o| {
             if o["kind"] != "Plan" {

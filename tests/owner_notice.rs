@@ -134,15 +134,6 @@ fn demo() -> &'static Demo {
     })
 }
 
-fn read_lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// owner-notice over the demo's outputs, with `extra` arguments; its output and exit code.
 fn notice(extra: &[&str]) -> std::process::Output {
     let d = demo();
@@ -206,7 +197,7 @@ fn shown(rfc3339: &str) -> String {
 fn shared_window() -> (String, String) {
     let d = demo();
     let id = world_vm(SHARED_VM)["id"].as_str().unwrap();
-    let plans = read_lines(&d.file("plans.jsonl"));
+    let plans = pipeline::read_lines(&d.file("plans.jsonl"));
     let plan = plans
         .iter()
         .find(|o| {
@@ -218,7 +209,7 @@ fn shared_window() -> (String, String) {
                     .any(|v| v["id"] == id)
         })
         .expect("the shared VM is in a plan");
-    let events = read_lines(&d.file("schedule.jsonl"));
+    let events = pipeline::read_lines(&d.file("schedule.jsonl"));
     let started = events
         .iter()
         .find(|e| e["event"] == "started" && e["plan"] == plan["metadata"]["name"])
@@ -288,7 +279,7 @@ fn owners_without_address() -> BTreeSet<(String, String)> {
         .map(|u| u["user_name"].as_str().unwrap())
         .collect();
     let mut missing = BTreeSet::new();
-    for vm in read_lines(&d.file("selected.jsonl")) {
+    for vm in pipeline::read_lines(&d.file("selected.jsonl")) {
         for (kind, principal, short) in &world_owners()[vm["id"].as_str().unwrap()] {
             if kind == "group" || !with_email.contains(principal.as_str()) {
                 missing.insert((kind.clone(), short.clone()));
@@ -395,7 +386,7 @@ fn messages_parse_with_their_headers_and_non_ascii_names_round_trip() {
         m.reply_to().unwrap().first().unwrap().address(),
         Some("help@example.com")
     );
-    let alice_vms = read_lines(&demo().file("plans.jsonl"))
+    let alice_vms = pipeline::read_lines(&demo().file("plans.jsonl"))
         .iter()
         .filter(|o| o["kind"] == "Plan")
         .flat_map(|p| p["spec"]["vms"].as_array().unwrap().clone())
@@ -569,7 +560,7 @@ fn after_the_move_names_what_moved_and_the_checks_that_failed() {
     // vm-verify's record shape: the shared VM boots but its DNS check fails; every other VM the
     // simulation moved passes.
     let mut verify = String::new();
-    for e in read_lines(&d.file("schedule.jsonl")) {
+    for e in pipeline::read_lines(&d.file("schedule.jsonl")) {
         if e["event"] != "vm-succeeded" {
             continue;
         }

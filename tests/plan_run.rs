@@ -99,15 +99,6 @@ fn manifests(namespace: &str, plan_gen_args: &[&str]) -> Manifests {
     }
 }
 
-fn read_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn write_lines(path: &Path, values: &[Value]) {
     let text: String = values.iter().map(|v| format!("{v}\n")).collect();
     std::fs::write(path, text).unwrap();
@@ -265,7 +256,7 @@ fn simulate_the_demo_world_at_10_gbit() {
     assert_eq!(out.stdout, again.stdout, "a simulation is deterministic");
 
     let events = events(&out);
-    let plans = plans_of(read_lines(&m.forklift));
+    let plans = plans_of(pipeline::read_lines(&m.forklift));
     let bytes = plan_bytes(&plans);
     let vm_count: usize = plans
         .iter()
@@ -375,7 +366,10 @@ fn simulate_starts_only_inside_the_window() {
     // first at 22:00 sharp, when the window first opens after the 12:00 start.
     let events = events(&out);
     let started = of(&events, "started");
-    assert_eq!(started.len(), plans_of(read_lines(&m.forklift)).len());
+    assert_eq!(
+        started.len(),
+        plans_of(pipeline::read_lines(&m.forklift)).len()
+    );
     assert_eq!(started[0]["time"], "2026-11-27T22:00:00Z", "{}", started[0]);
     for e in &started {
         let time = e["time"].as_str().unwrap();
@@ -437,7 +431,7 @@ fn an_unreachable_api_server_exits_69() {
 /// test's own, so tests do not collide), plus everything else plan-gen wrote.
 fn subset(m: &Manifests, count: usize, target: &str) -> PathBuf {
     let mut kept = 0;
-    let objects: Vec<Value> = read_lines(&m.forklift)
+    let objects: Vec<Value> = pipeline::read_lines(&m.forklift)
         .into_iter()
         .filter_map(|mut o| {
             if o["kind"] == "Plan" {
@@ -534,7 +528,7 @@ async fn the_demo_world_migrates_under_forklift_sim_within_max_inflight() {
     let err = pipeline::stderr(&out);
     assert_eq!(pipeline::code(&out), 0, "{err}");
     let events = events(&out);
-    let plan_objects = plans_of(read_lines(&m.forklift));
+    let plan_objects = plans_of(pipeline::read_lines(&m.forklift));
     let plans = plan_objects.len();
     let vms: usize = plan_objects
         .iter()
@@ -586,7 +580,7 @@ async fn failed_vms_are_reported_and_retry_failed_finishes_them() {
     let ns = bed.namespace("plan-run-retry").await;
     let m = manifests(&ns, &[]);
     let input = subset(&m, 2, &ns);
-    let plans: Vec<Value> = read_lines(&input)
+    let plans: Vec<Value> = pipeline::read_lines(&input)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .collect();
@@ -766,7 +760,7 @@ async fn killed_mid_run_and_api_server_restarted_it_finishes_without_a_duplicate
         counts.values().all(|n| *n == 1),
         "a plan got two Migrations: {counts:?}"
     );
-    let plan_objects: Vec<Value> = read_lines(&input)
+    let plan_objects: Vec<Value> = pipeline::read_lines(&input)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .collect();
@@ -796,7 +790,7 @@ async fn verify_access_confirms_owners_and_catches_a_wrong_binding() {
     // The test's own copies of rbac-gen's namespaces, so a wrong binding here harms no other test.
     let prefix = bed.unique_name("va");
     let rename = |ns: &str| format!("{prefix}-{ns}");
-    let mut objects = read_lines(&m.rbac);
+    let mut objects = pipeline::read_lines(&m.rbac);
     for o in &mut objects {
         if o["kind"] == "Namespace" {
             let name = rename(o["metadata"]["name"].as_str().unwrap());
@@ -926,7 +920,7 @@ async fn dry_run_stores_nothing_and_a_bad_token_exits_77() {
     .unwrap();
     assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
     // Every object went through the server's dry run, and none of them was stored.
-    let objects: Vec<Value> = read_lines(&input)
+    let objects: Vec<Value> = pipeline::read_lines(&input)
         .into_iter()
         .filter(|o| o["kind"] != "Namespace")
         .collect();
@@ -1010,7 +1004,7 @@ async fn act_mid_migration(
     let ns = bed.namespace(prefix).await;
     let m = manifests(&ns, &[]);
     let input = subset(&m, 2, &ns);
-    let plans: Vec<Value> = read_lines(&input)
+    let plans: Vec<Value> = pipeline::read_lines(&input)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .collect();
@@ -1483,7 +1477,7 @@ async fn the_simulated_schedule_matches_a_live_run_on_forklift_sim() {
     let records = m.forklift.with_file_name("owned.jsonl");
     std::fs::write(&records, owned()).unwrap();
     let (input, records) = (input.to_str().unwrap(), records.to_str().unwrap());
-    let plans = plans_of(read_lines(Path::new(input))).len();
+    let plans = plans_of(pipeline::read_lines(Path::new(input))).len();
     assert_eq!(plans, 4);
 
     let simulated = plan_run(
@@ -1642,7 +1636,7 @@ async fn one_plan_takes_its_overhead_plus_its_bytes_over_the_link() {
             })
             .collect()
     };
-    let plans = plans_of(read_lines(&m.forklift));
+    let plans = plans_of(pipeline::read_lines(&m.forklift));
     let plan = plans
         .iter()
         .filter(|p| p["spec"]["vms"].as_array().unwrap().len() >= 2)
@@ -1661,7 +1655,7 @@ async fn one_plan_takes_its_overhead_plus_its_bytes_over_the_link() {
     let expected = OVERHEAD_SECS + total as f64 / RATE;
 
     // Only that plan, plus the objects it needs.
-    let objects: Vec<Value> = read_lines(&m.forklift)
+    let objects: Vec<Value> = pipeline::read_lines(&m.forklift)
         .into_iter()
         .filter(|o| o["kind"] != "Plan" || o["metadata"]["name"] == name)
         .map(|mut o| {
@@ -1811,7 +1805,7 @@ async fn a_vm_in_the_cluster_with_a_mac_of_the_plan_blocks_it_before_it_starts()
     let ns = bed.namespace("plan-run-mac").await;
     let m = manifests(&ns, &[]);
     let input = subset(&m, 1, &ns);
-    let mut objects = read_lines(&input);
+    let mut objects = pipeline::read_lines(&input);
     let plan = objects.iter_mut().find(|o| o["kind"] == "Plan").unwrap();
     let vm_id = plan["spec"]["vms"][0]["id"].as_str().unwrap().to_string();
     let mac = "02:00:00:00:be:ef";
@@ -1937,7 +1931,7 @@ fn simulate_auto(model: &str, extra: &[&str]) -> (Vec<Value>, Vec<Vec<u64>>) {
     let out = plan_run(&args, None);
     assert_eq!(pipeline::code(&out), 0, "{}", pipeline::stderr(&out));
     let disks = world_vm_disks();
-    let planned = plans_of(read_lines(&m.forklift))
+    let planned = plans_of(pipeline::read_lines(&m.forklift))
         .iter()
         .flat_map(|p| p["spec"]["vms"].as_array().unwrap().clone())
         .map(|v| disks[v["id"].as_str().unwrap()].clone())
@@ -2070,7 +2064,7 @@ async fn auto_live_on(model: &str) {
     let records = m.forklift.with_file_name("owned.jsonl");
     std::fs::write(&records, owned()).unwrap();
     let (input, records) = (input.to_str().unwrap(), records.to_str().unwrap());
-    let plans = plans_of(read_lines(Path::new(input))).len();
+    let plans = plans_of(pipeline::read_lines(Path::new(input))).len();
     let simulated = plan_run(
         &[
             "--simulate",
@@ -2193,7 +2187,7 @@ async fn the_namespace_of_the_lease_comes_from_the_input_on_a_fresh_cluster() {
     let mut objects = vec![
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
     ];
-    objects.extend(read_lines(&plans));
+    objects.extend(pipeline::read_lines(&plans));
     let input = plans.with_file_name("with-namespace.jsonl");
     write_lines(&input, &objects);
     let _sim = sim(&ns, "1200", &[]);
@@ -2232,7 +2226,7 @@ async fn the_namespace_of_the_lease_comes_from_the_input_on_a_fresh_cluster() {
 #[test]
 fn the_printed_job_carries_the_records_bytes_and_the_bandwidth() {
     let m = manifests("plan-run-job", &[]);
-    let original = read_lines(&m.forklift);
+    let original = pipeline::read_lines(&m.forklift);
     let key = "liftkit.io/total-disk-bytes";
     let stripped: Vec<Value> = original
         .iter()

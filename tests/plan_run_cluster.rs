@@ -72,7 +72,7 @@ fn manifests(ns: &str, plans: usize) -> Manifests {
         pipeline::stderr(&out)
     );
     let mut kept = 0;
-    let objects: Vec<Value> = read_lines(&all)
+    let objects: Vec<Value> = pipeline::read_lines(&all)
         .into_iter()
         .filter_map(|mut o| {
             if o["kind"] == "Plan" {
@@ -98,17 +98,8 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn plan_names(path: &Path) -> Vec<String> {
-    read_lines(path)
+    pipeline::read_lines(path)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
@@ -558,9 +549,9 @@ async fn the_printed_job_runs_plan_run_with_what_it_needs_and_nothing_else() {
     let mounted = pod["volumes"][0]["secret"]["secretName"].as_str().unwrap();
     assert_eq!(secret["metadata"]["name"], mounted);
     // The Secret holds the input, object for object.
-    let inputs: Vec<Value> = read_lines(&m.rbac)
+    let inputs: Vec<Value> = pipeline::read_lines(&m.rbac)
         .into_iter()
-        .chain(read_lines(&m.forklift))
+        .chain(pipeline::read_lines(&m.forklift))
         .collect();
     let held: Vec<Value> = secret["stringData"]["objects.jsonl"]
         .as_str()
@@ -905,7 +896,7 @@ async fn on_a_terminal_a_failed_plan_reads_as_failed_and_the_summary_names_its_v
     let bed = kubebed::Testbed::shared();
     let ns = bed.namespace("terminal").await;
     let m = manifests(&ns, 2);
-    let plans: Vec<Value> = read_lines(&m.forklift)
+    let plans: Vec<Value> = pipeline::read_lines(&m.forklift)
         .into_iter()
         .filter(|o| o["kind"] == "Plan")
         .collect();
@@ -976,7 +967,7 @@ async fn on_a_terminal_a_failed_plan_reads_as_failed_and_the_summary_names_its_v
         "{screen}"
     );
     // stdout stayed data: events only.
-    assert!(!read_lines(&events).is_empty());
+    assert!(!pipeline::read_lines(&events).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,11 @@ fn demo() -> &'static Demo {
             &[0],
         );
         let verify = f("verify.jsonl");
-        std::fs::write(&verify, verify_records(&read_lines(&f("events.jsonl")))).unwrap();
+        std::fs::write(
+            &verify,
+            verify_records(&pipeline::read_lines(&f("events.jsonl"))),
+        )
+        .unwrap();
         Demo {
             inventory,
             capacity: f("capacity.jsonl"),
@@ -193,15 +197,6 @@ fn verify_records(events: &[Value]) -> String {
         }
     }
     text
-}
-
-fn read_lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// report's arguments in tests/demo.sh (`make demo`), inputs named relative to the demo's
@@ -293,9 +288,9 @@ fn every_section_of_the_demo_report_is_there_with_its_figures() {
         );
     }
     let d = demo();
-    let selected = read_lines(&d.selected);
-    let inventory = read_lines(&d.inventory);
-    let findings = read_lines(&d.preflight);
+    let selected = pipeline::read_lines(&d.selected);
+    let inventory = pipeline::read_lines(&d.inventory);
+    let findings = pipeline::read_lines(&d.preflight);
     let summary = &select(&doc, "section#summary .figure b")
         .iter()
         .map(text)
@@ -380,7 +375,7 @@ fn every_section_of_the_demo_report_is_there_with_its_figures() {
 fn each_chart_has_one_bar_or_row_per_item_of_its_input() {
     let doc = Html::parse_document(&demo_report().0);
     let d = demo();
-    let events = read_lines(&d.events);
+    let events = pipeline::read_lines(&d.events);
     let plans: BTreeSet<&str> = events.iter().filter_map(|e| e["plan"].as_str()).collect();
     let started: BTreeSet<&str> = events
         .iter()
@@ -396,7 +391,7 @@ fn each_chart_has_one_bar_or_row_per_item_of_its_input() {
     assert_eq!(count(&doc, "svg#chart-gantt line.vm"), vms_done);
     assert!(vms_done > 50, "{vms_done}");
 
-    let capacity = read_lines(&d.capacity);
+    let capacity = pipeline::read_lines(&d.capacity);
     let groups = capacity.iter().filter(|r| r["total"] != true).count();
     assert_eq!(count(&doc, "svg#chart-capacity-groups g.row"), groups);
     assert_eq!(
@@ -413,7 +408,7 @@ fn each_chart_has_one_bar_or_row_per_item_of_its_input() {
         "--available"
     );
 
-    let addresses = read_lines(&d.addresses);
+    let addresses = pipeline::read_lines(&d.addresses);
     let subnets: Vec<&Value> = addresses
         .iter()
         .filter(|r| r["report"] == "target" && r["subnet"].is_string())
@@ -426,7 +421,7 @@ fn each_chart_has_one_bar_or_row_per_item_of_its_input() {
     assert_eq!(count(&doc, "svg#chart-addresses rect.bar.shortfall"), short);
     assert_eq!(short, 1);
 
-    let concerns: BTreeSet<String> = read_lines(&d.preflight)
+    let concerns: BTreeSet<String> = pipeline::read_lines(&d.preflight)
         .iter()
         .map(|f| f["concern_id"].as_str().unwrap().to_string())
         .collect();
@@ -498,7 +493,7 @@ fn only_schedule_writes_the_gantt_alone() {
         &text[..80]
     );
     assert!(!text.contains("<html"), "an SVG document, not a page");
-    let plans: BTreeSet<String> = read_lines(&d.events)
+    let plans: BTreeSet<String> = pipeline::read_lines(&d.events)
         .iter()
         .filter_map(|e| e["plan"].as_str().map(str::to_string))
         .collect();

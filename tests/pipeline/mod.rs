@@ -269,3 +269,14 @@ pub fn after_move_check(vm: &Value) -> Option<&'static str> {
         None
     }
 }
+
+/// A JSON-lines file as values (blank lines skipped); a missing file or a bad line panics with
+/// the path.
+pub fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
