@@ -2163,9 +2163,11 @@ async fn auto_live_on(model: &str) {
     );
     // Each plan started after the first is started a hand-off late, which the simulation does
     // not have: plan-run's create of the Migration and forklift-sim's next tick, real time that
-    // counts x{scale} on forklift-sim's clock. Half a second of real time each is allowed, what a
-    // loaded two-core machine takes; the live run is never more than 10% faster.
-    let handoffs = (plans - 1) as f64 * 0.5 * scale;
+    // counts x{scale} on forklift-sim's clock. A second of real time each is allowed: two test
+    // beds running plan-run's live tests side by side on two cores measured 1.4 s (25% over the
+    // simulation in all), one test bed on a loaded machine 0.5 s (9%). The live run is never
+    // more than 10% faster.
+    let handoffs = (plans - 1) as f64 * scale;
     assert!(
         live_secs >= simulated_secs * 0.90 && live_secs <= simulated_secs * 1.10 + handoffs,
         "simulated {simulated_secs:.0} s, live {live_secs:.0} s ({handoffs:.0} s allowed for \
