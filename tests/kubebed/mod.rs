@@ -323,7 +323,12 @@ pub async fn delete_lun_volumes(client: &kube::Client, vm_ids: &std::collections
 pub fn controller_manager_state() -> String {
     let dir = &Testbed::shared().dir;
     let pid = std::fs::read_to_string(dir.join("kube-controller-manager.pid")).unwrap_or_default();
-    let alive = Path::new("/proc").join(pid.trim()).exists() && !pid.trim().is_empty();
+    let alive = !pid.trim().is_empty()
+        && Command::new("kill")
+            .args(["-0", pid.trim()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
     let log = std::fs::read_to_string(dir.join("kube-controller-manager.log")).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(5).collect();
     format!("pid {} alive {alive}; last log lines {tail:?}", pid.trim())
