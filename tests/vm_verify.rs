@@ -216,12 +216,8 @@ async fn move_vms(bed: &'static kubebed::Testbed) -> Moved {
 /// tests' short --boot-timeout, which the planted no-boot VMs wait out in full, measures
 /// vm-verify and not how fast a loaded machine plays KubeVirt.
 async fn booted(bed: &'static kubebed::Testbed) {
-    let ar = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-        "kubevirt.io",
-        "v1",
-        "VirtualMachineInstance",
-    ));
-    let api: Api<DynamicObject> = Api::all_with(bed.client().await, &ar);
+    let api: Api<DynamicObject> =
+        Api::all_with(bed.client().await, &kubevirt("VirtualMachineInstance"));
     // The VMs that ran on the source (Forklift keeps a VM's power state) and boot; of those,
     // the ones whose source agent reported (guest_os) and whose agent still runs.
     let expected: BTreeMap<String, bool> = VMS
@@ -739,14 +735,14 @@ async fn lun_disk_as_forklift(moved: &Moved, findings: &[Value]) {
     }
 }
 
+/// A KubeVirt kind's API resource (kubevirt.io/v1).
+fn kubevirt(kind: &str) -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("kubevirt.io", "v1", kind))
+}
+
 async fn vm_api(ns: &str) -> Api<DynamicObject> {
     let client = kubebed::Testbed::shared().client().await;
-    let ar = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-        "kubevirt.io",
-        "v1",
-        "VirtualMachine",
-    ));
-    Api::namespaced_with(client, ns, &ar)
+    Api::namespaced_with(client, ns, &kubevirt("VirtualMachine"))
 }
 
 /// Where a VM landed: its namespace and VirtualMachine name (the Plan status's, as vm-verify

@@ -650,15 +650,20 @@ mod tests {
         assert_eq!(link.initialize_secs() + link.creation_secs(), 10.0);
     }
 
-    #[test]
-    fn advance_is_exact_across_completions() {
-        let link = LinkModel {
+    /// 100 B/s shared evenly, no contention, no overhead: rates a test can work out by hand.
+    fn plain_100() -> LinkModel {
+        LinkModel {
             bandwidth_bytes_per_sec: 100.0,
             contention_threshold: 10,
             contention_penalty: 0.0,
             per_vm_overhead_secs: 0.0,
             ..LinkModel::default()
-        };
+        }
+    }
+
+    #[test]
+    fn advance_is_exact_across_completions() {
+        let link = plain_100();
         // Two transfers of 100 and 300 bytes: 2 s at 50 each, then 200 bytes alone at 100: 2 s.
         let mut one_step = [100.0, 300.0];
         assert_eq!(link.advance(&mut one_step, 4.0), 400.0);
@@ -675,13 +680,7 @@ mod tests {
 
     #[test]
     fn transfers_join_partway_and_say_when_they_ended() {
-        let link = LinkModel {
-            bandwidth_bytes_per_sec: 100.0,
-            contention_threshold: 10,
-            contention_penalty: 0.0,
-            per_vm_overhead_secs: 0.0,
-            ..LinkModel::default()
-        };
+        let link = plain_100();
         // By hand: 300 bytes from 0 s alone at 100 (1 s: 100 left 200), then from 1 s shared
         // with the 100 bytes that join there, 50 each: the second ends at 3 s (200 - 100 = 100
         // left of the first), which then runs alone at 100 and ends at 4 s. A third joins at 5 s,
