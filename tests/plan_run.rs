@@ -988,7 +988,7 @@ enum MidRun {
 }
 
 /// Runs plan-run on two plans, one at a time, with forklift-sim's clock set so the first plan's
-/// disks take about 10 s of real time; sends `kill -INT` once `signal_after` is seen.
+/// disks take about 20 s of real time; sends `kill -INT` once `signal_after` is seen.
 async fn interrupt_mid_migration(prefix: &str, signal_after: &str, extra: &[&str]) -> Interrupted {
     act_mid_migration(prefix, signal_after, extra, MidRun::Interrupt).await
 }
@@ -1020,8 +1020,9 @@ async fn act_mid_migration(
         })
         .max()
         .unwrap();
-    // 1 Gbit/s is 125 MB/s of simulated time; the largest plan (it starts first) takes ~10 s.
-    let time_scale = (largest as f64 / 125e6 / 10.0).max(1.0).to_string();
+    // 1 Gbit/s is 125 MB/s of simulated time; the largest plan (it starts first) takes ~20 s of
+    // real time, so the action lands mid-migration even when the machine is slow to react.
+    let time_scale = (largest as f64 / 125e6 / 20.0).max(1.0).to_string();
     let sim = sim(&ns, &time_scale, &["--bandwidth", "1Gbit/s"]);
     let mut args = vec![
         "--max-running-plans",

@@ -587,41 +587,85 @@ struct Seen {
     checkpoint_pods: bool,
 }
 
-/// Polls the plan until its one VM is done; returns the VM's status and what was seen.
+/// Every state the Plans, DataVolumes, Pods and PVCs of `ns` pass through, tagged with the kind,
+/// through watches opened now: a poll could miss a short-lived pod or phase at any machine speed.
+fn watch_namespace(
+    client: &kube::Client,
+    ns: &str,
+) -> impl futures::Stream<Item = (&'static str, Value)> + Unpin {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let kinds = [
+        ("Plan", forklift("Plan")),
+        ("DataVolume", data_volumes()),
+        ("Pod", ApiResource::erase::<Pod>(&())),
+        (
+            "PersistentVolumeClaim",
+            ApiResource::erase::<PersistentVolumeClaim>(&()),
+        ),
+    ];
+    futures::stream::select_all(kinds.map(|(kind, ar)| {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .filter_map(
+                move |o| async move { o.ok().map(|o| (kind, serde_json::to_value(o).unwrap())) },
+            )
+            .boxed()
+    }))
+}
+
+/// The next watched object, or a panic naming `what` was not reached by `deadline`.
+async fn next_watched(
+    events: &mut (impl futures::Stream<Item = (&'static str, Value)> + Unpin),
+    deadline: tokio::time::Instant,
+    what: &str,
+) -> (&'static str, Value) {
+    use futures::StreamExt;
+    tokio::time::timeout_at(deadline, events.next())
+        .await
+        .unwrap_or_else(|_| panic!("{what}"))
+        .expect("the watches ended")
+}
+
+/// Watches the plan until its one VM is done; returns the VM's status and what was seen.
 async fn watch_warm_vm(client: &kube::Client, ns: &str, plan: &str) -> (Value, Seen) {
-    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
-    let dvs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &data_volumes());
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut events = watch_namespace(client, ns);
     let mut seen = Seen::default();
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let mut vm = Value::Null;
     loop {
-        let p = plans.get(plan).await.unwrap();
-        let vm = p.data["status"]["migration"]["vms"][0].clone();
-        let cutover_begun = vm["pipeline"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|s| s["name"] == "Cutover" && s["started"].is_string());
-        if !cutover_begun {
-            seen.successes_before_cutover = vm["warm"]["successes"].as_u64().unwrap_or(0);
+        let what = format!("VM not done in 240 s: {vm}");
+        let (kind, o) = next_watched(&mut events, deadline, &what).await;
+        match kind {
+            "DataVolume" => seen.paused |= o["status"]["phase"] == "Paused",
+            "Pod" => {
+                let name = o["metadata"]["name"].as_str().unwrap();
+                seen.checkpoint_pods |= name.contains("-checkpoint-");
+            }
+            "Plan" if o["metadata"]["name"] == plan => {
+                vm = o["status"]["migration"]["vms"][0].clone();
+                let cutover_begun = vm["pipeline"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["name"] == "Cutover" && s["started"].is_string());
+                if !cutover_begun {
+                    seen.successes_before_cutover = vm["warm"]["successes"].as_u64().unwrap_or(0);
+                }
+                let done = vm["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["status"] == "True");
+                if let Some(c) = done {
+                    assert_eq!(c["type"], "Succeeded", "{vm}");
+                    return (vm, seen);
+                }
+            }
+            _ => {}
         }
-        for dv in dvs.list(&Default::default()).await.unwrap().items {
-            seen.paused |= dv.data["status"]["phase"] == "Paused";
-        }
-        for pod in pods.list(&Default::default()).await.unwrap().items {
-            seen.checkpoint_pods |= pod.metadata.name.unwrap().contains("-checkpoint-");
-        }
-        let done = vm["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["status"] == "True");
-        if let Some(c) = done {
-            assert_eq!(c["type"], "Succeeded", "{vm}");
-            return (vm, seen);
-        }
-        assert!(Instant::now() < deadline, "VM not done in 240 s: {vm}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -774,91 +818,86 @@ struct SeenRemote {
     scratch: bool,
 }
 
-/// Polls until the plan's VMs are done (all Succeeded), checking each DataVolume's annotations.
+/// Watches until the plan's VMs are done (all Succeeded), checking each DataVolume's annotations.
 async fn watch_remote(client: &kube::Client, ns: &str, plan: &str) -> SeenRemote {
-    let plans: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &forklift("Plan"));
-    let dvs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &data_volumes());
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let mut events = watch_namespace(client, ns);
     let mut seen = SeenRemote::default();
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let mut status = Value::Null;
     loop {
-        for dv in dvs.list(&Default::default()).await.unwrap().items {
-            let a = dv.metadata.annotations.clone().unwrap_or_default();
-            // kubevirt.go `dataVolumes`: not warm, remote: immediate binding, populators not
-            // switched off, no checkpoints.
-            assert_eq!(
-                a.get("cdi.kubevirt.io/storage.bind.immediate.requested")
-                    .map(String::as_str),
-                Some("true")
-            );
-            assert!(
-                !a.contains_key("cdi.kubevirt.io/storage.usePopulator"),
-                "{a:?}"
-            );
-            assert!(
-                dv.data["spec"]["checkpoints"].is_null(),
-                "{}",
-                dv.data["spec"]
-            );
-        }
-        for pod in pods.list(&Default::default()).await.unwrap().items {
-            let name = pod.metadata.name.unwrap();
-            if name.starts_with("importer-") {
+        let what = format!("not done in 180 s: {status}");
+        let (kind, o) = next_watched(&mut events, deadline, &what).await;
+        let name = o["metadata"]["name"].as_str().unwrap().to_string();
+        let annotation = |key: &str| {
+            o["metadata"]["annotations"][key]
+                .as_str()
+                .map(str::to_string)
+        };
+        match kind {
+            "DataVolume" => {
+                // kubevirt.go `dataVolumes`: not warm, remote: immediate binding, populators not
+                // switched off, no checkpoints.
+                assert_eq!(
+                    annotation("cdi.kubevirt.io/storage.bind.immediate.requested").as_deref(),
+                    Some("true")
+                );
+                assert!(
+                    annotation("cdi.kubevirt.io/storage.usePopulator").is_none(),
+                    "{}",
+                    o["metadata"]
+                );
+                assert!(o["spec"]["checkpoints"].is_null(), "{}", o["spec"]);
+            }
+            "Pod" if name.starts_with("importer-") => {
                 seen.importers.insert(name);
             }
-        }
-        for pvc in pvcs.list(&Default::default()).await.unwrap().items {
-            seen.scratch |= pvc.metadata.name.as_deref().unwrap().ends_with("-scratch");
-            // CDI notes its importer pod on the PVC (AnnImportPod), even once the pod is gone.
-            if let Some(pod) = pvc
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("cdi.kubevirt.io/storage.import.importPodName"))
-            {
-                seen.importers.insert(pod.clone());
+            "PersistentVolumeClaim" => {
+                seen.scratch |= name.ends_with("-scratch");
+                // CDI notes its importer pod on the PVC (AnnImportPod), even once the pod is gone.
+                if let Some(pod) = annotation("cdi.kubevirt.io/storage.import.importPodName") {
+                    seen.importers.insert(pod);
+                }
+                if let Some(disk) = annotation("forklift.konveyor.io/disk-source") {
+                    let pvc: PersistentVolumeClaim = serde_json::from_value(o).unwrap();
+                    seen.pvc_bytes.insert(disk, request_bytes(&pvc));
+                }
             }
-            if let Some(disk) = pvc
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("forklift.konveyor.io/disk-source"))
-            {
-                seen.pvc_bytes.insert(disk.clone(), request_bytes(&pvc));
+            "Plan" if name == plan => {
+                status = o["status"].clone();
+                if let Some(ids) = all_succeeded(&status) {
+                    seen.vm_ids = ids;
+                    return seen;
+                }
             }
+            _ => {}
         }
-        let p = plans.get(plan).await.unwrap();
-        let vms = p.data["status"]["migration"]["vms"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let done = |vm: &Value| {
-            vm["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["status"] == "True")
-        };
-        if !vms.is_empty() && vms.iter().all(done) {
-            for vm in &vms {
-                let ok = vm["conditions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|c| c["type"] == "Succeeded");
-                assert!(ok, "{vm}");
-                seen.vm_ids.insert(vm["id"].as_str().unwrap().to_string());
-            }
-            return seen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not done in 180 s: {}",
-            p.data["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The ids of the plan's VMs once every one is done, each asserted Succeeded; None before.
+fn all_succeeded(status: &Value) -> Option<HashSet<String>> {
+    let vms = status["migration"]["vms"].as_array()?;
+    let done = |vm: &Value| {
+        vm["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["status"] == "True")
+    };
+    if vms.is_empty() || !vms.iter().all(done) {
+        return None;
+    }
+    let mut ids = HashSet::new();
+    for vm in vms {
+        let ok = vm["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Succeeded");
+        assert!(ok, "{vm}");
+        ids.insert(vm["id"].as_str().unwrap().to_string());
+    }
+    Some(ids)
 }
 
 /// The demo world's image disks of the VM named `name`: (actual_size, provisioned_size), the

@@ -51,6 +51,8 @@ pub struct Config {
 struct Counts {
     total: u64,
     by_path: BTreeMap<String, u64>,
+    /// API requests answered 401 (no, unknown or expired credentials).
+    unauthorized: u64,
 }
 
 pub struct AppState {
@@ -408,6 +410,7 @@ struct Params {
 fn api(st: &AppState, req: &Request, json: bool) -> Response {
     let headers = req.headers();
     if !authenticated(st, headers) {
+        st.counts.lock().unwrap().unauthorized += 1;
         return unauthorized();
     }
     if let Some(v) = headers.get("version").and_then(|v| v.to_str().ok())
@@ -927,7 +930,11 @@ async fn admin(st: &AppState, req: Request) -> Response {
             let c = st.counts.lock().unwrap();
             json_response(
                 StatusCode::OK,
-                &serde_json::json!({"total": c.total, "by_path": c.by_path}),
+                &serde_json::json!({
+                    "total": c.total,
+                    "by_path": c.by_path,
+                    "unauthorized": c.unauthorized,
+                }),
             )
         }
         (Method::POST, "/sim/reset") => {
