@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod strict;
+
 /// Where lines come from: a file, or stdin (`-` or no file at all).
 pub struct Input {
     name: String,
@@ -139,86 +141,13 @@ pub fn parse_value(text: &str) -> serde_json::Result<Value> {
 /// Checks a JSON text against the duplicate-key rule of [`parse_value`] without building it: for
 /// tools that pass a record through as it came and read only a few of its fields.
 pub fn refuse_duplicate_keys(text: &str) -> serde_json::Result<()> {
-    serde_json::from_str::<KeyCheck>(text).map(|_| ())
+    strict::from_str::<serde::de::IgnoredAny>(text).map(|_| ())
 }
 
-/// Any JSON value, read only to find an object that names a key twice.
-struct KeyCheck;
-
-impl<'de> serde::Deserialize<'de> for KeyCheck {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(KeyCheckVisitor)
-            .map(|()| KeyCheck)
-    }
-}
-
-/// A key as the line has it: borrowed unless it had escapes.
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(v.into()))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(v.to_string().into()))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyCheckVisitor;
-
-impl<'de> serde::de::Visitor<'de> for KeyCheckVisitor {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<KeyCheck>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys: Vec<Key<'de>> = Vec::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            map.next_value::<KeyCheck>()?;
-            if keys.iter().any(|seen| seen.0 == key.0) {
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate key {}",
-                    Value::String(key.0.into_owned())
-                )));
-            }
-            keys.push(key);
-        }
-        Ok(())
-    }
+/// `text` decoded as `T` under the duplicate-key rule of [`parse_value`], in one pass: the fields
+/// `T` skips are checked as they are skipped. For partial views of records (`record::VmView`).
+pub fn from_str_strict<'de, T: serde::Deserialize<'de>>(text: &'de str) -> serde_json::Result<T> {
+    strict::from_str(text)
 }
 
 /// `line` decoded as `T` through [`parse_value`] (without a second pass when `T` is `Value`).
@@ -550,6 +479,87 @@ mod tests {
             let strict = parse_value(line).map(|_| ()).map_err(|e| e.to_string());
             let checked = refuse_duplicate_keys(line).map_err(|e| e.to_string());
             assert_eq!(checked, strict, "{line}");
+        }
+    }
+
+    /// A partial view as the streaming tools decode one: some fields read (nested, optional, in
+    /// a list, an enum), the rest skipped.
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct View<'a> {
+        #[serde(borrow)]
+        a: Option<&'a str>,
+        #[serde(default)]
+        b: Option<Vec<Inner>>,
+        #[serde(default)]
+        e: Option<Kind>,
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Inner {
+        c: u64,
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    enum Kind {
+        Unit,
+        Struct { d: u64 },
+    }
+
+    /// The one-pass check of a view refuses exactly the lines `parse_value` refuses, whether the
+    /// key named twice is in a field the view reads, one it skips, or deep in either; and where
+    /// both accept, the view holds what the line says.
+    #[test]
+    fn a_strict_view_agrees_with_parse_value() {
+        let refused = [
+            r#"{"a":"x","a":"y"}"#,
+            r#"{"a":"x","z":1,"z":2}"#,
+            r#"{"a":"x","b":[{"c":1},{"c":2,"c":3}]}"#,
+            r#"{"a":"x","b":[{"c":1,"q":{"r":1,"r":2}}]}"#,
+            r#"{"a":"x","skip":{"deep":[{"r":1},{"r":1,"r":1}]}}"#,
+            r#"{"a":"x","skip":[1,{"r":{"s":1,"s":2}}]}"#,
+            r#"{"\u0061":"x","a":"y"}"#,
+            r#"{"a":"x","e":{"Struct":{"d":1,"d":2}}}"#,
+            r#"{"a":"x","b":[{"c":1,"c":1}],"b":null}"#,
+        ];
+        for line in refused {
+            assert!(parse_value(line).is_err(), "{line}");
+            // serde's derive refuses a field it reads twice itself ("duplicate field").
+            let err = from_str_strict::<View>(line).unwrap_err().to_string();
+            assert!(err.starts_with("duplicate "), "{line}: {err}");
+        }
+        let accepted = [
+            (
+                r#"{"a":"x"}"#,
+                View {
+                    a: Some("x"),
+                    b: None,
+                    e: None,
+                },
+            ),
+            (
+                r#"{"z":{"a":1,"b":2},"b":[{"c":1,"a":1},{"c":2,"a":1}],"a":null,"e":"Unit"}"#,
+                View {
+                    a: None,
+                    b: Some(vec![Inner { c: 1 }, Inner { c: 2 }]),
+                    e: Some(Kind::Unit),
+                },
+            ),
+            (
+                r#"{"a":"x","e":{"Struct":{"d":7,"x":{"d":1}}},"q":[{"a":1},{"a":2}]}"#,
+                View {
+                    a: Some("x"),
+                    b: None,
+                    e: Some(Kind::Struct { d: 7 }),
+                },
+            ),
+        ];
+        for (line, expected) in accepted {
+            assert!(parse_value(line).is_ok(), "{line}");
+            assert_eq!(from_str_strict::<View>(line).unwrap(), expected, "{line}");
+        }
+        // Not JSON, or more than one value: refused as serde_json refuses them.
+        for line in [r#"{"a":"#, r#"{"a":"x"} {}"#] {
+            assert!(from_str_strict::<View>(line).is_err(), "{line}");
         }
     }
 

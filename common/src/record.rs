@@ -426,8 +426,7 @@ pub trait VmView {
 /// one rule on keys: no object names a key twice, see [`crate::jsonl::parse_value`]).
 pub fn parse_vm_view<'a, T: Deserialize<'a> + VmView>(line: &'a str) -> Result<T, String> {
     let typed = if line.starts_with('{') {
-        serde_json::from_str::<T>(line)
-            .and_then(|view| crate::jsonl::refuse_duplicate_keys(line).map(|()| view))
+        crate::jsonl::from_str_strict::<T>(line)
     } else {
         Err(serde::de::Error::custom("not an object"))
     };
