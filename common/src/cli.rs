@@ -16,7 +16,7 @@ mod kube;
 
 pub use doc::{COMPLETIONS, Doc, SECTIONS, command, parse, tool_name, warning, write_completions};
 pub use engine::{API_PATH, Engine, api_path_hint};
-pub use io::{FORMAT_NAMES, Io, output_file};
+pub use io::{FORMAT_NAMES, Io, OutputFile, output_file};
 pub use kube::Kube;
 
 use clap::Args;

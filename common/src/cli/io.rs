@@ -18,6 +18,14 @@ pub struct Io {
     /// Input files (JSON lines); stdin when none or `-`
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputFile,
+}
+
+/// `-o/--output FILE` alone, for the tools whose input is not records (an engine, a cluster): the
+/// output goes to stdout, or atomically to FILE. [`Io`] holds it too.
+#[derive(Debug, Clone, Args, Default)]
+pub struct OutputFile {
     /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
     #[arg(
         short,
@@ -27,6 +35,13 @@ pub struct Io {
         long_help = crate::output::long_help("Write to FILE instead of stdout")
     )]
     pub output: Option<PathBuf>,
+}
+
+impl OutputFile {
+    /// The file named, or None for stdout.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.output.as_deref()
+    }
 }
 
 /// A `-o` value (or any flag that names an output file): a path, never a format name. `-o yaml`

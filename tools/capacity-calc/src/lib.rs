@@ -331,7 +331,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
 
-    let mut out = Output::create(args.io.output.as_deref())?;
+    let mut out = Output::create(args.io.out.path())?;
     let name = out.name();
     let settings = quota::Settings {
         headroom,

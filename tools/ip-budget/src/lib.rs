@@ -662,7 +662,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .collect();
 
-    let mut out = Output::create(args.io.output.as_deref())?;
+    let mut out = Output::create(args.io.out.path())?;
     let name = out.name();
     let bytes = if args.allocate {
         let records = allocate(&mut needs, &subnets, &reserved);

@@ -14,7 +14,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inventory::{Lookups, VM_FOLLOW};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -78,15 +77,8 @@ pub struct Args {
     #[arg(long)]
     pub insecure: bool,
 
-    /// Write the records to FILE, atomically, instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        value_parser = common::cli::output_file,
-        long_help = common::output::long_help("Write the records to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: common::cli::OutputFile,
 
     /// Export only the VMs matching this engine search query, e.g. 'cluster=prod and status=up'
     #[arg(long, value_name = "QUERY")]
@@ -191,7 +183,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         concurrency: args.concurrency as usize,
     };
     let engine = Arc::new(Engine::new(settings)?);
-    let output = Output::create(args.output.as_deref())?;
+    let output = Output::create(args.out.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

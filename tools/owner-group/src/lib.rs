@@ -785,7 +785,7 @@ fn write_records(
     lists: &[OwnerList],
     verdicts: &mut Verdicts,
 ) -> Result<(u64, u64)> {
-    let mut out = Output::create(args.io.output.as_deref())?;
+    let mut out = Output::create(args.io.out.path())?;
     let out_name = out.name();
     let (mut vms, mut unowned) = (0u64, 0u64);
     let mut summaries: BTreeMap<String, NamespaceSummary> = BTreeMap::new();

@@ -261,7 +261,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         out.commit()?;
     }
     if args.format == PlanFormat::Table {
-        let mut out = Output::create(args.io.output.as_deref())?;
+        let mut out = Output::create(args.io.out.path())?;
         let name = out.name();
         write_findings_table(&mut out, &name, &result.findings)?;
         out.commit()?;
@@ -278,7 +278,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut objects: Vec<Value> = objects::build(&settings, &result, credentials.as_ref())?;
     k8s::sort_objects(&mut objects);
     let mode = credentials.is_some().then_some(0o600);
-    let mut out = Output::create_with_mode(args.io.output.as_deref(), mode)?;
+    let mut out = Output::create_with_mode(args.io.out.path(), mode)?;
     let name = out.name();
     k8s::write_objects(&mut out, &name, &objects, format)?;
     out.commit()?;

@@ -196,7 +196,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     k8s::sort_objects(&mut objects);
 
-    let mut out = Output::create(args.io.output.as_deref())?;
+    let mut out = Output::create(args.io.out.path())?;
     let name = out.name();
     k8s::write_objects(&mut out, &name, &objects, args.format)?;
     out.commit()?;

@@ -138,15 +138,8 @@ pub struct Args {
     /// Write only this chart, as a standalone SVG
     #[arg(long, value_enum, value_name = "CHART")]
     pub only: Option<Only>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        value_parser = common::cli::output_file,
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: common::cli::OutputFile,
     #[command(flatten)]
     pub verbosity: common::cli::Verbosity,
 }
@@ -186,7 +179,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(only) => page.chart(only)?,
         None => page.html(&args.title)?,
     };
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.out.path())?;
     let name = out.name();
     out.write_all(text.as_bytes())
         .map_err(|e| common::error::write_error(&name, &e))?;

@@ -504,7 +504,7 @@ fn explain_table(rows: &[serde_json::Map<String, serde_json::Value>]) -> String 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     let filter = Filter::new(&args)?;
-    let mut out = Output::create(args.io.output.as_deref())?;
+    let mut out = Output::create(args.io.out.path())?;
     let name = out.name();
     let mut counts = Counts::default();
     {

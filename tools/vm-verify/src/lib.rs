@@ -70,15 +70,8 @@ pub struct Args {
     /// VM record files (JSON lines); stdin when none or `-`
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
-    /// Write to FILE (atomically: it appears only when the run succeeds) instead of stdout
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        value_parser = common::cli::output_file,
-        long_help = common::output::long_help("Write to FILE instead of stdout")
-    )]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: common::cli::OutputFile,
     /// The kubeconfig file (default: KUBECONFIG, else ~/.kube/config)
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -388,7 +381,7 @@ fn write(args: &Args, findings: &[Finding]) -> Result<()> {
         Column::text("ok"),
         Column::text("message"),
     ];
-    let mut out = Output::create(args.output.as_deref())?;
+    let mut out = Output::create(args.out.path())?;
     let name = out.name();
     write_rows(&mut out, &name, args.format, &columns, &rows, None)?;
     out.commit()
