@@ -520,6 +520,7 @@ mod tests {
             r#"{"\u0061":"x","a":"y"}"#,
             r#"{"a":"x","e":{"Struct":{"d":1,"d":2}}}"#,
             r#"{"a":"x","b":[{"c":1,"c":1}],"b":null}"#,
+            r#"{"abcdefgh-1-ijklmnop":1,"abcdefgh-1-ijklmnop":2}"#,
         ];
         for line in refused {
             assert!(parse_value(line).is_err(), "{line}");

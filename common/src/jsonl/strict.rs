@@ -29,8 +29,31 @@ pub(super) fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> serde_js
 
 type Keys<'k, 'de> = &'k mut Vec<Key<'de>>;
 
-/// A key as the line has it: borrowed unless it had escapes.
-struct Key<'de>(Cow<'de, str>);
+/// A key as the line has it (borrowed unless it had escapes), with a fingerprint that tells most
+/// unequal keys apart in one comparison.
+struct Key<'de>(Cow<'de, str>, u32);
+
+impl<'de> Key<'de> {
+    fn new(text: Cow<'de, str>) -> Key<'de> {
+        let bytes = text.as_bytes();
+        let at = |i: usize| u32::from(bytes.get(i).copied().unwrap_or(0));
+        let len = bytes.len();
+        let print =
+            (len as u32) ^ (at(0) << 8) ^ (at(len.wrapping_sub(1)) << 16) ^ (at(len / 2) << 24);
+        Key(text, print)
+    }
+
+    /// Which of the 256 bits of an object's [`Seen`] this key sets.
+    fn bit(&self) -> (usize, u64) {
+        let mixed = self.1.wrapping_mul(0x9E37_79B1) >> 24;
+        ((mixed >> 6) as usize & 3, 1u64 << (mixed & 63))
+    }
+}
+
+/// The fingerprints an object's keys have shown so far, as bits: a record's top object has some
+/// 60 keys, and a key whose bit is not yet set is new without comparing it with any of them.
+#[derive(Default)]
+struct Seen([u64; 4]);
 
 impl<'de> de::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -41,10 +64,10 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
                 f.write_str("a key")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(v.into()))
+                Ok(Key::new(v.into()))
             }
             fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(v.to_string().into()))
+                Ok(Key::new(v.to_string().into()))
             }
         }
         deserializer.deserialize_str(KeyVisitor)
@@ -52,8 +75,16 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 }
 
 /// Pushes `key` on the stack of the object whose keys start at `start`, or refuses it.
-fn note_key<'de, E: de::Error>(keys: Keys<'_, 'de>, start: usize, key: Key<'de>) -> Result<(), E> {
-    if keys[start..].iter().any(|seen| seen.0 == key.0) {
+fn note_key<'de, E: de::Error>(
+    keys: Keys<'_, 'de>,
+    start: usize,
+    seen: &mut Seen,
+    key: Key<'de>,
+) -> Result<(), E> {
+    let (word, bit) = key.bit();
+    let maybe_seen = seen.0[word] & bit != 0;
+    seen.0[word] |= bit;
+    if maybe_seen && keys[start..].iter().any(|k| k.1 == key.1 && k.0 == key.0) {
         return Err(E::custom(format!(
             "duplicate key {}",
             Value::String(key.0.into_owned())
@@ -109,12 +140,12 @@ impl<'de> Visitor<'de> for KeyCheck<'_, 'de> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let start = self.keys.len();
+        let (start, mut seen) = (self.keys.len(), Seen::default());
         while let Some(key) = map.next_key::<Key<'de>>()? {
             map.next_value_seed(KeyCheck {
                 keys: &mut *self.keys,
             })?;
-            note_key(self.keys, start, key)?;
+            note_key(self.keys, start, &mut seen, key)?;
         }
         self.keys.truncate(start);
         Ok(())
@@ -220,6 +251,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrapped<'_, 'de, V> {
             inner: map,
             keys: &mut *self.keys,
             start,
+            seen: Seen::default(),
             pending: None,
         };
         let value = self.inner.visit_map(map)?;
@@ -305,6 +337,7 @@ struct CheckedMap<'k, 'de, A> {
     keys: Keys<'k, 'de>,
     /// Where this object's keys start on the stack.
     start: usize,
+    seen: Seen,
     /// The key whose value comes next.
     pending: Option<Key<'de>>,
 }
@@ -319,9 +352,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for CheckedMap<'_, 'de, A> {
         let Some(key) = self.inner.next_key::<Key<'de>>()? else {
             return Ok(None);
         };
-        let value = match key.0 {
+        let value = match &key.0 {
             Cow::Borrowed(text) => seed.deserialize(BorrowedStrDeserializer::new(text))?,
-            Cow::Owned(ref text) => seed.deserialize(StrDeserializer::new(text))?,
+            Cow::Owned(text) => seed.deserialize(StrDeserializer::new(text))?,
         };
         self.pending = Some(key);
         Ok(Some(value))
@@ -334,7 +367,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for CheckedMap<'_, 'de, A> {
             .pending
             .take()
             .ok_or_else(|| de::Error::custom("a value before its key"))?;
-        note_key(self.keys, self.start, key)?;
+        note_key(self.keys, self.start, &mut self.seen, key)?;
         Ok(value)
     }
 
