@@ -1104,8 +1104,7 @@ async fn warm_cutover_in_the_window(prefix: &str, precreate: bool) {
     // of each checkpoint, passes in real time and so counts 600 times over: a precopy takes
     // tens of simulated minutes on a quiet machine, and a CI run on a loaded one saw a precopy
     // take 20 s, three and a half simulated hours. What the test holds to is the order of
-    // events below, which no slowness changes; the long window only keeps the last precopy
-    // inside it.)
+    // events below, which no slowness changes.)
     let opens =
         jiff::Timestamp::from_second((clock_start.as_second() + 21_600 + 59) / 60 * 60).unwrap();
     let closes = opens + jiff::SignedDuration::from_secs(8 * 3600);
@@ -1246,9 +1245,20 @@ async fn warm_cutover_in_the_window(prefix: &str, precreate: bool) {
         late.len() <= 1 && precopied.iter().all(|t| *t <= off),
         "copies ended at {precopied:?}: after the opening {opens} only one may, before the cutover {off}"
     );
+    // The cutover starts at spec.cutover (the opening), or at the end of the copy under way
+    // then, at forklift-sim's next tick: never before, and no later than an hour of simulated
+    // time (6 s of real time, for a tick held up on a loaded machine). Whether that is before
+    // the window closes depends on how long that copy took, and its importer pods run in real
+    // time, 600 times over (a CI run on a machine loaded by builds saw one take over a minute,
+    // ten simulated hours); so the close is checked only for plan-run's spec.cutover, above.
     assert!(
-        opens <= off && off < closes,
-        "cut over at {off}, window {window}"
+        opens <= off,
+        "cut over at {off}, before the window {window}"
+    );
+    let ready = late.first().map_or(opens, |end| **end);
+    assert!(
+        off.duration_since(ready) <= jiff::SignedDuration::from_secs(3600),
+        "cut over at {off}, the copy under way at the opening {opens} ended at {ready}"
     );
     let vm = sim_events
         .iter()
