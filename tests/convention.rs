@@ -99,6 +99,30 @@ fn every_tool_follows_the_convention() {
         if help.contains("[possible values: jsonl") && flag_line(&help, "--format").is_none() {
             fail("a format choice under another name than --format".into());
         }
+        // One name for one input across tools: plan-run's events are --events, vm-verify's
+        // findings --verify, wherever a tool reads them (owner-notice and report both do).
+        for (flag, meaning) in [
+            ("--events", "plan-run's events"),
+            ("--verify", "vm-verify's"),
+        ] {
+            // The meaning is on the flag's line (short help) or the next (long help).
+            if let Some(line) = flag_line(&help, &format!("{flag} <")) {
+                let next = help.split(line).nth(1).and_then(|r| r.lines().nth(1));
+                let text = format!("{line} {}", next.unwrap_or_default());
+                if !text.contains(meaning) {
+                    fail(format!("{flag} is not {meaning}: {text:?}"));
+                }
+            } else if ["owner-notice", "report"].contains(&tool.as_str()) {
+                fail(format!("no {flag} <FILE>"));
+            }
+        }
+        for other in ["--schedule <", "--after <"] {
+            if help.contains(other) {
+                fail(format!(
+                    "{other}FILE> names an input that is --events or --verify"
+                ));
+            }
+        }
         // Engine tools read the OVIRT_* variables.
         if flag_line(&help, "--url").is_some() || depends_on(&tool, "reqwest") {
             for (flag, var) in [

@@ -52,7 +52,7 @@ status=0
 wait "$verify_pid" || status=$?
 [ "$status" -le 1 ] || exit "$status"
 
-section "owner-notice --after: what moved, what failed, what to check, per owner"
-owner-notice "${notice[@]}" --after "$out/live/findings.jsonl" -o "$out/live/notices-after" \
+section "owner-notice --verify: what moved, what failed, what to check, per owner"
+owner-notice "${notice[@]}" --verify "$out/live/findings.jsonl" -o "$out/live/notices-after" \
   "$out/selected.jsonl"
 echo "notices: $(find "$out/live/notices-after" -name '*.md' | wc -l) owners in $out/live/notices-after/" >&2

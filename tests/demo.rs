@@ -1,6 +1,6 @@
 //! `make demo` itself (tests/demo.sh with the built binaries), live part included: the test bed is
 //! built before any test runs (make test's testbed-bin), so the demo runs the plans on its own
-//! kube-apiserver with forklift-sim, then vm-verify and owner-notice --after (issue 16's done-when
+//! kube-apiserver with forklift-sim, then vm-verify and owner-notice --verify (issue 16's done-when
 //! on the whole demo lab). Expectations come from the world file (tests/worlds/demo.json:
 //! `after_move`, owners) and the plans the demo wrote, never from the tools' code.
 

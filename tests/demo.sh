@@ -98,7 +98,7 @@ section "owner-notice: one notice per owner (Markdown and e-mail), from the plan
 ip-budget --map-file tests/fixtures/demo-networks.map "${subnets[@]}" --allocate -q \
   -o "$out/allocations.jsonl" "$out/selected.jsonl" || [ $? = 1 ]
 notice=(--manifests "$out/manifests/rbac.jsonl" --manifests "$out/manifests/plans.jsonl"
-  --preflight "$out/manifests/preflight.jsonl" --schedule "$out/schedule.jsonl"
+  --preflight "$out/manifests/preflight.jsonl" --events "$out/schedule.jsonl"
   --allocations "$out/allocations.jsonl" --address-map tests/fixtures/demo-addresses.csv
   --window 22:00-06:00 --time-zone UTC)
 owner-notice "${notice[@]}" -o "$out/notices" "$out/selected.jsonl"

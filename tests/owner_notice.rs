@@ -145,7 +145,7 @@ fn notice(extra: &[&str]) -> std::process::Output {
         d.arg("plans.jsonl"),
         "--preflight".into(),
         d.arg("preflight.jsonl"),
-        "--schedule".into(),
+        "--events".into(),
         d.arg("schedule.jsonl"),
         "--allocations".into(),
         d.arg("allocations.jsonl"),
@@ -582,7 +582,7 @@ fn after_the_move_names_what_moved_and_the_checks_that_failed() {
     std::fs::write(&checks, verify).unwrap();
     let out = tempfile::tempdir().unwrap();
     let o = notice(&[
-        "--after",
+        "--verify",
         checks.to_str().unwrap(),
         "-o",
         out.path().to_str().unwrap(),
@@ -692,7 +692,7 @@ fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
             records_path.to_str().unwrap(),
             "--manifests",
             &plans,
-            "--schedule",
+            "--events",
             &events,
             "--time-zone",
             "UTC",
@@ -745,7 +745,7 @@ fn a_live_runs_failed_vm_and_a_warm_plans_cutover_are_told() {
                 records_path.to_str().unwrap(),
                 "--manifests",
                 &plans,
-                "--schedule",
+                "--events",
                 &events,
                 "--time-zone",
                 "UTC",

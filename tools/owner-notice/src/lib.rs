@@ -24,7 +24,7 @@ gives them.
 
 Before the move, a notice names each VM with its target namespace (and its name there when
 plan-gen gave it another), its plan and kind of migration, the window (its plan's start and the
-VM's end in --schedule: plan-run's events, from --simulate or a live run) and the downtime: a cold
+VM's end in --events: plan-run's events, from --simulate or a live run) and the downtime: a cold
 migration powers the source off when the VM's migration starts and the VM runs again once created
 on the target (Forklift v2.12.5 coldItinerary), so at most from its plan's start to its end; a
 warm one keeps it running during the precopies and stops it at the cutover only, for the downtime
@@ -36,9 +36,9 @@ liftkit.io/ovirt-principals annotation) that name the owner in each of their nam
 preflight left out (--preflight: plan-gen's --report) are listed apart with the Critical
 findings that keep them out; with --manifests, so is a VM in no Plan.
 
-After the move (--after FILE: vm-verify's findings, {vm, check, ok, message} and optionally
+After the move (--verify FILE: vm-verify's findings, {vm, check, ok, message} and optionally
 namespace, expected, actual): per VM, moved (no failed check; or a live run's vm-succeeded),
-failed (vm-failed or vm-canceled in --schedule), or moved with the checks that failed; then what
+failed (vm-failed or vm-canceled in --events), or moved with the checks that failed; then what
 to check.
 
 Formats (--format): markdown writes DIR/<owner>.md per owner (-o DIR: user-alice.md, group-dba.md;
@@ -100,14 +100,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub preflight: Vec<PathBuf>,
     /// plan-run's events (--simulate or a live run)
-    #[arg(long, value_name = "FILE")]
-    pub schedule: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "schedule")]
+    pub events: Vec<PathBuf>,
     /// ip-budget's --allocate records
     #[arg(long, value_name = "FILE")]
     pub allocations: Vec<PathBuf>,
     /// vm-verify's findings: write the after-the-move notice
-    #[arg(long, value_name = "FILE")]
-    pub after: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "after")]
+    pub verify: Vec<PathBuf>,
     /// The agreed downtime window, as plan-run's --window (like 22:00-06:00)
     #[arg(long, value_name = "HH:MM-HH:MM", value_parser = Window::parse)]
     pub window: Option<Window>,
@@ -156,11 +156,11 @@ pub const DOC: common::cli::Doc = common::cli::Doc {
     examples: &[
         (
             "One Markdown notice per owner before the move",
-            "owner-notice --manifests rbac.jsonl --manifests plans.jsonl --schedule schedule.jsonl \\\n    -o notices/ owned.jsonl",
+            "owner-notice --manifests rbac.jsonl --manifests plans.jsonl --events schedule.jsonl \\\n    -o notices/ owned.jsonl",
         ),
         (
             "The same as e-mail messages, ready for an MTA",
-            "owner-notice --format eml --from 'Migrations <migrations@example.com>' \\\n    --manifests plans.jsonl --schedule schedule.jsonl -o mail/ owned.jsonl",
+            "owner-notice --format eml --from 'Migrations <migrations@example.com>' \\\n    --manifests plans.jsonl --events schedule.jsonl -o mail/ owned.jsonl",
         ),
     ],
     environment: &[(
@@ -256,10 +256,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let records = inputs::read_records(&args.inputs)?;
     let manifests = inputs::read_manifests(&args.manifests)?;
     let findings: Vec<inputs::Finding> = inputs::read_all(&args.preflight)?;
-    let events = plan_run::events::read_events(&args.schedule)?;
+    let events = plan_run::events::read_events(&args.events)?;
     let schedule = schedule::Schedule::from_events(&events);
     let allocations: Vec<inputs::Allocation> = inputs::read_all(&args.allocations)?;
-    let checks: Vec<inputs::Check> = inputs::read_all(&args.after)?;
+    let checks: Vec<inputs::Check> = inputs::read_all(&args.verify)?;
     let notice_inputs = notice::Inputs {
         vms: &records.vms,
         contacts: &records.contacts,
@@ -274,7 +274,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let settings = notice::Settings {
         zone,
         window: args.window.map(|w| w.to_string()),
-        after: !args.after.is_empty(),
+        after: !args.verify.is_empty(),
     };
     let (notices, warnings) = notice::build(&notice_inputs, &settings);
     let written = write::write(&args, &renderer, envelope.as_ref(), &notices)?;

@@ -21,7 +21,7 @@ pub struct Notice {
     /// The agreed downtime window (plan-run's --window), as given.
     pub window: Option<String>,
     pub time_zone: String,
-    /// `simulated` (plan-run --simulate), `live` (a run's events) or absent (no --schedule).
+    /// `simulated` (plan-run --simulate), `live` (a run's events) or absent (no --events).
     pub schedule: Option<&'static str>,
     pub after: bool,
     /// The notice's file name without extension (unique among the owners).
