@@ -92,9 +92,9 @@ emit() { # LABEL CASE PEER PEER-JSON OURS-JSON TARGET STATUS
     local rp ro
     rp=$(ratio "$4")
     ro=$(ratio "$5")
-    printf '| C. schedule, %s | %s | makespan ÷ lower bound | %s: %.2f× (%s) | adaptive: %.2f× (%s, at most %s VMs) | %.2f | %s | %s |\n' \
+    printf '| C. schedule, %s | %s | makespan ÷ lower bound | %s: %.2f× (%s) | adaptive: %.2f× (%s, at most %s disk copies) | %.2f | %s | %s |\n' \
         "$1" "$2" "$3" "$rp" "$(hms "$(jq -r .makespan_secs <<<"$4")")" \
-        "$ro" "$(hms "$(jq -r .makespan_secs <<<"$5")")" "$(jq -r .peak_vm_limit <<<"$5")" \
+        "$ro" "$(hms "$(jq -r .makespan_secs <<<"$5")")" "$(jq -r .peak_disk_limit <<<"$5")" \
         "$(awk -v p="$rp" -v o="$ro" 'BEGIN { print p / o }')" "$6" "$7"
 }
 

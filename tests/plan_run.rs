@@ -1982,7 +1982,8 @@ fn time_above(events: &[Value], most: usize) -> (f64, f64) {
 /// past 4 streams the aggregate falls as 4/n; 60 s per VM outside the copy. The best aggregate is
 /// the whole link (3 streams at the cap would be 150e6). With one VM a plan the controller keeps
 /// more than 4 VMs (each 1 to 3 disks) in flight only briefly, while it probes, and the makespan
-/// comes within 1.5x of the bound.
+/// comes within 1.10x of the bound (issue 15's target; counting VMs rather than disk copies it
+/// was 1.41x).
 #[test]
 fn auto_on_a_link_collapsing_past_4_streams_keeps_few_vms_in_flight() {
     let (events, vms) = simulate_auto("collapse-1g", &[]);
@@ -2003,10 +2004,10 @@ fn auto_on_a_link_collapsing_past_4_streams_keeps_few_vms_in_flight() {
         "more than 4 VMs for {above:.0} of {span:.0} s"
     );
     assert!(
-        makespan <= 1.5 * bound,
+        makespan <= 1.10 * bound,
         "makespan {makespan:.0} s, bound {bound:.0} s"
     );
-    assert!(summary["adaptive"] == true && summary["peak_vm_limit"].as_u64().unwrap() <= 8);
+    assert!(summary["adaptive"] == true && summary["peak_disk_limit"].as_u64().unwrap() <= 8);
     let decisions = of(&events, "concurrency");
     assert!(
         decisions.iter().any(|e| e["action"] == "back-off"),
@@ -2046,15 +2047,28 @@ fn auto_on_a_clean_link_comes_within_10_percent_of_the_bound() {
 }
 
 /// --bandwidth auto live: the same controller, fed from the Migrations' status, on forklift-sim
-/// running clean-10g (hidden from plan-run, which is not told it), takes about the time its
-/// simulation does, and says what it decided. The sample interval is the simulation's 60 s over
-/// the time scale, so both decide at the same simulated instants. (collapse-1g, 8 plans, needs
-/// x290 to fit the test's 40 s: the status then moves 29 simulated seconds a step, the hand-offs
-/// grow as much, and the live run took 53% longer than its simulation: not tested here.)
+/// running each named link model (hidden from plan-run, which is not told it), takes about the
+/// time its simulation does, and says what it decided: issue 15's "one live run per model". The
+/// sample interval is the simulation's 60 s over the time scale, so both decide at the same
+/// simulated instants. Measured on 2026-12-02 beside a whole `make test`: clean-10g 1.0% apart
+/// (x25), collapse-1g 1.6% (x220), storage-25g 0.8% (x46); counting VMs rather than disk copies,
+/// collapse-1g had been 53% apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_live_on_forklift_sim_agrees_with_its_simulation() {
     let _exclusive = RESTART.write().await;
     auto_live_on("clean-10g").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_live_on_a_link_collapsing_past_4_streams_agrees_with_its_simulation() {
+    let _exclusive = RESTART.write().await;
+    auto_live_on("collapse-1g").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_live_on_a_storage_capped_link_agrees_with_its_simulation() {
+    let _exclusive = RESTART.write().await;
+    auto_live_on("storage-25g").await;
 }
 
 async fn auto_live_on(model: &str) {
@@ -2121,6 +2135,7 @@ async fn auto_live_on(model: &str) {
         .await
         .unwrap();
     // make_plans_ready's killed run holds its Lease for 2 s more: wait for it.
+    // The records, as in the simulation: both count the plans' disks from them.
     let args = [
         "--bandwidth",
         "auto",
@@ -2129,6 +2144,8 @@ async fn auto_live_on(model: &str) {
         "--ready-timeout",
         "300s",
         "--wait-for-lease",
+        "--records",
+        records,
         input,
     ];
     let out = {

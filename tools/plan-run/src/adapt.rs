@@ -1,28 +1,31 @@
-//! --bandwidth auto: how many VMs to keep copying, found from the throughput Forklift reports
-//! rather than from a bandwidth someone guessed. The live run and --simulate feed it the same
-//! samples (cumulative bytes copied, VMs copying) and start plans under the limit it sets.
+//! --bandwidth auto: how many disk copies to keep going, found from the throughput Forklift
+//! reports rather than from a bandwidth someone guessed. The live run and --simulate feed it the
+//! same samples (cumulative bytes copied, disk copies under way) and start plans whose disks fit
+//! under the limit it sets. It counts disks, not VMs: Forklift copies a VM's disks in parallel
+//! (one DataVolume, one importer each), so a link's contention starts at a number of disk
+//! copies, whichever VMs they belong to.
 //!
 //! Per interval it measures the aggregate rate (bytes copied in the interval over its length) and
-//! the mean number of VMs copying, and keeps, per such number, a recent average of the rate. It
-//! climbs while the best rate is at the highest number tried (additive increase, one VM an
-//! interval), backs off multiplicatively when the rate at the current number falls well below the
-//! best seen at fewer (contention), tries one fewer when the best is at the fewest tried (a plan
-//! can bring more VMs than the limit, so fewer may never have been seen), and otherwise holds at
-//! the fewest VMs within a few percent of the best. Old observations expire, so the climb is tried again when the link changes (other
-//! traffic by time of day).
+//! the mean number of disk copies under way, and keeps, per such number, a recent average of the
+//! rate. It climbs while the best rate is at the highest number tried (additive increase, one
+//! copy an interval), backs off multiplicatively when the rate at the current number falls well
+//! below the best seen at fewer (contention), tries one fewer when the best is at the fewest
+//! tried (a plan can bring more disks than the limit, so fewer may never have been seen), and
+//! otherwise holds at the fewest copies within a few percent of the best. Old observations
+//! expire, so the climb is tried again when the link changes (other traffic by time of day).
 
 use std::collections::BTreeMap;
 
 /// The rates within this share of the best count as the best (measurement noise).
 const PLATEAU: f64 = 0.03;
-/// A rate this far under the best, with more VMs copying than at the best, is contention.
+/// A rate this far under the best, with more disks copying than at the best, is contention.
 const CONTENTION: f64 = 0.10;
 /// Multiplicative back-off.
 const BACK_OFF: f64 = 0.7;
 /// Observations older than this many intervals are forgotten.
 const MEMORY_INTERVALS: f64 = 60.0;
 
-/// One observation: the recent rate with that many VMs copying, and when it was last seen.
+/// One observation: the recent rate with that many disk copies under way, and when it was last seen.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     rate: f64,
@@ -32,13 +35,13 @@ struct Seen {
 /// A change (or a reasoned hold) of the limit, for the `concurrency` event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// VMs allowed to be started and not yet past their disk copy.
+    /// Disk copies allowed under way or to start (of VMs started and not past their copy).
     pub limit: usize,
     pub previous: usize,
     /// Aggregate bytes per second copied over the interval.
     pub rate_bytes_per_sec: f64,
-    /// Mean number of VMs copying over the interval.
-    pub copying_vms: f64,
+    /// Mean number of disk copies under way over the interval.
+    pub copying_disks: f64,
     /// `increase`, `decrease` (probing fewer), `back-off` or `hold`.
     pub action: &'static str,
     pub reason: String,
@@ -47,12 +50,12 @@ pub struct Decision {
 /// The fields of a `concurrency` event.
 pub fn event_fields(decision: &Decision, running_plans: usize) -> serde_json::Value {
     serde_json::json!({
-        "vm_limit": decision.limit,
-        "previous_vm_limit": decision.previous,
+        "disk_limit": decision.limit,
+        "previous_disk_limit": decision.previous,
         "action": decision.action,
         "reason": decision.reason,
         "rate_bytes_per_sec": decision.rate_bytes_per_sec.round(),
-        "copying_vms": (decision.copying_vms * 10.0).round() / 10.0,
+        "copying_disks": (decision.copying_disks * 10.0).round() / 10.0,
         "running_plans": running_plans,
     })
 }
@@ -62,8 +65,8 @@ pub struct Controller {
     interval_secs: f64,
     limit: usize,
     max_limit: usize,
-    /// The interval under way: its start, the bytes then, VM-seconds of copying so far, and the
-    /// last sample (time, VMs copying).
+    /// The interval under way: its start, the bytes then, copy-seconds so far, and the last
+    /// sample (time, disk copies under way).
     began: Option<(f64, f64)>,
     vm_secs: f64,
     last: Option<(f64, usize)>,
@@ -72,7 +75,7 @@ pub struct Controller {
 
 impl Controller {
     /// Decides every `interval_secs` (of the clock the samples use), between 1 and `max_limit`
-    /// VMs, starting at 1.
+    /// disk copies, starting at 1.
     pub fn new(interval_secs: f64, max_limit: usize) -> Controller {
         Controller {
             interval_secs,
@@ -89,12 +92,28 @@ impl Controller {
         self.limit
     }
 
+    /// The scheduler's hold on starts with `active` disk copies under way or to start: the
+    /// limit, and the most copies seen (in memory) copying within the plateau of the best rate.
+    pub fn disk_limit(&self, active: usize) -> crate::sched::DiskLimit {
+        let best = self.seen.values().map(|s| s.rate).fold(0.0, f64::max);
+        let ceiling = (self.seen.iter())
+            .filter(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
+            .map(|(k, _)| *k)
+            .max()
+            .unwrap_or(0);
+        crate::sched::DiskLimit {
+            limit: self.limit,
+            ceiling,
+            active,
+        }
+    }
+
     /// When the interval under way ends (None before the first sample).
     pub fn next_decision_at(&self) -> Option<f64> {
         self.began.map(|(t, _)| t + self.interval_secs)
     }
 
-    /// A sample at `t`: `bytes` copied so far (cumulative, all plans), `copying` VMs copying now,
+    /// A sample at `t`: `bytes` copied so far (cumulative, all plans), `copying` disk copies now,
     /// and whether any plan waits to start (`demand`: without it the limit is not what holds
     /// the rate, so nothing is learnt). Returns the decision when an interval ends.
     pub fn sample(&mut self, t: f64, bytes: f64, copying: usize, demand: bool) -> Option<Decision> {
@@ -132,7 +151,7 @@ impl Controller {
             limit,
             previous,
             rate_bytes_per_sec: rate,
-            copying_vms: mean,
+            copying_disks: mean,
             action,
             reason,
         };
@@ -148,7 +167,7 @@ impl Controller {
             .iter()
             .map(|(k, s)| (*k, s.rate))
             .fold((n, 0.0), |a, b| if b.1 > a.1 { b } else { a });
-        // The fewest VMs within the plateau of the best.
+        // The fewest disk copies within the plateau of the best.
         let enough = self
             .seen
             .iter()
@@ -157,7 +176,7 @@ impl Controller {
         let highest = self.seen.keys().next_back().copied().unwrap_or(n);
         let lowest = self.seen.keys().next().copied().unwrap_or(n);
         let mib = |r: f64| r / (1 << 20) as f64;
-        // Back off once per overshoot: while more VMs copy than the limit lets in (a back-off
+        // Back off once per overshoot: while more disks copy than the limit lets in (a back-off
         // already made), a lower limit changes nothing yet.
         let new = if n > enough && rate < best * (1.0 - CONTENTION) && n <= previous + 1 {
             let backed = ((previous as f64 * BACK_OFF).floor() as usize).max(enough);
@@ -166,7 +185,7 @@ impl Controller {
                 limit,
                 "back-off",
                 format!(
-                    "{:.0} MiB/s with {n} VMs copying, {:.0} MiB/s with {enough}: contention",
+                    "{:.0} MiB/s with {n} disks copying, {:.0} MiB/s with {enough}: contention",
                     mib(rate),
                     mib(best)
                 ),
@@ -175,7 +194,7 @@ impl Controller {
             decision(
                 previous,
                 "hold",
-                format!("{n} VMs copying, more than the limit: a plan brought them all"),
+                format!("{n} disks copying, more than the limit: a plan brought them all"),
             )
         } else if enough >= highest {
             if n + 1 >= previous {
@@ -183,7 +202,7 @@ impl Controller {
                     previous + 1,
                     "increase",
                     format!(
-                        "{:.0} MiB/s with {n} VMs copying, the best yet: trying one more",
+                        "{:.0} MiB/s with {n} disks copying, the best yet: trying one more",
                         mib(rate)
                     ),
                 )
@@ -191,7 +210,7 @@ impl Controller {
                 decision(
                     previous,
                     "hold",
-                    format!("{n} VMs copying, under the limit: waiting for them to start"),
+                    format!("{n} disks copying, under the limit: waiting for them to start"),
                 )
             }
         } else if enough <= lowest && lowest > 1 && n <= lowest && lowest <= previous {
@@ -199,7 +218,7 @@ impl Controller {
                 lowest - 1,
                 "decrease",
                 format!(
-                    "{:.0} MiB/s with {n} VMs copying, the fewest tried: trying one fewer",
+                    "{:.0} MiB/s with {n} disks copying, the fewest tried: trying one fewer",
                     mib(rate)
                 ),
             )
@@ -208,7 +227,7 @@ impl Controller {
                 enough,
                 "hold",
                 format!(
-                    "{:.0} MiB/s with {enough} VMs copying; more did not copy faster, fewer slower",
+                    "{:.0} MiB/s with {enough} disks copying; more did not copy faster, fewer slower",
                     mib(best)
                 ),
             )
@@ -217,7 +236,7 @@ impl Controller {
             decision(
                 previous.min(enough),
                 "hold",
-                format!("{n} VMs copying, more than the limit: waiting for fewer"),
+                format!("{n} disks copying, more than the limit: waiting for fewer"),
             )
         };
         self.limit = new.limit.clamp(1, self.max_limit);
@@ -229,17 +248,20 @@ impl Controller {
 }
 
 /// What a live run reads from the Migrations' status for the controller: bytes copied so far
-/// (never going back, per VM, when a VM's copy starts over), VMs copying, VMs in flight.
+/// (never going back, per VM, when a VM's copy starts over), disk copies under way, and disk
+/// copies of running plans not yet done.
 #[derive(Debug, Default)]
 pub struct Meter {
     copied: std::collections::HashMap<(String, String), u64>,
 }
 
-/// One plan as the meter sees it: its VMs, the VM statuses of the Migration followed, and
-/// whether it runs.
+/// One plan as the meter sees it: its VMs and disks, the VM statuses of the Migration
+/// followed, and whether it runs.
 pub struct PlanView<'a> {
     pub plan: String,
     pub vm_count: usize,
+    /// The disks the plan copies, as known before its Migration lists them (manifest::Plan).
+    pub disk_count: usize,
     pub vms: &'a [crate::status::VmStatus],
     pub running: bool,
 }
@@ -249,14 +271,15 @@ pub struct PlanView<'a> {
 pub const PHASE_COPY_DISKS: &str = "CopyDisks";
 
 impl Meter {
-    /// (bytes copied so far, VMs copying, VMs of running plans not yet past their copy).
+    /// (bytes copied so far, disk copies under way, disk copies of running plans started or to
+    /// start). A VM whose status lists no disk tasks counts as one copy.
     pub fn read<'a>(
         &mut self,
         plans: impl IntoIterator<Item = PlanView<'a>>,
     ) -> (f64, usize, usize) {
         let (mut copying, mut active) = (0, 0);
         for view in plans {
-            let mut past = 0;
+            let mut left = 0;
             for vm in view.vms {
                 let seen = self
                     .copied
@@ -265,11 +288,27 @@ impl Meter {
                 *seen = (*seen).max(vm.bytes_done);
                 let done =
                     vm.outcome.is_some() || (vm.bytes_total > 0 && vm.bytes_done >= vm.bytes_total);
-                past += usize::from(done);
-                copying += usize::from(!done && vm.phase == PHASE_COPY_DISKS);
+                if done {
+                    continue;
+                }
+                left += if vm.disks > 0 {
+                    vm.disks.saturating_sub(vm.disks_completed)
+                } else {
+                    1
+                };
+                if vm.phase == PHASE_COPY_DISKS {
+                    copying += if vm.disks > 0 { vm.disks_running } else { 1 };
+                }
+            }
+            // VMs the status does not list yet: the plan's disks not accounted for by those it
+            // lists (one a VM when that is all that is known).
+            let unlisted = view.vm_count.saturating_sub(view.vms.len());
+            if unlisted > 0 {
+                let listed: usize = view.vms.iter().map(|v| v.disks.max(1)).sum();
+                left += view.disk_count.saturating_sub(listed).max(unlisted);
             }
             if view.running {
-                active += view.vm_count.saturating_sub(past);
+                active += left;
             }
         }
         (self.copied.values().sum::<u64>() as f64, copying, active)
@@ -292,6 +331,39 @@ mod tests {
             bytes += rate(n);
         }
         (c, limits)
+    }
+
+    #[test]
+    fn the_meter_counts_disk_copies() {
+        let vm = |id: &str, phase: &str, disks, running, completed| crate::status::VmStatus {
+            id: id.into(),
+            name: id.into(),
+            phase: phase.into(),
+            bytes_done: 10,
+            bytes_total: 100,
+            disks,
+            disks_running: running,
+            disks_completed: completed,
+            outcome: None,
+            error: None,
+        };
+        // One VM copying 1 of its 3 disks (1 done), one not begun and without tasks, a third
+        // not listed yet; the plan has 7 disks.
+        let vms = [
+            vm("a", "CopyDisks", 3, 1, 1),
+            vm("b", "Initialize", 0, 0, 0),
+        ];
+        let view = |running| PlanView {
+            plan: "p".into(),
+            vm_count: 3,
+            disk_count: 7,
+            vms: &vms,
+            running,
+        };
+        let (bytes, copying, active) = Meter::default().read([view(true)]);
+        // Left: a's 2, b's 1 (no tasks), and the 3 of the 7 the listed VMs do not account for.
+        assert_eq!((bytes, copying, active), (20.0, 1, 6));
+        assert_eq!(Meter::default().read([view(false)]).2, 0);
     }
 
     #[test]

@@ -346,6 +346,7 @@ mod tests {
             bytes: 0,
             bytes_known: false,
             vms: Vec::new(),
+            disks: 0,
             target_namespace: None,
             warm: false,
             location: "test".into(),

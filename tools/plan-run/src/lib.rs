@@ -104,14 +104,16 @@ other one. A mismatch is reported (event access, ok: false) and exits 1.
 
 --bandwidth auto (the default) finds the link's capacity itself: every --sample-interval it
 measures the aggregate throughput from the per-VM DiskTransfer progress Forklift reports in the
-Migration status (and the VMs in phase CopyDisks), and sets how many VMs may be started and not yet
-past their disk copy: one more an interval while throughput grows with them, a multiplicative
-back-off when it falls with more VMs copying (contention), and otherwise the fewest VMs that copy
-within 3% of the best rate seen; old observations expire, so it probes again when the link
-changes. Plans start in order while the VMs in flight are under that limit (one plan always may
-run), within --max-running-plans, --max-inflight and --window. Each decision that changes the
-limit is an event `concurrency` (vm_limit, previous_vm_limit, action increase/back-off/hold,
-reason, rate_bytes_per_sec, copying_vms). --bandwidth fixed, or a RATE, keeps only the limits
+Migration status, and the disk copies under way (the step's tasks in phase Running: Forklift copies
+a VM's disks in parallel, so contention comes with disk copies, not VMs), and sets how many disk
+copies may be under way or about to start: one more an interval while throughput grows with them, a
+multiplicative back-off when it falls with more copying (contention), and otherwise the fewest
+copies within 3% of the best rate seen; old observations expire, so it probes again when the link
+changes. Plans start in order while the disk copies under way or to start (a plan's disks counted
+from --records; one a VM without) are under that limit (one plan always may run), within
+--max-running-plans, --max-inflight and --window. Each decision
+that changes the limit is an event `concurrency` (disk_limit, previous_disk_limit, action
+increase/back-off/hold, reason, rate_bytes_per_sec, copying_disks). --bandwidth fixed, or a RATE, keeps only the limits
 given.
 
 Warm plans (spec.type warm) start at any time, under the same limits (their precopies copy the
@@ -258,7 +260,7 @@ pub struct Args {
     #[arg(long)]
     pub simulate: bool,
 
-    /// `auto`: measure the throughput Forklift reports and adapt the VMs in flight to it;
+    /// `auto`: measure the throughput Forklift reports and adapt the disk copies in flight to it;
     /// `fixed`: only the limits given; a RATE (like 10Gbit/s): fixed, and for --simulate a plain
     /// link of that bandwidth
     #[arg(long, value_name = "auto|fixed|RATE", default_value = "auto", value_parser = parse_bandwidth)]
@@ -269,7 +271,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME|FILE", requires = "simulate", value_parser = parse_link_model)]
     pub link_model: Option<LinkModel>,
 
-    /// --bandwidth auto: how often throughput is measured and the VM limit reconsidered (in
+    /// --bandwidth auto: how often throughput is measured and the disk-copy limit reconsidered (in
     /// --simulate, simulated time)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
     pub sample_interval: f64,
@@ -790,10 +792,10 @@ fn report_simulation(
             "peak_running_plans": outcome.peak_running_plans,
             "peak_inflight_bytes": outcome.peak_inflight_bytes,
     });
-    if let Some(peak) = outcome.peak_vm_limit {
+    if let Some(peak) = outcome.peak_disk_limit {
         summary["adaptive"] = true.into();
-        summary["peak_vm_limit"] = peak.into();
-        summary["vm_limit_changes"] = outcome.vm_limit_changes.into();
+        summary["peak_disk_limit"] = peak.into();
+        summary["disk_limit_changes"] = outcome.disk_limit_changes.into();
     }
     events.emit(end, "simulation", None, summary)?;
     events.flush()?;

@@ -322,6 +322,7 @@ impl Auto {
         let views = tracked.iter().map(|(key, t)| PlanView {
             plan: key.to_string(),
             vm_count: t.plan.vms.len(),
+            disk_count: t.plan.disks,
             vms: &t.vms,
             running: scheduler.state(key) == Some(State::Running),
         });
@@ -339,7 +340,7 @@ impl Auto {
                 crate::adapt::event_fields(&decision, scheduler.running_plans()),
             )?;
         }
-        scheduler.set_vm_limit(self.controller.limit(), active);
+        scheduler.set_disk_limit(self.controller.disk_limit(active));
         Ok(())
     }
 }

@@ -169,6 +169,8 @@ pub struct Plan {
     /// Whether `bytes` came from the liftkit.io/total-disk-bytes annotation.
     pub bytes_known: bool,
     pub vms: Vec<PlanVm>,
+    /// The disks Forklift copies: from --records (LUNs are not copied), one a VM without.
+    pub disks: usize,
     /// Where Forklift creates the VMs and their disks (`spec.targetNamespace`).
     pub target_namespace: Option<String>,
     /// A warm plan (Forklift v2.12.5 pkg/apis/forklift/v1beta1/plan.go `Plan.IsWarm`:
@@ -224,11 +226,12 @@ pub fn plans(objects: &[Object]) -> Result<Vec<Plan>> {
                 id: vm["id"].as_str().unwrap_or_default().to_string(),
                 name: vm["name"].as_str().unwrap_or_default().to_string(),
             })
-            .collect();
+            .collect::<Vec<_>>();
         plans.push(Plan {
             key,
             bytes: bytes.unwrap_or(0),
             bytes_known: bytes.is_some(),
+            disks: vms.len(),
             vms,
             target_namespace: object.value["spec"]["targetNamespace"]
                 .as_str()
@@ -241,15 +244,23 @@ pub fn plans(objects: &[Object]) -> Result<Vec<Plan>> {
 }
 
 /// Fills in the bytes of plans without the annotation from VM records (ovirt-dump output): the
-/// provisioned size of every non-LUN disk of the plan's VMs.
+/// provisioned size of every non-LUN disk of the plan's VMs; and every plan's disk count (a VM
+/// without a record counts one).
 pub fn compute_bytes(plans: &mut [Plan], records: &[PathBuf]) -> Result<()> {
     let mut sizes = std::collections::HashMap::new();
+    let mut disks = std::collections::HashMap::new();
     common::jsonl::Inputs::new(records).for_each(|value: Value, location| {
         let record = common::record::parse_vm_record(value)
             .map_err(|e| Error::data(format!("{location}: {e}")))?;
         sizes.insert(record.id.clone(), record_bytes(&record));
+        disks.insert(record.id.clone(), record_disk_bytes(&record).len());
         Ok(())
     })?;
+    for plan in plans.iter_mut() {
+        plan.disks = (plan.vms.iter())
+            .map(|vm| disks.get(&vm.id).copied().unwrap_or(1))
+            .sum();
+    }
     for plan in plans.iter_mut().filter(|p| !p.bytes_known) {
         plan.bytes =
             common::size::sum_bytes(plan.vms.iter().filter_map(|vm| sizes.get(&vm.id)).copied());

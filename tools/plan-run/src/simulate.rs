@@ -3,7 +3,7 @@
 //! Forklift's own cap on running VMs per source provider (--max-vm-inflight) is applied too.
 //! Transfers are per disk, as Forklift copies a VM's disks in parallel and forklift-sim paces
 //! them, where VM records give the disks; a VM without a record is one transfer of its bytes.
-//! With --bandwidth auto the adaptive controller (crate::adapt) sets the VM limit from the
+//! With --bandwidth auto the adaptive controller (crate::adapt) sets the disk-copy limit from the
 //! throughput it measures in the simulation, as it does live from Forklift's reported progress.
 //! Warm plans follow Forklift v2.12.5's warm itinerary as forklift-sim does (migrator.go
 //! `warmItinerary`, migration.go `(*Migration).execute`): a full copy, then CopyingPaused, a
@@ -33,9 +33,9 @@ pub struct Outcome {
     pub vms: usize,
     pub peak_inflight_bytes: u64,
     pub peak_running_plans: usize,
-    /// --bandwidth auto: the highest VM limit the controller set, and how often it changed it.
-    pub peak_vm_limit: Option<usize>,
-    pub vm_limit_changes: usize,
+    /// --bandwidth auto: the highest disk-copy limit the controller set, and how often it changed it.
+    pub peak_disk_limit: Option<usize>,
+    pub disk_limit_changes: usize,
 }
 
 impl Outcome {
@@ -231,8 +231,10 @@ impl<'a> Sim<'a> {
         let lower_bound_secs = setup.link.lower_bound_secs(&bound_input, start_unix);
         let controller = setup
             .adaptive_interval_secs
-            .map(|i| Controller::new(i, vms.len()));
-        scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
+            .map(|i| Controller::new(i, vms.iter().map(|v| v.remaining.len()).sum()));
+        let disks =
+            |p: usize| -> usize { plan_vms[p].iter().map(|&v| vms[v].remaining.len()).sum() };
+        scheduler.set_disk_counts(plans.iter().enumerate().map(|(i, p)| (&p.key, disks(i))));
         let horizon = horizon_secs(setup.start);
         if lower_bound_secs > horizon {
             return Err(too_long(total_bytes, &setup.link, setup.start));
@@ -293,14 +295,13 @@ impl<'a> Sim<'a> {
         if let Some(c) = &self.controller {
             let active = (self.executing.iter())
                 .flat_map(|&p| &self.plan_vms[p])
-                .filter(|&&v| {
-                    matches!(
-                        self.vms[v].phase,
-                        Phase::Queued | Phase::Initialize(_) | Phase::Transfer
-                    )
+                .map(|&v| match self.vms[v].phase {
+                    Phase::Queued | Phase::Initialize(_) => self.vms[v].remaining.len(),
+                    Phase::Transfer => self.vms[v].remaining.iter().filter(|b| **b > 0.0).count(),
+                    _ => 0,
                 })
-                .count();
-            self.scheduler.set_vm_limit(c.limit(), active);
+                .sum();
+            self.scheduler.set_disk_limit(c.disk_limit(active));
         }
         let mut changed = self.start_plans()?;
         changed |= self.fill_slots();
@@ -314,7 +315,8 @@ impl<'a> Sim<'a> {
                 .vms
                 .iter()
                 .filter(|v| v.phase == Phase::Transfer)
-                .count();
+                .map(|v| v.remaining.iter().filter(|b| **b > 0.0).count())
+                .sum();
             let demand = self.scheduler.queued() > 0;
             if let Some(decision) = c.sample(self.t, self.adaptive.moved_bytes, copying, demand) {
                 let time = self.at(self.t);
@@ -541,8 +543,8 @@ impl<'a> Sim<'a> {
             vms: self.vms.len(),
             peak_inflight_bytes: self.peak_inflight,
             peak_running_plans: self.peak_running,
-            peak_vm_limit: self.controller.as_ref().map(|_| self.adaptive.peak_limit),
-            vm_limit_changes: self.adaptive.changes,
+            peak_disk_limit: self.controller.as_ref().map(|_| self.adaptive.peak_limit),
+            disk_limit_changes: self.adaptive.changes,
         }
     }
 }
@@ -716,6 +718,7 @@ mod tests {
                 },
                 bytes: *bytes,
                 bytes_known: true,
+                disks: *vms,
                 target_namespace: None,
                 warm: false,
                 vms: (0..*vms)

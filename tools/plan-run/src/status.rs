@@ -89,6 +89,11 @@ pub struct VmStatus {
     pub phase: String,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// The DiskTransfer step's tasks (one a disk): how many, how many Running (copying now)
+    /// and how many Completed.
+    pub disks: usize,
+    pub disks_running: usize,
+    pub disks_completed: usize,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
 }
@@ -123,12 +128,21 @@ pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
                 .filter_map(Value::as_str)
                 .collect();
             let completed = vm["phase"] == "Completed" || vm["completed"].is_string();
+            let tasks = transfer.and_then(|s| s["tasks"].as_array());
+            // Forklift v2.12.5 pkg/controller/plan/migration.go `updateCopyProgress`: a disk's
+            // task is Running while its DataVolume imports (ImportInProgress), Completed when it
+            // succeeded (doc.go: StepRunning, StepCompleted).
+            let in_phase =
+                |p: &str| tasks.map_or(0, |t| t.iter().filter(|t| t["phase"] == p).count());
             VmStatus {
                 id: text("id"),
                 name: text("name"),
                 phase: text("phase"),
                 bytes_done: progress("completed"),
                 bytes_total: progress("total"),
+                disks: tasks.map_or(0, Vec::len),
+                disks_running: in_phase("Running"),
+                disks_completed: in_phase("Completed"),
                 outcome: outcome(vm).filter(|_| completed || vm["conditions"].is_array()),
                 error: (!reasons.is_empty()).then(|| reasons.join("; ")),
             }
@@ -174,7 +188,9 @@ mod tests {
              "pipeline": [{"name": "DiskTransfer", "progress": {"completed": 2048, "total": 2048}}]},
             {"id": "b", "name": "two", "phase": "CopyDisks",
              "pipeline": [{"name": "Initialize", "progress": {"completed": 1, "total": 1}},
-                          {"name": "DiskTransfer", "progress": {"completed": 10, "total": 100}}]},
+                          {"name": "DiskTransfer", "progress": {"completed": 10, "total": 100},
+                           "tasks": [{"name": "d1", "phase": "Running"}, {"name": "d2", "phase": "Completed"},
+                                     {"name": "d3", "phase": "Pending"}]}]},
             {"id": "c", "name": "three", "phase": "Completed", "conditions": [{"type": "Failed", "status": "True"}],
              "error": {"phase": "CopyDisks", "reasons": ["disk gone", "again"]}}]}});
         assert_eq!(outcome(&migration), Some(Outcome::Failed));
@@ -186,6 +202,12 @@ mod tests {
             (10 * MIB, 100 * MIB)
         );
         assert_eq!(vms[1].outcome, None);
+        // Three disk tasks: one copying, one done.
+        assert_eq!(
+            (vms[1].disks, vms[1].disks_running, vms[1].disks_completed),
+            (3, 1, 1)
+        );
+        assert_eq!((vms[0].disks, vms[0].disks_running), (0, 0));
         assert_eq!(vms[2].outcome, Some(Outcome::Failed));
         assert_eq!(vms[2].error.as_deref(), Some("disk gone; again"));
     }

@@ -93,14 +93,11 @@ impl<'a> Session<'a> {
             args.limits(),
             plans.iter().map(|p| (p.key.clone(), p.bytes)),
         );
-        scheduler.set_vm_counts(plans.iter().map(|p| (&p.key, p.vms.len())));
+        scheduler.set_disk_counts(plans.iter().map(|p| (&p.key, p.disks)));
         scheduler.set_warm(plans.iter().filter(|p| p.warm).map(|p| &p.key));
         let cutovers = warm_cutovers(args, &plans)?;
         let auto = (args.bandwidth == crate::Bandwidth::Auto).then(|| Auto {
-            controller: Controller::new(
-                args.sample_interval,
-                plans.iter().map(|p| p.vms.len()).sum(),
-            ),
+            controller: Controller::new(args.sample_interval, plans.iter().map(|p| p.disks).sum()),
             meter: Meter::default(),
             last_action: None,
         });
