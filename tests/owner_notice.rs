@@ -136,6 +136,11 @@ fn demo() -> &'static Demo {
 
 /// owner-notice over the demo's outputs, with `extra` arguments; its output and exit code.
 fn notice(extra: &[&str]) -> std::process::Output {
+    notice_with(Some("--events"), extra)
+}
+
+/// [`notice`], the schedule given under the flag `events` (or not at all).
+fn notice_with(events: Option<&str>, extra: &[&str]) -> std::process::Output {
     let d = demo();
     let mut args: Vec<String> = vec![
         d.arg("selected.jsonl"),
@@ -145,15 +150,18 @@ fn notice(extra: &[&str]) -> std::process::Output {
         d.arg("plans.jsonl"),
         "--preflight".into(),
         d.arg("preflight.jsonl"),
-        "--events".into(),
-        d.arg("schedule.jsonl"),
+    ];
+    if let Some(flag) = events {
+        args.extend([flag.into(), d.arg("schedule.jsonl")]);
+    }
+    args.extend([
         "--allocations".into(),
         d.arg("allocations.jsonl"),
         "--window".into(),
         "22:00-06:00".into(),
         "--time-zone".into(),
         "UTC".into(),
-    ];
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(NOTICE, &args, b"")
@@ -552,6 +560,21 @@ fn csv_rows_name_owner_and_vm_and_neutralise_formulas() {
     assert!(stderr(&o).contains("owner-notice: no address: user bob"));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("'=HYPERLINK"), "{text}");
+}
+
+/// --schedule, owner-notice's name for --events before it took report's, still reads plan-run's
+/// events: the same notices, and not those written without them.
+#[test]
+fn the_old_name_of_events_still_reads_the_schedule() {
+    let csv = ["--format", "csv"];
+    let (new, old) = (notice(&csv), notice_with(Some("--schedule"), &csv));
+    let without = notice_with(None, &csv);
+    assert_eq!(code(&old), code(&new), "{}", stderr(&old));
+    assert_eq!(old.stdout, new.stdout);
+    assert_ne!(
+        without.stdout, new.stdout,
+        "the schedule changes the notices"
+    );
 }
 
 #[test]
