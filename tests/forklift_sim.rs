@@ -118,6 +118,26 @@ async fn get(client: &kube::Client, kind: &str, ns: &str, name: &str) -> Value {
     serde_json::to_value(api.get(name).await.unwrap()).unwrap()
 }
 
+/// Where an unfinished Plan stands: its conditions, and each VM's phase and pipeline reasons.
+fn unfinished(plan: &Value) -> String {
+    let list = |v: &Value, f: &dyn Fn(&Value) -> String| -> Vec<String> {
+        v.as_array().into_iter().flatten().map(f).collect()
+    };
+    let conditions = list(&plan["status"]["conditions"], &|c| {
+        format!("{}={} {}", c["type"], c["status"], c["message"])
+    });
+    let vms = list(&plan["status"]["migration"]["vms"], &|vm| {
+        let reasons = list(&vm["pipeline"], &|s| {
+            format!("{}:{}", s["name"], s["reason"])
+        });
+        format!("{} {} [{}]", vm["name"], vm["phase"], reasons.join(", "))
+    });
+    format!(
+        "{}: conditions {conditions:?}, VMs {vms:?}",
+        plan["metadata"]["name"]
+    )
+}
+
 fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
     vm_condition(&obj["status"], kind)
 }
@@ -260,11 +280,24 @@ async fn plan_gen_objects_become_ready_and_a_migration_succeeds_within_max_vm_in
         start_migration(&client, &ns, plan, &format!("{plan}-1")).await;
     }
     let (mut saw_partial, mut ended) = (false, std::collections::BTreeSet::new());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    // A hang guard, not a timing check: the migrations take about 5 s (20-25 s for the whole
+    // test beside two busy loops and a disk writer). One fresh-clone run (2026-12-02, beside
+    // release builds) saw two of the plans finished after 120 s and the others not; 20 runs (17
+    // beside two busy loops and a disk writer) did not repeat it, and its cause is not known. On
+    // a timeout the unfinished plans' VM phases and wait reasons are shown, so the next one says
+    // where it stood.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while ended.len() < plan_names.len() {
-        let next = tokio::time::timeout_at(deadline, updates.next())
-            .await
-            .unwrap_or_else(|_| panic!("plans not finished in 120 s; finished: {ended:?}"));
+        let Ok(next) = tokio::time::timeout_at(deadline, updates.next()).await else {
+            let mut stood = Vec::new();
+            for plan in plan_names.iter().filter(|p| !ended.contains(*p)) {
+                stood.push(unfinished(&get(&client, "Plan", &ns, plan).await));
+            }
+            panic!(
+                "plans not finished in 300 s; finished: {ended:?}; {}",
+                stood.join("; ")
+            );
+        };
         let Some(Ok(p)) = next else { continue };
         let p = serde_json::to_value(p).unwrap();
         saw_partial |= transfer_midway(&p);
