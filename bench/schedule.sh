@@ -4,7 +4,7 @@
 # clean-10g, collapse-1g, storage-25g), computed by `plan-run --simulate --link-model M` with
 # per-disk sizes and storage classes (--records). Four ways to run the same plans:
 #   adaptive:        plan-run --bandwidth auto (the default): its controller measures the
-#                    throughput in the simulation and sets the VMs in flight, --order largest-first;
+#                    throughput in the simulation and limits the disk copies, --order largest-first;
 #   best fixed:      plan-run --bandwidth fixed --max-running-plans N, the best N of a sweep
 #                    (1 2 3 4 6 8 12 16), found in hindsight;
 #   all at once:     every plan started together and every VM let through (max_vm_inflight raised
@@ -92,7 +92,7 @@ emit() { # LABEL CASE PEER PEER-JSON OURS-JSON TARGET STATUS
     local rp ro
     rp=$(ratio "$4")
     ro=$(ratio "$5")
-    printf '| C. schedule, %s | %s | makespan ÷ lower bound | %s: %.2f× (%s) | adaptive: %.2f× (%s, at most %s disk copies) | %.2f | %s | %s |\n' \
+    printf '| C. schedule, %s | %s | makespan ÷ lower bound | %s: %.2f× (%s) | adaptive: %.2f× (%s, peak limit %s disk copies) | %.2f | %s | %s |\n' \
         "$1" "$2" "$3" "$rp" "$(hms "$(jq -r .makespan_secs <<<"$4")")" \
         "$ro" "$(hms "$(jq -r .makespan_secs <<<"$5")")" "$(jq -r .peak_disk_limit <<<"$5")" \
         "$(awk -v p="$rp" -v o="$ro" 'BEGIN { print p / o }')" "$6" "$7"

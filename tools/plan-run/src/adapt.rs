@@ -68,7 +68,7 @@ pub struct Controller {
     /// The interval under way: its start, the bytes then, copy-seconds so far, and the last
     /// sample (time, disk copies under way).
     began: Option<(f64, f64)>,
-    vm_secs: f64,
+    copy_secs: f64,
     last: Option<(f64, usize)>,
     seen: BTreeMap<usize, Seen>,
 }
@@ -82,7 +82,7 @@ impl Controller {
             limit: 1,
             max_limit: max_limit.max(1),
             began: None,
-            vm_secs: 0.0,
+            copy_secs: 0.0,
             last: None,
             seen: BTreeMap::new(),
         }
@@ -97,7 +97,7 @@ impl Controller {
     pub fn disk_limit(&self, active: usize) -> crate::sched::DiskLimit {
         let best = self.seen.values().map(|s| s.rate).fold(0.0, f64::max);
         let ceiling = (self.seen.iter())
-            .filter(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
+            .filter(|(_, s)| best > 0.0 && s.rate >= best * (1.0 - PLATEAU))
             .map(|(k, _)| *k)
             .max()
             .unwrap_or(0);
@@ -118,7 +118,7 @@ impl Controller {
     /// the rate, so nothing is learnt). Returns the decision when an interval ends.
     pub fn sample(&mut self, t: f64, bytes: f64, copying: usize, demand: bool) -> Option<Decision> {
         if let Some((t0, n0)) = self.last {
-            self.vm_secs += (t - t0).max(0.0) * n0 as f64;
+            self.copy_secs += (t - t0).max(0.0) * n0 as f64;
         }
         self.last = Some((t, copying));
         let Some((began, bytes_then)) = self.began else {
@@ -130,9 +130,9 @@ impl Controller {
             return None;
         }
         let rate = ((bytes - bytes_then) / elapsed).max(0.0);
-        let mean = self.vm_secs / elapsed;
+        let mean = self.copy_secs / elapsed;
         self.began = Some((t, bytes));
-        self.vm_secs = 0.0;
+        self.copy_secs = 0.0;
         if mean < 0.5 {
             return None;
         }
@@ -247,12 +247,14 @@ impl Controller {
     }
 }
 
-/// What a live run reads from the Migrations' status for the controller: bytes copied so far
-/// (never going back, per VM, when a VM's copy starts over), disk copies under way, and disk
-/// copies of running plans not yet done.
+/// What a live run reads from the Migrations' status for the controller: bytes copied so far,
+/// disk copies under way, and disk copies of running plans not yet done. Bytes are the traffic:
+/// a VM's copy step counting again from less than before (a warm precopy after the last, the
+/// cutover's final copy, a copy started over) adds what it shows, never subtracts.
 #[derive(Debug, Default)]
 pub struct Meter {
-    copied: std::collections::HashMap<(String, String), u64>,
+    /// Per (plan, VM): the copy step's bytes last seen, and the VM's traffic so far.
+    copied: std::collections::HashMap<(String, String), (u64, u64)>,
 }
 
 /// One plan as the meter sees it: its VMs and disks, the VM statuses of the Migration
@@ -266,38 +268,39 @@ pub struct PlanView<'a> {
     pub running: bool,
 }
 
-/// Forklift v2.12.5 pkg/apis/forklift/v1beta1/doc.go: PhaseCopyDisks, the VM phase while its
-/// disks copy (the DiskTransfer step's progress moves then).
-pub const PHASE_COPY_DISKS: &str = "CopyDisks";
-
 impl Meter {
     /// (bytes copied so far, disk copies under way, disk copies of running plans started or to
-    /// start). A VM whose status lists no disk tasks counts as one copy.
+    /// start). A VM copies in phase CopyDisks or Finalize, each of its disks not Completed one
+    /// copy (one copy when its status lists no tasks); a warm VM between precopies neither
+    /// copies nor waits to.
     pub fn read<'a>(
         &mut self,
         plans: impl IntoIterator<Item = PlanView<'a>>,
     ) -> (f64, usize, usize) {
+        use crate::status::{PHASE_COPY_DISKS, PHASE_COPYING_PAUSED, PHASE_FINALIZE};
         let (mut copying, mut active) = (0, 0);
         for view in plans {
             let mut left = 0;
             for vm in view.vms {
-                let seen = self
+                let (last, traffic) = self
                     .copied
                     .entry((view.plan.clone(), vm.id.clone()))
                     .or_default();
-                *seen = (*seen).max(vm.bytes_done);
+                *traffic += vm.copy_bytes.checked_sub(*last).unwrap_or(vm.copy_bytes);
+                *last = vm.copy_bytes;
                 let done =
                     vm.outcome.is_some() || (vm.bytes_total > 0 && vm.bytes_done >= vm.bytes_total);
-                if done {
+                if done || vm.phase == PHASE_COPYING_PAUSED {
                     continue;
                 }
-                left += if vm.disks > 0 {
+                let copies = if vm.disks > 0 {
                     vm.disks.saturating_sub(vm.disks_completed)
                 } else {
                     1
                 };
-                if vm.phase == PHASE_COPY_DISKS {
-                    copying += if vm.disks > 0 { vm.disks_running } else { 1 };
+                left += copies;
+                if vm.phase == PHASE_COPY_DISKS || vm.phase == PHASE_FINALIZE {
+                    copying += copies;
                 }
             }
             // VMs the status does not list yet: the plan's disks not accounted for by those it
@@ -311,7 +314,8 @@ impl Meter {
                 active += left;
             }
         }
-        (self.copied.values().sum::<u64>() as f64, copying, active)
+        let traffic: u64 = self.copied.values().map(|(_, t)| t).sum();
+        (traffic as f64, copying, active)
     }
 }
 
@@ -319,7 +323,7 @@ impl Meter {
 mod tests {
     use super::*;
 
-    /// A link whose aggregate with n copying VMs is `rate(n)`: samples every second.
+    /// A link whose aggregate with n disk copies is `rate(n)`: samples every second.
     fn run(rate: impl Fn(usize) -> f64, secs: usize) -> (Controller, Vec<usize>) {
         let mut c = Controller::new(60.0, 64);
         let (mut bytes, mut limits) = (0.0, Vec::new());
@@ -334,41 +338,49 @@ mod tests {
     }
 
     #[test]
-    fn the_meter_counts_disk_copies() {
-        let vm = |id: &str, phase: &str, disks, running, completed| crate::status::VmStatus {
+    fn the_meter_counts_disk_copies_and_traffic() {
+        let vm = |id: &str, phase: &str, disks, completed, copied| crate::status::VmStatus {
             id: id.into(),
             name: id.into(),
             phase: phase.into(),
-            bytes_done: 10,
+            bytes_done: 0,
             bytes_total: 100,
             disks,
-            disks_running: running,
             disks_completed: completed,
+            copy_bytes: copied,
             outcome: None,
             error: None,
         };
-        // One VM copying 1 of its 3 disks (1 done), one not begun and without tasks, a third
-        // not listed yet; the plan has 7 disks.
-        let vms = [
-            vm("a", "CopyDisks", 3, 1, 1),
+        // a copies 2 of its 3 disks (1 done); b has not begun and lists no tasks; c is a warm
+        // VM between precopies; a fourth VM is not listed yet; the plan has 9 disks.
+        let first = [
+            vm("a", "CopyDisks", 3, 1, 10),
             vm("b", "Initialize", 0, 0, 0),
+            vm("c", "CopyingPaused", 2, 0, 30),
         ];
-        let view = |running| PlanView {
+        let view = |vms, running| PlanView {
             plan: "p".into(),
-            vm_count: 3,
-            disk_count: 7,
-            vms: &vms,
+            vm_count: 4,
+            disk_count: 9,
+            vms,
             running,
         };
-        let (bytes, copying, active) = Meter::default().read([view(true)]);
-        // Left: a's 2, b's 1 (no tasks), and the 3 of the 7 the listed VMs do not account for.
-        assert_eq!((bytes, copying, active), (20.0, 1, 6));
-        assert_eq!(Meter::default().read([view(false)]).2, 0);
+        let mut meter = Meter::default();
+        // Left: a's 2, b's 1, and the 3 of the 9 the listed VMs (3 + 1 + 2) do not account for.
+        assert_eq!(meter.read([view(&first, true)]), (40.0, 2, 6));
+        // a's copy starts over (4 after 10: 4 more on the link); c's next precopy is in the
+        // cutover's Finalize, its 2 disks copying; a stopped plan holds nothing back.
+        let second = [
+            vm("a", "CopyDisks", 3, 1, 4),
+            vm("b", "Initialize", 0, 0, 0),
+            vm("c", "Finalize", 2, 0, 35),
+        ];
+        assert_eq!(meter.read([view(&second, false)]), (49.0, 4, 0));
     }
 
     #[test]
     fn climbs_to_the_knee_and_stays_near_it() {
-        // 100 per VM up to 5 VMs, flat after: the knee is 5.
+        // 100 a copy up to 5 copies, flat after: the knee is 5.
         let (c, limits) = run(|n| 100.0 * n.min(5) as f64, 4 * 3600);
         assert!(limits.iter().take(4).all(|l| *l <= 5), "{limits:?}");
         let late = &limits[limits.len() / 2..];
@@ -380,7 +392,7 @@ mod tests {
 
     #[test]
     fn backs_off_from_a_collapse() {
-        // Full rate up to 3 VMs, then the aggregate falls as 3/n.
+        // Full rate up to 3 copies, then the aggregate falls as 3/n.
         let rate = |n: usize| {
             if n <= 3 {
                 100.0 * n as f64

@@ -103,17 +103,19 @@ virtualmachines.kubevirt.io in each namespace of the input: allowed where bound,
 other one. A mismatch is reported (event access, ok: false) and exits 1.
 
 --bandwidth auto (the default) finds the link's capacity itself: every --sample-interval it
-measures the aggregate throughput from the per-VM DiskTransfer progress Forklift reports in the
-Migration status, and the disk copies under way (the step's tasks in phase Running: Forklift copies
-a VM's disks in parallel, so contention comes with disk copies, not VMs), and sets how many disk
-copies may be under way or about to start: one more an interval while throughput grows with them, a
-multiplicative back-off when it falls with more copying (contention), and otherwise the fewest
-copies within 3% of the best rate seen; old observations expire, so it probes again when the link
-changes. Plans start in order while the disk copies under way or to start (a plan's disks counted
-from --records; one a VM without) are under that limit (one plan always may run), within
---max-running-plans, --max-inflight and --window. Each decision
-that changes the limit is an event `concurrency` (disk_limit, previous_disk_limit, action
-increase/back-off/hold, reason, rate_bytes_per_sec, copying_disks). --bandwidth fixed, or a RATE, keeps only the limits
+measures the aggregate throughput from the disk-copy progress Forklift reports in the Migration
+status (DiskTransfer, and a warm cutover's Cutover step), and the disk copies under way (the tasks
+not Completed of VMs in phase CopyDisks or Finalize: Forklift copies a VM's disks in parallel, so
+contention comes with disk copies, not VMs). It sets a limit on the copies under way or about to
+start: one more an interval while throughput grows with them, a multiplicative back-off when it
+falls with more copying (contention), and otherwise the fewest copies within 3% of the best rate
+seen; old observations expire, so it probes again when the link changes. Plans start in order (a
+plan's disks counted from --records; one a VM without) while their disks fit under that limit or
+under the most copies seen within 3% of the best rate, or while fewer than half the limit copy
+(the tail of a big plan), or when nothing runs; always within --max-running-plans, --max-inflight
+and --window. Each decision that changes the limit is an event `concurrency` (disk_limit,
+previous_disk_limit, action increase/back-off/hold, reason, rate_bytes_per_sec, copying_disks).
+--bandwidth fixed, or a RATE, keeps only the limits
 given.
 
 Warm plans (spec.type warm) start at any time, under the same limits (their precopies copy the

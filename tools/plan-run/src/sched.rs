@@ -75,12 +75,14 @@ pub struct DiskLimit {
 impl DiskLimit {
     /// Whether a plan of `disks` may start beside the active copies: when they fit under the
     /// limit or the ceiling (more would still copy at the best rate), or when fewer than half
-    /// the limit are under way. Part C of bench/RESULTS.md chose these against admitting
+    /// the limit are under way (whatever the plan's size), or when it copies nothing. Part C of bench/RESULTS.md chose these against admitting
     /// whenever under the limit (overshoots on collapse-1g: 1.14x the bound with one VM a plan,
     /// now 1.08x) and admitting only what fits (a big plan's tail idles the link: 1.24x on
     /// clean-10g's demo plans, now 1.06x).
     pub fn admits(&self, disks: usize) -> bool {
-        self.active + disks <= self.limit.max(self.ceiling) || 2 * self.active < self.limit
+        disks == 0
+            || self.active + disks <= self.limit.max(self.ceiling)
+            || 2 * self.active < self.limit
     }
 }
 

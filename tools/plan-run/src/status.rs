@@ -89,16 +89,23 @@ pub struct VmStatus {
     pub phase: String,
     pub bytes_done: u64,
     pub bytes_total: u64,
-    /// The DiskTransfer step's tasks (one a disk): how many, how many Running (copying now)
-    /// and how many Completed.
+    /// The disk step copying now (the warm cutover's final copy in phase Finalize, else
+    /// DiskTransfer): its tasks (one a disk), how many are Completed, and its bytes copied.
     pub disks: usize,
-    pub disks_running: usize,
     pub disks_completed: usize,
+    pub copy_bytes: u64,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
 }
 
 const MIB: u64 = 1 << 20;
+
+/// Forklift v2.12.5 pkg/apis/forklift/v1beta1/doc.go: the VM phases in which disks copy:
+/// PhaseCopyDisks (a cold copy, a warm precopy) and PhaseFinalize (a warm cutover's final copy).
+pub const PHASE_COPY_DISKS: &str = "CopyDisks";
+pub const PHASE_FINALIZE: &str = "Finalize";
+/// PhaseCopyingPaused: a warm VM between precopies (nothing copies, nothing waits to).
+pub const PHASE_COPYING_PAUSED: &str = "CopyingPaused";
 
 /// The VMs of a Migration's (or a Plan's `status.migration`) status.
 pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
@@ -109,11 +116,10 @@ pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
         .flatten()
         .map(|vm| {
             let text = |k: &str| vm[k].as_str().unwrap_or_default().to_string();
-            let transfer = vm["pipeline"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|step| step["name"] == "DiskTransfer");
+            let step = |name: &str| {
+                (vm["pipeline"].as_array().into_iter().flatten()).find(|s| s["name"] == name)
+            };
+            let transfer = step("DiskTransfer");
             // Forklift counts DiskTransfer in MiB (annotation unit "MB", totals = bytes / 1 MiB).
             let progress = |k: &str| {
                 transfer
@@ -128,12 +134,19 @@ pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
                 .filter_map(Value::as_str)
                 .collect();
             let completed = vm["phase"] == "Completed" || vm["completed"].is_string();
-            let tasks = transfer.and_then(|s| s["tasks"].as_array());
-            // Forklift v2.12.5 pkg/controller/plan/migration.go `updateCopyProgress`: a disk's
-            // task is Running while its DataVolume imports (ImportInProgress), Completed when it
-            // succeeded (doc.go: StepRunning, StepCompleted).
-            let in_phase =
-                |p: &str| tasks.map_or(0, |t| t.iter().filter(|t| t["phase"] == p).count());
+            // Forklift v2.12.5 pkg/controller/plan/migration.go: in phase Finalize (warm) the
+            // final copy's progress goes to the migrator's step then, Cutover (migrator/base
+            // `Step`), which stays the copy step once started; otherwise DiskTransfer's. A task
+            // is Completed when its disk is (`setTaskCompleted`, and `updatePopulatorCopyProgress`
+            // for the volume populators of cold oVirt migrations, which leaves the other tasks'
+            // phase alone: a disk copying is not always Running).
+            let cutover = step("Cutover")
+                .filter(|s| vm["phase"] == PHASE_FINALIZE || s["started"].is_string());
+            let copy = cutover.or(transfer);
+            let tasks = copy.and_then(|s| s["tasks"].as_array());
+            let completed_tasks = tasks.map_or(0, |t| {
+                t.iter().filter(|t| t["phase"] == "Completed").count()
+            });
             VmStatus {
                 id: text("id"),
                 name: text("name"),
@@ -141,8 +154,11 @@ pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
                 bytes_done: progress("completed"),
                 bytes_total: progress("total"),
                 disks: tasks.map_or(0, Vec::len),
-                disks_running: in_phase("Running"),
-                disks_completed: in_phase("Completed"),
+                disks_completed: completed_tasks,
+                copy_bytes: copy
+                    .and_then(|s| s["progress"]["completed"].as_u64())
+                    .unwrap_or(0)
+                    .saturating_mul(MIB),
                 outcome: outcome(vm).filter(|_| completed || vm["conditions"].is_array()),
                 error: (!reasons.is_empty()).then(|| reasons.join("; ")),
             }
@@ -202,12 +218,9 @@ mod tests {
             (10 * MIB, 100 * MIB)
         );
         assert_eq!(vms[1].outcome, None);
-        // Three disk tasks: one copying, one done.
-        assert_eq!(
-            (vms[1].disks, vms[1].disks_running, vms[1].disks_completed),
-            (3, 1, 1)
-        );
-        assert_eq!((vms[0].disks, vms[0].disks_running), (0, 0));
+        // Three disk tasks, one done.
+        assert_eq!((vms[1].disks, vms[1].disks_completed), (3, 1));
+        assert_eq!((vms[1].copy_bytes, vms[0].disks), (10 * MIB, 0));
         assert_eq!(vms[2].outcome, Some(Outcome::Failed));
         assert_eq!(vms[2].error.as_deref(), Some("disk gone; again"));
     }
