@@ -2050,9 +2050,9 @@ fn auto_on_a_clean_link_comes_within_10_percent_of_the_bound() {
 /// running each named link model (hidden from plan-run, which is not told it), takes about the
 /// time its simulation does, and says what it decided: issue 15's "one live run per model". The
 /// sample interval is the simulation's 60 s over the time scale, so both decide at the same
-/// simulated instants. Measured on 2026-12-02 beside a whole `make test`: clean-10g 1.0% apart
-/// (x25), collapse-1g 1.6% (x220), storage-25g 0.8% (x46); counting VMs rather than disk copies,
-/// collapse-1g had been 53% apart.
+/// simulated instants. Measured on 2026-12-02, two runs each: clean-10g 3.1% and 3.2% apart
+/// (x25), collapse-1g 1.9% and 3.0% (x220), storage-25g 5.3% and 0.6% (x46); counting VMs
+/// rather than disk copies, collapse-1g had been 53% apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_live_on_forklift_sim_agrees_with_its_simulation() {
     let _exclusive = RESTART.write().await;
