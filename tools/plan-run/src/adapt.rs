@@ -95,17 +95,26 @@ impl Controller {
     /// The scheduler's hold on starts with `active` disk copies under way or to start: the
     /// limit, and the most copies seen (in memory) copying within the plateau of the best rate.
     pub fn disk_limit(&self, active: usize) -> crate::sched::DiskLimit {
-        let best = self.seen.values().map(|s| s.rate).fold(0.0, f64::max);
-        let ceiling = (self.seen.iter())
-            .filter(|(_, s)| best > 0.0 && s.rate >= best * (1.0 - PLATEAU))
-            .map(|(k, _)| *k)
-            .max()
-            .unwrap_or(0);
+        let (best, plateau) = self.plateau();
+        let ceiling = match plateau.last() {
+            Some(most) if best > 0.0 => *most,
+            _ => 0,
+        };
         crate::sched::DiskLimit {
             limit: self.limit,
             ceiling,
             active,
         }
+    }
+
+    /// The best rate in memory, and the disk counts copying within PLATEAU of it, fewest first.
+    fn plateau(&self) -> (f64, Vec<usize>) {
+        let best = self.seen.values().map(|s| s.rate).fold(0.0, f64::max);
+        let within = (self.seen.iter())
+            .filter(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
+            .map(|(k, _)| *k)
+            .collect();
+        (best, within)
     }
 
     /// When the interval under way ends (None before the first sample).
@@ -162,17 +171,9 @@ impl Controller {
                 "no plan waits to start: the limit does not hold the rate".into(),
             );
         }
-        let (best_n, best) = self
-            .seen
-            .iter()
-            .map(|(k, s)| (*k, s.rate))
-            .fold((n, 0.0), |a, b| if b.1 > a.1 { b } else { a });
-        // The fewest disk copies within the plateau of the best.
-        let enough = self
-            .seen
-            .iter()
-            .find(|(_, s)| s.rate >= best * (1.0 - PLATEAU))
-            .map_or(best_n, |(k, _)| *k);
+        let (best, plateau) = self.plateau();
+        // The fewest disk copies within the plateau of the best (`seen` holds `n` by now).
+        let enough = plateau.first().copied().unwrap_or(n);
         let highest = self.seen.keys().next_back().copied().unwrap_or(n);
         let lowest = self.seen.keys().next().copied().unwrap_or(n);
         let mib = |r: f64| r / (1 << 20) as f64;

@@ -74,6 +74,13 @@ struct Vm {
     warm: Option<WarmVm>,
 }
 
+impl Vm {
+    /// Its disk transfers with bytes left.
+    fn copies_left(&self) -> usize {
+        self.remaining.iter().filter(|b| **b > 0.0).count()
+    }
+}
+
 /// A warm VM's precopies and cutover, on the simulated clock (seconds from the start).
 struct WarmVm {
     /// Each disk's (allocated, provisioned) bytes, for the change model.
@@ -297,7 +304,7 @@ impl<'a> Sim<'a> {
                 .flat_map(|&p| &self.plan_vms[p])
                 .map(|&v| match self.vms[v].phase {
                     Phase::Queued | Phase::Initialize(_) => self.vms[v].remaining.len(),
-                    Phase::Transfer => self.vms[v].remaining.iter().filter(|b| **b > 0.0).count(),
+                    Phase::Transfer => self.vms[v].copies_left(),
                     _ => 0,
                 })
                 .sum();
@@ -315,7 +322,7 @@ impl<'a> Sim<'a> {
                 .vms
                 .iter()
                 .filter(|v| v.phase == Phase::Transfer)
-                .map(|v| v.remaining.iter().filter(|b| **b > 0.0).count())
+                .map(Vm::copies_left)
                 .sum();
             let demand = self.scheduler.queued() > 0;
             if let Some(decision) = c.sample(self.t, self.adaptive.moved_bytes, copying, demand) {

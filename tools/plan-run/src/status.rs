@@ -112,58 +112,56 @@ pub fn vms(status_owner: &Value) -> Vec<VmStatus> {
     let list = status_owner["status"]["vms"]
         .as_array()
         .or_else(|| status_owner["status"]["migration"]["vms"].as_array());
-    list.into_iter()
-        .flatten()
-        .map(|vm| {
-            let text = |k: &str| vm[k].as_str().unwrap_or_default().to_string();
-            let step = |name: &str| {
-                (vm["pipeline"].as_array().into_iter().flatten()).find(|s| s["name"] == name)
-            };
-            let transfer = step("DiskTransfer");
-            // Forklift counts DiskTransfer in MiB (annotation unit "MB", totals = bytes / 1 MiB).
-            let progress = |k: &str| {
-                transfer
-                    .and_then(|s| s["progress"][k].as_u64())
-                    .unwrap_or(0)
-                    .saturating_mul(MIB)
-            };
-            let reasons: Vec<&str> = vm["error"]["reasons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let completed = vm["phase"] == "Completed" || vm["completed"].is_string();
-            // Forklift v2.12.5 pkg/controller/plan/migration.go: in phase Finalize (warm) the
-            // final copy's progress goes to the migrator's step then, Cutover (migrator/base
-            // `Step`), which stays the copy step once started; otherwise DiskTransfer's. A task
-            // is Completed when its disk is (`setTaskCompleted`, and `updatePopulatorCopyProgress`
-            // for the volume populators of cold oVirt migrations, which leaves the other tasks'
-            // phase alone: a disk copying is not always Running).
-            let cutover = step("Cutover")
-                .filter(|s| vm["phase"] == PHASE_FINALIZE || s["started"].is_string());
-            let copy = cutover.or(transfer);
-            let tasks = copy.and_then(|s| s["tasks"].as_array());
-            let completed_tasks = tasks.map_or(0, |t| {
-                t.iter().filter(|t| t["phase"] == "Completed").count()
-            });
-            VmStatus {
-                id: text("id"),
-                name: text("name"),
-                phase: text("phase"),
-                bytes_done: progress("completed"),
-                bytes_total: progress("total"),
-                disks: tasks.map_or(0, Vec::len),
-                disks_completed: completed_tasks,
-                copy_bytes: copy
-                    .and_then(|s| s["progress"]["completed"].as_u64())
-                    .unwrap_or(0)
-                    .saturating_mul(MIB),
-                outcome: outcome(vm).filter(|_| completed || vm["conditions"].is_array()),
-                error: (!reasons.is_empty()).then(|| reasons.join("; ")),
-            }
-        })
-        .collect()
+    list.into_iter().flatten().map(vm_status).collect()
+}
+
+/// A VM's pipeline step named `name`.
+fn step<'a>(vm: &'a Value, name: &str) -> Option<&'a Value> {
+    (vm["pipeline"].as_array().into_iter().flatten()).find(|s| s["name"] == name)
+}
+
+/// The step copying a VM's disks now. Forklift v2.12.5 pkg/controller/plan/migration.go: in
+/// phase Finalize (warm) the final copy's progress goes to the migrator's step then, Cutover
+/// (migrator/base `Step`), which stays the copy step once started; otherwise DiskTransfer's.
+fn copy_step(vm: &Value) -> Option<&Value> {
+    let cutover =
+        step(vm, "Cutover").filter(|s| vm["phase"] == PHASE_FINALIZE || s["started"].is_string());
+    cutover.or_else(|| step(vm, "DiskTransfer"))
+}
+
+/// One VM status of a Migration.
+fn vm_status(vm: &Value) -> VmStatus {
+    let text = |k: &str| vm[k].as_str().unwrap_or_default().to_string();
+    // Forklift counts progress in MiB (annotation unit "MB", totals = bytes / 1 MiB).
+    let mib = |s: Option<&Value>, k: &str| {
+        s.and_then(|s| s["progress"][k].as_u64())
+            .unwrap_or(0)
+            .saturating_mul(MIB)
+    };
+    let transfer = step(vm, "DiskTransfer");
+    let reasons: Vec<&str> = (vm["error"]["reasons"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    let completed = vm["phase"] == "Completed" || vm["completed"].is_string();
+    let copy = copy_step(vm);
+    // A task is Completed when its disk is (`setTaskCompleted`, and
+    // `updatePopulatorCopyProgress` for the volume populators of cold oVirt migrations, which
+    // leaves the other tasks' phase alone: a disk copying is not always Running).
+    let tasks = copy.and_then(|s| s["tasks"].as_array());
+    VmStatus {
+        id: text("id"),
+        name: text("name"),
+        phase: text("phase"),
+        bytes_done: mib(transfer, "completed"),
+        bytes_total: mib(transfer, "total"),
+        disks: tasks.map_or(0, Vec::len),
+        disks_completed: tasks.map_or(0, |t| {
+            t.iter().filter(|t| t["phase"] == "Completed").count()
+        }),
+        copy_bytes: mib(copy, "completed"),
+        outcome: outcome(vm).filter(|_| completed || vm["conditions"].is_array()),
+        error: (!reasons.is_empty()).then(|| reasons.join("; ")),
+    }
 }
 
 /// The attempt number of a Migration named `<plan>-<n>`.
