@@ -14,14 +14,12 @@ use crate::world::{Lookup, World};
 use crate::{
     Args, FAIL_ALWAYS_ANNOTATION, FAIL_VMS_ANNOTATION, FAILED_ONCE_ANNOTATION, FIELD_MANAGER,
 };
+use common::Result;
 use common::linkmodel::LinkModel;
-use common::{Error, Result};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -128,9 +126,7 @@ pub struct Controller {
 }
 
 pub async fn run(args: Args, world: World) -> Result<()> {
-    let client = Client::try_default()
-        .await
-        .map_err(|e| Error::config(format!("cannot configure the Kubernetes client: {e}")))?;
+    let client = crate::objects::client().await?;
     let plan_ar = forklift("Plan", "plans");
     let migration_ar = forklift("Migration", "migrations");
     let provider_ar = forklift("Provider", "providers");
@@ -140,33 +136,14 @@ pub async fn run(args: Args, world: World) -> Result<()> {
         &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),
         "virtualmachines",
     );
-    let secrets = {
-        let writer: Writer<Secret> = Writer::default();
-        let reader = writer.as_reader();
-        let stream = reflector::reflector(
-            writer,
-            watcher(
-                match args.namespace.as_deref() {
-                    Some(ns) => Api::<Secret>::namespaced(client.clone(), ns),
-                    None => Api::<Secret>::all(client.clone()),
-                },
-                watcher::Config::default(),
-            ),
-        )
-        .default_backoff()
-        .touched_objects();
-        tokio::spawn(async move {
-            stream
-                .for_each(|event| {
-                    if let Err(e) = event {
-                        tracing::warn!("watch Secret: {e}; retrying");
-                    }
-                    futures::future::ready(())
-                })
-                .await;
-        });
-        reader
-    };
+    let secrets = crate::objects::reflect(
+        match args.namespace.as_deref() {
+            Some(ns) => Api::<Secret>::namespaced(client.clone(), ns),
+            None => Api::<Secret>::all(client.clone()),
+        },
+        (),
+        "Secret",
+    );
     let ns = args.namespace.as_deref();
     let cluster = Cluster {
         providers: reflect(&client, &provider_ar, ns),

@@ -62,6 +62,28 @@ pub fn virtual_machine_instance() -> ApiResource {
     )
 }
 
+/// The API server ends each watch after this long, and the watcher opens the next from where it
+/// stood: an idle watch never outlives [`client`]'s read timeout.
+const WATCH_SECS: u32 = 50;
+
+/// A response that has sent nothing for this long is hung, not slow: the API server answers every
+/// request that is not a watch within its --request-timeout (60 s by default, 504 after it).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// The client of the kubeconfig in use, with a read timeout, so that a request the server never
+/// answers fails (a transport error: retried, crate::retry) instead of stalling the loop; kube's
+/// default has none.
+pub async fn client() -> common::Result<kube::Client> {
+    let mut config = kube::Config::infer().await.map_err(|e| {
+        common::Error::config(format!("cannot configure the Kubernetes client: {e}"))
+    })?;
+    config.read_timeout = Some(READ_TIMEOUT);
+    // Counted from the request, not from when its pooled connection went idle.
+    config.reset_reader_on_write = true;
+    kube::Client::try_from(config)
+        .map_err(|e| common::Error::config(format!("cannot configure the Kubernetes client: {e}")))
+}
+
 /// Keeps a store of `api`'s objects up to date in the background; the watcher lists again after
 /// any error (an API server restart cuts every watch), with backoff.
 pub fn reflect<K>(
@@ -75,9 +97,12 @@ where
 {
     let writer = Writer::new(dyntype);
     let reader = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default().timeout(WATCH_SECS)),
+    )
+    .default_backoff()
+    .touched_objects();
     tokio::spawn(async move {
         stream
             .for_each(|event| {
