@@ -77,18 +77,18 @@ pub fn stamp(mut conditions: Vec<Value>, previous: &Value, now: &str) -> Vec<Val
 
 /// The current time as Kubernetes writes it (RFC 3339, seconds, UTC).
 pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&format).unwrap_or_default()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Seconds since an RFC 3339 time, for resuming timed steps; 0 when unparsable.
 pub fn secs_since(timestamp: &str) -> f64 {
-    time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+    (timestamp.parse::<jiff::Timestamp>())
         .map(|t| {
-            (time::OffsetDateTime::now_utc() - t)
-                .as_seconds_f64()
+            jiff::Timestamp::now()
+                .duration_since(t)
+                .as_secs_f64()
                 .max(0.0)
         })
         .unwrap_or(0.0)

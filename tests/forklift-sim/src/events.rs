@@ -107,7 +107,7 @@ impl Writer {
             }
         }
         let (_, _, kind, reason, text) = &key;
-        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let stamp = jiff::Timestamp::now().as_nanosecond();
         let name = format!("{}.{:x}", involved.name, stamp);
         let event: Value = json!({
             "apiVersion": "v1", "kind": "Event",

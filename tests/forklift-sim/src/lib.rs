@@ -299,8 +299,8 @@ fn parse_link_model(text: &str) -> std::result::Result<LinkModel, String> {
 
 /// RFC 3339 into Unix seconds.
 fn parse_clock_start(text: &str) -> std::result::Result<i64, String> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
+    (text.parse::<jiff::Timestamp>())
+        .map(|t| t.as_second())
         .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))
 }
 
@@ -338,8 +338,7 @@ impl Args {
     pub fn clock_start_unix_secs(&self) -> f64 {
         *CLOCK_START.get_or_init(|| {
             self.clock_start
-                .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
-                as f64
+                .unwrap_or_else(|| jiff::Timestamp::now().as_second()) as f64
         })
     }
 }

@@ -83,10 +83,10 @@ pub fn delta_bytes(used: f64, total: f64, rate_percent_per_hour: f64, secs: f64)
 
 /// A wall time `secs` real seconds from now, as Kubernetes writes times.
 pub fn wall_in(secs: f64) -> String {
-    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds_f64(secs.max(0.0));
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    at.format(&format).unwrap_or_default()
+    let ahead = jiff::SignedDuration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default();
+    (jiff::Timestamp::now().checked_add(ahead).ok())
+        .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 /// Whether an RFC 3339 time is now or past on the simulated clock (`now_unix_secs`, Unix
@@ -94,21 +94,14 @@ pub fn wall_in(secs: f64) -> String {
 /// CopyingPaused, `!r.Migration.Spec.Cutover.After(time.Now())`, with the simulator's clock
 /// (--clock-start plus simulated time) standing for `time.Now()`. An unreadable time is never due.
 pub fn due(at: &str, now_unix_secs: f64) -> bool {
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .is_ok_and(|t| (t.unix_timestamp_nanos() as f64) / 1e9 <= now_unix_secs)
+    (at.parse::<jiff::Timestamp>()).is_ok_and(|t| (t.as_nanosecond() as f64) / 1e9 <= now_unix_secs)
 }
 
 /// Unix seconds as RFC 3339 (UTC, millisecond precision), for the simulated clock in events.
 pub fn rfc3339(unix_secs: f64) -> String {
-    let nanos = (unix_secs * 1000.0).round() as i128 * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .ok()
-        })
+    let millis = (unix_secs * 1000.0).round() as i64;
+    (jiff::Timestamp::from_millisecond(millis).ok())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 

@@ -45,10 +45,7 @@ struct DcInfo {
 }
 
 fn iso(epoch: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(epoch)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    (jiff::Timestamp::from_second(epoch).unwrap_or(jiff::Timestamp::UNIX_EPOCH)).to_string()
 }
 
 /// (name, description, clusters, (network, VLAN), IPv4 second octet)

@@ -78,7 +78,7 @@ pub fn state(ix: Index, config: Config) -> Arc<AppState> {
         .utc_offset
         .as_deref()
         .and_then(tree::parse_offset)
-        .unwrap_or(time::UtcOffset::UTC);
+        .unwrap_or(jiff::tz::Offset::UTC);
     Arc::new(AppState {
         render: RenderOpts {
             legacy_numbers: config.legacy_numbers,

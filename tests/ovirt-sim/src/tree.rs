@@ -1,9 +1,9 @@
 //! One tree per answer, rendered to the engine's JSON (Jackson, pretty) or XML (JAXB), so the two
 //! formats can never disagree about content.
 
+use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
 use std::fmt::Write as _;
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 
 /// A value in the engine's model. Ints, longs and booleans are JSON strings (engines >= 4.2.3);
 /// longs are JSON numbers in legacy mode; dates are epoch ms in JSON and xsd:dateTime in XML.
@@ -113,48 +113,38 @@ pub fn collection(singular: &'static str, items: Vec<Node>) -> Obj {
 }
 
 pub fn parse_time(s: &str) -> Option<i64> {
-    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    Some(s.parse::<Timestamp>().ok()?.as_millisecond())
 }
 
-pub fn parse_offset(s: &str) -> Option<UtcOffset> {
+/// `+HH:MM` or `-HH:MM`.
+pub fn parse_offset(s: &str) -> Option<Offset> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),
         _ => return None,
     };
     let (h, m) = rest.split_once(':')?;
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
-    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+    let h: i32 = h.parse().ok()?;
+    let m: i32 = m.parse().ok()?;
+    if !(0..60).contains(&m) || !(0..24).contains(&h) {
+        return None;
+    }
+    Offset::from_seconds(sign * (h * 3600 + m * 60)).ok()
 }
 
 /// xsd:dateTime as JAXB writes it: `2019-10-15T12:12:12.505+02:00`.
-pub fn xml_date(ms: i64, offset: UtcOffset) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(offset);
-    let (oh, om, _) = offset.as_hms();
-    let sign = if oh < 0 || om < 0 { '-' } else { '+' };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{:02}:{:02}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond(),
-        oh.unsigned_abs(),
-        om.unsigned_abs()
-    )
+pub fn xml_date(ms: i64, offset: Offset) -> String {
+    (Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
+        .to_zoned(TimeZone::fixed(offset))
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct RenderOpts {
     /// 64-bit fields as JSON numbers, as engines before 4.2.3 wrote them.
     pub legacy_numbers: bool,
-    pub offset: UtcOffset,
+    pub offset: Offset,
 }
 
 // Jackson writes the Identified members after the type's own ones.
@@ -400,7 +390,7 @@ mod tests {
     fn opts() -> RenderOpts {
         RenderOpts {
             legacy_numbers: false,
-            offset: UtcOffset::from_hms(2, 0, 0).unwrap(),
+            offset: Offset::from_hours(2).unwrap(),
         }
     }
 

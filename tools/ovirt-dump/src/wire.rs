@@ -3,9 +3,8 @@
 //! Every reader returns `Ok(None)` for an absent field and an error naming the field when a value
 //! is there but is not what the engine's model says.
 
+use jiff::Timestamp;
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub type WireResult<T> = std::result::Result<T, String>;
 
@@ -140,26 +139,19 @@ pub fn date(value: &Value, path: &str) -> WireResult<Option<String>> {
         Some(Value::String(s)) => match s.trim().parse::<i64>() {
             Ok(i) => i128::from(i),
             Err(_) => {
-                let parsed = OffsetDateTime::parse(s.trim(), &Rfc3339)
+                let parsed: Timestamp = (s.trim().parse())
                     .map_err(|_| format!("{path}: expected a date, found {s:?}"))?;
-                return format_utc(parsed)
-                    .map(Some)
-                    .map_err(|e| format!("{path}: {e}"));
+                return Ok(Some(parsed.to_string()));
             }
         },
         Some(other) => return Err(format!("{path}: expected a date, found {}", kind(other))),
     };
-    let parsed = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
-        .map_err(|_| format!("{path}: date {millis} is out of range"))?;
-    format_utc(parsed)
-        .map(Some)
-        .map_err(|e| format!("{path}: {e}"))
-}
-
-fn format_utc(at: OffsetDateTime) -> std::result::Result<String, String> {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .map_err(|e| e.to_string())
+    // Timestamp's Display is RFC 3339 in UTC, its fraction without trailing zeros.
+    i64::try_from(millis)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map(|t| Some(t.to_string()))
+        .ok_or_else(|| format!("{path}: date {millis} is out of range"))
 }
 
 /// The members of a collection: `{"<outer>": {"<inner>": [..]}}` when embedded by `follow`, or the

@@ -6,11 +6,10 @@ use common::jsonl::read_to_string;
 use common::output::Output;
 use common::record::{VmRecord, parse_vm_record};
 use common::{Error, ExitCode, Result};
+use jiff::Timestamp;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 const ABOUT: &str =
     "Select VM records by activity, status, name, placement, tag, owner and owners' decisions";
@@ -254,7 +253,7 @@ impl Decisions {
 /// The criteria, compiled.
 pub struct Filter {
     activity: Option<(i64, bool)>,
-    now: OffsetDateTime,
+    now: Timestamp,
     statuses: Vec<String>,
     names: Option<globset::GlobSet>,
     name_regexes: Vec<regex::Regex>,
@@ -286,9 +285,9 @@ impl Filter {
             None => None,
         };
         let now = match &args.now {
-            Some(t) => OffsetDateTime::parse(t, &Rfc3339)
+            Some(t) => (t.parse::<Timestamp>())
                 .map_err(|e| Error::usage(format!("--now {t:?}: not an RFC 3339 time ({e})")))?,
-            None => OffsetDateTime::now_utc(),
+            None => Timestamp::now(),
         };
         let names = if args.name.is_empty() {
             None
@@ -460,10 +459,10 @@ impl Filter {
             (None, Some(t)) => ("created", t),
             (None, None) => return (false, format!("status {status}, no stop or creation time")),
         };
-        let Ok(when) = OffsetDateTime::parse(stamp, &Rfc3339) else {
+        let Ok(when) = stamp.parse::<Timestamp>() else {
             return (false, format!("status {status}, unreadable time {stamp:?}"));
         };
-        let age = (self.now - when).whole_seconds();
+        let age = self.now.duration_since(when).as_secs();
         let days = age as f64 / 86_400.0;
         let active = age < window;
         (
