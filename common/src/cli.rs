@@ -23,6 +23,16 @@ use clap::Args;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
+/// The time zone `--time-zone` names (an IANA name), else the system's; an unknown name is a
+/// usage error naming the flag.
+pub fn time_zone(name: Option<&str>) -> crate::Result<jiff::tz::TimeZone> {
+    match name {
+        None => Ok(jiff::tz::TimeZone::system()),
+        Some(name) => jiff::tz::TimeZone::get(name)
+            .map_err(|e| crate::Error::usage(format!("--time-zone {name:?}: {e}"))),
+    }
+}
+
 /// `-v`/`-q`, shared by every tool. RUST_LOG, when set, wins.
 #[derive(Debug, Clone, Args, Default)]
 pub struct Verbosity {

@@ -184,16 +184,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let engine = Arc::new(Engine::new(settings)?);
     let output = Output::create(args.out.path())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ExitCode::Software,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })?;
+    let runtime = common::tls::runtime()?;
     runtime.block_on(async {
         engine.login().await?;
         let result = export(&engine, &args, output).await;

@@ -179,14 +179,6 @@ pub fn command() -> clap::Command {
     common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
-fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
-    match name {
-        None => Ok(jiff::tz::TimeZone::system()),
-        Some(name) => jiff::tz::TimeZone::get(name)
-            .map_err(|e| Error::usage(format!("--time-zone {name:?}: {e}"))),
-    }
-}
-
 /// What --format eml needs, checked before anything is read.
 fn sender(args: &Args) -> Result<Option<mail::Envelope>> {
     if args.format != Format::Eml {
@@ -224,7 +216,7 @@ fn sender(args: &Args) -> Result<Option<mail::Envelope>> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
-    let zone = time_zone(args.time_zone.as_deref())?;
+    let zone = common::cli::time_zone(args.time_zone.as_deref())?;
     let envelope = sender(&args)?;
     if args.format != Format::Csv && args.output.is_none() {
         return Err(Error::usage(

@@ -616,12 +616,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (_, true) => return simulate(&args, &objects, &plans),
         _ => {}
     }
-    common::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(ExitCode::Software, format!("cannot start the runtime: {e}")))?;
+    let runtime = common::tls::runtime()?;
     runtime.block_on(async {
         let client = live::client(args.kube.config().await?).await?;
         if args.verify_access {

@@ -148,18 +148,10 @@ pub fn command() -> clap::Command {
     common::cli::command(<Args as clap::CommandFactory>::command(), &DOC)
 }
 
-fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
-    match name {
-        None => Ok(jiff::tz::TimeZone::system()),
-        Some(name) => jiff::tz::TimeZone::get(name)
-            .map_err(|e| Error::usage(format!("--time-zone {name:?}: {e}"))),
-    }
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     args.verbosity.init_logging();
     let available = common::size::parse_available(&args.available)?;
-    let zone = time_zone(args.time_zone.as_deref())?;
+    let zone = common::cli::time_zone(args.time_zone.as_deref())?;
     let given = [
         &args.vms,
         &args.inventory,

@@ -160,12 +160,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Ok(())
     })?;
     let allocations = addresses::read_allocations(&args.allocations)?;
-    common::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(ExitCode::Software, format!("cannot start the runtime: {e}")))?;
+    let runtime = common::tls::runtime()?;
     let findings = runtime.block_on(async {
         let resolver = match args.dns_server {
             Some(server) => Some(dns::Dns::new(server).map_err(Error::config)?),
