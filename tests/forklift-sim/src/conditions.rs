@@ -75,11 +75,14 @@ pub fn stamp(mut conditions: Vec<Value>, previous: &Value, now: &str) -> Vec<Val
     conditions
 }
 
-/// The current time as Kubernetes writes it (RFC 3339, seconds, UTC).
+/// The current time as Kubernetes writes it.
 pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    kube_time(jiff::Timestamp::now())
+}
+
+/// A time as Kubernetes writes it (metav1.Time: RFC 3339, whole seconds, UTC).
+pub fn kube_time(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Seconds since an RFC 3339 time, for resuming timed steps; 0 when unparsable.

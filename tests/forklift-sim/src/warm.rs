@@ -85,7 +85,7 @@ pub fn delta_bytes(used: f64, total: f64, rate_percent_per_hour: f64, secs: f64)
 pub fn wall_in(secs: f64) -> String {
     let ahead = jiff::SignedDuration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default();
     (jiff::Timestamp::now().checked_add(ahead).ok())
-        .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map(crate::conditions::kube_time)
         .unwrap_or_default()
 }
 

@@ -116,7 +116,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(s.parse::<Timestamp>().ok()?.as_millisecond())
 }
 
-/// `+HH:MM` or `-HH:MM`.
+/// `+HH:MM` or `-HH:MM`, up to 25:59 either way (as `time`'s `UtcOffset::from_hms` took it).
 pub fn parse_offset(s: &str) -> Option<Offset> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
@@ -126,7 +126,7 @@ pub fn parse_offset(s: &str) -> Option<Offset> {
     let (h, m) = rest.split_once(':')?;
     let h: i32 = h.parse().ok()?;
     let m: i32 = m.parse().ok()?;
-    if !(0..60).contains(&m) || !(0..24).contains(&h) {
+    if !(0..60).contains(&m) || h < 0 {
         return None;
     }
     Offset::from_seconds(sign * (h * 3600 + m * 60)).ok()
@@ -424,5 +424,19 @@ mod tests {
         assert_eq!(decimal(1.234), "1.2");
         assert_eq!(decimal(0.0), "0");
         assert_eq!(decimal(5.0), "5");
+    }
+
+    #[test]
+    fn utc_offsets_as_the_world_file_gives_them() {
+        let secs = |s: &str| parse_offset(s).map(|o| o.seconds());
+        assert_eq!(secs("+02:00"), Some(7200));
+        assert_eq!(secs("-02:30"), Some(-9000));
+        assert_eq!(secs("+25:59"), Some(25 * 3600 + 59 * 60));
+        for bad in ["+26:00", "+01:60", "02:00", "+2", "+-05:00"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+        let ms = parse_time("2019-10-15T10:12:12.505Z").unwrap();
+        let west = parse_offset("-02:30").unwrap();
+        assert_eq!(xml_date(ms, west), "2019-10-15T07:42:12.505-02:30");
     }
 }

@@ -75,8 +75,8 @@ pub struct DiskLimit {
 impl DiskLimit {
     /// Whether a plan of `disks` may start beside the active copies: when they fit under the
     /// limit or the ceiling (more would still copy at the best rate), or when fewer than half
-    /// the limit are under way (whatever the plan's size), or when it copies nothing. Part C of bench/RESULTS.md chose these against admitting
-    /// whenever under the limit (overshoots on collapse-1g: 1.14x the bound with one VM a plan,
+    /// the limit are under way (whatever the plan's size), or when it copies nothing. Part C of
+    /// bench/RESULTS.md chose these against admitting whenever under the limit (overshoots on collapse-1g: 1.14x the bound with one VM a plan,
     /// now 1.08x) and admitting only what fits (a big plan's tail idles the link: 1.24x on
     /// clean-10g's demo plans, now 1.06x).
     pub fn admits(&self, disks: usize) -> bool {
